@@ -1,0 +1,5 @@
+"""Simulators: the simplified subtomogram simulator (``subtomogram``) used for training, and the
+tomogram simulator (``scene``, ``tiltseries``, ``testset``) that makes the held-out test domain.
+
+Import from the submodules; this file re-exports nothing so that each stays importable alone.
+"""

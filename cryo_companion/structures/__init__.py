@@ -1,0 +1,1 @@
+"""Structures: PDB/mmCIF/MRC reading, atoms -> density, membranes, and the class-set catalogue."""
