@@ -1,0 +1,1 @@
+"""Sphinx helpers of the book (loaded by ``_config.yml``)."""

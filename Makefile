@@ -1,0 +1,42 @@
+# cryo_companion — one command each: `make book` (site), `make test` (CI suite), `make paper` (GPU).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export CRYO_COMPANION_STRUCTURES ?= $(abspath ../shared/structures)
+export PYTHONUNBUFFERED := 1
+
+.PHONY: env book test paper paper-smoke gpu-wheels bench clean
+
+# The environment: CPU torch first (a pinned local wheel, never an unpinned multi-GB CUDA build),
+# then the package with its book and test extras.
+$(BIN)/cryo-companion: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[book,test,dev]'
+	touch $@
+
+env: $(BIN)/cryo-companion
+
+# Build the static site from the committed executed notebooks (nothing is executed).
+book: env
+	source $(BIN)/activate && jupyter-book build book/
+
+# The CI suite: unit tests, every notebook at smoke scale (nbval), and the book build.
+test: env
+	source $(BIN)/activate && python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+# Paper scale: execute every chapter on the GPU with papermill, in _toc.yml order (resumable).
+paper: env
+	source $(BIN)/activate && python -m cryo_companion.pipeline --scale paper --device cuda
+
+# Wheels the GPU machine lacks (papermill, jupytext, mrcfile, ipykernel, ...) into .whl/.
+gpu-wheels:
+	scripts/fetch_gpu_wheels.sh
+
+bench: env
+	source $(BIN)/activate && cryo-companion bench simulate --device all
+
+clean:
+	rm -rf book/_build build .pytest_cache
