@@ -1,0 +1,79 @@
+"""Score a particle list with the SHREC 2020 metrics (localisation: Table 3; classification: Table 4).
+
+Conventions: lists are `class x y z [...]` (class = PDB ID or Table 1 name) in 0-based voxel
+indices (use --pred-origin/--truth-origin 1 for 1-based files); maps are MRC volumes indexed
+[z, y, x]; occupancy label i is the i-th particle of the truth list (0 = background).
+Defaults follow issue #7 (detections outside the volume are only RO; regions as given);
+--benchmark-script reproduces the benchmark's evaluation script (clamp + one dilation).
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cryo_companion._io import write_json
+from cryo_companion.mrc import read_mrc
+from cryo_companion.shrec.evaluate import BENCHMARK_SCRIPT, evaluate
+from cryo_companion.shrec.particles import read_particle_list
+from cryo_companion.shrec.report import format_evaluation
+
+COMMAND = "shrec-eval"
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``cryo-companion shrec-eval``."""
+    parser.add_argument("--pred", required=True, type=Path,
+                        help="predicted particle list (text/CSV `class x y z ...` or STAR)")
+    parser.add_argument("--truth-list", required=True, type=Path,
+                        help="ground-truth particle list (line i = occupancy label i)")
+    parser.add_argument("--occupancy", required=True, type=Path,
+                        help="occupancy map MRC (voxel -> particle index, 0 background)")
+    parser.add_argument("--class-mask", type=Path, default=None,
+                        help="class mask MRC, checked against the occupancy map and truth list")
+    parser.add_argument("--json", type=Path, default=None, help="write all results here (atomic)")
+    parser.add_argument("--pred-origin", type=int, choices=(0, 1), default=0,
+                        help="0 (default) if --pred coordinates are 0-based voxels, 1 if 1-based")
+    parser.add_argument("--truth-origin", type=int, choices=(0, 1), default=0,
+                        help="0 (default) if --truth-list coordinates are 0-based, 1 if 1-based")
+    parser.add_argument("--star-class-column", default=None,
+                        help="STAR column holding the class (default: _shrecClass, "
+                             "_rlnClassName)")
+    parser.add_argument("--outside", choices=("exclude", "clip"), default="exclude",
+                        help="detections outside the volume: only RO (exclude, default) or "
+                             "clamped and looked up (clip, the benchmark script)")
+    parser.add_argument("--dilate", action="store_true",
+                        help="dilate the occupancy map once before lookup (benchmark script)")
+    parser.add_argument("--benchmark-script", action="store_true",
+                        help="the benchmark script's settings: --outside clip --dilate")
+    parser.add_argument("--hits-only", action="store_true",
+                        help="per-class F1 over hit particles only (default: particles not "
+                             "found count as false negatives of their class, as the script)")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Read the inputs, evaluate, print the Table 3/4 rows, write JSON."""
+    outside, dilate = args.outside, args.dilate
+    if args.benchmark_script:
+        outside, dilate = BENCHMARK_SCRIPT["outside"], BENCHMARK_SCRIPT["dilate"]
+    pred = read_particle_list(args.pred, origin=args.pred_origin,
+                              class_column=args.star_class_column)
+    truth = read_particle_list(args.truth_list, origin=args.truth_origin,
+                               class_column=args.star_class_column)
+    occ = read_mrc(args.occupancy).data
+    mask = read_mrc(args.class_mask).data if args.class_mask is not None else None
+    ev = evaluate(pred, truth, occ, class_mask=mask, outside=outside, dilate=dilate,
+                  count_missed_as_fn=not args.hits_only)
+    print(format_evaluation(ev, name=args.pred.name))
+    if ev.localisation.RO:
+        print(f"\nnote: {ev.localisation.RO} detections lie outside the occupancy map "
+              f"(z, y, x) = {tuple(occ.shape)}; check --pred-origin and the axis order")
+    if args.json is not None:
+        write_json(args.json, {"inputs": {"pred": str(args.pred), "truth_list": str(args.truth_list),
+                                          "occupancy": str(args.occupancy),
+                                          "class_mask": (str(args.class_mask)
+                                                         if args.class_mask else None),
+                                          "pred_origin": args.pred_origin,
+                                          "truth_origin": args.truth_origin},
+                               **ev.to_dict()})
+        print(f"\nwrote {args.json}")
+    return 0

@@ -1,0 +1,94 @@
+"""``cryo-companion shrec-eval``: the worked example end to end, and bad input (exit code 2)."""
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from cryo_companion.cli.main import main
+from cryo_companion.mrc import write_mrc
+from cryo_companion.shrec.particles import write_particle_list
+from cryo_companion.shrec.worked_example import EXPECTED, worked_example
+
+
+@pytest.fixture()
+def files(tmp_path):
+    w = worked_example()
+    return {
+        "pred": write_particle_list(tmp_path / "pred.txt", w.pred),
+        "truth": write_particle_list(tmp_path / "truth.txt", w.truth),
+        "occ": write_mrc(tmp_path / "occ.mrc", w.occupancy, 10.0),
+        "mask": write_mrc(tmp_path / "mask.mrc", w.class_mask, 10.0),
+        "dir": tmp_path,
+    }
+
+
+def run(files, *extra):
+    return main(["shrec-eval", "--pred", str(files["pred"]), "--truth-list", str(files["truth"]),
+                 "--occupancy", str(files["occ"]), *extra])
+
+
+def test_prints_rows_and_writes_json(files, capsys):
+    out = files["dir"] / "out" / "ev.json"
+    assert run(files, "--class-mask", str(files["mask"]), "--json", str(out)) == 0
+    text = capsys.readouterr().out
+    assert "RR" in text and "F1 Score" in text and "4d8q" in text and "Medium" in text
+    assert "0.571" in text  # precision 4/7
+    data = json.loads(out.read_text())
+    for k in ("RR", "TP", "FP", "FN", "MH", "RO"):
+        assert data["table3"][k] == EXPECTED[k]
+    assert data["table4"]["1bxn"] == 1.0 and data["table4"]["1s3x"] == 0.0
+    assert data["table4"]["3gl1"] is None
+    assert data["settings"]["class_mask_labels"]["9"] == "1bxn"
+    assert len(data["classification"]["confusion"]) == 12
+    assert not list(out.parent.glob(".*"))  # no temporary file left behind
+
+
+def test_one_based_star_prediction(files, tmp_path):
+    w = worked_example()
+    star = write_particle_list(tmp_path / "pred.star", w.pred, origin=1)
+    files = {**files, "pred": star}
+    out = tmp_path / "ev1.json"
+    assert run(files, "--pred-origin", "1", "--json", str(out)) == 0
+    assert json.loads(out.read_text())["table3"]["TP"] == EXPECTED["TP"]
+
+
+def test_benchmark_script_mode(files, tmp_path):
+    out = tmp_path / "evb.json"
+    assert run(files, "--benchmark-script", "--json", str(out)) == 0
+    d = json.loads(out.read_text())
+    assert d["settings"]["outside"] == "clip" and d["settings"]["dilate"] is True
+
+
+@pytest.mark.parametrize("content,match", [
+    ("1bxn 1 2 3\n1bxn 4 5\n", "line 2: expected at least 4 columns"),
+    ("1bxn 1 2 x\n", "line 1: non-numeric z coordinate 'x'"),
+    ("ribosome 1 2 3\n", "line 1: unknown class 'ribosome'; known classes"),
+])
+def test_bad_prediction_file_exit_2(files, capsys, content, match):
+    files["pred"].write_text(content)
+    assert run(files) == 2
+    err = capsys.readouterr().err
+    assert "shrec-eval: error:" in err
+    assert re.search(match, err)
+
+
+def test_occupancy_shape_disagrees_with_coordinates(files, capsys):
+    write_mrc(files["occ"], np.zeros((5, 24, 20), dtype=np.float32), 10.0)  # x too short
+    assert run(files) == 2
+    err = capsys.readouterr().err
+    assert "outside the occupancy map of shape (z, y, x) = (5, 24, 20)" in err
+
+
+def test_class_mask_shape_mismatch(files, capsys):
+    write_mrc(files["mask"], np.zeros((5, 24, 39), dtype=np.float32), 10.0)
+    assert run(files, "--class-mask", str(files["mask"])) == 2
+    assert "class mask shape (z, y, x) = (5, 24, 39) differs" in capsys.readouterr().err
+
+
+def test_missing_file(files, capsys):
+    files["pred"].unlink()
+    assert run(files) == 2
+    assert "no such particle list file" in capsys.readouterr().err
