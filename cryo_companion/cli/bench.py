@@ -1,0 +1,119 @@
+"""Benchmark: `cryo-companion bench simulate` measures subtomograms/s of the simulator.
+
+Runs the full randomized pipeline of cryo_companion.simulate.subtomogram (rotation + shift, noise,
+CTF, MTF, wedge, band limit, intensity augmentation) at 40^3 voxels on four synthetic templates
+(speed does not depend on their content) for several batch sizes, on the CPU and, when present,
+CUDA. Prints one line per batch size and ends with one line per device:
+`<device> best subtomograms/s: <number>`. --json PATH writes the figures with provenance;
+--save writes results/bench_simulate.json (merging the devices measured so far).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+COMMAND = "bench"
+CPU_BATCHES = (32, 128, 512)
+CUDA_BATCHES = (32, 256, 1024, 4096, 8192)
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", choices=["simulate"], help="what to benchmark")
+    p.add_argument("--device", default="all", choices=["cpu", "cuda", "all"],
+                   help="device(s) to measure (default all available)")
+    p.add_argument("--batch-sizes", type=int, nargs="+", default=None,
+                   help=f"batch sizes (default CPU {CPU_BATCHES}, CUDA {CUDA_BATCHES})")
+    p.add_argument("--box", type=int, default=40, help="box edge in voxels (default 40)")
+    p.add_argument("--min-time", type=float, default=1.0,
+                   help="seconds of timed runs per batch size (default 1)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default torch's)")
+    p.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
+    p.add_argument("--save", action="store_true", help="write results/bench_simulate.json")
+
+
+def synthetic_templates(box: int = 40, k: int = 4) -> torch.Tensor:
+    """``k`` blob templates ``(k, box, box, box)`` (a few Gaussian blobs each)."""
+    g = torch.Generator().manual_seed(0)
+    c = (box - 1) / 2
+    z, y, x = torch.meshgrid(*[torch.arange(box, dtype=torch.float32) - c] * 3, indexing="ij")
+    out = torch.zeros(k, box, box, box)
+    for i in range(k):
+        for _ in range(3):
+            p = (torch.rand(3, generator=g) - 0.5) * box / 3
+            s = 1 + 3 * torch.rand(1, generator=g).item()
+            out[i] += torch.exp(-((z - p[0]) ** 2 + (y - p[1]) ** 2 + (x - p[2]) ** 2) / (2 * s * s))
+    return out
+
+
+def bench_device(device: torch.device, batch_sizes, box: int = 40, min_time: float = 1.0,
+                 preset: str = "randomized") -> dict[int, float]:
+    """Subtomograms/s of ``Simulator.sample`` per batch size on ``device``."""
+    from cryo_companion.simulate.subtomogram import Simulator
+
+    sim = Simulator(synthetic_templates(box), torch.arange(4), 13.68, device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    rates = {}
+    for bs in batch_sizes:
+        try:
+            sim.sample(bs, preset, gen)  # warm-up (allocations, cuFFT plans)
+            sync()
+            reps, t0 = 0, time.perf_counter()
+            while True:
+                sim.sample(bs, preset, gen)
+                reps += 1
+                sync()
+                dt = time.perf_counter() - t0
+                if dt >= min_time and reps >= 3:
+                    break
+        except torch.cuda.OutOfMemoryError:
+            print(f"{device.type} batch {bs}: out of memory, skipped")
+            torch.cuda.empty_cache()
+            continue
+        rates[bs] = reps * bs / dt
+        print(f"{device.type} batch {bs:6d}: {rates[bs]:12.1f} subtomograms/s "
+              f"({1e3 * dt / reps:8.2f} ms per batch)", flush=True)
+    return rates
+
+
+def main(args: argparse.Namespace) -> int:
+    from cryo_companion._io import write_json
+    from cryo_companion.results import device_name, load_result, provenance, results_dir
+    from cryo_companion.runtime import setup
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    if args.batch_sizes is not None and any(b < 1 for b in args.batch_sizes):
+        raise ValueError("--batch-sizes must all be >= 1")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda requested but no CUDA GPU is available here")
+    devices = ["cpu"] if args.device == "cpu" else ["cuda"] if args.device == "cuda" else (
+        ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    results = {}
+    for d in devices:
+        dev = torch.device(d)
+        bs = args.batch_sizes or (CUDA_BATCHES if d == "cuda" else CPU_BATCHES)
+        rates = bench_device(dev, bs, args.box, args.min_time)
+        results[d] = {"device_name": device_name(dev), "box": args.box,
+                      "threads": torch.get_num_threads() if d == "cpu" else None,
+                      "subtomograms_per_s": {str(k): round(v, 1) for k, v in rates.items()},
+                      "best_subtomograms_per_s": round(max(rates.values()), 1) if rates else None}
+    for d in devices:
+        print(f"{d} best subtomograms/s: {results[d]['best_subtomograms_per_s']}")
+    if args.json or args.save:
+        run = setup("paper", devices[-1], 0, chapter="bench_simulate", paper_needs_gpu=False)
+        if args.save:
+            old = (load_result("bench_simulate") or {}).get("data", {})
+            data = {**old, **results}
+            path = results_dir("paper") / "bench_simulate.json"
+        else:
+            data, path = results, args.json
+        write_json(path, {"name": "bench_simulate", "data": data,
+                          "provenance": provenance(run, seeds=[0],
+                                                   note="CPU figures are noisy when the "
+                                                        "machine is shared")})
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,270 @@
+"""Electron optics of the simplified simulator: CTF, detector MTF, missing wedge, band limit.
+
+Pure functions of Fourier-space frequency grids, batched over a leading dimension, on whichever
+device their inputs live (Che et al. 2019, III-A; the procedure of their ref. [24], AITom/Xu lab).
+
+Conventions (used everywhere in ``cryo_companion``)
+---------------------------------------------------
+* Volumes are ``(z, y, x)``; batches first, ``(B, z, y, x)``. The electron beam is along z; the
+  tilt axis is y.
+* Spatial frequencies are in cycles per Ångström (1/Å), in :func:`torch.fft.fftfreq` layout
+  (zero frequency at index 0); the ``rfft`` variants keep only ``x >= 0`` (last axis), matching
+  :func:`torch.fft.rfftn`.
+* Defocus ``defocus_um`` in micrometres, **negative = underfocus** (Che et al. 2019: Dz in
+  [-12, 0] µm). Spherical aberration ``cs_mm`` in millimetres (>= 0). Voltage in kV.
+* Phase shift (Δf in Å, Cs in Å, λ in Å, k = |k| in 1/Å)::
+
+      χ(k) = π λ Δf k² − (π/2) Cs λ³ k⁴
+
+  With Δf < 0 (underfocus) both terms are negative, so χ <= 0 for every k.
+* CTF with amplitude contrast A (fraction, 0 <= A < 1) and a B-factor envelope::
+
+      CTF(k) = [sqrt(1 − A²) sin χ(k) − A cos χ(k)] · exp(−B k² / 4)
+
+  so that ``CTF(0) = −A`` and, in underfocus, the low-frequency transfer is negative: this is the
+  *physical* sign, in which positive mass density appears dark, as in a raw tomogram. The
+  simulator (``cryo_companion.simulate.subtomogram``) flips it by default so particles stay
+  bright, as in the AITom simulator that Che et al. used (there ``ctf = sin(π/2 (Cs λ³ k⁴ −
+  2 Dz λ k²)) = −sin χ``).
+* Electron wavelength: relativistic, λ = h / sqrt(2 m₀ e U (1 + e U / (2 m₀ c²))).
+* MTF: ``sinc(πω/2) = sin(πω/2) / (πω/2)`` with ω = |k| / k_Nyquist (radial, Che et al. III-A,
+  their ref. [28]); MTF(0) = 1 and MTF(Nyquist) = 2/π.
+* Missing wedge for a wedge angle α: the tilt series covers ±(90° − α) about y, so a Fourier
+  component is measured iff ``|k_z| sin α <= |k_x| cos α`` (equivalently
+  ``|k_z| <= |k_x| tan(90° − α)``); the missing wedge is ``|k_z| > |k_x| tan(90° − α)``. α = 0
+  measures everything; α = 30° is a ±60° tilt range.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "bandlimit_mask",
+    "ctf",
+    "electron_wavelength_A",
+    "fourier_grid",
+    "frequency_magnitude",
+    "mtf",
+    "wedge_mask",
+]
+
+# CODATA 2018
+_H = 6.62607015e-34  # J s
+_M0 = 9.1093837015e-31  # kg
+_E = 1.602176634e-19  # C
+_C = 299792458.0  # m/s
+
+
+def electron_wavelength_A(voltage_kv: float | Tensor) -> float | Tensor:
+    """Relativistic electron wavelength in Å.
+
+    Parameters
+    ----------
+    voltage_kv : accelerating voltage in kV (> 0); a float or a tensor.
+
+    Returns
+    -------
+    λ in Å (0.01969 Å at 300 kV, 0.02508 Å at 200 kV); a float for a float input.
+    """
+    if isinstance(voltage_kv, Tensor):
+        if bool((voltage_kv <= 0).any()):
+            raise ValueError("voltage must be > 0 kV")
+        u = voltage_kv.to(torch.float64) * 1e3
+        lam = _H / torch.sqrt(2 * _M0 * _E * u * (1 + _E * u / (2 * _M0 * _C**2)))
+        return (lam * 1e10).to(voltage_kv.dtype if voltage_kv.is_floating_point() else torch.float32)
+    if not voltage_kv > 0:
+        raise ValueError(f"voltage {voltage_kv} kV is not > 0")
+    u = float(voltage_kv) * 1e3
+    return _H / math.sqrt(2 * _M0 * _E * u * (1 + _E * u / (2 * _M0 * _C**2))) * 1e10
+
+
+def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 0 or any(s < 1 for s in shape):
+        raise ValueError(f"shape must be a non-empty sequence of positive sizes, got {shape}")
+    return shape
+
+
+def fourier_grid(shape: Sequence[int], voxel_size_A: float = 1.0, device=None, *,
+                 rfft: bool = False, dtype: torch.dtype = torch.float32) -> tuple[Tensor, ...]:
+    """Per-axis spatial frequencies of a real-space grid, broadcastable against each other.
+
+    Parameters
+    ----------
+    shape : real-space shape, e.g. ``(D, H, W)`` for ``(z, y, x)``.
+    voxel_size_A : voxel size in Å (> 0). ``voxel_size_A=1`` gives cycles per voxel.
+    device : torch device of the result.
+    rfft : if True the last axis has ``W // 2 + 1`` non-negative frequencies (``rfftn`` layout).
+    dtype : floating dtype.
+
+    Returns
+    -------
+    One tensor per axis in 1/Å, fftfreq layout; axis ``i`` has size ``shape[i]`` at position ``i``
+    and 1 elsewhere (e.g. ``kz (D,1,1)``, ``ky (1,H,1)``, ``kx (1,1,W)``).
+    """
+    shape = _check_shape(shape)
+    if not voxel_size_A > 0:
+        raise ValueError(f"voxel_size_A must be > 0, got {voxel_size_A}")
+    out = []
+    nd = len(shape)
+    for i, n in enumerate(shape):
+        if rfft and i == nd - 1:
+            f = torch.fft.rfftfreq(n, d=voxel_size_A, device=device, dtype=dtype)
+        else:
+            f = torch.fft.fftfreq(n, d=voxel_size_A, device=device, dtype=dtype)
+        view = [1] * nd
+        view[i] = f.numel()
+        out.append(f.reshape(view))
+    return tuple(out)
+
+
+def frequency_magnitude(shape: Sequence[int], voxel_size_A: float = 1.0, device=None, *,
+                        rfft: bool = False, dtype: torch.dtype = torch.float32) -> Tensor:
+    """``|k|`` in 1/Å on the grid of :func:`fourier_grid` (full shape, or rfft half shape)."""
+    grids = fourier_grid(shape, voxel_size_A, device, rfft=rfft, dtype=dtype)
+    k2 = sum(g * g for g in grids)
+    return torch.sqrt(k2)
+
+
+def _as_batch(value, name: str, ref: Tensor) -> tuple[Tensor, bool]:
+    """A parameter as a float tensor on ``ref``'s device, and whether it was batched (1-D)."""
+    t = torch.as_tensor(value, dtype=ref.dtype if ref.is_floating_point() else torch.float32,
+                        device=ref.device)
+    if t.ndim > 1:
+        raise ValueError(f"{name} must be a scalar or a 1-D (B,) tensor, got shape {tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return t, t.ndim == 1
+
+
+def ctf(freq_A: Tensor, defocus_um, cs_mm, *, voltage_kv: float = 300.0,
+        amplitude_contrast: float = 0.07, bfactor_A2=0.0) -> Tensor:
+    """Contrast transfer function (physical sign, CTF(0) = −A; see the module docstring).
+
+    Parameters
+    ----------
+    freq_A : ``|k|`` in 1/Å, any shape ``S`` (e.g. from :func:`frequency_magnitude`).
+    defocus_um : defocus Δf in µm, **negative = underfocus**; scalar or ``(B,)`` tensor.
+    cs_mm : spherical aberration in mm (>= 0); scalar or ``(B,)``.
+    voltage_kv : accelerating voltage in kV (Che et al.: 300 kV).
+    amplitude_contrast : amplitude contrast fraction A in [0, 1) (0.07 typical for ice).
+    bfactor_A2 : B-factor of the envelope ``exp(−B k² / 4)`` in Å² (>= 0); scalar or ``(B,)``.
+
+    Returns
+    -------
+    ``S`` if all parameters are scalars, else ``(B, *S)``.
+    """
+    if not isinstance(freq_A, Tensor):
+        freq_A = torch.as_tensor(freq_A, dtype=torch.float32)
+    if not freq_A.is_floating_point():
+        freq_A = freq_A.float()
+    if not 0.0 <= amplitude_contrast < 1.0:
+        raise ValueError(f"amplitude_contrast {amplitude_contrast} is outside [0, 1)")
+    dz, bdz = _as_batch(defocus_um, "defocus_um", freq_A)
+    cs, bcs = _as_batch(cs_mm, "cs_mm", freq_A)
+    bf, bbf = _as_batch(bfactor_A2, "bfactor_A2", freq_A)
+    if bool((cs < 0).any()):
+        raise ValueError(f"cs_mm must be >= 0 mm, got {cs_mm}")
+    if bool((bf < 0).any()):
+        raise ValueError(f"bfactor_A2 must be >= 0 Å², got {bfactor_A2}")
+    batched = bdz or bcs or bbf
+    lam = electron_wavelength_A(voltage_kv)
+    extra = (1,) * freq_A.ndim
+    if batched:
+        sizes = {t.numel() for t, b in ((dz, bdz), (cs, bcs), (bf, bbf)) if b}
+        if len(sizes) > 1:
+            raise ValueError(f"batched CTF parameters have different lengths {sorted(sizes)}")
+        dz, cs, bf = (t.reshape(-1, *extra) for t in (dz, cs, bf))
+    k2 = freq_A * freq_A
+    dz_A = dz * 1e4  # µm -> Å
+    cs_A = cs * 1e7  # mm -> Å
+    chi = math.pi * lam * dz_A * k2 - 0.5 * math.pi * cs_A * lam**3 * k2 * k2
+    a = float(amplitude_contrast)
+    out = math.sqrt(1 - a * a) * torch.sin(chi) - a * torch.cos(chi)
+    return out * torch.exp(-0.25 * bf * k2)
+
+
+def mtf(freq_fraction_nyquist: Tensor) -> Tensor:
+    """Detector MTF ``sinc(πω/2) = sin(πω/2)/(πω/2)`` (Che et al. 2019, III-A).
+
+    Parameters
+    ----------
+    freq_fraction_nyquist : ω = |k| / k_Nyquist (dimensionless, any shape).
+
+    Returns
+    -------
+    Same shape; 1 at ω = 0 and 2/π ≈ 0.637 at Nyquist.
+    """
+    w = torch.as_tensor(freq_fraction_nyquist)
+    # torch.sinc(x) = sin(πx)/(πx), so sinc(πω/2) in the unnormalised sense is torch.sinc(ω/2)
+    return torch.sinc(0.5 * w)
+
+
+def _wedge_rad(wedge_deg, device) -> Tensor:
+    a = torch.as_tensor(wedge_deg, dtype=torch.float64, device=device)
+    if a.ndim > 1:
+        raise ValueError(f"wedge_deg must be a scalar or (B,), got shape {tuple(a.shape)}")
+    if not bool(torch.isfinite(a).all()) or bool(((a < 0) | (a >= 90)).any()):
+        bad = a[~(torch.isfinite(a) & (a >= 0) & (a < 90))].flatten()[0].item()
+        raise ValueError(f"wedge angle {bad:g} deg is outside [0, 90)")
+    return torch.deg2rad(a.reshape(-1))
+
+
+def wedge_mask(shape: Sequence[int], wedge_deg, device=None, *, rfft: bool = False) -> Tensor:
+    """Missing-wedge mask in Fourier space: 1 where measured, 0 in the missing wedge.
+
+    Beam along z, tilt axis y, tilts covering ±(90° − α): a component is measured iff
+    ``|k_z| sin α <= |k_x| cos α`` (the boundary counts as measured). The mask depends on
+    ``|k_z|`` and ``|k_x|`` only, so it is Hermitian-symmetric (M(−k) = M(k)) and a filtered real
+    volume stays real.
+
+    Parameters
+    ----------
+    shape : real-space shape ``(D, H, W)`` (z, y, x); any sizes (voxels assumed isotropic).
+    wedge_deg : wedge angle α in degrees, in [0, 90); scalar or ``(B,)``.
+    device : torch device of the result.
+    rfft : if True, return the ``rfftn`` half-grid ``(B, D, H, W // 2 + 1)``.
+
+    Returns
+    -------
+    float32 tensor ``(B, *shape)`` (B = 1 for a scalar angle) of zeros and ones.
+    """
+    shape = _check_shape(shape)
+    if len(shape) != 3:
+        raise ValueError(f"wedge_mask needs a 3-D (z, y, x) shape, got {shape}")
+    alpha = _wedge_rad(wedge_deg, device)
+    kz, _, kx = fourier_grid(shape, 1.0, device, rfft=rfft, dtype=torch.float64)
+    s = torch.sin(alpha).reshape(-1, 1, 1, 1)
+    c = torch.cos(alpha).reshape(-1, 1, 1, 1)
+    # tolerance on the boundary (a tilt exactly at the grid point counts as measured)
+    measured = kz.abs() * s <= kx.abs() * c + 1e-12
+    ny = shape[1]
+    return measured.expand(-1, -1, ny, -1).to(torch.float32).contiguous()
+
+
+def bandlimit_mask(shape: Sequence[int], cutoff_fraction_nyquist: float = 1.0, device=None, *,
+                   rfft: bool = False) -> Tensor:
+    """Spherical low-pass mask: 1 where ``|k| <= cutoff · k_Nyquist`` (real, symmetric).
+
+    Removes the corners of the cubic Fourier box beyond Nyquist so that the resolution is
+    isotropic (the band limiting of the simulation procedure of Che et al.'s ref. [24]).
+
+    Parameters
+    ----------
+    shape : real-space shape.
+    cutoff_fraction_nyquist : cutoff as a fraction of Nyquist, in (0, sqrt(ndim)].
+    device, rfft : as in :func:`fourier_grid`.
+
+    Returns
+    -------
+    float32 ``shape`` (or the rfft half shape).
+    """
+    if not 0 < cutoff_fraction_nyquist:
+        raise ValueError(f"cutoff_fraction_nyquist must be > 0, got {cutoff_fraction_nyquist}")
+    # cycles/voxel: Nyquist is 0.5
+    w = frequency_magnitude(shape, 1.0, device, rfft=rfft, dtype=torch.float64) / 0.5
+    return (w <= cutoff_fraction_nyquist + 1e-12).to(torch.float32)

@@ -1,0 +1,180 @@
+"""Rotations: uniform random rotations on SO(3), ZYZ Euler angles, batched rotation of volumes.
+
+Conventions
+-----------
+* A rotation matrix ``R`` acts on **column vectors of physical coordinates in (x, y, z) order**
+  (right-handed; volumes are stored ``(z, y, x)``, so x is the last array axis and z the first).
+* Rotating a volume is *active*: the object is turned by ``R`` about the box centre
+  ``c = (N − 1) / 2`` per axis (the geometric centre, between two voxels for an even size) and
+  then shifted by ``shift_xyz`` (voxels, x-y-z order)::
+
+      out(p) = vol(Rᵀ (p − c − t) + c)
+
+  so a feature at position ``p0`` moves to ``R (p0 − c) + c + t``.
+* Euler angles are ZYZ, intrinsic, in radians: ``R = Rz(φ) · Ry(θ) · Rz(ψ)`` with
+  ``Rz(a) = [[cos a, −sin a, 0], [sin a, cos a, 0], [0, 0, 1]]`` and
+  ``Ry(a) = [[cos a, 0, sin a], [0, 1, 0], [−sin a, 0, cos a]]``: the object is turned by ψ about
+  z, then by θ about y, then by φ about z (all about fixed axes). θ ∈ [0, π], φ, ψ ∈ (−π, π].
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "euler_zyz_to_matrix",
+    "matrix_to_euler_zyz",
+    "quaternion_to_matrix",
+    "random_rotation_matrices",
+    "rotate_volumes",
+    "rotation_grid",
+]
+
+
+def quaternion_to_matrix(q: Tensor) -> Tensor:
+    """Rotation matrices ``(B, 3, 3)`` from quaternions ``(B, 4)`` ordered (w, x, y, z).
+
+    The quaternions need not be normalised (they are normalised here).
+    """
+    q = q / q.norm(dim=-1, keepdim=True)
+    w, x, y, z = q.unbind(-1)
+    return torch.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+        2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+        2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y),
+    ], dim=-1).reshape(*q.shape[:-1], 3, 3)
+
+
+def random_rotation_matrices(n: int, generator: torch.Generator | None = None, *,
+                             device=None, dtype: torch.dtype = torch.float32) -> Tensor:
+    """``n`` rotations drawn uniformly (Haar measure) on SO(3): ``(n, 3, 3)``.
+
+    A normalised 4-D standard normal vector is a uniform unit quaternion (Shoemake 1992), and
+    unit quaternions cover SO(3) twice, uniformly.
+
+    Parameters
+    ----------
+    n : number of rotations (>= 0).
+    generator : torch generator; its device must be ``device`` (a CUDA generator is made with
+        ``torch.Generator(device="cuda").manual_seed(seed)``).
+    device : device of the result (default: the generator's device, else CPU).
+    dtype : floating dtype of the result.
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    if device is None:
+        device = generator.device if generator is not None else torch.device("cpu")
+    q = torch.randn(n, 4, generator=generator, device=device, dtype=torch.float64)
+    return quaternion_to_matrix(q).to(dtype)
+
+
+def _rz(a: Tensor) -> Tensor:
+    c, s = torch.cos(a), torch.sin(a)
+    o, z = torch.ones_like(a), torch.zeros_like(a)
+    return torch.stack([c, -s, z, s, c, z, z, z, o], -1).reshape(*a.shape, 3, 3)
+
+
+def _ry(a: Tensor) -> Tensor:
+    c, s = torch.cos(a), torch.sin(a)
+    o, z = torch.ones_like(a), torch.zeros_like(a)
+    return torch.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(*a.shape, 3, 3)
+
+
+def euler_zyz_to_matrix(phi: Tensor, theta: Tensor, psi: Tensor) -> Tensor:
+    """``R = Rz(phi) Ry(theta) Rz(psi)`` (radians; tensors of equal shape ``S``) -> ``(*S, 3, 3)``."""
+    phi, theta, psi = (torch.as_tensor(a, dtype=torch.float64) if not isinstance(a, Tensor)
+                       else a for a in (phi, theta, psi))
+    return _rz(phi) @ _ry(theta) @ _rz(psi)
+
+
+def matrix_to_euler_zyz(R: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Inverse of :func:`euler_zyz_to_matrix`: ``(phi, theta, psi)`` in radians.
+
+    θ = arccos(R₂₂) ∈ [0, π]. At the gimbal lock (θ = 0 or π) only φ ± ψ is defined; then ψ = 0.
+    """
+    r22 = R[..., 2, 2].clamp(-1.0, 1.0)
+    theta = torch.arccos(r22)
+    sin_t = torch.sqrt(torch.clamp(1 - r22 * r22, min=0.0))
+    eps = 1e-6 if R.dtype == torch.float64 else 1e-4
+    regular = sin_t > eps
+    phi = torch.atan2(R[..., 1, 2], R[..., 0, 2])
+    psi = torch.atan2(R[..., 2, 1], -R[..., 2, 0])
+    # gimbal lock: R = Rz(phi ± psi) (θ = 0) or Rz(phi) Ry(π) Rz(psi) (θ = π); set psi = 0
+    phi_lock = torch.where(r22 > 0, torch.atan2(R[..., 1, 0], R[..., 0, 0]),
+                           torch.atan2(-R[..., 1, 0], -R[..., 0, 0]))
+    phi = torch.where(regular, phi, phi_lock)
+    psi = torch.where(regular, psi, torch.zeros_like(psi))
+    return phi, theta, psi
+
+
+def rotation_grid(R: Tensor, shape: Sequence[int], shift_xyz: Tensor | None = None) -> Tensor:
+    """Sampling grid for :func:`torch.nn.functional.grid_sample` realising the module's convention.
+
+    Parameters
+    ----------
+    R : ``(B, 3, 3)`` rotation matrices (x-y-z).
+    shape : volume shape ``(D, H, W)`` (z, y, x); input and output boxes are the same.
+    shift_xyz : optional ``(B, 3)`` shift in voxels, (x, y, z) order.
+
+    Returns
+    -------
+    ``(B, D, H, W, 3)`` normalised coordinates (``align_corners=True``).
+    """
+    D, H, W = (int(s) for s in shape)
+    B = R.shape[0]
+    dt = R.dtype if R.dtype in (torch.float32, torch.float64) else torch.float32
+    dev = R.device
+    # half-extent per axis in voxels, x-y-z order; a size-1 axis has no extent (avoid 0/0)
+    half = torch.tensor([max(W - 1, 1) / 2, max(H - 1, 1) / 2, max(D - 1, 1) / 2],
+                        dtype=dt, device=dev)
+    Rt = R.to(dt).transpose(-1, -2)
+    # p_in = Rᵀ (p_out − t) in centred voxel units (x-y-z); normalised u_in = p_in / half.
+    # The output coordinates are separable, so each component of u_in is a sum of three
+    # outer terms: cheaper than affine_grid's (B, D·H·W, 4) x (B, 4, 3) product on the CPU.
+    cx = torch.arange(W, dtype=dt, device=dev) - (W - 1) / 2
+    cy = torch.arange(H, dtype=dt, device=dev) - (H - 1) / 2
+    cz = torch.arange(D, dtype=dt, device=dev) - (D - 1) / 2
+    M = Rt / half.reshape(1, 3, 1)  # (B, 3 in, 3 out)
+    off = torch.zeros(B, 3, dtype=dt, device=dev)
+    if shift_xyz is not None:
+        off = -(M @ shift_xyz.to(dt).reshape(B, 3, 1)).squeeze(-1)
+    gx = (M[:, :, 0:1] * cx + off.unsqueeze(-1)).reshape(B, 3, 1, 1, W)
+    gy = (M[:, :, 1:2] * cy).reshape(B, 3, 1, H, 1)
+    gz = (M[:, :, 2:3] * cz).reshape(B, 3, D, 1, 1)
+    # (B, 3, D, H, W) computed contiguously, returned as a (B, D, H, W, 3) view
+    return ((gz + gy) + gx).permute(0, 2, 3, 4, 1)
+
+
+def rotate_volumes(vol: Tensor, R: Tensor, shift_xyz: Tensor | None = None, *,
+                   mode: str = "bilinear", padding_mode: str = "zeros") -> Tensor:
+    """Rotate (and shift) a batch of volumes about the box centre (see the module conventions).
+
+    Parameters
+    ----------
+    vol : ``(B, D, H, W)`` or ``(B, C, D, H, W)`` real volumes, any box shape.
+    R : ``(B, 3, 3)`` rotation matrices acting on (x, y, z) coordinates (or ``(3, 3)``, broadcast).
+    shift_xyz : optional ``(B, 3)`` shift in voxels, (x, y, z) order, applied after the rotation.
+    mode : ``"bilinear"`` (trilinear in 3-D) or ``"nearest"``.
+    padding_mode : what enters from outside the box (``"zeros"``, ``"border"``, ``"reflection"``).
+
+    Returns
+    -------
+    Tensor of the same shape as ``vol``.
+    """
+    if vol.ndim not in (4, 5):
+        raise ValueError(f"vol must be (B, D, H, W) or (B, C, D, H, W), got {tuple(vol.shape)}")
+    B = vol.shape[0]
+    if R.ndim == 2:
+        R = R.expand(B, 3, 3)
+    if R.shape != (B, 3, 3):
+        raise ValueError(f"R must be ({B}, 3, 3), got {tuple(R.shape)}")
+    if shift_xyz is not None and shift_xyz.shape != (B, 3):
+        raise ValueError(f"shift_xyz must be ({B}, 3), got {tuple(shift_xyz.shape)}")
+    x = vol if vol.ndim == 5 else vol.unsqueeze(1)
+    grid = rotation_grid(R.to(x.device), x.shape[-3:],
+                         None if shift_xyz is None else shift_xyz.to(x.device)).to(x.dtype)
+    out = F.grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=True)
+    return out if vol.ndim == 5 else out.squeeze(1)

@@ -1,0 +1,185 @@
+"""The simplified subtomogram simulator (Che et al. 2019, III-A)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from cryo_companion.optics import ctf, frequency_magnitude, mtf, wedge_mask
+from cryo_companion.simulate.subtomogram import STAGES, Simulator
+from cryo_companion.snr import snr_from_clean, snr_from_correlation
+
+D = 24
+
+
+def _templates(D: int = D) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two synthetic densities: a pair of Gaussian blobs and an elongated ellipsoid."""
+    c = (D - 1) / 2
+    z, y, x = torch.meshgrid(*[torch.arange(D, dtype=torch.float32) - c] * 3, indexing="ij")
+    a = torch.exp(-((x - 3) ** 2 + y**2 + z**2) / 8) + torch.exp(-((x + 3) ** 2 + (y - 2) ** 2 + z**2) / 4)
+    b = torch.exp(-(x**2 / 30 + y**2 / 3 + z**2 / 8))
+    return torch.stack([a, b]), torch.tensor([3, 7])
+
+
+@pytest.fixture(scope="module")
+def sim() -> Simulator:
+    v, lab = _templates()
+    return Simulator(v, lab, voxel_size_A=13.68)
+
+
+def _fixed(n, **kw):
+    p = {"snr": 1.0, "wedge_deg": 30.0, "defocus_um": -6.0, "cs_mm": 2.7}
+    p.update(kw)
+    return p
+
+
+def test_shapes_and_types(sim, device):
+    s = Simulator(*_templates(), device=device)
+    g = torch.Generator(device=device).manual_seed(0)
+    b = s.sample(5, "randomized", g)
+    assert b.noisy.shape == b.clean.shape == b.mask.shape == (5, D, D, D)
+    assert b.noisy.dtype == torch.float32 and b.mask.dtype == torch.bool
+    assert b.label.dtype == torch.int64 and set(b.label.tolist()) <= {3, 7}
+    assert all(v.shape == (5,) for v in b.params.values())
+    assert b.noisy.device.type == device.type
+
+
+@pytest.mark.parametrize("snr", [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0])
+def test_snr_measured_on_final_output_equals_requested(sim, snr):
+    g = torch.Generator().manual_seed(1)
+    n = 4
+    R = torch.eye(3).expand(n, 3, 3)
+    b = sim.simulate(torch.tensor([0, 1, 0, 1]), R,
+                     _fixed(n, snr=snr, wedge_deg=torch.tensor([0.0, 20.0, 40.0, 60.0]),
+                            intensity_scale=1.3, intensity_offset=0.2), g)
+    est = snr_from_clean(b.clean, b.noisy)
+    torch.testing.assert_close(est, torch.full((n,), snr, dtype=torch.float64), rtol=0.10, atol=0)
+
+
+def test_snr_inf_is_exactly_clean_and_same_seed_adds_only_noise(sim):
+    R = torch.eye(3).expand(3, 3, 3)
+    idx = torch.tensor([0, 1, 1])
+    a = sim.simulate(idx, R, _fixed(3, snr=float("inf")), torch.Generator().manual_seed(5))
+    assert torch.equal(a.noisy, a.clean)
+    b = sim.simulate(idx, R, _fixed(3, snr=0.5), torch.Generator().manual_seed(5))
+    assert torch.equal(a.clean, b.clean)
+    # and through sample(): the clean volumes do not depend on the SNR
+    from cryo_companion.randomization import get_preset
+    p_inf = get_preset("baseline").replace(snr=(math.inf, math.inf))
+    p_fin = get_preset("baseline").replace(snr=(0.2, 0.2))
+    c = sim.sample(4, p_inf, torch.Generator().manual_seed(9))
+    d = sim.sample(4, p_fin, torch.Generator().manual_seed(9))
+    assert torch.equal(c.noisy, c.clean) and torch.equal(c.clean, d.clean)
+    torch.testing.assert_close(snr_from_clean(d.clean, d.noisy),
+                               torch.full((4,), 0.2, dtype=torch.float64), rtol=1e-3, atol=0)
+
+
+def test_same_seed_same_output(sim):
+    a = sim.sample(6, "randomized", torch.Generator().manual_seed(11))
+    b = sim.sample(6, "randomized", torch.Generator().manual_seed(11))
+    c = sim.sample(6, "randomized", torch.Generator().manual_seed(12))
+    assert torch.equal(a.noisy, b.noisy) and torch.equal(a.mask, b.mask)
+    assert all(torch.equal(a.params[k], b.params[k]) for k in a.params)
+    assert not torch.equal(a.noisy, c.noisy)
+
+
+def test_frank_al_ali_from_two_noise_realisations(sim):
+    R = torch.eye(3).expand(6, 3, 3)
+    idx = torch.zeros(6, dtype=torch.long)
+    p = _fixed(6, snr=torch.tensor([0.1, 0.3, 1.0, 1.0, 3.0, 3.0]), wedge_deg=0.0)
+    a = sim.simulate(idx, R, p, torch.Generator().manual_seed(1))
+    b = sim.simulate(idx, R, p, torch.Generator().manual_seed(2))
+    assert torch.equal(a.clean, b.clean)
+    est = snr_from_correlation(a.noisy, b.noisy)
+    # the two copies have independent noise, each of variance var(clean)/SNR: ρ/(1-ρ) ≈ SNR
+    torch.testing.assert_close(est, p["snr"].double(), rtol=0.2, atol=0.02)
+
+
+def test_clean_is_density_filtered_by_ctf_mtf_wedge(sim):
+    """Per-sample parameters are honoured: each clean volume is its own analytic filtering."""
+    n = 3
+    R = torch.eye(3).expand(n, 3, 3)
+    dz = torch.tensor([-2.0, -6.0, -11.0])
+    cs = torch.tensor([1.5, 2.0, 3.0])
+    wd = torch.tensor([0.0, 30.0, 50.0])
+    bf = torch.tensor([0.0, 500.0, 1000.0])
+    b = sim.simulate(torch.tensor([0, 1, 0]), R,
+                     {"snr": math.inf, "wedge_deg": wd, "defocus_um": dz, "cs_mm": cs,
+                      "bfactor_A2": bf}, torch.Generator().manual_seed(0), return_stages=True)
+    vols, _ = _templates()
+    k = frequency_magnitude((D,) * 3, 13.68, rfft=True)
+    for i, t in enumerate([0, 1, 0]):
+        H = (-ctf(k, dz[i].item(), cs[i].item(), bfactor_A2=bf[i].item())
+             * mtf(k / (0.5 / 13.68)) * (k <= 0.5 / 13.68 + 1e-9).float()
+             * wedge_mask((D,) * 3, wd[i].item(), rfft=True)[0])
+        ref = torch.fft.irfftn(torch.fft.rfftn(vols[t]) * H, s=(D,) * 3)
+        torch.testing.assert_close(b.clean[i], ref, atol=1e-5, rtol=1e-4)
+    assert set(b.stages) == set(STAGES)
+    torch.testing.assert_close(b.stages["bandlimit"], b.noisy)
+
+
+def test_clean_has_no_power_in_the_missing_wedge(sim):
+    n = 2
+    b = sim.sample(n, "randomized", torch.Generator().manual_seed(3))
+    F = torch.fft.rfftn(b.clean, dim=(-3, -2, -1))
+    W = wedge_mask((D,) * 3, b.params["wedge_deg"], rfft=True)
+    # the intensity offset moves only the DC term
+    F[:, 0, 0, 0] = 0
+    assert (F.abs() * (1 - W)).max().item() < 1e-4 * F.abs().max().item()
+
+
+def test_mask_is_threshold_of_rotated_density(sim):
+    R = torch.eye(3).expand(2, 3, 3)
+    b = sim.simulate(torch.tensor([0, 1]), R, _fixed(2), torch.Generator().manual_seed(0),
+                     return_stages=True)
+    vols, _ = _templates()
+    for i in range(2):
+        expect = vols[i] > 0.25 * vols[i].max()
+        assert torch.equal(b.mask[i], expect)
+    assert torch.equal(b.mask, b.stages["density"] > 0.25 * vols.amax((1, 2, 3)).reshape(2, 1, 1, 1))
+
+
+def test_bright_particles_by_default_and_physical_sign_on_request():
+    v, lab = _templates()
+    R = torch.eye(3).expand(1, 3, 3)
+    p = _fixed(1, snr=math.inf, wedge_deg=0.0, defocus_um=-8.0)
+    centre = (slice(None), D // 2 - 2, D // 2, D // 2 + 3)
+    bright = Simulator(v, lab).simulate(torch.tensor([0]), R, p).clean
+    dark = Simulator(v, lab, invert_contrast=False).simulate(torch.tensor([0]), R, p).clean
+    assert bright[centre].item() > 0 > dark[centre].item()
+    torch.testing.assert_close(bright, -dark)
+
+
+def test_box_crop_and_parity_check():
+    v, lab = _templates(24)
+    assert Simulator(v, lab, box=20).sample(1, "baseline").noisy.shape == (1, 20, 20, 20)
+    with pytest.raises(ValueError, match="even/odd box mismatch"):
+        Simulator(v, lab, box=21)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"snr": 0.0}, "SNR"), ({"snr": -1.0}, "SNR"), ({"snr": float("nan")}, "SNR"),
+    ({"wedge_deg": 90.0}, "wedge angle 90"), ({"wedge_deg": -5.0}, "wedge"),
+    ({"cs_mm": -0.1}, "Cs"),
+])
+def test_bad_parameters_rejected(sim, bad, match):
+    with pytest.raises(ValueError, match=match):
+        sim.simulate(torch.tensor([0]), torch.eye(3).expand(1, 3, 3), _fixed(1, **bad))
+
+
+def test_bad_volumes_rejected():
+    v, lab = _templates()
+    v[1, 3, 4, 5] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        Simulator(v, lab)
+    with pytest.raises(ValueError, match="cubic"):
+        Simulator(torch.zeros(2, 8, 8, 6), lab)
+    with pytest.raises(ValueError, match="labels"):
+        Simulator(_templates()[0], torch.tensor([1, 2, 3]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_generator_device_must_match():
+    with pytest.raises(ValueError, match="generator"):
+        Simulator(*_templates()).sample(1, "baseline", torch.Generator(device="cuda"))
