@@ -1,0 +1,452 @@
+"""Figure helpers shared by every chapter: central slices, Fourier slices, image grids, curves.
+
+Conventions (the project's, see CONTRIBUTING): volumes are ``(z, y, x)`` with the electron beam
+along z and the tilt axis along y; voxel sizes are in Å and the axes of every figure are in nm
+(real space) or 1/nm (Fourier space). The three central slices of a volume are
+
+=========  =============  ====================  ===========================================
+name       plane shown    fixed coordinate      what it shows in a tomogram
+=========  =============  ====================  ===========================================
+``"xy"``   x (→), y (↑)   z = centre            the view along the beam
+``"xz"``   x (→), z (↑)   y = centre            the plane in which the missing wedge lies
+``"yz"``   y (→), z (↑)   x = centre            the plane containing the tilt axis
+=========  =============  ====================  ===========================================
+
+In Fourier space the missing wedge is therefore seen in the ``"xz"`` slice (k_y = 0).
+The functions take NumPy arrays or torch tensors (moved to the CPU) and return Matplotlib figures.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+__all__ = [
+    "SLICE_PLANES",
+    "as_numpy",
+    "central_slices",
+    "fourier_log_amplitude",
+    "plot_central_slices",
+    "plot_curves",
+    "plot_fourier_slices",
+    "plot_histograms",
+    "plot_image_grid",
+    "plot_stages",
+]
+
+#: name -> (axis held fixed, horizontal axis label, vertical axis label); axes index (z, y, x).
+SLICE_PLANES: dict[str, tuple[int, str, str]] = {
+    "xy": (0, "x", "y"),
+    "xz": (1, "x", "z"),
+    "yz": (2, "y", "z"),
+}
+
+
+def as_numpy(volume: Any) -> np.ndarray:
+    """Return ``volume`` (array or torch tensor, any device) as a float NumPy array."""
+    if hasattr(volume, "detach"):
+        volume = volume.detach().cpu().numpy()
+    arr = np.asarray(volume)
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def _check_volume(volume: Any) -> np.ndarray:
+    arr = as_numpy(volume)
+    if arr.ndim != 3:
+        raise ValueError(f"expected a 3-D volume (z, y, x), got shape {arr.shape}")
+    if min(arr.shape) < 1:
+        raise ValueError(f"volume has an empty axis: shape {arr.shape}")
+    return arr
+
+
+def central_slices(volume: Any) -> dict[str, np.ndarray]:
+    """The three central slices of a ``(z, y, x)`` volume.
+
+    Parameters
+    ----------
+    volume : array or tensor, shape (Z, Y, X)
+
+    Returns
+    -------
+    dict
+        ``{"xy": v[Z//2], "xz": v[:, Y//2], "yz": v[:, :, X//2]}``; each 2-D array is indexed
+        ``[vertical, horizontal]`` (rows z or y, columns x or y) as in :data:`SLICE_PLANES`.
+        ``Z//2`` is the centre voxel for odd sizes and the zero-frequency index of an
+        ``fftshift``-ed even-sized spectrum.
+    """
+    v = _check_volume(volume)
+    z, y, x = (s // 2 for s in v.shape)
+    return {"xy": v[z], "xz": v[:, y, :], "yz": v[:, :, x]}
+
+
+def fourier_log_amplitude(volume: Any, *, eps: float = 1e-12) -> np.ndarray:
+    """``log10 |F(v)|`` of a real volume, zero frequency at the centre (``fftshift``).
+
+    Parameters
+    ----------
+    volume : array or tensor, shape (Z, Y, X)
+    eps : added to the amplitude before the logarithm so that exact zeros (inside the missing
+        wedge, on CTF zeros) stay finite.
+
+    Returns
+    -------
+    np.ndarray, shape (Z, Y, X)
+        Decimal logarithm of the Fourier amplitude, same axes as ``volume``.
+    """
+    v = _check_volume(volume)
+    amp = np.abs(np.fft.fftshift(np.fft.fftn(v)))
+    return np.log10(amp + eps)
+
+
+def _extent_nm(n_h: int, n_v: int, voxel_size_A: float) -> tuple[float, float, float, float]:
+    """imshow extent (left, right, bottom, top) in nm for a slice centred on 0."""
+    s = voxel_size_A / 10.0
+    return (-n_h * s / 2, n_h * s / 2, -n_v * s / 2, n_v * s / 2)
+
+
+def _extent_inv_nm(n_h: int, n_v: int, voxel_size_A: float) -> tuple[float, float, float, float]:
+    """imshow extent in 1/nm for an fftshift-ed spectrum slice (pixel centres at k = j/(N d))."""
+    d_nm = voxel_size_A / 10.0
+
+    def edges(n: int) -> tuple[float, float]:
+        f = np.fft.fftshift(np.fft.fftfreq(n, d=d_nm))
+        step = 1.0 / (n * d_nm)
+        return float(f[0] - step / 2), float(f[-1] + step / 2)
+
+    lo_h, hi_h = edges(n_h)
+    lo_v, hi_v = edges(n_v)
+    return (lo_h, hi_h, lo_v, hi_v)
+
+
+def _robust_limits(arrays: Sequence[np.ndarray], percentile: float) -> tuple[float, float]:
+    data = np.concatenate([a.ravel() for a in arrays])
+    data = data[np.isfinite(data)]
+    if data.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(data, [percentile, 100.0 - percentile])
+    if hi <= lo:
+        hi = lo + 1.0
+    return float(lo), float(hi)
+
+
+def _slice_row(axes: Sequence[Axes], slices: Mapping[str, np.ndarray], *, extent_fn,
+               unit: str, prefix: str, cmap: str, vmin: float, vmax: float,
+               titles: bool) -> Any:
+    im = None
+    for ax, (name, img) in zip(axes, slices.items()):
+        fixed, h, v = SLICE_PLANES[name]
+        ext = extent_fn(img.shape[1], img.shape[0])
+        im = ax.imshow(img, cmap=cmap, origin="lower", extent=ext, vmin=vmin, vmax=vmax,
+                       interpolation="nearest")
+        ax.set_xlabel(f"{prefix}{h} ({unit})")
+        ax.set_ylabel(f"{prefix}{v} ({unit})")
+        if titles:
+            ax.set_title(f"{prefix}{h}–{prefix}{v} plane ({prefix}{'zyx'[fixed]} = 0)")
+    return im
+
+
+def plot_central_slices(volume: Any, voxel_size_A: float, *, title: str | None = None,
+                        cmap: str = "gray", percentile: float = 0.5,
+                        colorbar_label: str = "density (a.u.)",
+                        axes: Sequence[Axes] | None = None) -> Figure:
+    """Central x–y, x–z and y–z slices of a volume, axes in nm, one shared colour bar.
+
+    Parameters
+    ----------
+    volume : array or tensor, shape (Z, Y, X)
+    voxel_size_A : voxel size in Å (the axes are labelled in nm).
+    title : figure title.
+    cmap : Matplotlib colour map.
+    percentile : the colour range spans the ``percentile`` .. ``100 - percentile`` percentiles of
+        the three slices (robust to a few extreme voxels).
+    colorbar_label : label of the colour bar (give the unit).
+    axes : three existing axes to draw into (a new figure otherwise).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _check_positive(voxel_size_A, "voxel_size_A")
+    slices = central_slices(volume)
+    fig, axes = _axes_or_new(axes, 3)
+    vmin, vmax = _robust_limits(list(slices.values()), percentile)
+    im = _slice_row(axes, slices, extent_fn=lambda h, v: _extent_nm(h, v, voxel_size_A),
+                    unit="nm", prefix="", cmap=cmap, vmin=vmin, vmax=vmax, titles=True)
+    fig.colorbar(im, ax=list(axes), label=colorbar_label, shrink=0.8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_fourier_slices(volume: Any, voxel_size_A: float, *, title: str | None = None,
+                        cmap: str = "magma", floor_decades: float = 6.0,
+                        axes: Sequence[Axes] | None = None) -> Figure:
+    """Central slices of ``log10 |F(v)|`` (k_z = 0, k_y = 0, k_x = 0), axes in 1/nm.
+
+    The k_y = 0 slice (``"xz"``) shows the missing wedge (beam z, tilt axis y); CTF zeros show as
+    dark rings in every slice.
+
+    Parameters
+    ----------
+    volume : array or tensor, shape (Z, Y, X), real space.
+    voxel_size_A : voxel size in Å; Nyquist is ``10 / (2 voxel_size_A)`` 1/nm.
+    title : figure title.
+    cmap : Matplotlib colour map.
+    floor_decades : the colour range spans ``floor_decades`` decades below the maximum, so that
+        exact zeros (the wedge) show as the darkest colour instead of stretching the scale.
+    axes : three existing axes to draw into (a new figure otherwise).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    _check_positive(voxel_size_A, "voxel_size_A")
+    logamp = fourier_log_amplitude(volume)
+    slices = central_slices(logamp)
+    fig, axes = _axes_or_new(axes, 3)
+    vmax = max(float(np.max(s)) for s in slices.values())
+    vmin = vmax - floor_decades
+    im = _slice_row(axes, slices, extent_fn=lambda h, v: _extent_inv_nm(h, v, voxel_size_A),
+                    unit="1/nm", prefix="k", cmap=cmap, vmin=vmin, vmax=vmax, titles=True)
+    fig.colorbar(im, ax=list(axes), label="log$_{10}$ |F| (a.u.)", shrink=0.8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_stages(stages: Mapping[str, Any], voxel_size_A: float, *, fourier: bool = True,
+                percentile: float = 0.5, floor_decades: float = 6.0,
+                panel_size: float = 1.9) -> Figure:
+    """One row per stage of a pipeline: three real-space slices, then three Fourier slices.
+
+    Parameters
+    ----------
+    stages : ordered mapping ``stage name -> volume (Z, Y, X)`` (e.g. density, rotated, noisy,
+        CTF, MTF, wedge).
+    voxel_size_A : voxel size in Å.
+    fourier : also show the Fourier log-amplitude slices (three more columns).
+    percentile : robust colour range of each real-space row (per stage).
+    floor_decades : dynamic range of the Fourier rows (decades below each row's maximum).
+    panel_size : inches per panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Each row has its own colour bar(s): the real-space intensity (a.u.) and, with
+        ``fourier``, ``log10 |F|``.
+    """
+    if not stages:
+        raise ValueError("stages is empty: give at least one stage name -> volume")
+    _check_positive(voxel_size_A, "voxel_size_A")
+    ncol = 6 if fourier else 3
+    n = len(stages)
+    fig, axs = plt.subplots(n, ncol, figsize=(panel_size * ncol + 1.5, panel_size * n + 0.4),
+                            squeeze=False, layout="constrained")
+    for r, (name, vol) in enumerate(stages.items()):
+        slices = central_slices(vol)
+        vmin, vmax = _robust_limits(list(slices.values()), percentile)
+        im = _slice_row(axs[r, :3], slices,
+                        extent_fn=lambda h, v: _extent_nm(h, v, voxel_size_A), unit="nm",
+                        prefix="", cmap="gray", vmin=vmin, vmax=vmax, titles=(r == 0))
+        fig.colorbar(im, ax=list(axs[r, :3]), label="a.u.", shrink=0.85, pad=0.01)
+        axs[r, 0].annotate(name, xy=(-0.55, 0.5), xycoords="axes fraction", rotation=90,
+                           va="center", ha="center", fontsize="large", fontweight="bold")
+        if fourier:
+            fslices = central_slices(fourier_log_amplitude(vol))
+            fmax = max(float(np.max(s)) for s in fslices.values())
+            im = _slice_row(axs[r, 3:], fslices,
+                            extent_fn=lambda h, v: _extent_inv_nm(h, v, voxel_size_A),
+                            unit="1/nm", prefix="k", cmap="magma", vmin=fmax - floor_decades,
+                            vmax=fmax, titles=(r == 0))
+            fig.colorbar(im, ax=list(axs[r, 3:]), label="log$_{10}$|F|", shrink=0.85,
+                         pad=0.01)
+    for ax in axs.ravel():
+        ax.tick_params(labelsize="x-small")
+        ax.xaxis.label.set_size("small")
+        ax.yaxis.label.set_size("small")
+        ax.title.set_size("small")
+    return fig
+
+
+def plot_image_grid(images: Any, *, row_labels: Sequence[str] | None = None,
+                    col_labels: Sequence[str] | None = None, voxel_size_A: float | None = None,
+                    cmap: str = "gray", percentile: float = 0.5, shared_range: bool = False,
+                    colorbar_label: str = "intensity (a.u.)", panel_size: float = 1.6,
+                    title: str | None = None) -> Figure:
+    """A grid of 2-D images (rows × columns), e.g. one column per class, one row per sample.
+
+    Parameters
+    ----------
+    images : array-like, shape (R, C, H, W)
+    row_labels, col_labels : labels of rows (left) and columns (top).
+    voxel_size_A : if given, the bottom-left panel carries axes in nm; otherwise axes are hidden.
+    cmap : Matplotlib colour map.
+    percentile : robust colour range (per image, or over all with ``shared_range``).
+    shared_range : one colour range and one colour bar for the whole grid; otherwise each image
+        is scaled to its own range (the paper's Fig. 3 style) and the colour bar reads
+        "per-image range".
+    colorbar_label : label of the colour bar.
+    panel_size : inches per panel.
+    title : figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    arr = as_numpy(images)
+    if arr.ndim != 4:
+        raise ValueError(f"images must have shape (rows, cols, H, W), got {arr.shape}")
+    nr, nc = arr.shape[:2]
+    for labels, n, what in ((row_labels, nr, "row_labels"), (col_labels, nc, "col_labels")):
+        if labels is not None and len(labels) != n:
+            raise ValueError(f"{what} has {len(labels)} entries for {n} {what[:3]}s")
+    fig, axs = plt.subplots(nr, nc, figsize=(panel_size * nc + 1.2, panel_size * nr + 0.5),
+                            squeeze=False, layout="constrained")
+    lims = _robust_limits([arr], percentile) if shared_range else None
+    ext = (_extent_nm(arr.shape[3], arr.shape[2], voxel_size_A)
+           if voxel_size_A is not None else None)
+    im = None
+    for r in range(nr):
+        for c in range(nc):
+            ax = axs[r, c]
+            vmin, vmax = lims if lims else _robust_limits([arr[r, c]], percentile)
+            if not shared_range:
+                # per-image range mapped to [0, 1] so one colour bar describes the grid
+                img = np.clip((arr[r, c] - vmin) / (vmax - vmin), 0, 1)
+                vmin, vmax = 0.0, 1.0
+            else:
+                img = arr[r, c]
+            im = ax.imshow(img, cmap=cmap, origin="lower", vmin=vmin, vmax=vmax, extent=ext,
+                           interpolation="nearest")
+            is_corner = r == nr - 1 and c == 0 and voxel_size_A is not None
+            if is_corner:
+                ax.set_xlabel("x (nm)", fontsize="small")
+                ax.set_ylabel("y (nm)", fontsize="small")
+                ax.tick_params(labelsize="x-small")
+            else:
+                ax.set_xticks([])
+                ax.set_yticks([])
+            if r == 0 and col_labels is not None:
+                ax.set_title(col_labels[c], fontsize="medium")
+            if c == 0 and row_labels is not None:
+                ax.annotate(row_labels[r], xy=(-0.08 if not is_corner else -0.62, 0.5),
+                            xycoords="axes fraction", rotation=90, va="center", ha="right",
+                            fontsize="small")
+    label = colorbar_label if shared_range else f"{colorbar_label}, per-image range"
+    fig.colorbar(im, ax=axs.ravel().tolist(), label=label, shrink=0.6)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_curves(x: Any, curves: Mapping[str, Any], *, xlabel: str, ylabel: str,
+                title: str | None = None, vlines: Mapping[str, float] | None = None,
+                ax: Axes | None = None) -> Figure:
+    """Several labelled curves on shared axes, with optional labelled vertical markers.
+
+    Parameters
+    ----------
+    x : 1-D array, shared abscissa (e.g. spatial frequency in 1/nm).
+    curves : ``label -> y`` (each the length of ``x``).
+    xlabel, ylabel : axis labels, with units.
+    title : axes title.
+    vlines : ``label -> x position`` drawn as dashed vertical lines (e.g. Nyquist).
+    ax : existing axes to draw into.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    xs = as_numpy(x).ravel()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
+    else:
+        fig = ax.figure
+    for label, y in curves.items():
+        ys = as_numpy(y).ravel()
+        if ys.shape != xs.shape:
+            raise ValueError(f"curve {label!r} has {ys.size} points for {xs.size} x values")
+        ax.plot(xs, ys, label=label, lw=1.2)
+    for label, pos in (vlines or {}).items():
+        ax.axvline(pos, color="k", ls="--", lw=1)
+        ax.annotate(label, xy=(pos, 1.0), xycoords=("data", "axes fraction"), ha="right",
+                    va="top", rotation=90, fontsize="small")
+    ax.axhline(0.0, color="0.6", lw=0.6)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small", loc="lower left")
+    return fig
+
+
+def plot_histograms(samples: Mapping[str, Any], *,
+                    ranges: Mapping[str, tuple[float, float]] | None = None,
+                    log_x: Sequence[str] = (), labels: Mapping[str, str] | None = None,
+                    bins: int = 30, fixed: Mapping[str, float] | None = None,
+                    range_label: str = "paper's range", title: str | None = None) -> Figure:
+    """Histograms of sampled parameters, one panel each, with the reference range shaded.
+
+    Parameters
+    ----------
+    samples : ``name -> 1-D samples``.
+    ranges : ``name -> (low, high)``: the paper's range, shaded and marked.
+    log_x : names whose panels use a logarithmic x axis with log-spaced bins (e.g. SNR).
+    labels : ``name -> axis label with unit`` (default: the name).
+    bins : number of bins.
+    fixed : ``name -> value`` of a fixed setting (e.g. the baseline) drawn as a red line.
+    range_label : legend entry of the shaded ranges.
+    title : figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not samples:
+        raise ValueError("samples is empty")
+    ranges = ranges or {}
+    labels = labels or {}
+    fixed = fixed or {}
+    n = len(samples)
+    fig, axs = plt.subplots(1, n, figsize=(3.0 * n, 2.8), squeeze=False, layout="constrained")
+    for ax, (name, vals) in zip(axs[0], samples.items()):
+        v = as_numpy(vals).ravel()
+        lo, hi = ranges.get(name, (float(v.min()), float(v.max())))
+        if name in log_x:
+            if np.any(v <= 0) or lo <= 0:
+                raise ValueError(f"{name}: a logarithmic axis needs positive values")
+            edges = np.geomspace(lo, hi, bins + 1)
+            ax.set_xscale("log")
+        else:
+            edges = np.linspace(lo, hi, bins + 1) if hi > lo else bins
+        ax.hist(v, bins=edges, color="C0", alpha=0.8, label=f"sampled (n={v.size})")
+        if name in ranges:
+            ax.axvspan(lo, hi, color="C2", alpha=0.12, label=range_label)
+        if name in fixed:
+            ax.axvline(fixed[name], color="C3", lw=1.5, label="baseline")
+        ax.set_xlabel(labels.get(name, name))
+        ax.set_ylabel("count")
+    axs[0, 0].legend(fontsize="x-small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _axes_or_new(axes: Sequence[Axes] | None, n: int) -> tuple[Figure, Sequence[Axes]]:
+    if axes is None:
+        fig, ax = plt.subplots(1, n, figsize=(3.3 * n + 1, 3.2), layout="constrained")
+        return fig, list(ax)
+    if len(axes) != n:
+        raise ValueError(f"need {n} axes, got {len(axes)}")
+    return axes[0].figure, list(axes)
+
+
+def _check_positive(value: float, name: str) -> None:
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
