@@ -1,0 +1,215 @@
+"""Sets of labelled subtomograms: the in-memory form, and reading/writing a folder of MRC files.
+
+A folder holds one MRC volume per subtomogram and a ``labels.csv`` table with the columns
+``file,class`` and optionally ``mask`` (an MRC file with the segmentation ground truth of the
+subtomogram's target; non-zero voxels are the target). ``class`` is the class *name*. This is
+the format of the held-out test domain (:mod:`cryo_companion.simulate.testset`) and the format in
+which a reader brings their own real subtomograms (issue #5, item 6): the book's evaluation runs
+on either.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ._io import write_text
+from .mrc import MrcError, read_mrc, write_mrc
+
+__all__ = ["SubtomogramSet", "load_subtomograms", "save_subtomograms", "LABELS_FILE"]
+
+LABELS_FILE = "labels.csv"
+META_FILE = "meta.json"
+
+
+@dataclass
+class SubtomogramSet:
+    """Labelled subtomograms.
+
+    Attributes
+    ----------
+    volumes : np.ndarray
+        float32, shape (N, D, D, D), axes (z, y, x) of each volume.
+    labels : np.ndarray
+        int64, shape (N,), index into ``class_names``.
+    masks : np.ndarray | None
+        bool, shape (N, D, D, D): voxels of each subtomogram's *target* (not its neighbours),
+        or None when no segmentation ground truth is available.
+    class_names : list[str]
+        Name of class k at position k.
+    voxel_size_A : float
+        Voxel edge in Å.
+    meta : dict
+        Free-form provenance (JSON-serialisable): generator hash, SNR, source folder...
+    """
+
+    volumes: np.ndarray
+    labels: np.ndarray
+    masks: np.ndarray | None
+    class_names: list[str]
+    voxel_size_A: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.volumes = np.asarray(self.volumes, dtype=np.float32)
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if self.volumes.ndim != 4 or len(set(self.volumes.shape[1:])) != 1:
+            raise ValueError(f"volumes must have shape (N, D, D, D), got {self.volumes.shape}")
+        if self.labels.shape != (self.volumes.shape[0],):
+            raise ValueError(f"labels must have shape ({self.volumes.shape[0]},), "
+                             f"got {self.labels.shape}")
+        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
+            raise ValueError(f"labels must lie in [0, {len(self.class_names)}) "
+                             f"(classes {self.class_names}), got {sorted(set(self.labels.tolist()))}")
+        if self.masks is not None:
+            self.masks = np.asarray(self.masks).astype(bool)
+            if self.masks.shape != self.volumes.shape:
+                raise ValueError(f"masks shape {self.masks.shape} != volumes shape "
+                                 f"{self.volumes.shape}")
+        if not self.voxel_size_A > 0:
+            raise ValueError(f"voxel_size_A must be > 0, got {self.voxel_size_A}")
+        self.class_names = list(self.class_names)
+
+    def __len__(self) -> int:
+        return int(self.volumes.shape[0])
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of subtomograms per class name."""
+        return {n: int((self.labels == k).sum()) for k, n in enumerate(self.class_names)}
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> "SubtomogramSet":
+        """The subtomograms at ``index`` (same classes, voxel size and meta)."""
+        idx = np.asarray(index)
+        return SubtomogramSet(self.volumes[idx], self.labels[idx],
+                              None if self.masks is None else self.masks[idx],
+                              list(self.class_names), self.voxel_size_A, dict(self.meta))
+
+
+def save_subtomograms(folder: str | os.PathLike, data: SubtomogramSet) -> Path:
+    """Write ``data`` to ``folder`` as ``NNNNN_CLASS.mrc`` (+ ``NNNNN_CLASS_mask.mrc``), a
+    ``labels.csv`` and a ``meta.json`` (class order, voxel size, meta).
+
+    The whole folder is written next to ``folder`` under a temporary name and renamed onto it at
+    the end, so a failure leaves nothing half-written; an existing ``folder`` is replaced.
+    """
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        rows = []
+        for i in range(len(data)):
+            name = data.class_names[int(data.labels[i])]
+            stem = f"{i:05d}_{_safe(name)}"
+            write_mrc(tmp / f"{stem}.mrc", data.volumes[i], data.voxel_size_A)
+            row = {"file": f"{stem}.mrc", "class": name}
+            if data.masks is not None:
+                write_mrc(tmp / f"{stem}_mask.mrc", data.masks[i].astype(np.float32),
+                          data.voxel_size_A)
+                row["mask"] = f"{stem}_mask.mrc"
+            rows.append(row)
+        buf = io.StringIO()
+        cols = ["file", "class"] + (["mask"] if data.masks is not None else [])
+        w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+        write_text(tmp / LABELS_FILE, buf.getvalue())
+        write_text(tmp / META_FILE, json.dumps(
+            {"class_names": data.class_names, "voxel_size_A": data.voxel_size_A,
+             "meta": data.meta}, indent=2, default=_jsonable) + "\n")
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
+            os.replace(folder, old / folder.name)
+            os.replace(tmp, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def load_subtomograms(folder: str | os.PathLike,
+                      class_names: Sequence[str] | None = None) -> SubtomogramSet:
+    """Read a folder of subtomogram MRC files described by ``labels.csv``.
+
+    Parameters
+    ----------
+    folder : folder holding ``labels.csv`` (columns ``file,class[,mask]``, paths relative to the
+        folder) and the MRC files it names. All volumes must be cubes of one size.
+    class_names : class order (label k = ``class_names[k]``). Default: the order stored in
+        ``meta.json`` when the folder was written by :func:`save_subtomograms`, else the class
+        names in order of first appearance in ``labels.csv``. A class in the table that is not in
+        ``class_names`` is an error.
+
+    Returns
+    -------
+    SubtomogramSet
+        ``masks`` is None unless every row names a mask file.
+    """
+    folder = Path(folder)
+    table = folder / LABELS_FILE
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    if not table.is_file():
+        raise FileNotFoundError(f"{folder}: no {LABELS_FILE} (expected columns file,class[,mask])")
+    with open(table, newline="") as fh:
+        reader = csv.DictReader(fh)
+        cols = [c.strip() for c in (reader.fieldnames or [])]
+        rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in reader]
+    if "file" not in cols or "class" not in cols:
+        raise ValueError(f"{table}: columns {cols}; expected file,class[,mask]")
+    if not rows:
+        raise ValueError(f"{table}: no rows")
+    meta: dict[str, Any] = {}
+    stored_vs = None
+    if class_names is None and (folder / META_FILE).is_file():
+        stored = json.loads((folder / META_FILE).read_text())
+        class_names, meta, stored_vs = stored["class_names"], stored.get("meta", {}), \
+            stored.get("voxel_size_A")
+    if class_names is None:
+        class_names = list(dict.fromkeys(r["class"] for r in rows))
+    class_names = list(class_names)
+    unknown = sorted({r["class"] for r in rows} - set(class_names))
+    if unknown:
+        raise ValueError(f"{table}: unknown class name(s) {unknown}; known: {class_names}")
+    has_mask = "mask" in cols and all(r.get("mask") for r in rows)
+    vols, masks, labels, sizes = [], [], [], set()
+    for r in rows:
+        v = read_mrc(folder / r["file"])
+        if len(set(v.data.shape)) != 1:
+            raise MrcError(f"{v.path}: shape {v.data.shape} is not a cube")
+        vols.append(v.data)
+        sizes.add(round(v.voxel_size_A, 4))
+        labels.append(class_names.index(r["class"]))
+        if has_mask:
+            m = read_mrc(folder / r["mask"]).data
+            if m.shape != v.data.shape:
+                raise MrcError(f"{folder / r['mask']}: shape {m.shape} != volume {v.data.shape}")
+            masks.append(m != 0)
+    shapes = {v.shape for v in vols}
+    if len(shapes) != 1:
+        raise ValueError(f"{folder}: subtomograms of different sizes {sorted(shapes)}")
+    vs = float(stored_vs) if stored_vs else float(sorted(sizes)[0])
+    meta = {**meta, "source": str(folder)}
+    return SubtomogramSet(np.stack(vols), np.asarray(labels), np.stack(masks) if has_mask else None,
+                          class_names, vs, meta)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)

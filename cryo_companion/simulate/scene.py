@@ -1,0 +1,395 @@
+"""Crowded scenes: macromolecules packed in contact, membranes and an ice slab, with ground truth.
+
+Issue #5, item 1 (after SHREC 2020, Gubins et al., section 2.1, and the crowded cytoplasm that
+Che et al. 2019 stress in their introduction). A scene is a potential map relative to vitreous
+ice (V) on a grid ``(Z, Y, X)`` with voxel ``voxel_size_A``, plus its ground truth:
+
+* ``particles`` — one record per object: ``class_index``, ``class_name``, ``centre_xyz_vox``
+  (x, y, z) in **voxel indices of the scene grid** (index 0 = centre of the first voxel),
+  ``euler_zyz_deg`` (φ, θ, ψ) in degrees with ``R = Rz(φ) Ry(θ) Rz(ψ)`` acting actively on the
+  template's (x, y, z) coordinates about its centre voxel (the convention of
+  :mod:`cryo_companion.rotation`), and ``radius_A`` (membranes: the shell radius);
+* ``class_mask`` — uint8, 0 = ice/background, ``k + 1`` = class k of ``class_names``;
+* ``occupancy`` — int32, 0 = none, ``i + 1`` = ``particles[i]``.
+
+Physics of the potential: a macromolecule of mass density ρ (Da/Å³, from
+:func:`cryo_companion.structures.density.load_density`) has mean inner potential
+``φ_protein · ρ / ρ_p`` (ρ_p = 0.81 Da/Å³) and displaces ice of potential ``φ_ice`` from the
+fraction ``min(ρ / ρ_p, 1)`` of each voxel, so the contrast against ice is
+``φ_protein · ρ/ρ_p − φ_ice · min(ρ/ρ_p, 1)``. Membranes are lipid bilayers on spherical shells
+(small radius: vesicles; radius larger than the field: gently curved sheets crossing the slab),
+with two head-group layers denser than ice and a hydrocarbon core less dense. Vitreous ice is a
+slab of the given thickness centred in z with small density fluctuations; outside it is vacuum
+(potential relative to ice 0: a laterally uniform layer adds only a constant phase).
+
+Packing: objects never overlap (their envelopes, the ρ ≥ threshold voxels whose volume equals
+mass / ρ_p, are disjoint on the grid), and most touch: a proposal is placed next to an already
+placed neighbour and slid towards it by bisection until the envelopes are one voxel short of
+overlapping (molecular crowding).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .. import rotation
+
+__all__ = ["Template", "make_template", "Scene", "SceneSpec", "make_scene", "bilayer_potential_V",
+           "PackingError", "PROTEIN_DENSITY_DA_A3"]
+
+#: Mean protein density, 1.35 g/cm³ (Fischer et al. 2004).
+PROTEIN_DENSITY_DA_A3 = 0.81
+
+
+class PackingError(ValueError):
+    """The requested objects do not fit in the scene."""
+
+
+@dataclass
+class Template:
+    """A macromolecule ready to be placed.
+
+    Attributes
+    ----------
+    name : class name.
+    density : (D, D, D) float32 tensor, Da/Å³, D odd, centre of mass at ``D // 2``.
+    threshold : density (Da/Å³) above which a voxel belongs to the envelope.
+    volume_A3 : envelope volume (Å³) = mass / ρ_p.
+    radius_vox : radius of the envelope's bounding sphere about the centre (voxels).
+    """
+
+    name: str
+    density: Tensor
+    threshold: float
+    volume_A3: float
+    radius_vox: float
+
+
+def make_template(name: str, density: np.ndarray | Tensor, voxel_size_A: float) -> Template:
+    """Prepare a density (Da/Å³, centre of mass at ``D // 2``) for packing.
+
+    The box is trimmed to the smallest odd cube holding the envelope (so that the rotation
+    centre ``(D − 1)/2`` is the centre-of-mass voxel). The envelope threshold is chosen so that
+    the envelope's volume equals the molecule's mass divided by the protein density.
+    """
+    d = torch.as_tensor(np.asarray(density, dtype=np.float32))
+    if d.ndim != 3 or len(set(d.shape)) != 1:
+        raise ValueError(f"template {name!r}: density must be a cube (D, D, D), got {tuple(d.shape)}")
+    if not bool(torch.isfinite(d).all()) or float(d.max()) <= 0:
+        raise ValueError(f"template {name!r}: density must be finite with a positive maximum")
+    d = d.clamp_min(0)
+    D = d.shape[0]
+    if D % 2 == 0:  # centre of mass at D // 2: keep [1:] so it sits at the middle of an odd box
+        d = d[1:, 1:, 1:]
+        D -= 1
+    v_vox = voxel_size_A ** 3
+    mass = float(d.sum()) * v_vox
+    n_env = max(1, int(round(mass / PROTEIN_DENSITY_DA_A3 / v_vox)))
+    vals = torch.sort(d.flatten(), descending=True).values
+    threshold = float(vals[min(n_env, vals.numel()) - 1])
+    env = d >= threshold
+    c = (D - 1) / 2
+    idx = torch.nonzero(env).float()
+    r = float(((idx - c) ** 2).sum(1).sqrt().max()) + 0.5
+    half = min(D // 2, int(math.ceil(r)) + 1)
+    d = d[D // 2 - half:D // 2 + half + 1, D // 2 - half:D // 2 + half + 1,
+          D // 2 - half:D // 2 + half + 1].contiguous()
+    return Template(name=name, density=d, threshold=threshold, volume_A3=n_env * v_vox,
+                    radius_vox=r)
+
+
+def bilayer_potential_V(distance_A: Tensor, voxel_size_A: float) -> Tensor:
+    """Potential of a lipid bilayer relative to ice (V) at signed distance from its mid-plane.
+
+    Two head-group layers at ±19 Å (Gaussian, sd 4 Å, +2.0 V: phosphocholine is denser than
+    water) and a hydrocarbon core (sd 9 Å, −0.6 V: alkyl chains are less dense than ice), so the
+    head-to-head distance is about 4 nm as in cryo-ET of membranes. Each Gaussian is widened by
+    the voxel's own width (variance + a²/12) with its integral kept, so a coarse grid does not
+    alias it.
+    """
+    a2 = voxel_size_A ** 2 / 12
+
+    def g(mu: float, sd: float, amp: float) -> Tensor:
+        s = math.sqrt(sd * sd + a2)
+        return amp * sd / s * torch.exp(-0.5 * ((distance_A - mu) / s) ** 2)
+
+    return g(19.0, 4.0, 2.0) + g(-19.0, 4.0, 2.0) + g(0.0, 9.0, -0.6)
+
+
+#: half-thickness of a membrane's envelope (Å): head groups ± 2 sd
+MEMBRANE_HALF_THICKNESS_A = 27.0
+
+
+@dataclass
+class SceneSpec:
+    """What to put in a scene.
+
+    Attributes
+    ----------
+    shape : (Z, Y, X) voxels.
+    voxel_size_A : voxel edge (Å).
+    ice_thickness_A : thickness of the vitreous ice slab, centred in z (Å).
+    counts : {template name: number of copies}.
+    vesicles : number of vesicles (radius uniform in ``vesicle_radius_A``).
+    sheets : number of gently curved membrane sheets (radius uniform in ``sheet_radius_A``).
+    membrane_class : class name of membranes (or None: no membranes allowed).
+    phi_protein_V, phi_ice_V : mean inner potentials (V).
+    ice_sd_V : sd of the ice's voxel-wise potential fluctuation (V).
+    contact_fraction : fraction of proposals placed in contact with a neighbour.
+    max_tries : proposals per object before the packing is declared unsatisfiable.
+    """
+
+    shape: tuple[int, int, int]
+    voxel_size_A: float
+    ice_thickness_A: float
+    counts: dict[str, int]
+    vesicles: int = 0
+    sheets: int = 0
+    vesicle_radius_A: tuple[float, float] = (250.0, 600.0)
+    sheet_radius_A: tuple[float, float] = (4000.0, 12000.0)
+    membrane_class: str | None = "membrane"
+    phi_protein_V: float = 7.0
+    phi_ice_V: float = 4.5
+    ice_sd_V: float = 0.05
+    contact_fraction: float = 0.8
+    max_tries: int = 200
+
+
+@dataclass
+class Scene:
+    """A crowded scene and its ground truth (see the module docstring for conventions)."""
+
+    potential_V: Tensor
+    class_mask: Tensor
+    occupancy: Tensor
+    particles: list[dict]
+    class_names: list[str]
+    voxel_size_A: float
+    ice_z_vox: tuple[int, int]
+    stats: dict = field(default_factory=dict)
+
+
+def _check_spec(spec: SceneSpec, templates: dict[str, Template], class_names: Sequence[str]) -> None:
+    if len(spec.shape) != 3 or any(int(s) < 1 for s in spec.shape):
+        raise ValueError(f"scene shape must be three positive sizes (Z, Y, X), got {spec.shape}")
+    if not spec.voxel_size_A > 0:
+        raise ValueError(f"voxel_size_A must be > 0, got {spec.voxel_size_A}")
+    Z = spec.shape[0]
+    if not 0 < spec.ice_thickness_A <= Z * spec.voxel_size_A:
+        raise ValueError(f"ice thickness {spec.ice_thickness_A:g} Å must be in (0, "
+                         f"{Z * spec.voxel_size_A:g}] Å (the scene height)")
+    for name, n in spec.counts.items():
+        if name not in templates:
+            raise KeyError(f"no structure for class {name!r}; available: {sorted(templates)}")
+        if name not in class_names:
+            raise KeyError(f"class {name!r} is not in the class set {list(class_names)}")
+        if n < 0:
+            raise ValueError(f"count of {name!r} must be >= 0, got {n}")
+    if (spec.vesicles or spec.sheets) and spec.membrane_class not in class_names:
+        raise KeyError(f"membrane class {spec.membrane_class!r} is not in {list(class_names)}")
+    # Unsatisfiable packing, refused before any work: envelopes cannot fill more than the
+    # random-close-packing fraction of spheres (0.64) of the ice slab.
+    ice_vol = spec.ice_thickness_A * spec.shape[1] * spec.shape[2] * spec.voxel_size_A ** 2
+    need = sum(templates[k].volume_A3 * n for k, n in spec.counts.items())
+    if need > 0.55 * ice_vol:
+        raise PackingError(
+            f"unsatisfiable packing: the particles' envelopes need {need / 1e9:.3g}e9 Å³, "
+            f"{need / ice_vol:.0%} of the ice slab ({ice_vol / 1e9:.3g}e9 Å³); at most 55% "
+            "can be packed: fewer particles, a bigger scene or thicker ice")
+    for name, t in templates.items():
+        r_A = t.radius_vox * spec.voxel_size_A
+        if spec.counts.get(name, 0) and 2 * r_A > spec.ice_thickness_A:
+            raise PackingError(f"{name!r} ({2 * r_A:.0f} Å across) does not fit in "
+                               f"{spec.ice_thickness_A:g} Å of ice")
+
+
+def _region(centre: Sequence[int], half: int, shape: Sequence[int]):
+    """Slices of the scene and of a (2h+1)³ box centred at ``centre`` (z, y, x), clipped."""
+    out_s, box_s = [], []
+    for c, n in zip(centre, shape):
+        lo, hi = c - half, c + half + 1
+        out_s.append(slice(max(lo, 0), min(hi, n)))
+        box_s.append(slice(max(lo, 0) - lo, 2 * half + 1 - (hi - min(hi, n))))
+    return tuple(out_s), tuple(box_s)
+
+
+def make_scene(spec: SceneSpec, templates: dict[str, Template], class_names: Sequence[str],
+               generator: torch.Generator | None = None, device: torch.device | str | None = None,
+               *, progress: bool = False) -> Scene:
+    """Build a crowded scene.
+
+    Parameters
+    ----------
+    spec : what to place and where.
+    templates : {name: Template} for every name in ``spec.counts``, at ``spec.voxel_size_A``.
+    class_names : class order of ``class_mask`` (value k + 1 = ``class_names[k]``).
+    generator : CPU torch generator: same seed, same scene.
+    device : where the volumes live (default CPU).
+    progress : tqdm bar over objects.
+
+    Raises
+    ------
+    KeyError : a class without a template, or not in ``class_names``.
+    PackingError : the objects cannot fit (checked up front from volumes; or when an object
+        finds no free place in ``max_tries`` proposals). Nothing is returned half-built.
+    """
+    class_names = list(class_names)
+    _check_spec(spec, templates, class_names)
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    Z, Y, X = (int(s) for s in spec.shape)
+    vs = float(spec.voxel_size_A)
+    ice_half = spec.ice_thickness_A / vs / 2
+    z_lo, z_hi = int(math.floor((Z - 1) / 2 - ice_half + 0.5)), int(math.ceil((Z - 1) / 2 + ice_half - 0.5))
+    pot = torch.zeros(Z, Y, X, device=dev)
+    cmask = torch.zeros(Z, Y, X, dtype=torch.uint8, device=dev)
+    occ = torch.zeros(Z, Y, X, dtype=torch.int32, device=dev)
+    particles: list[dict] = []
+
+    def U(a: float, b: float) -> float:
+        return a + (b - a) * float(torch.rand((), generator=g, dtype=torch.float64))
+
+    # --- membranes first (large objects), each a shell that must not cross another ---------
+    zz = torch.arange(Z, device=dev, dtype=torch.float32).reshape(Z, 1, 1)
+    yy = torch.arange(Y, device=dev, dtype=torch.float32).reshape(1, Y, 1)
+    xx = torch.arange(X, device=dev, dtype=torch.float32).reshape(1, 1, X)
+    in_ice = ((zz >= z_lo) & (zz <= z_hi)).expand(Z, Y, X)
+    kinds = ["vesicle"] * spec.vesicles + ["sheet"] * spec.sheets
+    mem_k = class_names.index(spec.membrane_class) + 1 if kinds else 0
+    for kind in kinds:
+        for _ in range(spec.max_tries):
+            if kind == "vesicle":
+                R = U(*spec.vesicle_radius_A) / vs
+                Rz_max = ice_half - MEMBRANE_HALF_THICKNESS_A / vs
+                R = min(R, Rz_max)
+                if R < 2 * MEMBRANE_HALF_THICKNESS_A / vs:
+                    raise PackingError("ice too thin for a vesicle")
+                c = torch.tensor([U(0, X - 1), U(0, Y - 1), U(z_lo + R, z_hi - R)], device=dev)
+            else:
+                R = U(*spec.sheet_radius_A) / vs
+                # centre far outside the field: a gently curved sheet through the slab
+                n = torch.randn(3, generator=g, dtype=torch.float64)
+                n[2] *= 0.5
+                n = (n / n.norm()).to(dev, torch.float32)
+                p = torch.tensor([U(0.15, 0.85) * (X - 1), U(0.15, 0.85) * (Y - 1),
+                                  (Z - 1) / 2], device=dev)
+                c = p + R * n
+            d = (torch.sqrt((xx - c[0]) ** 2 + (yy - c[1]) ** 2 + (zz - c[2]) ** 2) - R) * vs
+            env = (d.abs() <= MEMBRANE_HALF_THICKNESS_A) & in_ice
+            if not bool(env.any()):
+                continue
+            # keep 3 nm clear of other membranes
+            near = (d.abs() <= MEMBRANE_HALF_THICKNESS_A + 30.0) & in_ice
+            if bool((occ[near] > 0).any()):
+                continue
+            i = len(particles) + 1
+            shell = (d.abs() <= 3 * MEMBRANE_HALF_THICKNESS_A) & in_ice
+            pot[shell] += bilayer_potential_V(d[shell], vs)
+            occ[env] = i
+            cmask[env] = mem_k
+            particles.append({"class_index": mem_k - 1, "class_name": spec.membrane_class,
+                              "kind": kind, "centre_xyz_vox": [float(v) for v in c.tolist()],
+                              "euler_zyz_deg": [0.0, 0.0, 0.0], "radius_A": R * vs})
+            break
+        else:
+            raise PackingError(f"could not place a {kind} without crossing another membrane in "
+                               f"{spec.max_tries} tries: fewer membranes or a bigger scene")
+
+    # --- macromolecules, largest first --------------------------------------------------
+    order = sorted(((n, t) for n, c in spec.counts.items() for t in [c]),
+                   key=lambda nt: -templates[nt[0]].volume_A3)
+    todo = [name for name, c in order for _ in range(c)]
+    R_all = rotation.random_rotation_matrices(len(todo), g)
+    placed_c: list[Tensor] = []
+    placed_r: list[float] = []
+    n_contact = 0
+    bar = tqdm(total=len(todo), desc="packing", disable=not progress, leave=False)
+    cache: dict[tuple, Tensor] = {}
+    for j, name in enumerate(todo):
+        t = templates[name]
+        Rm = R_all[j:j + 1]
+        rot = rotation.rotate_volumes(t.density.to(dev)[None], Rm.to(dev))[0].clamp_min(0)
+        env = rot >= t.threshold
+        half = t.density.shape[0] // 2
+        zs = torch.nonzero(env.any(dim=(1, 2))).flatten()
+        zmin, zmax = int(zs.min()) - half, int(zs.max()) - half     # envelope extent in z
+        lo_z, hi_z = z_lo - zmin, z_hi - zmax
+
+        def free(cz: int, cy: int, cx: int) -> bool:
+            if not lo_z <= cz <= hi_z:
+                return False
+            so, sb = _region((cz, cy, cx), half, (Z, Y, X))
+            return not bool((occ[so] > 0)[env[sb]].any())
+
+        pos = None
+        for _ in range(spec.max_tries):
+            if placed_c and U(0, 1) < spec.contact_fraction:
+                k = int(torch.randint(len(placed_c), (1,), generator=g))
+                dirv = torch.randn(3, generator=g, dtype=torch.float64)
+                dirv = (dirv / dirv.norm()).to(torch.float32)
+                far = placed_r[k] + t.radius_vox + 1.5
+                cz0, cy0, cx0 = (placed_c[k] + far * dirv).round().long().tolist()
+                if not (0 <= cy0 < Y and 0 <= cx0 < X) or not free(cz0, cy0, cx0):
+                    continue
+                # bisection on the distance to the neighbour: closest free position
+                a, b = 0.0, far
+                best = (cz0, cy0, cx0)
+                for _ in range(6):
+                    m = (a + b) / 2
+                    cc = (placed_c[k] + m * dirv).round().long().tolist()
+                    if free(*cc):
+                        b, best = m, tuple(cc)
+                    else:
+                        a = m
+                pos = best
+                n_contact += 1
+            else:
+                cand = (int(torch.randint(max(1, hi_z - lo_z + 1), (1,), generator=g)) + lo_z,
+                        int(torch.randint(Y, (1,), generator=g)),
+                        int(torch.randint(X, (1,), generator=g)))
+                if free(*cand):
+                    pos = cand
+            if pos is not None:
+                break
+        if pos is None:
+            bar.close()
+            raise PackingError(
+                f"unsatisfiable packing: no free place for {name!r} (object {j + 1} of "
+                f"{len(todo)}) after {spec.max_tries} tries; fewer particles or a bigger scene")
+        so, sb = _region(pos, half, (Z, Y, X))
+        # protein displaces ice (module docstring)
+        frac = rot[sb] / PROTEIN_DENSITY_DA_A3
+        pot[so] += spec.phi_protein_V * frac - spec.phi_ice_V * frac.clamp(max=1.0)
+        i = len(particles) + 1
+        e = env[sb]
+        occ[so][e] = i  # noqa: the slice is a view; masked assignment writes through
+        cmask[so][e] = class_names.index(name) + 1
+        phi, theta, psi = rotation.matrix_to_euler_zyz(Rm.to(torch.float64))
+        particles.append({"class_index": class_names.index(name), "class_name": name,
+                          "kind": "macromolecule",
+                          "centre_xyz_vox": [float(pos[2]), float(pos[1]), float(pos[0])],
+                          "euler_zyz_deg": [math.degrees(float(a)) for a in (phi, theta, psi)],
+                          "radius_A": t.radius_vox * vs})
+        placed_c.append(torch.tensor(pos, dtype=torch.float32))
+        placed_r.append(t.radius_vox)
+        bar.update(1)
+    bar.close()
+    del cache
+    if spec.ice_sd_V > 0:
+        gd = torch.Generator(device=dev).manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
+        noise = torch.randn(Z, Y, X, generator=gd, device=dev) * spec.ice_sd_V
+        pot += noise * in_ice * (occ == 0)
+    n_mol = len(todo)
+    ice_vox = (z_hi - z_lo + 1) * Y * X
+    stats = {"n_objects": len(particles), "n_macromolecules": n_mol,
+             "n_membranes": len(kinds), "contact_placements": n_contact,
+             "occupied_fraction_of_ice": float((occ > 0).sum()) / ice_vox}
+    return Scene(potential_V=pot, class_mask=cmask, occupancy=occ, particles=particles,
+                 class_names=class_names, voxel_size_A=vs, ice_z_vox=(z_lo, z_hi), stats=stats)

@@ -1,0 +1,417 @@
+"""Image formation by projection: tilt series of a 3-D potential and weighted back-projection.
+
+This is the *realistic* image-formation path of the test domain (issue #5, item 2), deliberately
+different from the training simulator, which convolves one volume with a CTF, an MTF and a wedge.
+Here, for every tilt of a series (SHREC 2020, Gubins et al., section 2.1, minus the multislice
+propagation):
+
+1. the scene's potential (relative to vitreous ice, in V) is integrated along the beam through the
+   tilted specimen, **separately for slabs of the beam height** ``t`` (``slab_thickness_A``);
+2. each slab's projected phase goes through the CTF with *its own* defocus: the tilt's defocus at
+   the eucentric height minus the slab's height. Because the specimen is tilted, a point at
+   detector position ``u`` and specimen height ``z`` sits at beam height
+   ``t = (z − u sin θ) / cos θ``, so this models both the defocus gradient across the tilted field
+   and the defocus spread through the ice (the "strip-wise" CTF correction problem of real data);
+   weak-phase image ``I = 1 + 2 F⁻¹{Σ_slabs CTF_k · Φ_k}`` with amplitude contrast and a
+   radiation-damage B-factor growing with the dose already received (dose-symmetric order);
+3. the inelastically scattered electrons are removed (zero-loss image): the transmitted fraction is
+   ``exp(−ice / (cos θ · λ_in))``;
+4. electrons are counted: Poisson shot noise with the tilt's share of the total dose;
+5. the detector blurs signal and noise alike (MTF ``sinc(πω/2)`` of the detector's own Nyquist);
+6. the images are binned by Fourier cropping to the tomogram's voxel size and reconstructed by
+   weighted (R-weighted, Ram-Lak) back-projection.
+
+Geometry (CONTRIBUTING): volumes ``(z, y, x)``, beam along z, tilt axis y. The coordinate of index
+``i`` on an axis of ``N`` voxels is ``i − (N − 1) / 2`` (the geometric centre; the tilt axis passes
+through it). A tilt θ turns the specimen so that the detector coordinate of a point is
+``u = x cos θ + z sin θ``; the projection at ``(y, u)`` is the line integral over the ray. Height
+``t`` grows towards the electron source: a point higher by ``t`` is further from the objective
+lens, i.e. more underfocused (defocus ``Δf − t``; negative defocus = underfocus, as in
+:mod:`cryo_companion.optics`). Output intensities keep the physical sign: mass appears **dark**.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .. import optics
+
+__all__ = [
+    "Imaging", "TiltSeries", "tilt_angles_deg", "dose_symmetric_order", "interaction_constant",
+    "project", "project_slabs", "backproject", "ramp_filter", "wbp", "fourier_bin",
+    "simulate_tilt_series", "reconstruct",
+]
+
+# elements per intermediate tensor in the projector (~0.5 GB of float32)
+_BUDGET = 1 << 27
+
+
+@dataclass(frozen=True)
+class Imaging:
+    """Acquisition parameters of a tilt series (physical units in the names).
+
+    Attributes
+    ----------
+    tilt_min_deg, tilt_max_deg, tilt_step_deg : tilt range and step (the step must divide it).
+    voltage_kv : accelerating voltage (kV).
+    cs_mm : spherical aberration (mm).
+    amplitude_contrast : amplitude contrast fraction A.
+    defocus_um : nominal defocus at the eucentric height (µm, negative = underfocus).
+    defocus_tilt_sd_um : per-tilt random defocus error (µm, sd).
+    total_dose_e_A2 : electrons per Å² over the whole series, spread equally over the tilts.
+    bfactor_per_dose_A2 : radiation-damage B-factor per e/Å² received before the exposure (Å²).
+    inelastic_mfp_A : inelastic mean free path in vitreous ice (Å), for the zero-loss fraction.
+    ice_thickness_A : ice thickness (Å) used for the attenuation.
+    slab_thickness_A : height of the defocus slabs (Å).
+    """
+
+    tilt_min_deg: float = -60.0
+    tilt_max_deg: float = 60.0
+    tilt_step_deg: float = 2.0
+    voltage_kv: float = 300.0
+    cs_mm: float = 2.7
+    amplitude_contrast: float = 0.07
+    defocus_um: float = -6.0
+    defocus_tilt_sd_um: float = 0.1
+    total_dose_e_A2: float = 100.0
+    bfactor_per_dose_A2: float = 4.0
+    inelastic_mfp_A: float = 3500.0
+    ice_thickness_A: float = 1500.0
+    slab_thickness_A: float = 200.0
+
+    def __post_init__(self) -> None:
+        tilt_angles_deg(self.tilt_min_deg, self.tilt_max_deg, self.tilt_step_deg)
+        for name in ("voltage_kv", "total_dose_e_A2", "inelastic_mfp_A", "slab_thickness_A"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("cs_mm", "defocus_tilt_sd_um", "bfactor_per_dose_A2", "ice_thickness_A"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0 <= self.amplitude_contrast < 1:
+            raise ValueError(f"amplitude_contrast {self.amplitude_contrast} is outside [0, 1)")
+
+    @property
+    def tilts_deg(self) -> np.ndarray:
+        """The tilt angles (degrees, ascending)."""
+        return tilt_angles_deg(self.tilt_min_deg, self.tilt_max_deg, self.tilt_step_deg)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TiltSeries:
+    """A simulated tilt series.
+
+    Attributes
+    ----------
+    images : (T, Y, U) float32 contrast images (``counts / expected − 1``), at ``pixel_size_A``.
+    tilts_deg : (T,) tilt angles.
+    defocus_um : (T,) defocus of each tilt at the eucentric height.
+    dose_before_e_A2 : (T,) dose received before each exposure (dose-symmetric order).
+    electrons_per_pixel : (T,) expected zero-loss electrons per detector pixel (sim sampling).
+    pixel_size_A : pixel size of ``images``.
+    """
+
+    images: Tensor
+    tilts_deg: np.ndarray
+    defocus_um: np.ndarray
+    dose_before_e_A2: np.ndarray
+    electrons_per_pixel: np.ndarray
+    pixel_size_A: float
+
+
+def tilt_angles_deg(tilt_min_deg: float, tilt_max_deg: float, tilt_step_deg: float) -> np.ndarray:
+    """Tilt angles from ``tilt_min_deg`` to ``tilt_max_deg`` inclusive in steps of ``tilt_step_deg``.
+
+    Raises ValueError for a range outside (−90°, 90°), an empty range or a step that does not
+    divide the range (−50..+70 in steps of 2° gives 61 tilts; in steps of 7° is refused).
+    """
+    lo, hi, step = float(tilt_min_deg), float(tilt_max_deg), float(tilt_step_deg)
+    if not (-90 < lo < 90 and -90 < hi < 90):
+        raise ValueError(f"tilt range [{lo:g}, {hi:g}] deg is outside (-90, 90)")
+    if not hi > lo:
+        raise ValueError(f"tilt range [{lo:g}, {hi:g}] deg is empty (need min < max)")
+    if not step > 0:
+        raise ValueError(f"tilt step {step:g} deg must be > 0")
+    n = (hi - lo) / step
+    if abs(n - round(n)) > 1e-6:
+        raise ValueError(f"tilt step {step:g} deg does not divide the range [{lo:g}, {hi:g}] "
+                         f"({hi - lo:g} deg); choose a divisor of it")
+    return lo + step * np.arange(int(round(n)) + 1, dtype=np.float64)
+
+
+def dose_symmetric_order(tilts_deg: Sequence[float]) -> np.ndarray:
+    """Acquisition rank of each tilt in a dose-symmetric scheme (Hagen et al. 2017).
+
+    Tilts are taken from the one nearest 0° outwards, alternating sides (ties: positive first);
+    tilts beyond the shorter side's end follow in order. Returns (T,) ranks 0..T−1.
+    """
+    t = np.asarray(tilts_deg, dtype=np.float64)
+    key = np.lexsort((-np.sign(t), np.abs(t)))
+    rank = np.empty(len(t), dtype=np.int64)
+    rank[key] = np.arange(len(t))
+    return rank
+
+
+def interaction_constant(voltage_kv: float) -> float:
+    """Electron interaction constant σ in rad / (V Å): phase = σ ∫ φ dz.
+
+    σ = 2π m e λ / h² (relativistic m), 6.5e-4 rad/(V Å) at 300 kV.
+    """
+    lam_m = optics.electron_wavelength_A(voltage_kv) * 1e-10
+    h, m0, e, c = 6.62607015e-34, 9.1093837015e-31, 1.602176634e-19, 299792458.0
+    m = m0 * (1 + e * voltage_kv * 1e3 / (m0 * c * c))
+    return 2 * math.pi * m * e * lam_m / (h * h) * 1e-10
+
+
+def _coords(n: int, device, dtype=torch.float32) -> Tensor:
+    return torch.arange(n, device=device, dtype=dtype) - (n - 1) / 2
+
+
+def _ray_samples(Z: int, tilts_rad: Tensor) -> int:
+    """Samples per voxel of height so that the ray step is at most one voxel at every tilt."""
+    c = float(torch.cos(tilts_rad).abs().min())
+    return max(1, math.ceil(1.0 / max(c, 1e-3)))
+
+
+def project_slabs(volume: Tensor, tilts_deg: Sequence[float] | Tensor, voxel_size_A: float = 1.0,
+                  slab_thickness_A: float | None = None) -> tuple[Tensor, Tensor]:
+    """Line integrals through the tilted volume, split into slabs of beam height.
+
+    Parameters
+    ----------
+    volume : (Z, Y, X) tensor (any unit, e.g. V); projected on its device.
+    tilts_deg : (T,) tilt angles in degrees, |θ| < 90.
+    voxel_size_A : voxel edge (Å); integrals are in unit·Å.
+    slab_thickness_A : height of a slab (Å); None: one slab (a plain projection).
+
+    Returns
+    -------
+    slabs : (T, K, Y, X) integrals per slab (detector width = X).
+    heights_A : (K,) height of each slab's centre (Å, positive towards the source).
+    """
+    if volume.ndim != 3:
+        raise ValueError(f"volume must be (Z, Y, X), got {tuple(volume.shape)}")
+    dev = volume.device
+    tilts = torch.as_tensor(np.asarray(tilts_deg, dtype=np.float64), device=dev)
+    if bool((tilts.abs() >= 90).any()):
+        raise ValueError("tilt angles must lie in (-90, 90) deg")
+    th = torch.deg2rad(tilts).to(torch.float32)
+    Z, Y, X = volume.shape
+    m = _ray_samples(Z, th)
+    S = Z * m
+    z = (torch.arange(S, device=dev, dtype=torch.float32) + 0.5) / m - Z / 2  # voxel units
+    u = _coords(X, dev)
+    sin, cos = torch.sin(th), torch.cos(th)
+    # height range over the whole series, in voxels
+    t_half = float(((Z / 2 + (X / 2) * sin.abs()) / cos).max())
+    if slab_thickness_A is None:
+        K, slab_vox = 1, 2 * t_half + 2
+    else:
+        if not slab_thickness_A > 0:
+            raise ValueError(f"slab_thickness_A must be > 0, got {slab_thickness_A}")
+        slab_vox = slab_thickness_A / voxel_size_A
+        K = max(1, math.ceil(2 * t_half / slab_vox))
+    t0 = -K * slab_vox / 2
+    heights = (t0 + slab_vox * (torch.arange(K, device=dev, dtype=torch.float32) + 0.5)) \
+        * voxel_size_A
+    # (1, Y, Z, X): y as channels, each (z, x) plane is an independent 2-D problem
+    inp = volume.to(torch.float32).permute(1, 0, 2).unsqueeze(0)
+    out = torch.zeros(len(th), K, Y, X, device=dev, dtype=torch.float32)
+    yc = max(1, min(Y, _BUDGET // max(1, S * X)))
+    for i in range(len(th)):
+        x = (u[None, :] - z[:, None] * sin[i]) / cos[i]                       # (S, X)
+        t = (z[:, None] - u[None, :] * sin[i]) / cos[i]
+        k = ((t - t0) / slab_vox).floor().clamp_(0, K - 1).long()            # (S, X)
+        gx = x / max((X - 1) / 2, 0.5)
+        gz = (z[:, None] / max((Z - 1) / 2, 0.5)).expand(S, X)
+        grid = torch.stack([gx, gz], -1).unsqueeze(0)                        # (1, S, X, 2)
+        w = float(voxel_size_A / m / cos[i])                                 # path per sample
+        for y0 in range(0, Y, yc):
+            y1 = min(Y, y0 + yc)
+            vals = F.grid_sample(inp[:, y0:y1], grid, mode="bilinear", padding_mode="zeros",
+                                 align_corners=True)[0]                      # (yc, S, X)
+            acc = torch.zeros(y1 - y0, K, X, device=dev, dtype=torch.float32)
+            acc.scatter_add_(1, k.unsqueeze(0).expand(y1 - y0, S, X), vals)
+            out[i, :, y0:y1] = acc.permute(1, 0, 2) * w
+    return out, heights
+
+
+def project(volume: Tensor, tilts_deg: Sequence[float] | Tensor, voxel_size_A: float = 1.0) -> Tensor:
+    """Plain parallel-beam projections ``(T, Y, X)`` of a ``(Z, Y, X)`` volume (unit·Å)."""
+    return project_slabs(volume, tilts_deg, voxel_size_A, None)[0][:, 0]
+
+
+def ramp_filter(n: int, device=None) -> Tensor:
+    """Ram-Lak filter (R-weighting) for rows of ``n`` pixels, zero-padded to ``2n``: ``(n + 1,)``
+    rfft of the spatial kernel (Kak & Slaney eq. 3.61), so the DC term is right."""
+    N = 2 * n
+    idx = torch.arange(N, device=device, dtype=torch.float64)
+    idx = torch.where(idx > N // 2, idx - N, idx)
+    h = torch.zeros(N, device=device, dtype=torch.float64)
+    h[idx == 0] = 0.25
+    odd = (idx.remainder(2) == 1)
+    h[odd] = -1.0 / (math.pi * idx[odd]) ** 2
+    return torch.fft.rfft(h).real.to(torch.float32)
+
+
+def backproject(projections: Tensor, tilts_deg: Sequence[float] | Tensor, thickness: int) -> Tensor:
+    """Unfiltered back-projection (the transpose of :func:`project`, pixel-driven, linear).
+
+    Parameters
+    ----------
+    projections : (T, Y, U) images.
+    tilts_deg : (T,) angles.
+    thickness : Z, the number of voxels along the beam of the output.
+
+    Returns
+    -------
+    (Z, Y, U) volume: ``Σ_θ p_θ(y, x cos θ + z sin θ)``.
+    """
+    if projections.ndim != 3:
+        raise ValueError(f"projections must be (T, Y, U), got {tuple(projections.shape)}")
+    T, Y, U = projections.shape
+    dev = projections.device
+    th = torch.deg2rad(torch.as_tensor(np.asarray(tilts_deg, dtype=np.float64), device=dev)
+                       ).to(torch.float32)
+    if th.numel() != T:
+        raise ValueError(f"{T} projections but {th.numel()} tilt angles")
+    z = _coords(int(thickness), dev)
+    x = _coords(U, dev)
+    out = torch.zeros(int(thickness), Y, U, device=dev, dtype=torch.float32)
+    zc = max(1, min(int(thickness), _BUDGET // max(1, Y * U)))
+    for i in range(T):
+        p = projections[i].to(torch.float32).reshape(1, Y, 1, U)             # y as channels
+        for z0 in range(0, int(thickness), zc):
+            zz = z[z0:z0 + zc]
+            uu = x[None, :] * torch.cos(th[i]) + zz[:, None] * torch.sin(th[i])  # (zc, U)
+            gx = uu / max((U - 1) / 2, 0.5)
+            grid = torch.stack([gx, torch.zeros_like(gx)], -1).unsqueeze(0)  # (1, zc, U, 2)
+            vals = F.grid_sample(p, grid, mode="bilinear", padding_mode="zeros",
+                                 align_corners=True)[0]                      # (Y, zc, U)
+            out[z0:z0 + zc] += vals.permute(1, 0, 2)
+    return out
+
+
+def wbp(projections: Tensor, tilts_deg: Sequence[float] | Tensor, thickness: int) -> Tensor:
+    """Weighted back-projection: Ram-Lak filter along u, back-project, × Δθ (radians).
+
+    For a full, finely sampled tilt range this inverts :func:`project` (the filtered
+    back-projection formula ``f = ∫₀^π (p_θ * h)(x cos θ + z sin θ) dθ``); for a limited range
+    it gives the missing-wedge-limited reconstruction. Projections in unit·voxel give a volume
+    in the unit. Returns (Z, Y, U).
+    """
+    T, Y, U = projections.shape
+    tilts = np.asarray(tilts_deg, dtype=np.float64)
+    if T > 1:
+        dtheta = np.deg2rad(np.gradient(tilts))                               # per-tilt weight
+    else:
+        dtheta = np.array([math.pi])
+    H = ramp_filter(U, projections.device)
+    P = torch.fft.rfft(projections.to(torch.float32), n=2 * U, dim=-1) * H
+    filt = torch.fft.irfft(P, n=2 * U, dim=-1)[..., :U]
+    filt = filt * torch.as_tensor(dtheta, dtype=torch.float32, device=filt.device).reshape(T, 1, 1)
+    return backproject(filt, tilts, thickness)
+
+
+def fourier_bin(images: Tensor, factor: int) -> Tensor:
+    """Bin ``(..., H, W)`` images by an integer factor by Fourier cropping (mean preserved)."""
+    if factor == 1:
+        return images
+    H, W = images.shape[-2:]
+    if H % factor or W % factor:
+        raise ValueError(f"image size {H}x{W} is not divisible by the binning factor {factor}")
+    h, w = H // factor, W // factor
+    Fi = torch.fft.rfft2(images)
+    ky = torch.cat([torch.arange(0, (h + 1) // 2), torch.arange(H - h // 2, H)]).to(Fi.device)
+    Fc = Fi.index_select(-2, ky)[..., : w // 2 + 1]
+    return torch.fft.irfft2(Fc, s=(h, w)) / (factor * factor)
+
+
+def _device_generator(generator: torch.Generator | None, device: torch.device) -> torch.Generator:
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def simulate_tilt_series(potential_V: Tensor, voxel_size_A: float, imaging: Imaging,
+                         generator: torch.Generator | None = None, *, bin_factor: int = 1,
+                         noise: bool = True, progress: bool = False) -> TiltSeries:
+    """Project a scene's potential into a noisy, CTF-modulated, detector-blurred tilt series.
+
+    Parameters
+    ----------
+    potential_V : (Z, Y, X) potential relative to vitreous ice (V), on the compute device.
+    voxel_size_A : its voxel edge (Å) = the detector's physical pixel.
+    imaging : acquisition parameters.
+    generator : CPU torch generator (defocus errors, shot noise): same seed, same series.
+    bin_factor : Fourier binning from the detector pixel to the output pixel.
+    noise : False gives the expected (noise-free) images.
+    progress : show a tqdm bar over tilts.
+
+    Returns
+    -------
+    TiltSeries with images (T, Y / bin, X / bin).
+    """
+    dev = potential_V.device
+    Z, Y, X = potential_V.shape
+    if Y % bin_factor or X % bin_factor:
+        raise ValueError(f"scene size {Y}x{X} (y, x) is not divisible by bin_factor {bin_factor}")
+    tilts = imaging.tilts_deg
+    T = len(tilts)
+    g = generator if generator is not None else torch.Generator().manual_seed(0)
+    dz = imaging.defocus_um + imaging.defocus_tilt_sd_um * torch.randn(T, generator=g,
+                                                                         dtype=torch.float64).numpy()
+    rank = dose_symmetric_order(tilts)
+    dose_tilt = imaging.total_dose_e_A2 / T
+    dose_before = rank * dose_tilt
+    th = np.deg2rad(tilts)
+    transmitted = np.exp(-imaging.ice_thickness_A / (np.cos(th) * imaging.inelastic_mfp_A))
+    electrons = dose_tilt * voxel_size_A ** 2 * transmitted
+    sigma = interaction_constant(imaging.voltage_kv)
+    gdev = _device_generator(g, dev)
+    kmag = optics.frequency_magnitude((Y, X), voxel_size_A, dev, rfft=True)
+    mtf = optics.mtf(kmag / (0.5 / voxel_size_A))
+    out = torch.empty(T, Y // bin_factor, X // bin_factor, device=dev, dtype=torch.float32)
+    for i in tqdm(range(T), desc="tilt series", disable=not progress, leave=False):
+        slabs, heights = project_slabs(potential_V, tilts[i:i + 1], voxel_size_A,
+                                       imaging.slab_thickness_A)
+        keep = slabs[0].abs().amax(dim=(1, 2)) > 0                           # non-empty slabs
+        if not bool(keep.any()):
+            keep[0] = True
+        phase = slabs[0][keep] * sigma                                       # (K', Y, X) rad
+        Phi = torch.fft.rfft2(phase)
+        Phi[:, 0, 0] = 0  # a uniform phase shift has no contrast (ice slab: attenuation below)
+        # defocus of each slab: the tilt's defocus minus the slab's height (more underfocus up)
+        dz_k = torch.as_tensor(dz[i], dtype=torch.float32, device=dev) - heights[keep] * 1e-4
+        b = torch.full_like(dz_k, imaging.bfactor_per_dose_A2 * float(dose_before[i]))
+        c = optics.ctf(kmag, dz_k, imaging.cs_mm, voltage_kv=imaging.voltage_kv,
+                       amplitude_contrast=imaging.amplitude_contrast, bfactor_A2=b)
+        contrast = torch.fft.irfft2(2 * (c * Phi).sum(0), s=(Y, X))          # weak phase
+        intensity = (1 + contrast).clamp_min(0)
+        if noise:
+            counts = torch.poisson(intensity * float(electrons[i]), generator=gdev)
+            img = counts / float(electrons[i]) - 1
+        else:
+            img = intensity - 1
+        img = torch.fft.irfft2(torch.fft.rfft2(img) * mtf, s=(Y, X))          # detector
+        out[i] = fourier_bin(img, bin_factor)
+    return TiltSeries(images=out, tilts_deg=tilts, defocus_um=dz, dose_before_e_A2=dose_before,
+                      electrons_per_pixel=electrons, pixel_size_A=voxel_size_A * bin_factor)
+
+
+def reconstruct(series: TiltSeries, thickness: int) -> Tensor:
+    """WBP reconstruction ``(thickness, Y, U)`` of a tilt series at its pixel size.
+
+    The images are contrast (dimensionless); the tomogram is their R-weighted back-projection
+    with the projections taken per voxel (pixel units), so a feature's value scales with its
+    contrast per voxel of path.
+    """
+    return wbp(series.images, series.tilts_deg, thickness)
