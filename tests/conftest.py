@@ -12,6 +12,8 @@ DEFAULT_STRUCTURES = ROOT.parent / "shared" / "structures"
 os.environ.setdefault("CRYO_COMPANION_STRUCTURES", str(DEFAULT_STRUCTURES))
 # Tests never write into the committed results/ folder.
 os.environ.setdefault("CRYO_COMPANION_RESULTS", str(ROOT / "build" / "test-results"))
+# ... nor into the user's cache of structures and computed volumes.
+os.environ.setdefault("CRYO_COMPANION_CACHE", str(ROOT / "build" / "test-cache"))
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
