@@ -1,0 +1,217 @@
+"""Classification and segmentation metrics, and statistics over seeds (Che et al. 2019, IV-B, V).
+
+Definitions used throughout the book (the paper does not define its mIoU; its values suggest the
+IoU of the target region, so that is our headline "mIoU"):
+
+- **classification accuracy**: fraction of subtomograms whose predicted class is the true class.
+- **per-class accuracy**: for each true class, the fraction predicted as that class (recall).
+- **confusion matrix**: ``C[i, j]`` = number of subtomograms of true class i predicted as j.
+- **pixel accuracy**: fraction of voxels, pooled over all subtomograms, whose binary predicted
+  mask equals the ground-truth target mask.
+- **IoU of the target region** (headline ``miou``): per subtomogram ``|P ∩ T| / |P ∪ T|`` of the
+  predicted and true target masks, then **averaged over subtomograms** (a subtomogram with both
+  masks empty counts as 1). Reported alternatives: ``iou_pooled`` (intersections and unions summed
+  over the whole set before dividing) and ``miou_fg_bg`` (per subtomogram, the mean of the target
+  IoU and the background IoU, averaged over subtomograms).
+
+Functions take torch tensors (any device) or numpy arrays and return Python floats / lists.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = [
+    "accuracy",
+    "confusion_matrix",
+    "difference_ci",
+    "mean_std",
+    "per_class_accuracy",
+    "segmentation_counts",
+    "segmentation_metrics",
+    "threshold_sweep",
+]
+
+
+def _t(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
+
+
+def _check_labels(pred: Tensor, true: Tensor) -> None:
+    if pred.shape != true.shape or pred.dim() != 1:
+        raise ValueError(f"pred and true must be 1-D of equal length, got {tuple(pred.shape)} and "
+                         f"{tuple(true.shape)}")
+    if pred.numel() == 0:
+        raise ValueError("no samples: metrics of an empty set are undefined")
+
+
+def accuracy(pred: Any, true: Any) -> float:
+    """Classification accuracy: mean of ``pred == true``; (N,) integer labels each."""
+    p, t = _t(pred), _t(true)
+    _check_labels(p, t)
+    return float((p == t.to(p.device)).double().mean())
+
+
+def confusion_matrix(pred: Any, true: Any, n_classes: int) -> list[list[int]]:
+    """``C[i][j]`` = number of samples of true class i predicted as class j; (K, K) nested list."""
+    p, t = _t(pred).long().cpu(), _t(true).long().cpu()
+    _check_labels(p, t)
+    for name, v in (("pred", p), ("true", t)):
+        if int(v.min()) < 0 or int(v.max()) >= n_classes:
+            raise ValueError(f"{name} labels must lie in [0, {n_classes}), got "
+                             f"[{int(v.min())}, {int(v.max())}]")
+    c = torch.bincount(t * n_classes + p, minlength=n_classes * n_classes)
+    return c.reshape(n_classes, n_classes).tolist()
+
+
+def per_class_accuracy(pred: Any, true: Any, n_classes: int) -> list[float | None]:
+    """Recall of each true class (None for a class absent from ``true``); length K."""
+    cm = np.asarray(confusion_matrix(pred, true, n_classes))
+    rows = cm.sum(axis=1)
+    return [float(cm[i, i] / rows[i]) if rows[i] > 0 else None for i in range(n_classes)]
+
+
+def segmentation_counts(pred_mask: Tensor, true_mask: Tensor) -> dict[str, Tensor]:
+    """Per-subtomogram voxel counts of binary masks.
+
+    Parameters
+    ----------
+    pred_mask, true_mask : (N, D, D, D) bool (or 0/1) tensors on the same device.
+
+    Returns
+    -------
+    dict of (N,) float64 tensors: ``tp``, ``fp``, ``fn``, ``tn`` and ``n`` (voxels per sample).
+    """
+    if pred_mask.shape != true_mask.shape or pred_mask.dim() < 2:
+        raise ValueError(f"masks must have equal shapes (N, ...), got {tuple(pred_mask.shape)} "
+                         f"and {tuple(true_mask.shape)}")
+    p = pred_mask.bool().flatten(1)
+    t = true_mask.to(p.device).bool().flatten(1)
+    tp = (p & t).sum(1).double()
+    fp = (p & ~t).sum(1).double()
+    fn = (~p & t).sum(1).double()
+    n = torch.full_like(tp, float(p.shape[1]))
+    return {"tp": tp, "fp": fp, "fn": fn, "tn": n - tp - fp - fn, "n": n}
+
+
+def _metrics_from_counts(c: dict[str, Tensor]) -> dict[str, float]:
+    tp, fp, fn, tn, n = c["tp"], c["fp"], c["fn"], c["tn"], c["n"]
+    union_fg = tp + fp + fn
+    union_bg = tn + fp + fn
+    iou_fg = torch.where(union_fg > 0, tp / union_fg.clamp(min=1), torch.ones_like(tp))
+    iou_bg = torch.where(union_bg > 0, tn / union_bg.clamp(min=1), torch.ones_like(tn))
+    return {
+        "pixel_accuracy": float((tp + tn).sum() / n.sum()),
+        "miou": float(iou_fg.mean()),
+        "iou_pooled": float(tp.sum() / union_fg.sum()) if float(union_fg.sum()) > 0 else 1.0,
+        "miou_fg_bg": float(((iou_fg + iou_bg) / 2).mean()),
+    }
+
+
+def segmentation_metrics(pred_mask: Any, true_mask: Any) -> dict[str, float]:
+    """Pixel accuracy and the IoU variants of the module docstring for binary masks.
+
+    Parameters
+    ----------
+    pred_mask, true_mask : (N, D, D, D) binary masks (bool or 0/1), torch or numpy.
+
+    Returns
+    -------
+    ``{"pixel_accuracy", "miou", "iou_pooled", "miou_fg_bg"}``, floats in [0, 1].
+    """
+    return _metrics_from_counts(segmentation_counts(_t(pred_mask), _t(true_mask)))
+
+
+def threshold_sweep(prob: Any, true_mask: Any, thresholds: Sequence[float],
+                    chunk: int = 128) -> dict[str, list[float]]:
+    """Segmentation metrics of ``prob > t`` for each threshold ``t``.
+
+    Parameters
+    ----------
+    prob : (N, D, D, D) mask probabilities in [0, 1] (the predicted class's mask).
+    true_mask : (N, D, D, D) binary ground truth.
+    thresholds : thresholds in (0, 1).
+    chunk : subtomograms processed at once (memory bound).
+
+    Returns
+    -------
+    ``{"threshold": [...], "pixel_accuracy": [...], "miou": [...], "iou_pooled": [...],
+    "miou_fg_bg": [...]}``, one entry per threshold.
+    """
+    p, t = _t(prob), _t(true_mask)
+    if p.shape != t.shape:
+        raise ValueError(f"prob {tuple(p.shape)} and true_mask {tuple(t.shape)} differ in shape")
+    ths = [float(x) for x in thresholds]
+    if not ths or any(not 0.0 < x < 1.0 for x in ths):
+        raise ValueError(f"thresholds must be a non-empty list in (0, 1), got {ths}")
+    out: dict[str, list[float]] = {"threshold": ths, "pixel_accuracy": [], "miou": [],
+                                   "iou_pooled": [], "miou_fg_bg": []}
+    for th in ths:
+        parts: dict[str, list[Tensor]] = {}
+        for i in range(0, p.shape[0], chunk):
+            c = segmentation_counts(p[i:i + chunk] > th, t[i:i + chunk])
+            for k, v in c.items():
+                parts.setdefault(k, []).append(v)
+        m = _metrics_from_counts({k: torch.cat(v) for k, v in parts.items()})
+        for k, v in m.items():
+            out[k].append(v)
+    return out
+
+
+def mean_std(values: Sequence[float]) -> dict[str, float | int | None]:
+    """Mean and sample standard deviation (ddof = 1; None for one value) over seeds."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0 or not np.isfinite(v).all():
+        raise ValueError(f"need a non-empty list of finite values, got {list(values)}")
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else None,
+            "n": int(v.size)}
+
+
+def difference_ci(a: Sequence[float], b: Sequence[float], *, level: float = 0.95,
+                  method: str = "t", n_boot: int = 10_000, seed: int = 0) -> dict[str, Any]:
+    """Difference of means ``mean(a) - mean(b)`` over independent seeds with a confidence interval.
+
+    Parameters
+    ----------
+    a, b : per-seed values of the two arms (e.g. randomized, baseline); >= 2 each.
+    level : confidence level.
+    method : ``"t"`` (Welch's unequal-variance t interval, Welch-Satterthwaite degrees of freedom)
+        or ``"bootstrap"`` (percentile interval, each arm resampled with replacement).
+    n_boot, seed : bootstrap resamples and their seed.
+
+    Returns
+    -------
+    ``{"diff", "low", "high", "level", "method", "df" (t only)}``.
+    """
+    from scipy import stats
+
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if x.size < 2 or y.size < 2:
+        raise ValueError(f"need at least 2 seeds per arm for an interval, got {x.size} and "
+                         f"{y.size}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    diff = float(x.mean() - y.mean())
+    if method == "t":
+        vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+        se = math.sqrt(vx + vy)
+        if se == 0:
+            return {"diff": diff, "low": diff, "high": diff, "level": level, "method": "t",
+                    "df": None}
+        df = (vx + vy) ** 2 / (vx ** 2 / (x.size - 1) + vy ** 2 / (y.size - 1))
+        q = float(stats.t.ppf(0.5 + level / 2, df))
+        return {"diff": diff, "low": diff - q * se, "high": diff + q * se, "level": level,
+                "method": "t", "df": float(df)}
+    if method == "bootstrap":
+        rng = np.random.default_rng(seed)
+        bx = rng.choice(x, size=(n_boot, x.size)).mean(1)
+        by = rng.choice(y, size=(n_boot, y.size)).mean(1)
+        lo, hi = np.quantile(bx - by, [0.5 - level / 2, 0.5 + level / 2])
+        return {"diff": diff, "low": float(lo), "high": float(hi), "level": level,
+                "method": "bootstrap", "n_boot": n_boot}
+    raise ValueError(f"unknown method {method!r}; valid: 't', 'bootstrap'")

@@ -1,0 +1,95 @@
+"""``cryo-companion predict``: classes printed, masks written, bad input refused cleanly."""
+from __future__ import annotations
+
+import warnings
+
+import mrcfile
+import numpy as np
+import pytest
+import torch
+
+from cryo_companion.cli.main import main
+from cryo_companion.models.dsrf3d import DSRF3DConfig, DSRF3DSegNet, save_weights
+from cryo_companion.mrc import write_mrc
+
+CFG = DSRF3DConfig(n_classes=4, box=32, enc_widths=(4, 4, 8, 8, 8), fc_widths=(8, 8))
+NAMES = ["ribosome", "membrane", "TRiC", "proteasome"]
+
+
+@pytest.fixture
+def weights(tmp_path):
+    torch.manual_seed(0)
+    return save_weights(DSRF3DSegNet(CFG, NAMES), tmp_path / "w.pt", threshold=0.5)
+
+
+def _stack(tmp_path, shape, name="in.mrc"):
+    rng = np.random.default_rng(0)
+    return write_mrc(tmp_path / name, rng.standard_normal(shape).astype(np.float32), 13.68)
+
+
+def test_predict_stack_and_masks(tmp_path, weights, capsys):
+    src = _stack(tmp_path, (3, 32, 32, 32))
+    out = tmp_path / "masks.mrc"
+    assert main(["predict", str(weights), str(src), "--out-masks", str(out)]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    rows = [ln.split("\t") for ln in lines[1:4]]
+    assert [r[0] for r in rows] == ["0", "1", "2"] and all(r[1] in NAMES for r in rows)
+    with mrcfile.open(out) as m:
+        data = np.asarray(m.data)
+    assert data.shape == (3, 32, 32, 32) and set(np.unique(data)) <= {0.0, 1.0}
+
+
+def test_predict_single_volume(tmp_path, weights, capsys):
+    src = _stack(tmp_path, (32, 32, 32))
+    out = tmp_path / "m.mrc"
+    assert main(["predict", str(weights), str(src), "--out-masks", str(out)]) == 0
+    with mrcfile.open(out) as m:
+        assert m.data.shape == (32, 32, 32)
+
+
+def test_other_box_refused_or_resampled(tmp_path, weights, capsys):
+    src = _stack(tmp_path, (2, 40, 40, 40))
+    out = tmp_path / "m.mrc"
+    assert main(["predict", str(weights), str(src), "--out-masks", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "box 40^3 differs from the model's 32^3" in err and "--resample" in err
+    assert not out.exists()
+    assert main(["predict", str(weights), str(src), "--out-masks", str(out), "--resample"]) == 0
+    with mrcfile.open(out) as m:
+        assert m.data.shape == (2, 40, 40, 40)
+
+
+def _assert_refused(args, out, capsys, match):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err
+    assert not out.exists()
+    assert not list(out.parent.glob(f".{out.name}*"))          # no temporary left behind
+
+
+def test_bad_inputs(tmp_path, weights, capsys):
+    out = tmp_path / "m.mrc"
+    txt = tmp_path / "notes.mrc"
+    txt.write_text("this is not an MRC file\n" * 20)
+    _assert_refused(["predict", str(weights), str(txt), "--out-masks", str(out)], out, capsys,
+                    "not a valid MRC file")
+    img = tmp_path / "image.mrc"
+    with mrcfile.new(img) as m:
+        m.set_data(np.zeros((32, 32), np.float32))
+    _assert_refused(["predict", str(weights), str(img), "--out-masks", str(out)], out, capsys,
+                    "dimensions")
+    nan = np.zeros((32, 32, 32), np.float32)
+    nan[1, 2, 3] = np.nan
+    with warnings.catch_warnings(), mrcfile.new(tmp_path / "nan.mrc") as m:
+        warnings.simplefilter("ignore")        # mrcfile warns about NaN header statistics
+        m.set_data(nan)
+    _assert_refused(["predict", str(weights), str(tmp_path / "nan.mrc"), "--out-masks",
+                     str(out)], out, capsys, "NaN")
+    src = _stack(tmp_path, (32, 32, 32))
+    torch.save({"format": "someone-else/2", "state_dict": {}}, tmp_path / "other.pt")
+    _assert_refused(["predict", str(tmp_path / "other.pt"), str(src), "--out-masks", str(out)],
+                    out, capsys, "another model")
+    _assert_refused(["predict", str(tmp_path / "absent.pt"), str(src), "--out-masks", str(out)],
+                    out, capsys, "no such weights file")
+    _assert_refused(["predict", str(weights), str(src), "--out-masks", str(out), "--threshold",
+                     "1.5"], out, capsys, "threshold")
