@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -49,6 +50,7 @@ __all__ = [
     "BatchFn",
     "TrainConfig",
     "TrainResult",
+    "precision_check",
     "joint_loss",
     "load_summary",
     "run_dir",
@@ -82,7 +84,12 @@ class TrainConfig:
     lam : weight λ of the classification loss (0.15).
     checkpoint_every : iterations between checkpoints (0: only at the end).
     val_every, val_size : validation period (iterations) and validation-set size (0: none).
-    precision : ``"fp32"``, ``"tf32"`` (CUDA only; default) or ``"bf16"`` (CUDA autocast).
+    precision : ``"fp32"``, ``"tf32"`` (CUDA only; default) or ``"bf16"`` (CUDA autocast with
+        channels-last 3-D layout; losses and weights stay float32; see :func:`precision_check`).
+    sim_chunk : batches simulated per simulator call (the batches are the same kind of fresh,
+        independent draws; only the launch overhead of small batches is amortised on a GPU).
+        ``checkpoint_every`` must be a multiple, so that a checkpoint never falls inside a chunk
+        and resuming stays exact.
     structure_set, voxel_size_A : the templates the simulator draws (set "che2019", 13.68 Å).
     model : architecture.
     """
@@ -98,6 +105,7 @@ class TrainConfig:
     val_every: int = 500
     val_size: int = 256
     precision: str = "tf32"
+    sim_chunk: int = 1
     structure_set: str = "che2019"
     voxel_size_A: float = 13.68
     model: DSRF3DConfig = field(default_factory=DSRF3DConfig)
@@ -114,6 +122,10 @@ class TrainConfig:
             raise ValueError(f"lam must lie in [0, 1], got {self.lam}")
         if self.precision not in ("fp32", "tf32", "bf16"):
             raise ValueError(f"unknown precision {self.precision!r}; valid: fp32, tf32, bf16")
+        if self.sim_chunk < 1 or (self.checkpoint_every > 0
+                                  and self.checkpoint_every % self.sim_chunk):
+            raise ValueError(f"sim_chunk must be >= 1 and divide checkpoint_every "
+                             f"({self.checkpoint_every}), got {self.sim_chunk}")
         if isinstance(self.model, dict):
             self.model = DSRF3DConfig.from_dict(self.model)
 
@@ -218,6 +230,7 @@ def _set_rng_state(st: dict[str, Any], device: torch.device) -> None:
 
 
 @torch.no_grad()
+@torch.no_grad()
 def _validate(model: DSRF3DSegNet, val: tuple[Tensor, Tensor, Tensor], lam: float,
               chunk: int = 64) -> dict[str, float]:
     from .metrics import segmentation_metrics
@@ -242,7 +255,8 @@ def _validate(model: DSRF3DSegNet, val: tuple[Tensor, Tensor, Tensor], lam: floa
 
 def train(cfg: TrainConfig, out: str | os.PathLike, device: torch.device | str = "cpu", *,
           batch_fn: BatchFn | None = None, class_names: Sequence[str] | None = None,
-          resume: bool = False, progress: bool = True) -> TrainResult:
+          resume: bool = False, progress: bool = True,
+          loss_log: list[float] | None = None) -> TrainResult:
     """Train one arm/seed; write ``checkpoint.pt``, ``weights.pt`` and ``summary.json`` in ``out``.
 
     Parameters
@@ -255,8 +269,12 @@ def train(cfg: TrainConfig, out: str | os.PathLike, device: torch.device | str =
     class_names : class names (default: those of the structure set).
     resume : continue from ``out/checkpoint.pt`` if present (exactly: same batches, same steps).
     progress : show a tqdm bar.
+    loss_log : if given, the training loss of every iteration is appended to it (a host sync
+        per iteration: for checks, not for paper-scale runs).
     """
     from tqdm.auto import tqdm
+
+    from .randomization import standardize_batch
 
     device = torch.device(device)
     out = Path(out)
@@ -272,6 +290,9 @@ def train(cfg: TrainConfig, out: str | os.PathLike, device: torch.device | str =
 
     torch.manual_seed(cfg.seed)
     model = DSRF3DSegNet(cfg.model, class_names=class_names).to(device)
+    channels_last = cfg.precision == "bf16" and device.type == "cuda"
+    if channels_last:  # bf16 convolutions are fastest in the channels-last 3-D layout
+        model = model.to(memory_format=torch.channels_last_3d)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
     # separate streams: validation set (fixed), training batches
     val = None
@@ -304,10 +325,19 @@ def train(cfg: TrainConfig, out: str | os.PathLike, device: torch.device | str =
     t_start = time.perf_counter()
     bar = tqdm(range(start, cfg.iters), initial=start, total=cfg.iters, disable=not progress,
                desc=f"train {cfg.arm} seed {cfg.seed}", mininterval=2.0)
+    chunk: list[tuple[Tensor, Tensor, Tensor]] = []
     for it in bar:
         _sync(device)
         t0 = time.perf_counter()
-        x, y, m = batch_fn(cfg.batch_size, gen)
+        if not chunk:
+            n = min(cfg.sim_chunk, cfg.iters - it)
+            xs, ys, ms = batch_fn(cfg.batch_size * n, gen)
+            # each batch of the chunk is standardised on its own, as a batch drawn alone would be
+            chunk = [(standardize_batch(xs[i::n]), ys[i::n], ms[i::n]) for i in range(n)]
+            chunk.reverse()
+        x, y, m = chunk.pop()
+        if channels_last:
+            x = x.unsqueeze(1).contiguous(memory_format=torch.channels_last_3d)
         _sync(device)
         t1 = time.perf_counter()
         if autocast is not None:
@@ -320,6 +350,8 @@ def train(cfg: TrainConfig, out: str | os.PathLike, device: torch.device | str =
         loss.backward()
         opt.step()
         loss, lc, ls = loss.detach(), lc.detach(), ls.detach()
+        if loss_log is not None:
+            loss_log.append(float(loss))
         _sync(device)
         t2 = time.perf_counter()
         timing["sim_s"] += t1 - t0
@@ -354,6 +386,41 @@ def train(cfg: TrainConfig, out: str | os.PathLike, device: torch.device | str =
     }
     write_json(out / SUMMARY, summary)
     return TrainResult(out=out, summary=summary)
+
+
+def precision_check(device: torch.device | str, *, iters: int = 300, arm: str = "randomized",
+                    seed: int = 0, batch_fn: BatchFn | None = None, window: int = 100,
+                    tolerance: float = 0.05) -> dict[str, Any]:
+    """Does bf16 autocast change training? Train the same network twice from the same weights on
+    the same batches, in TF32 and in bf16, and compare the loss curves.
+
+    Returns ``{"tf32": losses, "bf16": losses, "relative_difference": r, "same": r <= tolerance}``
+    where ``r`` is the relative difference of the mean loss over the last ``window`` iterations.
+    Run-to-run differences between seeds are far larger than ``tolerance`` (5 %), so a bf16 run
+    that passes is as good a sample of the training outcome as a TF32 run.
+    """
+    import tempfile
+
+    device = torch.device(device)
+    if device.type != "cuda":
+        raise ValueError("precision_check compares CUDA TF32 with CUDA bf16; it needs a GPU")
+    if batch_fn is None:
+        batch_fn, _ = simulator_batches(arm, device)
+    curves = {}
+    for precision in ("tf32", "bf16"):
+        cfg = TrainConfig(arm=arm, seed=seed, iters=iters, checkpoint_every=0, val_every=0,
+                          val_size=0, precision=precision)
+        with tempfile.TemporaryDirectory() as tmp:
+            losses: list[float] = []
+            # same seed: same initial weights and the same batches in both runs
+            train(cfg, tmp, device, batch_fn=batch_fn, progress=False, loss_log=losses)
+        curves[precision] = losses
+    a = float(np.mean(curves["tf32"][-window:]))
+    b = float(np.mean(curves["bf16"][-window:]))
+    r = abs(a - b) / max(abs(a), 1e-12)
+    return {**curves, "iters": iters, "window": window, "mean_loss_tf32": a,
+            "mean_loss_bf16": b, "relative_difference": r, "tolerance": tolerance,
+            "same": r <= tolerance}
 
 
 def load_summary(out: str | os.PathLike) -> TrainResult:
@@ -408,7 +475,8 @@ def train_many(configs: Sequence[TrainConfig], root: str | os.PathLike,
                "--seed", str(c.seed), "--iters", str(c.iters), "--out", str(d),
                "--device", device, "--batch-size", str(c.batch_size),
                "--checkpoint-every", str(c.checkpoint_every), "--val-every", str(c.val_every),
-               "--val-size", str(c.val_size), "--precision", c.precision]
+               "--val-size", str(c.val_size), "--precision", c.precision,
+               "--sim-chunk", str(c.sim_chunk)]
         if resume:
             cmd.append("--resume")
         env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_run)}

@@ -71,11 +71,11 @@ for k, v in cfg["notes"].items():
 # ## Simulating the test set
 # The test set's seed is the pre-registered one (the config's, not the chapter's), so every
 # chapter that evaluates on it sees the same data. It is cached under `$CRYO_COMPANION_DATA`
-# (default `./data`, ignored by git), where `ensure_testset` finds it again.
+# (default `data/` at the repository root, ignored by git), where `ensure_testset` finds it again.
 
 # %%
 data, tomos = ts.make_testset(scale, run.device, None, return_tomograms=True)
-folder = Path(os.environ.get("CRYO_COMPANION_DATA", "data")) / f"test_domain_{scale}"
+folder = ts.default_data_dir() / f"test_domain_{scale}"
 save_subtomograms(folder, data)
 print(len(data), "subtomograms", data.counts, "from", data.meta["tomograms"], "tomogram(s);",
       f"{run.wall_time_s:.0f} s so far")

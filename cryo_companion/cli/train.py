@@ -30,6 +30,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-size", type=int, default=256, help="simulated validation subtomograms")
     p.add_argument("--precision", default="tf32", choices=["fp32", "tf32", "bf16"],
                    help="arithmetic on CUDA (default tf32; CPU always runs fp32)")
+    p.add_argument("--sim-chunk", type=int, default=1,
+                   help="batches simulated per simulator call (must divide --checkpoint-every)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -41,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
     cfg = TrainConfig(arm=args.arm, seed=args.seed, iters=args.iters,
                       batch_size=args.batch_size, checkpoint_every=args.checkpoint_every,
                       val_every=args.val_every, val_size=args.val_size,
-                      precision=args.precision)
+                      precision=args.precision, sim_chunk=args.sim_chunk)
     res = train(cfg, args.out, resolve_device(args.device), resume=args.resume,
                 progress=not args.quiet)
     t = res.summary["timing"]

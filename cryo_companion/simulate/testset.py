@@ -368,8 +368,11 @@ def make_testset(scale: str, device: torch.device | str | None = None, seed: int
 
 
 def default_data_dir() -> Path:
-    """Where generated data are cached: ``$CRYO_COMPANION_DATA`` or ``./data``."""
-    return Path(os.environ.get("CRYO_COMPANION_DATA", "data"))
+    """Where generated data are cached: ``$CRYO_COMPANION_DATA`` or ``data/`` at the repository
+    root (ignored by git), whatever the working directory."""
+    from ..results import repo_root
+
+    return Path(os.environ.get("CRYO_COMPANION_DATA", repo_root() / "data"))
 
 
 def ensure_testset(folder: str | os.PathLike | None, scale: str,
