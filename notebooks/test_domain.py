@@ -207,3 +207,26 @@ result = {"test_domain_hash": ts.test_domain_hash(), "config_version": cfg["vers
 path = save_result(run, result)
 print("saved", path)
 assert data.counts == ts.scale_config(scale)["counts"]
+
+# %% [markdown]
+# ## Performance
+#
+# The time this chapter took to simulate its test set (all tomograms, tilt series,
+# reconstructions and extraction) on its device, and the benchmark of one SHREC-sized tomogram
+# (200 × 512 × 512 voxels at 1 nm, about 2,500 particles, 61 tilts) recorded by
+# `scripts/bench_tomogram.py` in `results/bench_tomogram.json`.
+
+# %%
+from cryo_companion.results import load_result
+
+print(f"this run ({run.scale} scale, {run.device}): {len(data)} subtomograms in "
+      f"{result['wall_time_s']:.0f} s")
+bench = load_result("bench_tomogram")
+if bench is None:
+    print("SHREC-sized tomogram benchmark: not yet measured")
+else:
+    t = bench["data"]["timing_s"]
+    print(f"SHREC-sized tomogram {bench['data']['shape_zyx']} with "
+          f"{bench['data']['particles_requested']} particles and {bench['data']['tilts']} tilts on "
+          f"{bench['provenance']['device']}: scene {t['scene']:.1f} s, tilt series + WBP "
+          f"{t['tilt_series_and_wbp']:.1f} s, total {t['total']:.1f} s")

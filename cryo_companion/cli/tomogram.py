@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import time
 from pathlib import Path
 
 COMMAND = "tomogram"
@@ -40,6 +41,13 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dose", type=float, default=100.0, help="total e/Å²")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--seed", type=int, default=0)
+
+
+def _sync(dev) -> None:
+    import torch
+
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -74,8 +82,13 @@ def main(args: argparse.Namespace) -> int:
     spec = SceneSpec(shape=(Z * os_, Y * os_, X * os_), voxel_size_A=vs, ice_thickness_A=ice,
                      counts=dict(zip(names, per)), vesicles=args.vesicles, sheets=args.sheets)
     g = torch.Generator().manual_seed(args.seed)
+    t0 = time.perf_counter()
     scene = make_scene(spec, templates, names + ["membrane"], g, dev, progress=True)
+    _sync(dev)
+    t1 = time.perf_counter()
     series, tomo = simulate_tomogram(scene, imaging, os_, g, progress=True)
+    _sync(dev)
+    t2 = time.perf_counter()
     occ = scene.occupancy.float()[None, None]
     if os_ > 1:
         # ground truth on the tomogram grid: the object covering most of each voxel
@@ -101,7 +114,10 @@ def main(args: argparse.Namespace) -> int:
         "conventions": "volumes z-y-x; particle centres x, y, z in tomogram voxel indices; "
                        "Euler ZYZ degrees, R = Rz(phi) Ry(theta) Rz(psi), active",
         "imaging": imaging.to_dict(), "tilts_deg": series.tilts_deg,
-        "defocus_um": series.defocus_um, "stats": scene.stats, "seed": args.seed})
+        "defocus_um": series.defocus_um, "stats": scene.stats, "seed": args.seed,
+        "timing_s": {"scene": t1 - t0, "tilt_series_and_wbp": t2 - t1, "total": t2 - t0},
+        "device": str(dev)})
     print(f"wrote {out}: tomogram {tuple(tomo.shape)}, {len(scene.particles)} objects, "
-          f"{len(series.tilts_deg)} tilts")
+          f"{len(series.tilts_deg)} tilts; scene {t1 - t0:.1f} s, tilt series + WBP "
+          f"{t2 - t1:.1f} s on {dev}")
     return 0
