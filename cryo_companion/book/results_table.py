@@ -16,22 +16,9 @@ from typing import Any
 from docutils import nodes
 from docutils.parsers.rst import Directive
 
-__all__ = ["setup", "lookup", "format_value", "claim_rows"]
+__all__ = ["setup", "format_value", "claim_rows"]
 
 MISSING = "— not yet reproduced"
-
-
-def lookup(data: dict[str, Any], key: str) -> Any:
-    """Value at a dotted ``key`` inside ``data`` (None if any part is absent)."""
-    cur: Any = data
-    for part in key.split("."):
-        if isinstance(cur, dict) and part in cur:
-            cur = cur[part]
-        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
-            cur = cur[int(part)]
-        else:
-            return None
-    return cur
 
 
 def format_value(value: Any, digits: int = 3) -> str:
@@ -51,8 +38,8 @@ def format_value(value: Any, digits: int = 3) -> str:
 
 
 def claim_rows(results: dict[str, dict[str, Any]] | None = None) -> list[list[str]]:
-    """Rows ``[paper, table, metric, paper value, ours, run]`` for every cited claim."""
-    from cryo_companion.paper_numbers import CLAIMS
+    """Rows ``[paper, where, row, metric, paper value, ours, run]`` for every cited claim."""
+    from cryo_companion.paper_numbers import CLAIMS, lookup
     from cryo_companion.results import load_all
 
     results = load_all("paper") if results is None else results
@@ -60,16 +47,21 @@ def claim_rows(results: dict[str, dict[str, Any]] | None = None) -> list[list[st
     for c in CLAIMS:
         res = results.get(c.result)
         ours = lookup(res["data"], c.key) if res else None
+        if ours is not None and c.key.endswith(".mean"):
+            # show the spread over seeds where the result has one
+            ours = lookup(res["data"], c.key[: -len(".mean")]) or ours
         run = "—"
         if res and ours is not None:
             prov = res.get("provenance", {})
             commit = (prov.get("commit") or "?")[:8]
             run = f"{prov.get('device', '?')}, {prov.get('scale', '?')} scale, commit {commit}"
-        rows.append([c.paper, c.table, c.metric, format_value(c.value), format_value(ours), run])
+        rows.append([c.paper, c.where, c.row, c.metric, format_value(c.value),
+                     format_value(ours), run])
     return rows
 
 
-HEADER = ["Paper", "Table", "Metric", "Paper's value", "This companion", "Run"]
+HEADER = ["Paper", "Where", "Condition", "Metric", "Paper's value", "This companion",
+          "Run"]
 
 
 def _table(rows: list[list[str]]) -> nodes.table:
