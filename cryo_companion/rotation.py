@@ -18,6 +18,7 @@ Conventions
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -25,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "VolumeBank",
     "euler_zyz_to_matrix",
     "matrix_to_euler_zyz",
     "quaternion_to_matrix",
@@ -178,3 +180,111 @@ def rotate_volumes(vol: Tensor, R: Tensor, shift_xyz: Tensor | None = None, *,
                          None if shift_xyz is None else shift_xyz.to(x.device)).to(x.dtype)
     out = F.grid_sample(x, grid, mode=mode, padding_mode=padding_mode, align_corners=True)
     return out if vol.ndim == 5 else out.squeeze(1)
+
+
+def _gather_trilinear(flat: Tensor, index: Tensor, M: Tensor, off: Tensor,
+                      shape: tuple[int, int, int]) -> Tensor:
+    """Trilinear samples of a zero-padded bank at ``u = M p + off`` (the kernel of :class:`VolumeBank`).
+
+    ``flat`` is the bank padded by one voxel before and two after each axis, flattened; ``index``
+    ``(B,)`` picks the volume; ``M`` ``(B, 3, 3)`` maps centred output voxel coordinates (x-y-z)
+    to input voxel indices ``u`` (x-y-z) with offset ``off`` ``(B, 3)``. Clamping ``u`` to
+    ``[-1, n]`` per axis keeps every corner inside the padded bank and gives exactly the
+    ``padding_mode="zeros"`` result of ``grid_sample`` (a clamped corner sits on the zero pad).
+    Written as plain tensor algebra so that ``torch.compile`` fuses it into one loop.
+    """
+    D, H, W = shape
+    B = M.shape[0]
+    Pz, Py, Px = D + 3, H + 3, W + 3
+    dt, dev = M.dtype, M.device
+    cz = (torch.arange(D, dtype=dt, device=dev) - (D - 1) / 2).reshape(1, D, 1, 1)
+    cy = (torch.arange(H, dtype=dt, device=dev) - (H - 1) / 2).reshape(1, 1, H, 1)
+    cx = (torch.arange(W, dtype=dt, device=dev) - (W - 1) / 2).reshape(1, 1, 1, W)
+    m = M.reshape(B, 9, 1, 1, 1)
+    o = off.reshape(B, 3, 1, 1, 1)
+    lim = (W, H, D)
+
+    def comp(a: int) -> Tensor:
+        u = m[:, 3 * a + 2] * cz + m[:, 3 * a + 1] * cy + (m[:, 3 * a] * cx + o[:, a])
+        return u.clamp(-1.0, float(lim[a]))
+
+    ux, uy, uz = comp(0), comp(1), comp(2)
+    fx, fy, fz = ux.floor(), uy.floor(), uz.floor()
+    wx, wy, wz = ux - fx, uy - fy, uz - fz
+    lin = ((fz + 1) * (Py * Px) + (fy + 1) * Px + (fx + 1)).long() \
+        + index.reshape(B, 1, 1, 1) * (Pz * Py * Px)
+    sy, sz = Px, Py * Px
+
+    def edge(o0: int) -> Tensor:  # linear along x between corners o0 and o0 + 1
+        a = flat[lin + o0]
+        return a + wx * (flat[lin + (o0 + 1)] - a)
+
+    c0 = edge(0)
+    c0 = c0 + wy * (edge(sy) - c0)
+    c1 = edge(sz)
+    c1 = c1 + wy * (edge(sz + sy) - c1)
+    return c0 + wz * (c1 - c0)
+
+
+class VolumeBank:
+    """A bank of volumes ``(K, D, H, W)`` to rotate and shift by index, many times.
+
+    ``bank.rotate(index, R, shift_xyz)`` equals ``rotate_volumes(volumes[index], R, shift_xyz)``
+    (trilinear, zero padding, the module's conventions) to float rounding. Two implementations:
+
+    * eager (default): ``grid_sample`` on ``volumes[index]``;
+    * ``compile=True``: a trilinear gather straight from the zero-padded bank (no ``(B, D, H, W)``
+      copy of the templates), fused by :func:`torch.compile` into one kernel (CPU: C++/OpenMP,
+      CUDA: Triton); several times faster than ``grid_sample`` on the CPU. The first call
+      compiles (tens of seconds on a CPU, cached on disk afterwards); if compilation fails the
+      bank warns once and falls back to the eager path.
+    """
+
+    def __init__(self, volumes: Tensor, *, compile: bool = False) -> None:
+        if volumes.ndim != 4:
+            raise ValueError(f"volumes must be (K, D, H, W), got {tuple(volumes.shape)}")
+        self.volumes = volumes
+        self.shape = tuple(int(s) for s in volumes.shape[1:])
+        self.compile = bool(compile)
+        self._kernel = None
+        self._flat = None
+        if self.compile:
+            self._flat = F.pad(volumes, (1, 2, 1, 2, 1, 2)).contiguous().reshape(-1)
+            try:
+                with warnings.catch_warnings():  # compiler internals' deprecation notices
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    self._kernel = torch.compile(_gather_trilinear, dynamic=True)
+            except Exception as e:  # noqa: BLE001 - any backend failure: stay eager
+                self._fallback(e)
+
+    def _fallback(self, e: Exception) -> None:
+        warnings.warn(f"torch.compile of the rotation kernel failed ({type(e).__name__}: {e}); "
+                      "using grid_sample", RuntimeWarning, stacklevel=3)
+        self.compile, self._kernel, self._flat = False, None, None
+
+    def rotate(self, index: Tensor, R: Tensor, shift_xyz: Tensor | None = None) -> Tensor:
+        """``(B, D, H, W)``: volume ``index[b]`` rotated by ``R[b]`` and shifted by ``shift_xyz[b]``."""
+        B = index.shape[0]
+        if R.shape != (B, 3, 3):
+            raise ValueError(f"R must be ({B}, 3, 3), got {tuple(R.shape)}")
+        if self._kernel is not None and B > 0:
+            D, H, W = self.shape
+            dt = self.volumes.dtype
+            Rt = R.to(dt).transpose(1, 2)
+            # u = Rᵀ (p − c − t) + c, with p − c the centred output coordinate (no host tensor:
+            # a host-to-device copy would synchronise CUDA)
+            off = torch.zeros(B, 3, dtype=dt, device=R.device)
+            if shift_xyz is not None:
+                off = off - (Rt @ shift_xyz.to(dt).reshape(B, 3, 1)).squeeze(-1)
+            for a, size in enumerate((W, H, D)):
+                off[:, a] += (size - 1) / 2
+            try:
+                with warnings.catch_warnings():  # compiler internals' deprecation notices
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    return self._kernel(self._flat, index, Rt.contiguous(), off.contiguous(),
+                                        self.shape)
+            except torch.cuda.OutOfMemoryError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                self._fallback(e)
+        return rotate_volumes(self.volumes[index], R, shift_xyz)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from cryo_companion.rotation import (
+    VolumeBank,
     euler_zyz_to_matrix,
     matrix_to_euler_zyz,
     random_rotation_matrices,
@@ -98,3 +99,19 @@ def test_bad_shapes():
         rotate_volumes(torch.zeros(2, 4, 4), torch.eye(3))
     with pytest.raises(ValueError):
         rotate_volumes(torch.zeros(2, 4, 4, 4), torch.eye(3).expand(3, 3, 3))
+
+
+@pytest.mark.parametrize("compile", [False, pytest.param(True, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("shape", [(12, 12, 12), (10, 13, 11)])
+def test_volume_bank_equals_rotate_volumes_of_the_indexed_templates(compile, shape):
+    """The gather from the padded bank is grid_sample's trilinear with zero padding."""
+    g = torch.Generator().manual_seed(3)
+    bank = torch.rand(3, *shape, generator=g)
+    idx = torch.tensor([2, 0, 1, 2, 2])
+    R = random_rotation_matrices(5, g)
+    # shifts of up to 8 voxels: many samples fall outside the box, where both read zeros
+    t = (torch.rand(5, 3, generator=g) - 0.5) * 16
+    out = VolumeBank(bank, compile=compile).rotate(idx, R, t)
+    torch.testing.assert_close(out, rotate_volumes(bank[idx], R, t), atol=2e-6, rtol=0)
+    ident = VolumeBank(bank, compile=compile).rotate(idx, torch.eye(3).expand(5, 3, 3))
+    torch.testing.assert_close(ident, bank[idx], atol=1e-6, rtol=0)

@@ -30,8 +30,35 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-time", type=float, default=1.0,
                    help="seconds of timed runs per batch size (default 1)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default torch's)")
+    p.add_argument("--no-compile", action="store_true",
+                   help="rotate with grid_sample instead of the torch.compile-fused gather")
+    p.add_argument("--no-malloc-tuning", action="store_true",
+                   help="leave glibc's allocator as it is (see tune_cpu_allocator)")
+    p.add_argument("--no-clean", action="store_true",
+                   help="simulate noisy + mask only (need_clean=False, as the trainer does)")
     p.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
     p.add_argument("--save", action="store_true", help="write results/bench_simulate.json")
+
+
+def tune_cpu_allocator() -> bool:
+    """Keep large freed blocks in the process heap (glibc ``mallopt``); True if applied.
+
+    By default glibc returns every freed block above a few MB to the kernel, so each batch's
+    fresh ``(B, 40, 40, 40)`` tensors page-fault their memory back in, which costs as much as the
+    arithmetic on them. Raising ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` to 1 GiB keeps the
+    blocks for reuse (the effect of the jemalloc/tcmalloc advice of PyTorch's CPU tuning guide,
+    without preloading a library). Process-wide; a no-op off glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)) and bool(
+            libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    except (OSError, AttributeError):
+        return False
 
 
 def synthetic_templates(box: int = 40, k: int = 4) -> torch.Tensor:
@@ -49,21 +76,27 @@ def synthetic_templates(box: int = 40, k: int = 4) -> torch.Tensor:
 
 
 def bench_device(device: torch.device, batch_sizes, box: int = 40, min_time: float = 1.0,
-                 preset: str = "randomized") -> dict[int, float]:
+                 preset: str = "randomized", *, compile: bool = True,
+                 need_clean: bool = True) -> dict[int, float]:
     """Subtomograms/s of ``Simulator.sample`` per batch size on ``device``."""
     from cryo_companion.simulate.subtomogram import Simulator
 
-    sim = Simulator(synthetic_templates(box), torch.arange(4), 13.68, device)
+    sim = Simulator(synthetic_templates(box), torch.arange(4), 13.68, device, compile=compile)
     gen = torch.Generator(device=device).manual_seed(0)
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    t0 = time.perf_counter()
+    sim.sample(2, preset, gen, need_clean=need_clean)  # compilation (if any), first allocations
+    sync()
+    print(f"{device.type} first batch (compilation {'on' if sim._bank.compile else 'off'}): "
+          f"{time.perf_counter() - t0:.1f} s", flush=True)
     rates = {}
     for bs in batch_sizes:
         try:
-            sim.sample(bs, preset, gen)  # warm-up (allocations, cuFFT plans)
+            sim.sample(bs, preset, gen, need_clean=need_clean)  # warm-up (cuFFT plans)
             sync()
             reps, t0 = 0, time.perf_counter()
             while True:
-                sim.sample(bs, preset, gen)
+                sim.sample(bs, preset, gen, need_clean=need_clean)
                 reps += 1
                 sync()
                 dt = time.perf_counter() - t0
@@ -90,14 +123,18 @@ def main(args: argparse.Namespace) -> int:
         raise ValueError("--batch-sizes must all be >= 1")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda requested but no CUDA GPU is available here")
+    tuned = "cpu" in (args.device, "all") and not args.no_malloc_tuning and tune_cpu_allocator()
     devices = ["cpu"] if args.device == "cpu" else ["cuda"] if args.device == "cuda" else (
         ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     results = {}
     for d in devices:
         dev = torch.device(d)
         bs = args.batch_sizes or (CUDA_BATCHES if d == "cuda" else CPU_BATCHES)
-        rates = bench_device(dev, bs, args.box, args.min_time)
+        rates = bench_device(dev, bs, args.box, args.min_time, compile=not args.no_compile,
+                             need_clean=not args.no_clean)
         results[d] = {"device_name": device_name(dev), "box": args.box,
+                      "compile": not args.no_compile, "need_clean": not args.no_clean,
+                      "malloc_tuning": tuned if d == "cpu" else None,
                       "threads": torch.get_num_threads() if d == "cpu" else None,
                       "subtomograms_per_s": {str(k): round(v, 1) for k, v in rates.items()},
                       "best_subtomograms_per_s": round(max(rates.values()), 1) if rates else None}

@@ -26,6 +26,13 @@ is drawn directly in Fourier space (complex Gaussian on the ``rfftn`` half grid,
 ``k_x = 0`` and Nyquist planes made Hermitian), which is statistically the FFT of real white
 Gaussian noise and saves one FFT per subtomogram.
 
+Cost: one ``rfftn`` (density) and one ``irfftn`` per output volume. Both variances come from the
+half-grid spectra by Parseval (exactly the real-space variances, no inverse FFT), and the
+intensity augmentation (affine per sample) is applied to the spectra (gain × spectrum, shift
+added to the DC term), so ``need_clean=False`` (noisy + mask, for training) needs a single
+``irfftn``. ``compile=True`` fuses the rotation (a trilinear gather straight from the template
+bank) and the transfer function with :func:`torch.compile`.
+
 Conventions
 -----------
 * Beam along z, tilt axis y; the missing wedge, CTF and MTF are those of :mod:`cryo_companion.optics`
@@ -41,6 +48,7 @@ Conventions
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -48,8 +56,8 @@ import torch
 from torch import Tensor
 
 from ..optics import bandlimit_mask, electron_wavelength_A, fourier_grid, mtf
-from ..randomization import Preset, augment_intensity, get_preset, sample_params
-from ..rotation import matrix_to_euler_zyz, random_rotation_matrices, rotate_volumes
+from ..randomization import Preset, get_preset, sample_params
+from ..rotation import VolumeBank, matrix_to_euler_zyz, random_rotation_matrices
 
 __all__ = ["DEFAULT_PARAMS", "REQUIRED_PARAMS", "STAGES", "SimBatch", "Simulator"]
 
@@ -69,7 +77,8 @@ class SimBatch:
     Attributes
     ----------
     noisy : ``(n, D, D, D)`` float32 subtomograms (after intensity augmentation, not standardised).
-    clean : ``(n, D, D, D)`` the same without noise (after CTF, MTF, wedge and augmentation).
+    clean : ``(n, D, D, D)`` the same without noise (after CTF, MTF, wedge and augmentation);
+        None when simulated with ``need_clean=False``.
     mask : ``(n, D, D, D)`` bool ground truth of the target (threshold of the density pre-optics).
     label : ``(n,)`` int64 class labels.
     params : ``{name: (n,) tensor}`` every parameter used (template_index, Euler angles in
@@ -79,7 +88,7 @@ class SimBatch:
     """
 
     noisy: Tensor
-    clean: Tensor
+    clean: Tensor | None
     mask: Tensor
     label: Tensor
     params: dict[str, Tensor]
@@ -91,7 +100,8 @@ class SimBatch:
     def to(self, device) -> SimBatch:
         """A copy on ``device``."""
         mv = lambda d: None if d is None else {k: v.to(device) for k, v in d.items()}
-        return SimBatch(self.noisy.to(device), self.clean.to(device), self.mask.to(device),
+        clean = None if self.clean is None else self.clean.to(device)
+        return SimBatch(self.noisy.to(device), clean, self.mask.to(device),
                         self.label.to(device), mv(self.params), mv(self.stages))
 
 
@@ -101,11 +111,29 @@ def _mul_real(z: Tensor, h: Tensor) -> Tensor:
     return z
 
 
-def _var(x: Tensor) -> Tensor:
-    """Population variance per sample of ``(n, ...)`` (a faster path than ``Tensor.var``)."""
-    f = x.reshape(x.shape[0], -1)
-    m = f.mean(1)
-    return (torch.linalg.vector_norm(f - m.unsqueeze(1), dim=1) ** 2) / f.shape[1]
+def _var_rfft(X: Tensor, n_vox: int, even: bool) -> Tensor:
+    """Population variance per sample of the real volumes whose ``rfftn`` is ``X`` ``(n, D, D, W')``.
+
+    Parseval on the half grid: ``var = (Σ_k w_k |X_k|² − |X_0|²) / N²`` with ``w`` = 1 on the
+    ``k_x = 0`` plane (and the Nyquist plane when D is even) and 2 elsewhere (the columns the
+    half grid stands for twice); the DC term is the mean. No inverse FFT is needed.
+    """
+    n = X.shape[0]
+    r = torch.view_as_real(X)
+    sq = lambda t: torch.linalg.vector_norm(t.reshape(n, -1), dim=1).square()
+    tot = 2 * sq(r) - sq(r[:, :, :, 0]) - r[:, 0, 0, 0].square().sum(-1)
+    if even:
+        tot = tot - sq(r[:, :, :, -1])
+    return tot.clamp_min(0) / float(n_vox) ** 2
+
+
+def _transfer_fused(k2: Tensor, k4: Tensor, static: Tensor, wedge: Tensor, a: Tensor,
+                    b: Tensor, bq: Tensor, phase: float, sign: float) -> Tensor:
+    """``H = sign · sin(a k² + b k⁴ − phase) · e^{bq k²} · wedge · static`` (:meth:`Simulator.transfer`).
+
+    One expression, so that ``torch.compile`` evaluates it in a single loop.
+    """
+    return sign * torch.sin(k2 * a + k4 * b - phase) * torch.exp(k2 * bq) * wedge * static
 
 
 def _center_resize(vol: Tensor, box: int) -> Tensor:
@@ -140,12 +168,16 @@ class Simulator:
     mask_level : ground-truth threshold as a fraction of each template's maximum, in (0, 1).
     bandlimit_fraction_nyquist : radius of the spherical band limit, fraction of Nyquist.
     class_names : optional names of the labels.
+    compile : rotate with the :func:`torch.compile`-fused trilinear gather of
+        :class:`cryo_companion.rotation.VolumeBank` (several times faster on the CPU; the first
+        batch pays the compilation; falls back to ``grid_sample`` with a warning if compiling
+        fails). Results equal the default path to float rounding.
     """
 
     def __init__(self, volumes: Tensor, labels: Tensor, voxel_size_A: float = 13.68,
                  device=None, *, box: int | None = None, invert_contrast: bool = True,
                  mask_level: float = 0.25, bandlimit_fraction_nyquist: float = 1.0,
-                 class_names: list[str] | None = None) -> None:
+                 class_names: list[str] | None = None, compile: bool = False) -> None:
         volumes = torch.as_tensor(volumes)
         labels = torch.as_tensor(labels)
         if volumes.ndim == 3:
@@ -173,6 +205,16 @@ class Simulator:
         self.device = torch.device(device) if device is not None else volumes.device
         vols = _center_resize(volumes.to(self.device, torch.float32), box)
         self.volumes = vols.contiguous()
+        self._bank = VolumeBank(self.volumes, compile=compile)
+        self._filter = None
+        if compile:
+            try:
+                with warnings.catch_warnings():  # compiler internals' deprecation notices
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    self._filter = torch.compile(_transfer_fused, dynamic=True)
+            except Exception as e:  # noqa: BLE001 - any backend failure: stay eager
+                warnings.warn(f"torch.compile of the Fourier filter failed ({e}); eager path",
+                              RuntimeWarning, stacklevel=2)
         self.labels = labels.to(self.device, torch.int64)
         self.voxel_size_A = float(voxel_size_A)
         self.box = box
@@ -214,6 +256,8 @@ class Simulator:
     # ------------------------------------------------------------------ parameters
     def _param(self, params: Mapping, name: str, n: int) -> Tensor:
         v = params[name] if name in params else DEFAULT_PARAMS[name]
+        if isinstance(v, (int, float)):  # filled on the device: no host-to-device copy (sync)
+            return torch.full((n,), float(v), dtype=torch.float32, device=self.device)
         t = torch.as_tensor(v, dtype=torch.float32, device=self.device)
         if t.ndim == 0:
             t = t.expand(n)
@@ -223,6 +267,14 @@ class Simulator:
 
     def _check_params(self, p: dict[str, Tensor]) -> None:
         snr, wedge, cs = p["snr"], p["wedge_deg"], p["cs_mm"]
+        finite = [torch.isfinite(p[k]).all() for k in (
+            "wedge_deg", "cs_mm", "defocus_um", "bfactor_A2", "intensity_scale",
+            "intensity_offset", "shift_x_vox", "shift_y_vox", "shift_z_vox")]
+        ok = torch.stack([(snr > 0).all(), (wedge >= 0).all(), (wedge < 90).all(),
+                          (cs >= 0).all(), (p["bfactor_A2"] >= 0).all(),
+                          (p["intensity_scale"] > 0).all(), *finite]).all()
+        if bool(ok):  # one host sync when all is well; the messages below find the culprit
+            return
         if bool(torch.isnan(snr).any()) or bool((snr <= 0).any()):
             bad = snr[torch.isnan(snr) | (snr <= 0)][0].item()
             raise ValueError(f"SNR {bad:g} is not > 0 (valid: > 0, or inf for no noise)")
@@ -250,17 +302,32 @@ class Simulator:
         (CTF already carrying the contrast sign of ``invert_contrast``).
         """
         n = int(torch.as_tensor(params["wedge_deg"]).numel())
-        wedge_deg = self._param(params, "wedge_deg", n).double()
-        a = torch.deg2rad(wedge_deg)
-        # measured iff |kz| sin α <= |kx| cos α (cryo_companion.optics.wedge_mask)
-        s = torch.sin(a).reshape(-1, 1, 1, 1)
-        c = torch.cos(a).reshape(-1, 1, 1, 1)
-        wedge = (self._kz_abs.double() * s <= self._kx_abs.double() * c + 1e-12).float()
+        wedge = self._wedge(self._param(params, "wedge_deg", n))
         c_t = self._ctf(self._param(params, "defocus_um", n), self._param(params, "cs_mm", n),
                         self._param(params, "bfactor_A2", n), amplitude_contrast, voltage_kv)
         if parts:
             return wedge, c_t, self._mtf, self._bandlimit
         return c_t.mul_(wedge).mul_(self._static)
+
+    def _wedge(self, wedge_deg: Tensor) -> Tensor:
+        """``(n, D, 1, W')`` float missing-wedge masks (decided in float64, as in optics)."""
+        a = torch.deg2rad(wedge_deg.double())
+        # measured iff |kz| sin α <= |kx| cos α (cryo_companion.optics.wedge_mask)
+        s = torch.sin(a).reshape(-1, 1, 1, 1)
+        c = torch.cos(a).reshape(-1, 1, 1, 1)
+        return (self._kz_abs.double() * s <= self._kx_abs.double() * c + 1e-12).float()
+
+    @staticmethod
+    def _ctf_coeffs(defocus_um: Tensor, cs_mm: Tensor, bfactor_A2: Tensor,
+                    amplitude_contrast: float, voltage_kv: float):
+        """``(a, b, bq)`` ``(n, 1, 1, 1)`` and the phase: CTF = sin(a k² + b k⁴ − phase) e^{bq k²}."""
+        if not 0.0 <= amplitude_contrast < 1.0:
+            raise ValueError(f"amplitude_contrast {amplitude_contrast} is outside [0, 1)")
+        lam = electron_wavelength_A(voltage_kv)
+        v = (-1, 1, 1, 1)
+        a = (math.pi * lam * 1e4 * defocus_um.double()).float().reshape(v)
+        b = (-0.5 * math.pi * lam**3 * 1e7 * cs_mm.double()).float().reshape(v)
+        return a, b, (-0.25 * bfactor_A2).reshape(v), math.asin(amplitude_contrast)
 
     def _ctf(self, defocus_um: Tensor, cs_mm: Tensor, bfactor_A2: Tensor,
              amplitude_contrast: float, voltage_kv: float) -> Tensor:
@@ -269,18 +336,14 @@ class Simulator:
         Same formula as :func:`cryo_companion.optics.ctf` (tested equal), written with fewer
         full-size temporaries: ``sqrt(1−A²) sin χ − A cos χ = sin(χ − arcsin A)``.
         """
-        if not 0.0 <= amplitude_contrast < 1.0:
-            raise ValueError(f"amplitude_contrast {amplitude_contrast} is outside [0, 1)")
-        lam = electron_wavelength_A(voltage_kv)
-        v = (-1, 1, 1, 1)
-        a = (math.pi * lam * 1e4 * defocus_um.double()).float().reshape(v)
-        b = (-0.5 * math.pi * lam**3 * 1e7 * cs_mm.double()).float().reshape(v)
+        a, b, bq, phase = self._ctf_coeffs(defocus_um, cs_mm, bfactor_A2, amplitude_contrast,
+                                           voltage_kv)
         chi = self._k2 * a
         chi.addcmul_(self._k4.expand_as(chi), b.expand_as(chi))
-        chi.sub_(math.asin(amplitude_contrast))
+        chi.sub_(phase)
         out = torch.sin_(chi)
-        if bool((bfactor_A2 != 0).any()):
-            out.mul_(torch.exp(self._k2 * (-0.25 * bfactor_A2).reshape(v)))
+        if self.device.type != "cpu" or bool((bfactor_A2 != 0).any()):  # no sync on CUDA
+            out.mul_(torch.exp(self._k2 * bq))
         return out.neg_() if self.invert_contrast else out
 
     # ------------------------------------------------------------------ noise
@@ -299,7 +362,8 @@ class Simulator:
     # ------------------------------------------------------------------ main entry points
     def simulate(self, template_index: Tensor, rotations: Tensor, params: Mapping,
                  generator: torch.Generator | None = None, *, amplitude_contrast: float = 0.07,
-                 voltage_kv: float = 300.0, return_stages: bool = False) -> SimBatch:
+                 voltage_kv: float = 300.0, return_stages: bool = False,
+                 need_clean: bool = True, _validate: bool = True) -> SimBatch:
         """Simulate subtomograms with explicit per-sample parameters.
 
         Parameters
@@ -314,10 +378,12 @@ class Simulator:
         generator : torch generator for the noise, on the simulator's device.
         amplitude_contrast, voltage_kv : CTF constants.
         return_stages : also return the intermediate stages (:data:`STAGES`).
+        need_clean : also return the noise-free volumes (``SimBatch.clean``); False (training:
+            noisy + mask only) saves one inverse FFT per subtomogram and sets ``clean`` None.
         """
         idx = torch.as_tensor(template_index, device=self.device).long().reshape(-1)
         n = idx.numel()
-        if n and (int(idx.min()) < 0 or int(idx.max()) >= len(self.volumes)):
+        if _validate and n and not bool(((idx >= 0) & (idx < len(self.volumes))).all()):
             raise ValueError(f"template_index must be in [0, {len(self.volumes)})")
         R = torch.as_tensor(rotations, dtype=torch.float32, device=self.device)
         if R.shape != (n, 3, 3):
@@ -330,45 +396,84 @@ class Simulator:
                              f"{self.device}; make it with torch.Generator(device="
                              f"{str(self.device)!r})")
         p = {k: self._param(params, k, n) for k in (*REQUIRED_PARAMS, *DEFAULT_PARAMS)}
-        self._check_params(p)
+        if _validate:  # (sample() skips it: its draws are valid by construction, no host sync)
+            self._check_params(p)
 
         shift = torch.stack([p["shift_x_vox"], p["shift_y_vox"], p["shift_z_vox"]], 1)
         # Che et al. III-A: rotate / shift the density map
-        density = rotate_volumes(self.volumes[idx], R, shift)
+        density = self._bank.rotate(idx, R, shift)
         mask = density > self._mask_thr[idx].reshape(-1, 1, 1, 1)
-        dims = (-3, -2, -1)
+        dims, N = (-3, -2, -1), self.box ** 3
+        inv = lambda F_: torch.fft.irfftn(F_, s=self._shape, dim=dims)
         S = torch.fft.rfftn(density, dim=dims)
-        H = self.transfer(p, amplitude_contrast=amplitude_contrast, voltage_kv=voltage_kv)
-        clean = torch.fft.irfftn(_mul_real(S.clone() if return_stages else S, H), s=self._shape, dim=dims)
         # noise drawn last: the same seed gives the same clean volume whatever the SNR
         Nw = self._white_noise_rfft(n, generator)
-        noise_f = torch.fft.irfftn(_mul_real(Nw.clone() if return_stages else Nw, H),
-                                   s=self._shape, dim=dims)
-        var_c = _var(clean)
-        var_n = _var(noise_f).clamp_min(1e-30)
+        # C = H S (clean spectrum), HN = H N (filtered noise); σ² = var(clean) / (SNR
+        # var(filtered noise)), both variances by Parseval (exactly those of the real-space
+        # volumes, without their inverse FFTs)
+        H = None
+        if self._filter is not None and n > 0:
+            try:
+                a, b, bq, phase = self._ctf_coeffs(p["defocus_um"], p["cs_mm"], p["bfactor_A2"],
+                                                   amplitude_contrast, voltage_kv)
+                with warnings.catch_warnings():  # compiler internals' deprecation notices
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    H = self._filter(self._k2, self._k4, self._static,
+                                     self._wedge(p["wedge_deg"]), a, b, bq, phase,
+                                     -1.0 if self.invert_contrast else 1.0)
+            except torch.cuda.OutOfMemoryError:
+                raise
+            except Exception as e:  # noqa: BLE001
+                warnings.warn(f"compiled Fourier filter failed ({type(e).__name__}: {e}); "
+                              "eager path", RuntimeWarning, stacklevel=2)
+                self._filter = None
+        if H is None:
+            H = self.transfer(p, amplitude_contrast=amplitude_contrast, voltage_kv=voltage_kv)
+        C = _mul_real(S.clone() if return_stages else S, H)
+        HN = _mul_real(Nw.clone() if return_stages else Nw, H)
+        even = self.box % 2 == 0
+        var_c = _var_rfft(C, N, even)
+        var_n = _var_rfft(HN, N, even)
+        var_n = var_n.clamp_min(1e-30)
         finite = torch.isfinite(p["snr"])
         sigma = torch.where(finite, torch.sqrt(var_c / (var_n * torch.where(
             finite, p["snr"], torch.ones_like(p["snr"])))), torch.zeros_like(var_c))
-        noisy = clean + sigma.reshape(-1, 1, 1, 1) * noise_f
-        final = noisy if not return_stages else noisy.clone()
-        # Che et al. III-B: intensity augmentation based on the sample's mean and variance.
-        # The map is defined by the noise-free volume's statistics and applied to both, so
-        # noisy - clean stays the noise, the SNR is unchanged and the clean output does not
-        # depend on the SNR (same seed: SNR = inf gives exactly the clean volume).
-        clean, noisy = augment_intensity(clean, p["intensity_scale"], p["intensity_offset"],
-                                         others=(noisy,))
+        sv = sigma.reshape(-1, 1, 1, 1, 1)
+        final = inv(torch.view_as_complex(torch.addcmul(torch.view_as_real(C),
+                                                        torch.view_as_real(HN), sv))
+                    ) if return_stages else None
+        # Che et al. III-B: intensity augmentation x' = m + g (x − m) + o s from the noise-free
+        # volume's mean m and std s, applied to both, so noisy − clean stays the noise, the SNR
+        # is unchanged and the clean output does not depend on the SNR. It is affine, so it is
+        # applied to the spectra: × g, and (m (1 − g) + o s) N added to the DC term; m and s come
+        # from the clean spectrum (m = C₀ / N, s² = var_c).
+        g = p["intensity_scale"]
+        shift_dc = (C[:, 0, 0, 0].real / N * (1 - g) + p["intensity_offset"] * torch.sqrt(var_c)) * N
+        gv = g.reshape(-1, 1, 1, 1, 1)
+        Cr = torch.view_as_real(C).mul_(gv)  # g H S
+        # noisy spectrum g (H S + σ H N); σ = 0 adds exact zeros: SNR = inf gives noisy == clean
+        HNr = torch.view_as_real(HN)
+        Y = torch.view_as_complex(torch.addcmul(Cr, HNr, sv * gv, out=HNr))
+        Y[:, 0, 0, 0] += shift_dc
+        noisy = inv(Y)
+        del Y
+        clean = None
+        if need_clean or return_stages:
+            C[:, 0, 0, 0] += shift_dc
+            clean = inv(C)
 
         stages = None
         if return_stages:
             sig = sigma.reshape(-1, 1, 1, 1)
-            white = torch.fft.irfftn(Nw, s=self._shape, dim=dims) * sig
+            white = inv(Nw) * sig
             X = S + torch.fft.rfftn(white, dim=dims)
             wedge, c_t, m_t, _ = self.transfer(p, amplitude_contrast=amplitude_contrast,
                                                 voltage_kv=voltage_kv, parts=True)
-            inv = lambda F_: torch.fft.irfftn(F_, s=self._shape, dim=dims)
             stages = {"density": density, "noise": white, "density+noise": density + white,
                       "wedge": inv(X * wedge), "ctf": inv(X * wedge * c_t),
                       "mtf": inv(X * wedge * c_t * m_t), "bandlimit": final}
+            if not need_clean:
+                clean = None
 
         phi, theta, psi = matrix_to_euler_zyz(R.double())
         out_params = {"template_index": idx, **p,
@@ -379,12 +484,14 @@ class Simulator:
                         params=out_params, stages=stages)
 
     def sample(self, n: int, preset: str | Preset, generator: torch.Generator | None = None,
-               *, template_index: Tensor | None = None, return_stages: bool = False) -> SimBatch:
+               *, template_index: Tensor | None = None, return_stages: bool = False,
+               need_clean: bool = True) -> SimBatch:
         """Draw ``n`` subtomograms with parameters from ``preset`` (``"randomized"``/``"baseline"``).
 
         Draw order (fixed, so a seed reproduces a batch): parameters
         (:func:`cryo_companion.randomization.sample_params`), template indices (uniform over the
         templates unless ``template_index`` is given), rotations (uniform on SO(3)), noise.
+        ``need_clean``: see :meth:`simulate`.
         """
         if not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")
@@ -397,7 +504,14 @@ class Simulator:
         if template_index is None:
             template_index = torch.randint(len(self.volumes), (n,), generator=generator,
                                            device=self.device)
+        else:
+            template_index = torch.as_tensor(template_index, device=self.device).long().reshape(-1)
+            if template_index.shape != (n,) or (n and not bool(
+                    ((template_index >= 0) & (template_index < len(self.volumes))).all())):
+                raise ValueError(f"template_index must be ({n},) ints in "
+                                 f"[0, {len(self.volumes)})")
         R = random_rotation_matrices(n, generator, device=self.device)
         return self.simulate(template_index, R, params, generator,
                              amplitude_contrast=pr.amplitude_contrast, voltage_kv=pr.voltage_kv,
-                             return_stages=return_stages)
+                             return_stages=return_stages, need_clean=need_clean,
+                             _validate=False)
