@@ -70,19 +70,21 @@ def chapters(root: Path | None = None) -> list[Chapter]:
     return out
 
 
-def is_current(ch: Chapter, scale: str) -> bool:
-    """True if the executed notebook was made at ``scale`` from the current source."""
+def is_current(ch: Chapter, scale: str, params: dict | None = None) -> bool:
+    """True if the executed notebook was made at ``scale`` (and with ``params``) from the
+    current source."""
     if not ch.output.exists():
         return False
     try:
         meta = json.loads(ch.output.read_text())["metadata"].get(META_KEY, {})
     except (ValueError, KeyError):
         return False
-    return meta.get("scale") == scale and meta.get("source_sha256") == ch.source_sha256()
+    return (meta.get("scale") == scale and meta.get("source_sha256") == ch.source_sha256()
+            and meta.get("params", {}) == (params or {}))
 
 
 def execute_chapter(ch: Chapter, scale: str, device: str, seed: int = 0,
-                    timeout_s: int | None = None) -> float:
+                    timeout_s: int | None = None, params: dict | None = None) -> float:
     """Execute one chapter with papermill; returns its wall time in seconds.
 
     The source ``.ipynb`` is first synchronised from the ``.py`` (jupytext), then executed into a
@@ -99,7 +101,8 @@ def execute_chapter(ch: Chapter, scale: str, device: str, seed: int = 0,
         try:
             nbformat.write(nb, src)
             papermill.execute_notebook(
-                str(src), str(tmp), parameters={"scale": scale, "device": device, "seed": seed},
+                str(src), str(tmp),
+                parameters={"scale": scale, "device": device, "seed": seed, **(params or {})},
                 kernel_name="python3", cwd=str(ch.source_py.parent),
                 progress_bar=True, execution_timeout=timeout_s)
         finally:
@@ -108,17 +111,20 @@ def execute_chapter(ch: Chapter, scale: str, device: str, seed: int = 0,
         out = nbformat.read(tmp, as_version=4)
         out.metadata[META_KEY] = {"scale": scale, "device": device, "seed": seed,
                                   "source_sha256": ch.source_sha256(),
+                                  "params": params or {},
                                   "wall_time_s": round(wall, 1)}
         nbformat.write(out, tmp)
     return wall
 
 
 def run_pipeline(scale: str = "paper", device: str = "cuda", *, only: Sequence[str] = (),
-                 force: bool = False, seed: int = 0,
-                 root: Path | None = None) -> dict[str, float | str]:
+                 force: bool = False, seed: int = 0, root: Path | None = None,
+                 params: dict[str, dict] | None = None) -> dict[str, float | str]:
     """Execute the chapters in order; returns ``{name: wall seconds | "skipped" | "failed"}``.
 
     A failing chapter is reported and the pipeline stops (later chapters may depend on it).
+    ``params`` gives extra papermill parameters per chapter (``{"table1": {"iterations": 5000}}``);
+    they are recorded in the executed notebook and shown by the chapter.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; valid values: {', '.join(SCALES)}")
@@ -133,13 +139,14 @@ def run_pipeline(scale: str = "paper", device: str = "cuda", *, only: Sequence[s
     for ch in chs:
         if only and ch.name not in only:
             continue
-        if not force and is_current(ch, scale):
+        extra = (params or {}).get(ch.name, {})
+        if not force and is_current(ch, scale, extra):
             print(f"[pipeline] {ch.name}: up to date at scale={scale}, skipped", flush=True)
             report[ch.name] = "skipped"
             continue
         print(f"[pipeline] {ch.name}: executing at scale={scale} on {device}", flush=True)
         try:
-            wall = execute_chapter(ch, scale, device, seed)
+            wall = execute_chapter(ch, scale, device, seed, params=extra)
         except Exception as exc:  # papermill raises PapermillExecutionError with the cell
             print(f"[pipeline] {ch.name}: FAILED ({type(exc).__name__}: {exc})", file=sys.stderr)
             report[ch.name] = "failed"
@@ -158,11 +165,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", nargs="*", default=[], help="chapter names to run (default: all)")
     p.add_argument("--force", action="store_true", help="re-execute up-to-date chapters too")
+    p.add_argument("--param", action="append", default=[], metavar="CHAPTER.NAME=VALUE",
+                   help="extra papermill parameter of one chapter (value parsed as JSON), e.g. "
+                        "table1.iterations=5000")
     args = p.parse_args(argv)
+    params: dict[str, dict] = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        chapter, dot, name = key.partition(".")
+        if not (sep and dot and chapter and name):
+            print(f"pipeline: error: --param {item!r} is not CHAPTER.NAME=VALUE", file=sys.stderr)
+            return 2
+        try:
+            params.setdefault(chapter, {})[name] = json.loads(value)
+        except ValueError:
+            params.setdefault(chapter, {})[name] = value
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     try:
         report = run_pipeline(args.scale, args.device, only=args.only, force=args.force,
-                              seed=args.seed)
+                              seed=args.seed, params=params)
     except (ValueError, FileNotFoundError) as exc:
         print(f"pipeline: error: {exc}", file=sys.stderr)
         return 2

@@ -32,6 +32,7 @@
 scale = "smoke"   # "smoke": 2-core CPU in about a minute; "paper": the papers' sizes
 device = "auto"   # "auto", "cpu" or "cuda"
 seed = 0
+iterations = 0    # SGD iterations per run; 0: the scale's default (paper: 15,000, as in IV-A)
 
 # %%
 import shutil
@@ -111,7 +112,10 @@ else:
 
 # %%
 seeds = list(range(run.seed, run.seed + run.pick(2, 3)))
-iters = run.pick(2, 15_000)
+iters = iterations or run.pick(2, 15_000)
+if iters != run.pick(2, 15_000):
+    display(Markdown(f"**This run trains {iters:,} iterations per run, not the "
+                     f"{run.pick(2, 15_000):,} of its scale** (see the provenance below)."))
 common = {"iters": iters, "batch_size": run.pick(4, 32), "checkpoint_every": run.pick(0, 1000),
           "val_every": run.pick(2, 500), "val_size": run.pick(4, 256),
           "precision": precision, "sim_chunk": run.pick(1, 8)}
