@@ -76,9 +76,29 @@ def gaussian_filter3d(x: Tensor, sigma_vox: float) -> Tensor:
     return y.squeeze(1)
 
 
-def preprocess(volumes: Tensor, sigma_vox: float = 1.0) -> Tensor:
-    """Global standardisation over the whole set, then Gaussian filter (IV-B); (N, D, D, D)."""
-    x = volumes.float()
+#: Contrast of the training simulator's subtomograms: mass density is bright (positive), as in
+#: the AITom simulator of Che et al. (``Simulator(invert_contrast=True)``).
+TRAINING_CONTRAST = "bright"
+CONTRASTS = ("dark", "bright")
+
+
+def needs_inversion(data_contrast: str, model_contrast: str = TRAINING_CONTRAST) -> bool:
+    """True if data whose mass appears ``data_contrast`` must be negated for the model.
+
+    Raw cryo-ET reconstructions show mass *dark* (the physical sign of phase contrast in
+    underfocus); the networks are trained on mass-bright subtomograms, so such data are inverted
+    before standardisation, as subtomogram-analysis pipelines customarily do.
+    """
+    for c in (data_contrast, model_contrast):
+        if c not in CONTRASTS:
+            raise ValueError(f"unknown contrast {c!r}; valid: {', '.join(CONTRASTS)}")
+    return data_contrast != model_contrast
+
+
+def preprocess(volumes: Tensor, sigma_vox: float = 1.0, *, invert: bool = False) -> Tensor:
+    """Optional contrast inversion, global standardisation over the whole set, then Gaussian
+    filter (IV-B); (N, D, D, D)."""
+    x = -volumes.float() if invert else volumes.float()
     std = x.std()
     if not torch.isfinite(std) or float(std) == 0:
         raise ValueError("cannot standardise: the volumes are constant or not finite")
@@ -136,7 +156,8 @@ class Evaluation:
 
 def evaluate(model: DSRF3DSegNet, dataset: Any, *, threshold: float = 0.5,
              sigma_vox: float = 1.0, sweep: Sequence[float] = SWEEP_THRESHOLDS,
-             batch_size: int = 64, progress: bool = False) -> Evaluation:
+             batch_size: int = 64, progress: bool = False,
+             contrast: str | None = None) -> Evaluation:
     """Classification and segmentation metrics of ``model`` on a ``SubtomogramSet``.
 
     Parameters
@@ -147,6 +168,9 @@ def evaluate(model: DSRF3DSegNet, dataset: Any, *, threshold: float = 0.5,
     threshold : mask probability threshold for the headline segmentation metrics.
     sigma_vox : Gaussian filter sigma in voxels (IV-B).
     sweep : thresholds of the sweep.
+    contrast : how mass appears in the data, ``"dark"`` or ``"bright"``; default: the set's
+        ``meta["contrast"]``, else ``"dark"`` (raw reconstructions). Dark data are inverted to
+        the training simulator's bright convention (:func:`needs_inversion`).
 
     Returns
     -------
@@ -169,12 +193,14 @@ def evaluate(model: DSRF3DSegNet, dataset: Any, *, threshold: float = 0.5,
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
     k = model.cfg.n_classes
-    x = preprocess(torch.from_numpy(vols), sigma_vox)
+    data_contrast = contrast or (getattr(dataset, "meta", None) or {}).get("contrast", "dark")
+    invert = needs_inversion(data_contrast)
+    x = preprocess(torch.from_numpy(vols), sigma_vox, invert=invert)
     pr = predict(model, x, batch_size=batch_size, progress=progress)
     labels = torch.from_numpy(np.asarray(dataset.labels))
     m: dict[str, Any] = {
         "n": len(labels), "class_names": names, "threshold": float(threshold),
-        "sigma_vox": float(sigma_vox),
+        "sigma_vox": float(sigma_vox), "contrast": data_contrast, "inverted": invert,
         "accuracy": accuracy(pr.pred, labels),
         "per_class_accuracy": dict(zip(names, per_class_accuracy(pr.pred, labels, k))),
         "confusion_matrix": confusion_matrix(pr.pred, labels, k),

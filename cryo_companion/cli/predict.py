@@ -27,6 +27,10 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resample", action="store_true",
                    help="resample boxes other than the model's to the model's box")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--contrast", default="dark", choices=["dark", "bright"],
+                   help="how mass appears in your subtomograms: dark (raw reconstructions, the "
+                        "default) or bright (already inverted); dark data are inverted for the "
+                        "model, which was trained on mass-bright subtomograms")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -34,7 +38,7 @@ def main(args: argparse.Namespace) -> int:
     import torch
     import torch.nn.functional as F
 
-    from cryo_companion.evaluate import predict, preprocess
+    from cryo_companion.evaluate import needs_inversion, predict, preprocess
     from cryo_companion.models.dsrf3d import load_weights
     from cryo_companion.mrc import read_mrc, write_mrc
     from cryo_companion.runtime import resolve_device
@@ -62,7 +66,8 @@ def main(args: argparse.Namespace) -> int:
                 f"{vol.voxel_size_A * shape[0] / box:.2f} Å)")
         x = F.interpolate(x[:, None], size=(box,) * 3, mode="trilinear",
                           align_corners=False)[:, 0]
-    pr = predict(model, preprocess(x, float(pre["gaussian_sigma_vox"])))
+    invert = needs_inversion(args.contrast, pre.get("contrast", "bright"))
+    pr = predict(model, preprocess(x, float(pre["gaussian_sigma_vox"]), invert=invert))
     prob = pr.mask_prob
     if shape[0] != box:
         prob = F.interpolate(prob[:, None], size=tuple(shape), mode="trilinear",

@@ -232,7 +232,7 @@ WEIGHTS_FORMAT = "cryo_companion.dsrf3d-segnet/1"
 #: Test-time preprocessing of Che et al. 2019, IV-B, as implemented in ``evaluate``: one global
 #: mean/std over the whole set, then a Gaussian filter of ``gaussian_sigma_vox`` voxels.
 DEFAULT_PREPROCESSING: dict = {"standardize": "global", "gaussian_sigma_vox": 1.0,
-                               "voxel_size_A": 13.68}
+                               "voxel_size_A": 13.68, "contrast": "bright"}
 
 
 def save_weights(model: DSRF3DSegNet, path: str | os.PathLike, *,

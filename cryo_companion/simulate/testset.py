@@ -359,7 +359,8 @@ def make_testset(scale: str, device: torch.device | str | None = None, seed: int
     labels = np.asarray(labels_all, dtype=np.int64)
     snr_meas = measure_snr(vols, labels, np.asarray(eul_all, dtype=np.float64),
                            np.concatenate(off_all), names, int(sc["snr_pairs_per_class"]), g)
-    meta = {"test_domain_hash": test_domain_hash(), "config_version": cfg["version"],
+    meta = {"contrast": "dark",  # physical sign of a raw reconstruction: mass is dark
+            "test_domain_hash": test_domain_hash(), "config_version": cfg["version"],
             "scale": scale, "seed": seed, "snr": snr_meas,
             "baseline_preset": baseline_preset(snr_meas["median"]),
             "tilt_step_deg": im_kw["tilt_step_deg"], "tomograms": n_done}
