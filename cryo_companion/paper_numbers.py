@@ -73,6 +73,44 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
+_SSN3D = "Liu et al. 2018 (SSN3D, ICIP)"
+_DSM = "Liu et al. (DSM-Net)"
+_SHREC = "Gubins et al. 2020 (SHREC 2020)"
+_NOT_YET = "no chapter of this companion reproduces this table yet"
+
+
+def _shrec_claims() -> tuple[Claim, ...]:
+    """SHREC 2020 headline numbers, taken from the cited tables in ``shrec.paper_tables``."""
+    from .shrec.paper_tables import TABLE3, TABLE6
+
+    out = []
+    for method in ("DeepFinder", "3D MS-D"):
+        key = method.lower().replace(" ", "_").replace("-", "_")
+        out.append(Claim(f"shrec2020/table3/{key}/f1", _SHREC, "Table 3", method,
+                         "localisation F1", TABLE3[method]["F1 Score"], "shrec2020_methods",
+                         f"{key}.localisation.f1", _NOT_YET))
+        out.append(Claim(f"shrec2020/table6/{key}/small", _SHREC, "Table 6", method,
+                         "classification F1, small complexes (< 200 kDa)",
+                         TABLE6[method]["Small"], "shrec2020_methods",
+                         f"{key}.classification.group_f1.small", _NOT_YET))
+    return tuple(out)
+
+
+CLAIMS += (
+    # Liu et al. 2018, Table 2 (SNR 0.5; pixel accuracy and mIoU in %, here as fractions)
+    Claim("ssn3d/table2/ssn3d_ed/pixel_accuracy", _SSN3D, "Table 2", "SSN3D-ED, SNR 0.5",
+          "pixel accuracy", 0.9935, "ssn3d", "ssn3d_ed.snr0.5.pixel_accuracy.mean", _NOT_YET),
+    Claim("ssn3d/table2/ssn3d_ed/miou", _SSN3D, "Table 2", "SSN3D-ED, SNR 0.5", "mIoU", 0.864,
+          "ssn3d", "ssn3d_ed.snr0.5.miou.mean", _NOT_YET),
+    # DSM-Net, Table 2 (Dataset A, SNR 0.06)
+    Claim("dsmnet/table2/dsmnet/miou", _DSM, "Table 2", "DSM-Net, Dataset A (SNR 0.06)", "mIoU",
+          0.89, "dsmnet", "dsmnet.dataset_a.miou.mean", _NOT_YET),
+    Claim("dsmnet/table2/dsmnet/accuracy", _DSM, "Table 2", "DSM-Net, Dataset A (SNR 0.06)",
+          "classification accuracy", 0.9375, "dsmnet", "dsmnet.dataset_a.accuracy.mean",
+          _NOT_YET),
+) + _shrec_claims()
+
+
 def claims(paper: str | None = None, result: str | None = None) -> list[Claim]:
     """The claims, optionally only those of a paper (substring match) or of one result file."""
     return [c for c in CLAIMS if (paper is None or paper.lower() in c.paper.lower())

@@ -293,6 +293,12 @@ else:
     lines = [f"* {name}: **{best:,.0f}** subtomograms/s at best; by batch size: "
              + ", ".join(f"{b}: {r:,.0f}" for b, r in per_batch.items())
              for name, (best, per_batch) in rates.items()]
+    for val in bench["data"].values():
+        if isinstance(val, dict) and val.get("numpy_reference_subtomograms_per_s"):
+            lines.append(f"* per-sample NumPy/SciPy reference on {val['device_name']}, measured "
+                         f"back to back: **{val['numpy_reference_subtomograms_per_s']:,.0f}** "
+                         f"subtomograms/s; the batched torch simulator is "
+                         f"**{val['speedup_vs_numpy_reference']:.1f}×** faster (target 10×)")
     display(Markdown("Measured simulator throughput (from `results/bench_simulate.json`, "
                      f"commit {str(bench['provenance'].get('commit'))[:10]}):\n\n"
                      + "\n".join(lines or ["(no rates recorded)"])))

@@ -55,6 +55,9 @@ def claim_rows(results: dict[str, dict[str, Any]] | None = None) -> list[list[st
             prov = res.get("provenance", {})
             commit = (prov.get("commit") or "?")[:8]
             run = f"{prov.get('device', '?')}, {prov.get('scale', '?')} scale, commit {commit}"
+            iters = lookup(res["data"], "training.iters")
+            if iters:  # training runs: say how long they trained
+                run += f", {iters:,} iterations per run"
         rows.append([c.paper, c.where, c.row, c.metric, format_value(c.value),
                      format_value(ours), run])
     return rows

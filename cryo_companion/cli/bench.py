@@ -112,6 +112,24 @@ def bench_device(device: torch.device, batch_sizes, box: int = 40, min_time: flo
     return rates
 
 
+def numpy_reference_rate(n: int = 150, box: int = 40) -> float | None:
+    """Subtomograms/s of the per-sample NumPy/SciPy reference (``scripts/``), or None if the
+    script is not there (an installed package without the repository)."""
+    import re
+    import subprocess
+    import sys
+
+    from cryo_companion.results import repo_root
+
+    script = repo_root() / "scripts" / "bench_simulate_numpy_reference.py"
+    if not script.exists():
+        return None
+    out = subprocess.run([sys.executable, str(script), "--n", str(n), "--box", str(box)],
+                         capture_output=True, text=True, check=True).stdout
+    m = re.search(r"subtomograms/s: ([0-9.]+)", out)
+    return float(m.group(1)) if m else None
+
+
 def main(args: argparse.Namespace) -> int:
     from cryo_companion._io import write_json
     from cryo_companion.results import device_name, load_result, provenance, results_dir
@@ -129,6 +147,8 @@ def main(args: argparse.Namespace) -> int:
     results = {}
     for d in devices:
         dev = torch.device(d)
+        # the reference runs back-to-back with the CPU measurement, in the same conditions
+        ref = numpy_reference_rate(box=args.box) if d == "cpu" else None
         bs = args.batch_sizes or (CUDA_BATCHES if d == "cuda" else CPU_BATCHES)
         rates = bench_device(dev, bs, args.box, args.min_time, compile=not args.no_compile,
                              need_clean=not args.no_clean)
@@ -137,7 +157,14 @@ def main(args: argparse.Namespace) -> int:
                       "malloc_tuning": tuned if d == "cpu" else None,
                       "threads": torch.get_num_threads() if d == "cpu" else None,
                       "subtomograms_per_s": {str(k): round(v, 1) for k, v in rates.items()},
-                      "best_subtomograms_per_s": round(max(rates.values()), 1) if rates else None}
+                      "best_subtomograms_per_s": round(max(rates.values()), 1) if rates else None,
+                      "commit": provenance(setup("smoke", d, 0, chapter="bench",
+                                                 paper_needs_gpu=False))["commit"]}
+        if ref is not None:
+            best = results[d]["best_subtomograms_per_s"]
+            results[d]["numpy_reference_subtomograms_per_s"] = round(ref, 1)
+            results[d]["speedup_vs_numpy_reference"] = round(best / ref, 2) if best else None
+            print(f"cpu numpy reference subtomograms/s: {ref:.1f} (torch is {best / ref:.1f}x)")
     for d in devices:
         print(f"{d} best subtomograms/s: {results[d]['best_subtomograms_per_s']}")
     if args.json or args.save:
