@@ -200,7 +200,9 @@ def simulator_batches(arm: str, device: torch.device, *, structure_set: str = "c
         cls = torch.randint(len(classes), (n,), generator=generator, device=device)
         u = torch.rand(n, generator=generator, device=device)
         within = (u * counts[cls]).long().clamp(max=counts[cls] - 1)
-        b = sim.sample(n, preset, generator, template_index=order[starts[cls] + within])
+        # training needs the noisy volume and the mask only: skip the clean volume's inverse FFT
+        b = sim.sample(n, preset, generator, template_index=order[starts[cls] + within],
+                       need_clean=False)
         return (standardize_batch(b.noisy).to(device), b.label.to(device),
                 b.mask.to(device))
 
