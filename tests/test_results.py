@@ -56,4 +56,4 @@ def test_landing_table_never_shows_the_paper_value_as_ours() -> None:
     res = {c.result: {"data": data, "provenance": {"device": "GPU X", "scale": "paper",
                                                     "commit": "abcdef123456"}}}
     row = claim_rows(results=res)[0]
-    assert row[5] == "0.500 ± 0.100 (n=3)" and "GPU X" in row[6] and "abcdef12" in row[6]
+    assert row[5] == "0.500 ± 0.100 (n=3)" and "GPU X" in row[6] and "abcdef1" in row[6]

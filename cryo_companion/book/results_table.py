@@ -54,12 +54,15 @@ def claim_rows(results: dict[str, dict[str, Any]] | None = None) -> list[list[st
         if res and ours is not None:
             prov = res.get("provenance", {})
             commit = (prov.get("commit") or "?")[:8]
-            run = f"{prov.get('device', '?')}, {prov.get('scale', '?')} scale, commit {commit}"
+            device = str(prov.get("device", "?")).replace("NVIDIA ", "")
+            run = f"{device}; {prov.get('scale', '?')} scale; commit {commit[:7]}"
             iters = lookup(res["data"], "training.iters")
             if iters:  # training runs: say how long they trained
-                run += f", {iters:,} iterations per run"
-        rows.append([c.paper, c.where, c.row, c.metric, format_value(c.value),
-                     format_value(ours), run])
+                run += f"; {iters:,} iterations per run"
+        # the table stays compact: citations and metrics without their parentheticals (the
+        # chapters give the full definitions)
+        rows.append([c.paper.split(" (")[0], c.where, c.row, c.metric.split(" (")[0],
+                     format_value(c.value), format_value(ours), run])
     return rows
 
 
