@@ -119,6 +119,7 @@ for k in range(len(ex.pred)):
 row = loc.table3_row()
 print(format_table({"worked example": row}, list(row)))
 assert all(np.isclose(getattr(loc, k), v) for k, v in EXPECTED.items() if k != "outcome")
+assert tuple(loc.outcome) == EXPECTED["outcome"]
 assert loc.TP + loc.FP + loc.duplicates + loc.RO == loc.RR
 display(Markdown(
     f"Recall = {loc.TP}/{loc.n_particles} = {loc.recall:.3f}; precision = {loc.TP}/{loc.RR} = "

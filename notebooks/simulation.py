@@ -266,8 +266,8 @@ explorer.static_explorer(grid, title="Simulation explorer (precomputed frames)")
 #
 # `cryo-companion bench simulate --save` times the full randomized pipeline at 40³ on the CPU and,
 # when present, a GPU, for several batch sizes, and writes `results/bench_simulate.json`. The targets: at least
-# 10× a plain per-sample NumPy/SciPy script (about 60 subtomograms/s on this 2-core CPU) and at
-# least 80,000 subtomograms/s on one H100.
+# 10× a plain per-sample NumPy/SciPy script (measured back to back below) and at least 80,000
+# subtomograms/s on one H100.
 
 # %%
 bench = load_result("bench_simulate")

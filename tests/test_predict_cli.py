@@ -93,3 +93,23 @@ def test_bad_inputs(tmp_path, weights, capsys):
                     out, capsys, "no such weights file")
     _assert_refused(["predict", str(weights), str(src), "--out-masks", str(out), "--threshold",
                      "1.5"], out, capsys, "threshold")
+
+
+def test_other_voxel_size_refused(tmp_path, weights, capsys):
+    """A box of the right size at another voxel size is not silently classified."""
+    rng = np.random.default_rng(0)
+    src = write_mrc(tmp_path / "ten.mrc", rng.standard_normal((32, 32, 32)).astype(np.float32),
+                    10.0)
+    out = tmp_path / "m.mrc"
+    _assert_refused(["predict", str(weights), str(src), "--out-masks", str(out)], out, capsys,
+                    "voxel size 10 Å differs from the model's 13.68 Å")
+
+
+def test_contrast_option_inverts_dark_data(tmp_path, weights, capsys):
+    """--contrast dark (raw reconstructions) and bright give the prediction of -x and x."""
+    src = _stack(tmp_path, (2, 32, 32, 32))
+    assert main(["predict", str(weights), str(src), "--contrast", "bright"]) == 0
+    bright = capsys.readouterr().out
+    neg = write_mrc(tmp_path / "neg.mrc", -mrcfile.read(src), 13.68)
+    assert main(["predict", str(weights), str(neg), "--contrast", "dark"]) == 0
+    assert capsys.readouterr().out.replace("neg.mrc", "in.mrc") == bright

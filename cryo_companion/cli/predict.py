@@ -56,6 +56,12 @@ def main(args: argparse.Namespace) -> int:
     if not 0 < threshold < 1:
         raise ValueError(f"--threshold must lie in (0, 1), got {threshold}")
     pre = meta["preprocessing"]
+    trained_vs = float(pre.get("voxel_size_A", 0) or 0)
+    if (trained_vs and abs(vol.voxel_size_A - trained_vs) > 0.01 * trained_vs
+            and shape[0] == box and not args.resample):
+        raise ValueError(
+            f"{vol.path}: voxel size {vol.voxel_size_A:g} Å differs from the model's "
+            f"{trained_vs:g} Å; extract {box}^3 boxes at {trained_vs:g} Å, or pass --resample")
     x = torch.from_numpy(data)
     if shape[0] != box:
         if not args.resample:

@@ -1,7 +1,8 @@
 """Simulate subtomograms of one structure (Che et al. 2019, III-A) into an MRC stack + JSON.
 
 Each subtomogram gets a uniform random rotation and a sub-box shift; with fixed --snr/--wedge/
---defocus/--cs (defaults: the paper's baseline, SNR 0.1, 30 deg, -6 um, 2.7 mm) and no intensity
+--defocus/--cs (defaults: the baseline preset, i.e. the values measured on the test domain
+in results/test_domain.json when present, else the paper's SNR 0.1, 30 deg, -6 um, 2.7 mm) and no intensity
 augmentation, or with --randomize every subtomogram draws its own parameters from the
 "randomized" preset (cryo_companion.randomization). Defocus is negative for underfocus; the beam
 is along z and the tilt axis is y. The JSON next to the stack (same name, .json) lists every
@@ -33,7 +34,7 @@ def _snr(text: str) -> float:
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--structure", required=True,
                    help="structure ID (e.g. 4v94), 'membrane', or a PDB/mmCIF/MRC file")
-    p.add_argument("--snr", type=_snr, default=None, help="SNR > 0, or inf (default 0.1)")
+    p.add_argument("--snr", type=_snr, default=None, help="SNR > 0, or inf (default: the baseline preset's)")
     p.add_argument("--wedge", type=float, default=None,
                    help="missing-wedge angle in deg, [0, 90): tilts cover ±(90-wedge) (default 30)")
     p.add_argument("--defocus", type=float, default=None,
