@@ -478,12 +478,10 @@ def train_many(configs: Sequence[TrainConfig], root: str | os.PathLike,
         if (d / SUMMARY).exists() and load_summary(d).summary["config"] == c.to_dict():
             procs.append((c, d, None, None))
             continue
+        # the whole configuration travels, so no setting is dropped on the way
         cmd = [sys.executable, "-m", "cryo_companion.cli.main", "train", "--arm", c.arm,
-               "--seed", str(c.seed), "--iters", str(c.iters), "--out", str(d),
-               "--device", device, "--batch-size", str(c.batch_size),
-               "--checkpoint-every", str(c.checkpoint_every), "--val-every", str(c.val_every),
-               "--val-size", str(c.val_size), "--precision", c.precision,
-               "--sim-chunk", str(c.sim_chunk)]
+               "--seed", str(c.seed), "--out", str(d), "--device", device,
+               "--config-json", json.dumps(c.to_dict())]
         if resume:
             cmd.append("--resume")
         env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_run)}

@@ -171,3 +171,14 @@ def test_chunked_simulation_resumes_exactly(tmp_path):
     train(_cfg(sim_chunk=2, checkpoint_every=0), tmp_path / "log", batch_fn=stub_batches(),
           class_names=names, progress=False, loss_log=losses)
     assert len(losses) == 4 and all(torch.isfinite(torch.tensor(losses)))
+
+
+def test_cli_takes_the_whole_config_as_json(tmp_path):
+    """train_many hands every setting to its subprocesses (nothing silently dropped)."""
+    from cryo_companion.cli.main import main
+
+    cfg = _cfg(lr=1e-3, iters=2, checkpoint_every=0, val_every=0, val_size=0)
+    blob = json.dumps(cfg.to_dict())
+    assert main(["train", "--arm", "baseline", "--seed", "3", "--out", str(tmp_path / "x"),
+                 "--config-json", blob]) == 2          # arm disagrees with the JSON
+    assert not (tmp_path / "x" / "summary.json").exists()

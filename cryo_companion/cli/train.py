@@ -9,6 +9,7 @@ Example: cryo-companion train --arm randomized --seed 0 --iters 15000 --out runs
 from __future__ import annotations
 
 import argparse
+import json
 
 COMMAND = "train"
 
@@ -32,6 +33,9 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="arithmetic on CUDA (default tf32; CPU always runs fp32)")
     p.add_argument("--sim-chunk", type=int, default=1,
                    help="batches simulated per simulator call (must divide --checkpoint-every)")
+    p.add_argument("--config-json", default=None,
+                   help="the whole TrainConfig as JSON (as train_many passes it); overrides the "
+                        "other hyper-parameter options")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -40,14 +44,20 @@ def main(args: argparse.Namespace) -> int:
     from cryo_companion.runtime import resolve_device
     from cryo_companion.train import TrainConfig, train
 
-    cfg = TrainConfig(arm=args.arm, seed=args.seed, iters=args.iters,
-                      batch_size=args.batch_size, checkpoint_every=args.checkpoint_every,
-                      val_every=args.val_every, val_size=args.val_size,
-                      precision=args.precision, sim_chunk=args.sim_chunk)
+    if args.config_json:
+        cfg = TrainConfig(**json.loads(args.config_json))
+        if (cfg.arm, cfg.seed) != (args.arm, args.seed):
+            raise ValueError(f"--config-json is for {cfg.arm} seed {cfg.seed}, not "
+                             f"{args.arm} seed {args.seed}")
+    else:
+        cfg = TrainConfig(arm=args.arm, seed=args.seed, iters=args.iters,
+                          batch_size=args.batch_size, checkpoint_every=args.checkpoint_every,
+                          val_every=args.val_every, val_size=args.val_size,
+                          precision=args.precision, sim_chunk=args.sim_chunk)
     res = train(cfg, args.out, resolve_device(args.device), resume=args.resume,
                 progress=not args.quiet)
     t = res.summary["timing"]
-    print(f"{args.arm} seed {args.seed}: {args.iters} iterations -> {res.weights}; "
+    print(f"{cfg.arm} seed {cfg.seed}: {cfg.iters} iterations -> {res.weights}; "
           f"simulation {t['sim_ms_per_iter']:.2f} ms/iter, network {t['net_ms_per_iter']:.2f} "
           f"ms/iter ({100 * t['sim_fraction']:.1f} % simulation)")
     return 0
