@@ -45,11 +45,13 @@ from torch import Tensor
 __all__ = [
     "bandlimit_mask",
     "ctf",
+    "ctf_coefficients",
     "electron_wavelength_A",
     "fourier_grid",
     "frequency_magnitude",
     "mtf",
     "wedge_mask",
+    "wedge_measured",
 ]
 
 # CODATA 2018
@@ -172,20 +174,35 @@ def ctf(freq_A: Tensor, defocus_um, cs_mm, *, voltage_kv: float = 300.0,
     if bool((bf < 0).any()):
         raise ValueError(f"bfactor_A2 must be >= 0 Å², got {bfactor_A2}")
     batched = bdz or bcs or bbf
-    lam = electron_wavelength_A(voltage_kv)
     extra = (1,) * freq_A.ndim
     if batched:
         sizes = {t.numel() for t, b in ((dz, bdz), (cs, bcs), (bf, bbf)) if b}
         if len(sizes) > 1:
             raise ValueError(f"batched CTF parameters have different lengths {sorted(sizes)}")
         dz, cs, bf = (t.reshape(-1, *extra) for t in (dz, cs, bf))
+    a, b, bq, phase = ctf_coefficients(dz, cs, bf, amplitude_contrast=amplitude_contrast,
+                                       voltage_kv=voltage_kv)
     k2 = freq_A * freq_A
-    dz_A = dz * 1e4  # µm -> Å
-    cs_A = cs * 1e7  # mm -> Å
-    chi = math.pi * lam * dz_A * k2 - 0.5 * math.pi * cs_A * lam**3 * k2 * k2
-    a = float(amplitude_contrast)
-    out = math.sqrt(1 - a * a) * torch.sin(chi) - a * torch.cos(chi)
-    return out * torch.exp(-0.25 * bf * k2)
+    return torch.sin(k2 * a + k2 * k2 * b - phase) * torch.exp(k2 * bq)
+
+
+def ctf_coefficients(defocus_um: Tensor, cs_mm: Tensor, bfactor_A2: Tensor, *,
+                     amplitude_contrast: float = 0.07, voltage_kv: float = 300.0
+                     ) -> tuple[Tensor, Tensor, Tensor, float]:
+    """Coefficients ``(a, b, bq, phase)`` with ``CTF(k) = sin(a k² + b k⁴ − phase) · e^{bq k²}``.
+
+    The one place of the CTF formula (used by :func:`ctf` and by the batched simulator, which
+    evaluates it on its own precomputed grids): ``a = π λ Δf``, ``b = −(π/2) Cs λ³`` (Å units),
+    ``bq = −B/4``, and ``sqrt(1 − A²) sin χ − A cos χ = sin(χ − arcsin A)``. Tensors keep the
+    shape of the inputs (reshape them for broadcasting first).
+    """
+    if not 0.0 <= amplitude_contrast < 1.0:
+        raise ValueError(f"amplitude_contrast {amplitude_contrast} is outside [0, 1)")
+    lam = electron_wavelength_A(voltage_kv)
+    dtype = defocus_um.dtype if defocus_um.is_floating_point() else torch.float32
+    a = (math.pi * lam * 1e4 * defocus_um.double()).to(dtype)        # Δf: µm -> Å
+    b = (-0.5 * math.pi * lam**3 * 1e7 * cs_mm.double()).to(dtype)   # Cs: mm -> Å
+    return a, b, -0.25 * bfactor_A2, math.asin(amplitude_contrast)
 
 
 def mtf(freq_fraction_nyquist: Tensor) -> Tensor:
@@ -238,12 +255,20 @@ def wedge_mask(shape: Sequence[int], wedge_deg, device=None, *, rfft: bool = Fal
         raise ValueError(f"wedge_mask needs a 3-D (z, y, x) shape, got {shape}")
     alpha = _wedge_rad(wedge_deg, device)
     kz, _, kx = fourier_grid(shape, 1.0, device, rfft=rfft, dtype=torch.float64)
-    s = torch.sin(alpha).reshape(-1, 1, 1, 1)
-    c = torch.cos(alpha).reshape(-1, 1, 1, 1)
-    # tolerance on the boundary (a tilt exactly at the grid point counts as measured)
-    measured = kz.abs() * s <= kx.abs() * c + 1e-12
+    measured = wedge_measured(kz.abs(), kx.abs(), alpha)
     ny = shape[1]
     return measured.expand(-1, -1, ny, -1).to(torch.float32).contiguous()
+
+
+def wedge_measured(kz_abs: Tensor, kx_abs: Tensor, alpha_rad: Tensor) -> Tensor:
+    """The wedge rule on given grids: ``|k_z| sin α <= |k_x| cos α`` (boundary measured).
+
+    ``kz_abs``, ``kx_abs`` broadcast to a grid ``S``; ``alpha_rad`` is ``(B,)``; returns bool
+    ``(B, *S)``. Decided in float64 so that grid points exactly on a tilt count as measured.
+    """
+    view = (-1,) + (1,) * max(kz_abs.dim(), kx_abs.dim())
+    a = alpha_rad.double().reshape(view)
+    return kz_abs.double() * torch.sin(a) <= kx_abs.double() * torch.cos(a) + 1e-12
 
 
 def bandlimit_mask(shape: Sequence[int], cutoff_fraction_nyquist: float = 1.0, device=None, *,

@@ -55,7 +55,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..optics import bandlimit_mask, electron_wavelength_A, fourier_grid, mtf
+from ..optics import bandlimit_mask, ctf_coefficients, fourier_grid, mtf, wedge_measured
 from ..randomization import Preset, get_preset, sample_params
 from ..rotation import VolumeBank, matrix_to_euler_zyz, random_rotation_matrices
 
@@ -310,24 +310,20 @@ class Simulator:
         return c_t.mul_(wedge).mul_(self._static)
 
     def _wedge(self, wedge_deg: Tensor) -> Tensor:
-        """``(n, D, 1, W')`` float missing-wedge masks (decided in float64, as in optics)."""
-        a = torch.deg2rad(wedge_deg.double())
-        # measured iff |kz| sin α <= |kx| cos α (cryo_companion.optics.wedge_mask)
-        s = torch.sin(a).reshape(-1, 1, 1, 1)
-        c = torch.cos(a).reshape(-1, 1, 1, 1)
-        return (self._kz_abs.double() * s <= self._kx_abs.double() * c + 1e-12).float()
+        """``(n, D, 1, W')`` float missing-wedge masks (the rule of :func:`optics.wedge_measured`)."""
+        # the grids carry a leading batch axis of 1; the rule adds the batch axis itself
+        return wedge_measured(self._kz_abs[0], self._kx_abs[0],
+                              torch.deg2rad(wedge_deg.double())).float()
 
     @staticmethod
     def _ctf_coeffs(defocus_um: Tensor, cs_mm: Tensor, bfactor_A2: Tensor,
                     amplitude_contrast: float, voltage_kv: float):
-        """``(a, b, bq)`` ``(n, 1, 1, 1)`` and the phase: CTF = sin(a k² + b k⁴ − phase) e^{bq k²}."""
-        if not 0.0 <= amplitude_contrast < 1.0:
-            raise ValueError(f"amplitude_contrast {amplitude_contrast} is outside [0, 1)")
-        lam = electron_wavelength_A(voltage_kv)
+        """``(a, b, bq)`` ``(n, 1, 1, 1)`` and the phase of :func:`optics.ctf_coefficients`."""
         v = (-1, 1, 1, 1)
-        a = (math.pi * lam * 1e4 * defocus_um.double()).float().reshape(v)
-        b = (-0.5 * math.pi * lam**3 * 1e7 * cs_mm.double()).float().reshape(v)
-        return a, b, (-0.25 * bfactor_A2).reshape(v), math.asin(amplitude_contrast)
+        a, b, bq, phase = ctf_coefficients(defocus_um.float(), cs_mm.float(), bfactor_A2,
+                                           amplitude_contrast=amplitude_contrast,
+                                           voltage_kv=voltage_kv)
+        return a.reshape(v), b.reshape(v), bq.reshape(v), phase
 
     def _ctf(self, defocus_um: Tensor, cs_mm: Tensor, bfactor_A2: Tensor,
              amplitude_contrast: float, voltage_kv: float) -> Tensor:
