@@ -222,3 +222,22 @@ def test_compiled_path_matches_eager_path():
     c = fused.simulate(torch.tensor([0, 1]), R, _fixed(2, snr=math.inf, intensity_scale=1.2,
                                                        intensity_offset=0.1))
     assert torch.equal(c.noisy, c.clean)
+
+
+def test_simulator_augmentation_is_randomization_augment_intensity(sim):
+    """The simulator applies the augmentation in Fourier space; it must be exactly the affine map
+    of ``randomization.augment_intensity`` (x' = m + g (x − m) + o s, m and s of the clean volume)
+    applied to the un-augmented output."""
+    from cryo_companion.randomization import augment_intensity
+
+    R = torch.eye(3).expand(3, 3, 3)
+    idx = torch.tensor([0, 1, 1])
+    gain = torch.tensor([0.8, 1.0, 1.25])
+    off = torch.tensor([0.2, -0.1, 0.0])
+    base = sim.simulate(idx, R, _fixed(3, snr=0.3), torch.Generator().manual_seed(4))
+    aug = sim.simulate(idx, R, _fixed(3, snr=0.3, intensity_scale=gain, intensity_offset=off),
+                       torch.Generator().manual_seed(4))
+    noisy, clean = augment_intensity(base.noisy.double(), gain.double(), off.double(),
+                                     ref=base.clean.double(), others=(base.clean.double(),))
+    torch.testing.assert_close(aug.noisy.double(), noisy, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(aug.clean.double(), clean, rtol=1e-4, atol=1e-4)
