@@ -50,9 +50,9 @@ __all__ = [
     "BatchFn",
     "TrainConfig",
     "TrainResult",
-    "precision_check",
     "joint_loss",
     "load_summary",
+    "precision_check",
     "run_dir",
     "simulator_batches",
     "train",
@@ -61,8 +61,8 @@ __all__ = [
 
 ARMS = ("randomized", "baseline")
 
-#: A batch source: ``fn(n, generator) -> (x (n, D, D, D) standardised, label (n,), mask (n, D, D,
-#: D) bool)`` on the training device.
+#: A batch source: ``fn(n, generator) -> (x (n, D, D, D), label (n,), mask (n, D, D, D) bool)``
+#: on the training device; :func:`train` standardises each batch it takes (IV).
 BatchFn = Callable[[int, torch.Generator], tuple[Tensor, Tensor, Tensor]]
 
 CHECKPOINT = "checkpoint.pt"
@@ -174,13 +174,14 @@ def joint_loss(log_probs: Tensor, mask_logits: Tensor, label: Tensor, mask: Tens
 
 def simulator_batches(arm: str, device: torch.device, *, structure_set: str = "che2019",
                       voxel_size_A: float = 13.68, box: int = 40) -> tuple[BatchFn, list[str]]:
-    """The engine's on-the-fly batches for preset ``arm``, standardised (IV), classes balanced.
+    """The engine's on-the-fly batches for preset ``arm``, classes balanced (the training loop
+    standardises each batch).
 
     Returns
     -------
     (batch function, class names of the structure set).
     """
-    from .randomization import get_preset, standardize_batch
+    from .randomization import get_preset
     from .simulate.subtomogram import Simulator
     from .structures.templates import template_bank
 
@@ -203,7 +204,7 @@ def simulator_batches(arm: str, device: torch.device, *, structure_set: str = "c
         # training needs the noisy volume and the mask only: skip the clean volume's inverse FFT
         b = sim.sample(n, preset, generator, template_index=order[starts[cls] + within],
                        need_clean=False)
-        return (standardize_batch(b.noisy).to(device), b.label.to(device),
+        return (b.noisy.to(device), b.label.to(device),
                 b.mask.to(device))
 
     return batch, list(bank.class_names)
@@ -298,7 +299,8 @@ def train(cfg: TrainConfig, out: str | os.PathLike, device: torch.device | str =
     # separate streams: validation set (fixed), training batches
     val = None
     if cfg.val_size > 0 and cfg.val_every > 0:
-        val = batch_fn(cfg.val_size, _generator(device, 1_000_003 + cfg.seed))
+        vx, vy, vm = batch_fn(cfg.val_size, _generator(device, 1_000_003 + cfg.seed))
+        val = (standardize_batch(vx), vy, vm)
     gen = _generator(device, cfg.seed)
     start, history = 0, []
     timing = {"sim_s": 0.0, "net_s": 0.0, "iters_timed": 0}

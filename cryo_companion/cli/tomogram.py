@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
-import math
 import time
 from pathlib import Path
 
@@ -51,14 +49,13 @@ def _sync(dev) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import numpy as np
     import torch
 
     from .._io import write_json, write_text
     from ..mrc import write_mrc
     from ..runtime import resolve_device
     from ..simulate.scene import SceneSpec, make_scene
-    from ..simulate.testset import load_templates, simulate_tomogram
+    from ..simulate.testset import load_templates, scene_to_tomogram_vox, simulate_tomogram
     from ..simulate.tiltseries import Imaging
 
     Z, Y, X = args.shape
@@ -101,7 +98,7 @@ def main(args: argparse.Namespace) -> int:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["id", "class", "x_vox", "y_vox", "z_vox", "phi_deg", "theta_deg", "psi_deg"])
     for i, p in enumerate(scene.particles):
-        c = [(v + 0.5) / os_ - 0.5 for v in p["centre_xyz_vox"]]
+        c = [scene_to_tomogram_vox(v, os_) for v in p["centre_xyz_vox"]]
         w.writerow([i + 1, p["class_name"], *(f"{v:.3f}" for v in c),
                     *(f"{v:.3f}" for v in p["euler_zyz_deg"])])
     write_mrc(out / "tomogram.mrc", tomo.cpu().numpy(), args.voxel_size)

@@ -235,11 +235,9 @@ class Simulator:
         self._k_A = torch.sqrt(self._k2)  # 1/Å
         k_nyq = 0.5 / self.voxel_size_A
         # MTF (Che et al. III-A, sinc(πω/2)) and band limit do not vary per sample
-        self._static = (mtf(self._k_A / k_nyq)
-                        * bandlimit_mask(shape, bandlimit_fraction_nyquist, self.device,
-                                         rfft=True))
         self._mtf = mtf(self._k_A / k_nyq)
         self._bandlimit = bandlimit_mask(shape, bandlimit_fraction_nyquist, self.device, rfft=True)
+        self._static = self._mtf * self._bandlimit
         self._kz_abs = kz.abs().reshape(1, box, 1, 1)
         self._kx_abs = kx.abs().reshape(1, 1, 1, -1)
         self._w_half = kx.shape[-1]
@@ -308,6 +306,13 @@ class Simulator:
         if parts:
             return wedge, c_t, self._mtf, self._bandlimit
         return c_t.mul_(wedge).mul_(self._static)
+
+    def _check_generator(self, generator: torch.Generator | None) -> None:
+        """A generator must live on the simulator's device (random draws happen there)."""
+        if generator is not None and generator.device.type != self.device.type:
+            raise ValueError(f"generator is on {generator.device} but the simulator on "
+                             f"{self.device}; make it with torch.Generator(device="
+                             f"{str(self.device)!r})")
 
     def _wedge(self, wedge_deg: Tensor) -> Tensor:
         """``(n, D, 1, W')`` float missing-wedge masks (the rule of :func:`optics.wedge_measured`)."""
@@ -387,10 +392,7 @@ class Simulator:
         missing = [k for k in REQUIRED_PARAMS if k not in params]
         if missing:
             raise ValueError(f"missing parameter(s) {missing}; required: {list(REQUIRED_PARAMS)}")
-        if generator is not None and generator.device.type != self.device.type:
-            raise ValueError(f"generator is on {generator.device} but the simulator on "
-                             f"{self.device}; make it with torch.Generator(device="
-                             f"{str(self.device)!r})")
+        self._check_generator(generator)
         p = {k: self._param(params, k, n) for k in (*REQUIRED_PARAMS, *DEFAULT_PARAMS)}
         if _validate:  # (sample() skips it: its draws are valid by construction, no host sync)
             self._check_params(p)
@@ -492,10 +494,7 @@ class Simulator:
         if not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")
         pr = get_preset(preset)
-        if generator is not None and generator.device.type != self.device.type:
-            raise ValueError(f"generator is on {generator.device} but the simulator on "
-                             f"{self.device}; make it with torch.Generator(device="
-                             f"{str(self.device)!r})")
+        self._check_generator(generator)
         params = sample_params(pr, n, generator, self.device)
         if template_index is None:
             template_index = torch.randint(len(self.volumes), (n,), generator=generator,

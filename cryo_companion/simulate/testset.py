@@ -19,9 +19,10 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,9 +35,27 @@ from ..runtime import resolve_device
 from .scene import Scene, SceneSpec, Template, make_scene, make_template
 from .tiltseries import Imaging, reconstruct, simulate_tilt_series
 
-__all__ = ["TEST_DOMAIN_CONFIG", "test_domain_hash", "load_config", "make_testset",
-           "ensure_testset", "scale_config", "class_entries", "load_templates",
-           "simulate_tomogram", "extract_targets", "measure_snr", "baseline_preset"]
+__all__ = [
+    "TEST_DOMAIN_CONFIG",
+    "baseline_preset",
+    "class_entries",
+    "ensure_testset",
+    "extract_targets",
+    "load_config",
+    "load_templates",
+    "make_testset",
+    "measure_snr",
+    "scale_config",
+    "scene_to_tomogram_vox",
+    "simulate_tomogram",
+    "test_domain_hash",
+]
+
+
+def scene_to_tomogram_vox(c, bin_factor: int):
+    """Voxel coordinates on the (oversampled) scene grid -> on the tomogram grid (voxel centres
+    at whole numbers on both grids; works on floats and numpy arrays)."""
+    return (c + 0.5) / bin_factor - 0.5
 
 
 def load_config() -> dict[str, Any]:
@@ -167,7 +186,7 @@ def extract_targets(scene: Scene, tomogram: torch.Tensor, targets, box: int, bin
     h = box // 2
     for pid, (cx, cy, cz) in targets:
         c = np.array([cz, cy, cx])
-        ct = (c + 0.5) / bin_factor - 0.5                  # centre on the tomogram grid
+        ct = scene_to_tomogram_vox(c, bin_factor)          # centre on the tomogram grid
         s = np.round(ct).astype(int) - h
         sl = tuple(slice(a, a + box) for a in s)
         vols.append(tomogram[sl])
@@ -250,7 +269,7 @@ def make_testset(scale: str, device: torch.device | str | None = None, seed: int
         dev = device
     else:
         dev = resolve_device(device or "auto")
-    seed = int(cfg.get("seed", 2019) if seed is None else seed)
+    seed = int(cfg["seed"] if seed is None else seed)         # the pre-registered seed
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     g = torch.Generator().manual_seed(seed)
@@ -326,7 +345,7 @@ def make_testset(scale: str, device: torch.device | str | None = None, seed: int
             for i, p in enumerate(scene.particles):
                 if p["class_index"] != k:
                     continue
-                c = (np.array(p["centre_xyz_vox"]) + 0.5) / os_ - 0.5
+                c = scene_to_tomogram_vox(np.array(p["centre_xyz_vox"]), os_)
                 ci = np.round(c).astype(int)
                 lim = np.array([tomo.shape[2], tomo.shape[1], tomo.shape[0]])
                 if np.all(ci - h >= 0) and np.all(ci - h + box <= lim):
@@ -387,7 +406,7 @@ def ensure_testset(folder: str | os.PathLike | None, scale: str,
     scale_config(scale)
     root = Path(folder) if folder is not None else default_data_dir()
     dest = root / f"test_domain_{scale}"
-    seed_ = int(TEST_DOMAIN_CONFIG.get("seed", 2019) if seed is None else seed)
+    seed_ = int(TEST_DOMAIN_CONFIG["seed"] if seed is None else seed)
     if (dest / "meta.json").is_file():
         try:
             data = load_subtomograms(dest)
