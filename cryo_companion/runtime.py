@@ -62,6 +62,32 @@ class Run:
         return time.time() - self.started
 
 
+def tune_cpu_allocator() -> bool:
+    """Keep large freed blocks in the process heap (glibc ``mallopt``); True if applied.
+
+    By default glibc returns every freed block above a few MB to the kernel, so each batch's
+    fresh ``(B, 40, 40, 40)`` tensors page-fault their memory back in, which costs as much as the
+    arithmetic on them (the simulator runs about 1.4x faster on a 2-core CPU with this). Raising
+    ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` to 1 GiB keeps the blocks for reuse (the
+    effect of the jemalloc/tcmalloc advice of PyTorch's CPU tuning guide, without preloading a
+    library); the process keeps up to that much freed memory. Process-wide, idempotent, a no-op
+    off glibc or with ``CRYO_COMPANION_MALLOC_TUNING=0``. Applied by :func:`setup` on the CPU
+    and by the ``simulate``, ``train`` and ``bench`` commands.
+    """
+    import ctypes
+    import ctypes.util
+
+    if os.environ.get("CRYO_COMPANION_MALLOC_TUNING", "1") == "0":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)) and bool(
+            libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
+    except (OSError, AttributeError):
+        return False
+
+
 def setup(scale: str, device: str, seed: int, *, chapter: str,
           paper_needs_gpu: bool = True) -> Run:
     """Validate a chapter's parameters, seed every RNG and return the :class:`Run`.
@@ -88,4 +114,6 @@ def setup(scale: str, device: str, seed: int, *, chapter: str,
     torch.manual_seed(seed)
     if dev.type == "cpu" and os.environ.get("CRYO_COMPANION_THREADS"):
         torch.set_num_threads(int(os.environ["CRYO_COMPANION_THREADS"]))
+    if dev.type == "cpu":
+        tune_cpu_allocator()
     return Run(scale=scale, device=dev, seed=int(seed), chapter=chapter)

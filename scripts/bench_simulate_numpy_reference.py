@@ -4,15 +4,19 @@ The plain way: one subtomogram at a time, scipy.ndimage.affine_transform (trilin
 same interpolation as the torch simulator) for the random rotation + shift, real white noise, NumPy
 FFTs (rfftn of signal and noise, two irfftn), the CTF / MTF / wedge / band limit evaluated for each
 sample's parameters on a precomputed frequency grid, noise scaled to the SNR of the final volume,
-intensity augmentation. Prints `numpy reference subtomograms/s: <number>`.
+intensity augmentation; it returns the noisy volume, the noise-free one and the mask, as the
+torch simulator does. Prints `numpy reference subtomograms/s: <number>`.
 
     python scripts/bench_simulate_numpy_reference.py [--n 200] [--box 40]
+
+`cryo-companion bench simulate` runs it with --serve and interleaves it with the torch simulator.
 """
 from __future__ import annotations
 
 import argparse
 import math
 import time
+from collections.abc import Callable
 
 import numpy as np
 import scipy.ndimage as ndi
@@ -29,7 +33,9 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
                      [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
 
 
-def simulate_one(vol: np.ndarray, rng: np.random.Generator, grids) -> tuple[np.ndarray, np.ndarray]:
+def simulate_one(vol: np.ndarray, rng: np.random.Generator, grids
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One subtomogram: (noisy, clean, mask), the outputs of the torch simulator's batch."""
     kz, kx, k = grids
     D = vol.shape[0]
     snr = math.exp(rng.uniform(math.log(0.03), math.log(10)))
@@ -57,29 +63,61 @@ def simulate_one(vol: np.ndarray, rng: np.random.Generator, grids) -> tuple[np.n
     noisy = clean + noise * math.sqrt(clean.var() / (snr * noise.var()))
     m, s = clean.mean(), clean.std()
     g = math.exp(rng.uniform(math.log(0.8), math.log(1.25)))
-    noisy = m + g * (noisy - m) + rng.uniform(-0.2, 0.2) * s
-    return noisy.astype(np.float32), mask
+    o = rng.uniform(-0.2, 0.2) * s
+    noisy = m + g * (noisy - m) + o
+    clean = m + g * (clean - m) + o
+    return noisy.astype(np.float32), clean.astype(np.float32), mask
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--box", type=int, default=40)
-    args = ap.parse_args()
-    D = args.box
-    rng = np.random.default_rng(0)
+def make_runner(box: int = 40, seed: int = 0) -> Callable[[int], float]:
+    """A function ``run(n)`` that simulates ``n`` subtomograms and returns the seconds it took
+    (the benchmark CLI interleaves it with the torch simulator)."""
+    D = box
+    rng = np.random.default_rng(seed)
     z, y, x = np.mgrid[:D, :D, :D] - (D - 1) / 2
     vol = (np.exp(-((x - 4) ** 2 + y**2 + z**2) / 18) + np.exp(-(x**2 + (y - 5) ** 2 + z**2) / 8)
            ).astype(np.float32)
     kz = np.fft.fftfreq(D, VOXEL_A).reshape(D, 1, 1)
     ky = np.fft.fftfreq(D, VOXEL_A).reshape(1, D, 1)
     kx = np.fft.rfftfreq(D, VOXEL_A).reshape(1, 1, -1)
-    k = np.sqrt(kz**2 + ky**2 + kx**2)
-    simulate_one(vol, rng, (kz, kx, k))
-    t0 = time.perf_counter()
-    for _ in range(args.n):
-        simulate_one(vol, rng, (kz, kx, k))
-    rate = args.n / (time.perf_counter() - t0)
+    grids = (kz, kx, np.sqrt(kz**2 + ky**2 + kx**2))
+    simulate_one(vol, rng, grids)  # warm-up
+
+    def run(n: int) -> float:
+        t0 = time.perf_counter()
+        for _ in range(n):
+            simulate_one(vol, rng, grids)
+        return time.perf_counter() - t0
+
+    return run
+
+
+def serve(box: int) -> None:
+    """Answer requests on stdin: a line ``n`` -> simulate n subtomograms, print the seconds.
+
+    The benchmark CLI keeps this process open and interleaves it with the torch simulator, so
+    that the reference runs as a plain script does (its own process, default allocator) while
+    both see the same spells of a machine whose speed swings.
+    """
+    import sys
+
+    run = make_runner(box)
+    print("ready", flush=True)
+    for line in sys.stdin:
+        print(f"{run(int(line)):.9f}", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--box", type=int, default=40)
+    ap.add_argument("--serve", action="store_true",
+                    help="answer 'n' lines on stdin with seconds (used by the benchmark CLI)")
+    args = ap.parse_args()
+    if args.serve:
+        serve(args.box)
+        return
+    rate = args.n / make_runner(args.box)(args.n)
     print(f"numpy reference subtomograms/s: {rate:.1f}")
 
 

@@ -61,8 +61,29 @@ def test_bad_input_is_a_one_line_error(blob, tmp_path, capsys, bad):
 def test_bench_prints_summary_line(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert main(["bench", "simulate", "--device", "cpu", "--batch-sizes", "2", "--box", "16",
-                 "--min-time", "0.01", "--json", str(out)]) == 0
+                 "--min-time", "0.01", "--rounds", "2", "--json", str(out)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert any(line.startswith("cpu best subtomograms/s: ") for line in lines)
     data = json.loads(out.read_text())
-    assert data["data"]["cpu"]["best_subtomograms_per_s"] > 0 and "provenance" in data
+    cpu = data["data"]["cpu"]
+    assert cpu["best_subtomograms_per_s"] > 0 and "provenance" in data
+    # the reference was timed in both rounds, back to back with the simulator
+    assert cpu["rounds"] == 2 and len(cpu["per_round"]) == 2
+    assert all(r["reference"]["2"] > 0 for r in cpu["per_round"])
+    assert cpu["speedup_range"][0] <= cpu["speedup_vs_numpy_reference"] <= cpu["speedup_range"][1]
+
+
+def test_bench_summary_takes_medians_over_rounds_and_ratios_within_a_round():
+    from cryo_companion.cli.bench import summarise
+
+    rounds = [{"rates": {32: 500.0, 64: 450.0}, "reference": {32: 50.0, 64: 50.0}},
+              {"rates": {32: 900.0, 64: 1200.0}, "reference": {32: 90.0, 64: 100.0}},
+              {"rates": {32: 660.0, 64: 700.0}, "reference": {32: 66.0, 64: 60.0}}]
+    s = summarise(rounds)
+    assert s["subtomograms_per_s"] == {"32": 660.0, "64": 700.0}
+    assert s["best_batch"] == 64 and s["best_subtomograms_per_s"] == 700.0
+    assert s["numpy_reference_subtomograms_per_s"] == 60.0
+    # each ratio uses the reference interleaved with that batch: 9.0, 12.0, 11.67 -> 11.67
+    assert s["speedup_vs_numpy_reference"] == 11.67
+    assert s["speedup_range"] == [9.0, 12.0]
+    assert "speedup_vs_numpy_reference" not in summarise([{"rates": {8: 1.0}, "reference": {}}])

@@ -195,6 +195,33 @@ def test_parseval_variance_equals_real_space_variance():
         torch.testing.assert_close(est, x.reshape(3, -1).var(1, correction=0))
 
 
+@pytest.mark.parametrize("box", [24, 25])
+def test_white_noise_is_white_and_hermitian_inside_the_band_limit(box):
+    """The drawn noise spectrum: unit mean power everywhere inside the band limit (the k_x = 0
+    and Nyquist planes included, which are made Hermitian), zero outside, and the real volume
+    its irfftn gives back exactly (so Parseval's variance holds)."""
+    vols, lab = _templates(box)
+    s = Simulator(vols, lab, 13.68)
+    N = s._white_noise_rfft(400, torch.Generator().manual_seed(0))
+    k = frequency_magnitude((box,) * 3, 13.68, rfft=True)
+    inside = k <= 0.5 / 13.68 + 1e-9
+    power = N.abs().square().mean(0)
+    assert power[~inside].max().item() == 0.0
+    for plane in ([0, -1] if box % 2 == 0 else [0]):
+        p = power[..., plane][inside[..., plane]]
+        # |N|² is chi-square with 1 (real points) or 2 degrees of freedom: 5 standard errors
+        assert abs(p.mean().item() - 1) < 5 * math.sqrt(2 / (400 * p.numel())), (plane, p)
+    interior = power[..., 1:-1][inside[..., 1:-1]]
+    assert abs(interior.mean().item() - 1) < 0.02
+    # low and high frequencies inside the band carry the same power (white, not coloured)
+    low, high = inside & (k < 0.25 / 13.68), inside & (k > 0.4 / 13.68)
+    assert abs(power[low].mean().item() / power[high].mean().item() - 1) < 0.05
+    # Hermitian: the real volume's spectrum is exactly the drawn one
+    back = torch.fft.rfftn(torch.fft.irfftn(N[:4], s=(box,) * 3, dim=(-3, -2, -1)),
+                           dim=(-3, -2, -1))
+    torch.testing.assert_close(back, N[:4], atol=1e-4, rtol=1e-4)
+
+
 def test_need_clean_false_gives_the_same_noisy_and_mask(sim):
     a = sim.sample(5, "randomized", torch.Generator().manual_seed(4))
     b = sim.sample(5, "randomized", torch.Generator().manual_seed(4), need_clean=False)

@@ -3,20 +3,28 @@
 Runs the full randomized pipeline of cryo_companion.simulate.subtomogram (rotation + shift, noise,
 CTF, MTF, wedge, band limit, intensity augmentation) at 40^3 voxels on four synthetic templates
 (speed does not depend on their content) for several batch sizes, on the CPU and, when present,
-CUDA. Prints one line per batch size and ends with one line per device:
-`<device> best subtomograms/s: <number>`. --json PATH writes the figures with provenance;
---save writes results/bench_simulate.json (merging the devices measured so far).
+CUDA. Measures in rounds (--rounds, default 5); on the CPU the per-sample NumPy/SciPy reference
+(scripts/bench_simulate_numpy_reference.py) is interleaved with the simulator, a short chunk
+before every batch, so that both see the same spells of a machine whose speed swings, and the
+figures are medians over rounds, with the range of the speedup. Prints one line per round
+and ends with one line per device: `<device> best subtomograms/s: <number>`. The reference is
+its own process (the allocator tuning of this one does not reach it) and returns what the
+simulator returns (noisy, noise-free, mask). --json PATH writes the figures with provenance;
+--save writes results/bench_simulate.json, merging with the entries measured before (one per
+device, and per output set: "cpu" returns noisy + clean + mask, "cpu-no-clean" noisy + mask).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import time
 from pathlib import Path
 
 import torch
 
 COMMAND = "bench"
-CPU_BATCHES = (32, 128, 512)
+CPU_BATCHES = (32, 64, 128)
 CUDA_BATCHES = (32, 256, 1024, 4096, 8192)
 
 
@@ -28,37 +36,20 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help=f"batch sizes (default CPU {CPU_BATCHES}, CUDA {CUDA_BATCHES})")
     p.add_argument("--box", type=int, default=40, help="box edge in voxels (default 40)")
     p.add_argument("--min-time", type=float, default=1.0,
-                   help="seconds of timed runs per batch size (default 1)")
+                   help="seconds of timed runs per batch size and round (default 1)")
+    p.add_argument("--rounds", type=int, default=5,
+                   help="measurement rounds, each with the NumPy reference on the CPU first; "
+                        "figures are medians over rounds (default 5)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default torch's)")
     p.add_argument("--no-compile", action="store_true",
                    help="rotate with grid_sample instead of the torch.compile-fused gather")
     p.add_argument("--no-malloc-tuning", action="store_true",
-                   help="leave glibc's allocator as it is (see tune_cpu_allocator)")
+                   help="leave glibc's allocator as it is (see "
+                        "cryo_companion.runtime.tune_cpu_allocator)")
     p.add_argument("--no-clean", action="store_true",
                    help="simulate noisy + mask only (need_clean=False, as the trainer does)")
     p.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
     p.add_argument("--save", action="store_true", help="write results/bench_simulate.json")
-
-
-def tune_cpu_allocator() -> bool:
-    """Keep large freed blocks in the process heap (glibc ``mallopt``); True if applied.
-
-    By default glibc returns every freed block above a few MB to the kernel, so each batch's
-    fresh ``(B, 40, 40, 40)`` tensors page-fault their memory back in, which costs as much as the
-    arithmetic on them. Raising ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` to 1 GiB keeps the
-    blocks for reuse (the effect of the jemalloc/tcmalloc advice of PyTorch's CPU tuning guide,
-    without preloading a library). Process-wide; a no-op off glibc.
-    """
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 30)) and bool(
-            libc.mallopt(M_TRIM_THRESHOLD, 1 << 30))
-    except (OSError, AttributeError):
-        return False
 
 
 def synthetic_templates(box: int = 40, k: int = 4) -> torch.Tensor:
@@ -76,9 +67,16 @@ def synthetic_templates(box: int = 40, k: int = 4) -> torch.Tensor:
 
 
 def bench_device(device: torch.device, batch_sizes, box: int = 40, min_time: float = 1.0,
-                 preset: str = "randomized", *, compile: bool = True,
-                 need_clean: bool = True) -> dict[int, float]:
-    """Subtomograms/s of ``Simulator.sample`` per batch size on ``device``."""
+                 preset: str = "randomized", *, compile: bool = True, need_clean: bool = True,
+                 rounds: int = 1, reference=None) -> list[dict]:
+    """Subtomograms/s of ``Simulator.sample`` per batch size on ``device``, ``rounds`` times.
+
+    ``reference`` (optional) is ``run(n) -> seconds`` of the NumPy reference: it is then
+    interleaved with the simulator, one short reference chunk before every batch, so that both
+    see the same spells of a shared machine (whose speed can swing by ±25 % within seconds);
+    each (round, batch size) records both rates. Returns one ``{"rates": {batch: subtomograms/s},
+    "reference": {batch: subtomograms/s}}`` per round (``reference`` empty without one).
+    """
     from cryo_companion.simulate.subtomogram import Simulator
 
     sim = Simulator(synthetic_templates(box), torch.arange(4), 13.68, device, compile=compile)
@@ -89,84 +87,169 @@ def bench_device(device: torch.device, batch_sizes, box: int = 40, min_time: flo
     sync()
     print(f"{device.type} first batch (compilation {'on' if sim._bank.compile else 'off'}): "
           f"{time.perf_counter() - t0:.1f} s", flush=True)
-    rates = {}
-    for bs in batch_sizes:
-        try:
-            sim.sample(bs, preset, gen, need_clean=need_clean)  # warm-up (cuFFT plans)
-            sync()
-            reps, t0 = 0, time.perf_counter()
-            while True:
-                sim.sample(bs, preset, gen, need_clean=need_clean)
-                reps += 1
+    out, skip = [], set()
+    for r in range(rounds):
+        rates, refs = {}, {}
+        for bs in batch_sizes:
+            if bs in skip:
+                continue
+            try:
+                sim.sample(bs, preset, gen, need_clean=need_clean)  # warm-up (allocations, plans)
                 sync()
-                dt = time.perf_counter() - t0
-                if dt >= min_time and reps >= 3:
-                    break
-        except torch.cuda.OutOfMemoryError:
-            print(f"{device.type} batch {bs}: out of memory, skipped")
-            torch.cuda.empty_cache()
-            continue
-        rates[bs] = reps * bs / dt
-        print(f"{device.type} batch {bs:6d}: {rates[bs]:12.1f} subtomograms/s "
-              f"({1e3 * dt / reps:8.2f} ms per batch)", flush=True)
-    return rates
+                reps = ref_n = 0
+                dt = ref_dt = 0.0
+                while dt < min_time or reps < 3:
+                    if reference is not None:  # ~ as long as one batch, at the issue's 10x
+                        n_ref = max(1, round(bs / 10))
+                        ref_dt += reference(n_ref)
+                        ref_n += n_ref
+                    t0 = time.perf_counter()
+                    sim.sample(bs, preset, gen, need_clean=need_clean)
+                    sync()
+                    dt += time.perf_counter() - t0
+                    reps += 1
+            except torch.cuda.OutOfMemoryError:
+                print(f"{device.type} batch {bs}: out of memory, skipped")
+                torch.cuda.empty_cache()
+                skip.add(bs)
+                continue
+            rates[bs] = reps * bs / dt
+            if reference is not None:
+                refs[bs] = ref_n / ref_dt
+        out.append({"rates": rates, "reference": refs})
+        print(f"{device.type} round {r + 1}/{rounds}: " + ", ".join(
+            f"batch {b} {v:.1f}/s" + (f" (reference {refs[b]:.1f}/s, {v / refs[b]:.1f}x)"
+                                      if b in refs else "") for b, v in rates.items()), flush=True)
+    return out
 
 
-def numpy_reference_rate(n: int = 150, box: int = 40) -> float | None:
-    """Subtomograms/s of the per-sample NumPy/SciPy reference (``scripts/``), or None if the
-    script is not there (an installed package without the repository)."""
-    import re
-    import subprocess
-    import sys
+def summarise(rounds: list[dict]) -> dict:
+    """Medians over rounds: per batch size, the best batch size, and the speedup.
 
+    The speedup of a round is the simulator's rate at the best batch size (by median) divided by
+    the reference rate interleaved with it; its median and range describe the machine's noise.
+    """
+    from statistics import median
+
+    batches = sorted({b for r in rounds for b in r["rates"]})
+    per_batch = {b: median(r["rates"][b] for r in rounds if b in r["rates"]) for b in batches}
+    best_b = max(per_batch, key=per_batch.get) if per_batch else None
+    out = {"rounds": len(rounds),
+           "subtomograms_per_s": {str(b): round(v, 1) for b, v in per_batch.items()},
+           "best_batch": best_b,
+           "best_subtomograms_per_s": round(per_batch[best_b], 1) if best_b else None}
+    paired = [r for r in rounds if best_b in r["reference"] and best_b in r["rates"]]
+    if paired:
+        ratios = [r["rates"][best_b] / r["reference"][best_b] for r in paired]
+        out.update({
+            "numpy_reference_subtomograms_per_s": round(
+                median(r["reference"][best_b] for r in paired), 1),
+            "speedup_vs_numpy_reference": round(median(ratios), 2),
+            "speedup_range": [round(min(ratios), 2), round(max(ratios), 2)],
+            "per_round": [{"rates": {str(b): round(v, 1) for b, v in r["rates"].items()},
+                           "reference": {str(b): round(v, 1) for b, v in r["reference"].items()}}
+                          for r in rounds]})
+    return out
+
+
+def numpy_reference_script() -> Path | None:
+    """The per-sample NumPy/SciPy reference script, or None (an installed package without the
+    repository)."""
     from cryo_companion.results import repo_root
 
     script = repo_root() / "scripts" / "bench_simulate_numpy_reference.py"
-    if not script.exists():
-        return None
-    out = subprocess.run([sys.executable, str(script), "--n", str(n), "--box", str(box)],
-                         capture_output=True, text=True, check=True).stdout
-    m = re.search(r"subtomograms/s: ([0-9.]+)", out)
-    return float(m.group(1)) if m else None
+    return script if script.exists() else None
+
+
+class NumpyReference:
+    """The NumPy reference script in its own process (``--serve``): ``ref(n)`` simulates ``n``
+    subtomograms there and returns the seconds it took.
+
+    Its own process, with the default allocator, is how a plain script runs; this process's
+    allocator tuning (:func:`cryo_companion.runtime.tune_cpu_allocator`) does not reach it.
+    """
+
+    def __init__(self, box: int = 40) -> None:
+        import subprocess
+        import sys
+
+        script = numpy_reference_script()
+        if script is None:
+            raise FileNotFoundError("scripts/bench_simulate_numpy_reference.py is not here")
+        self._proc = subprocess.Popen([sys.executable, str(script), "--serve", "--box", str(box)],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        if self._proc.stdout.readline().strip() != "ready":
+            self.close()
+            raise RuntimeError("the NumPy reference process did not start")
+
+    def __call__(self, n: int) -> float:
+        self._proc.stdin.write(f"{int(n)}\n")
+        self._proc.stdin.flush()
+        line = self._proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the NumPy reference process ended unexpectedly")
+        return float(line)
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.stdin.close()
+            self._proc.wait(timeout=30)
+
+    def __enter__(self) -> NumpyReference:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def main(args: argparse.Namespace) -> int:
     from cryo_companion._io import write_json
     from cryo_companion.results import device_name, load_result, provenance, results_dir
-    from cryo_companion.runtime import setup
+    from cryo_companion.runtime import setup, tune_cpu_allocator
 
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     if args.batch_sizes is not None and any(b < 1 for b in args.batch_sizes):
         raise ValueError("--batch-sizes must all be >= 1")
+    if args.rounds < 1:
+        raise ValueError(f"--rounds must be >= 1, got {args.rounds}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda requested but no CUDA GPU is available here")
-    tuned = "cpu" in (args.device, "all") and not args.no_malloc_tuning and tune_cpu_allocator()
+    if args.no_malloc_tuning:  # also for the setup() calls below, which tune on the CPU
+        os.environ["CRYO_COMPANION_MALLOC_TUNING"] = "0"
+    tuned = "cpu" in (args.device, "all") and tune_cpu_allocator()
     devices = ["cpu"] if args.device == "cpu" else ["cuda"] if args.device == "cuda" else (
         ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     results = {}
     for d in devices:
         dev = torch.device(d)
-        # the reference runs back-to-back with the CPU measurement, in the same conditions
-        ref = numpy_reference_rate(box=args.box) if d == "cpu" else None
+        # on the CPU the reference is interleaved with the simulator, batch by batch, so that a
+        # slow or busy spell of the machine slows both
+        use_ref = d == "cpu" and numpy_reference_script() is not None
         bs = args.batch_sizes or (CUDA_BATCHES if d == "cuda" else CPU_BATCHES)
-        rates = bench_device(dev, bs, args.box, args.min_time, compile=not args.no_compile,
-                             need_clean=not args.no_clean)
-        results[d] = {"device_name": device_name(dev), "box": args.box,
-                      "compile": not args.no_compile, "need_clean": not args.no_clean,
-                      "malloc_tuning": tuned if d == "cpu" else None,
-                      "threads": torch.get_num_threads() if d == "cpu" else None,
-                      "subtomograms_per_s": {str(k): round(v, 1) for k, v in rates.items()},
-                      "best_subtomograms_per_s": round(max(rates.values()), 1) if rates else None,
-                      "commit": provenance(setup("smoke", d, 0, chapter="bench",
-                                                 paper_needs_gpu=False))["commit"]}
-        if ref is not None:
-            best = results[d]["best_subtomograms_per_s"]
-            results[d]["numpy_reference_subtomograms_per_s"] = round(ref, 1)
-            results[d]["speedup_vs_numpy_reference"] = round(best / ref, 2) if best else None
-            print(f"cpu numpy reference subtomograms/s: {ref:.1f} (torch is {best / ref:.1f}x)")
-    for d in devices:
-        print(f"{d} best subtomograms/s: {results[d]['best_subtomograms_per_s']}")
+        with (NumpyReference(args.box) if use_ref else contextlib.nullcontext()) as reference:
+            rounds = bench_device(dev, bs, args.box, args.min_time, compile=not args.no_compile,
+                                  need_clean=not args.no_clean, rounds=args.rounds,
+                                  reference=reference)
+        summary = summarise(rounds)
+        # one entry per device and output set (noisy + clean + mask, or noisy + mask)
+        key = d if not args.no_clean else f"{d}-no-clean"
+        results[key] = {"device_name": device_name(dev), "box": args.box,
+                        "compile": not args.no_compile, "need_clean": not args.no_clean,
+                        "malloc_tuning": tuned if d == "cpu" else None,
+                        "threads": torch.get_num_threads() if d == "cpu" else None,
+                        **summary,
+                        "commit": provenance(setup("smoke", d, 0, chapter="bench",
+                                                   paper_needs_gpu=False))["commit"]}
+        if "speedup_vs_numpy_reference" in summary:
+            lo, hi = summary["speedup_range"]
+            print(f"cpu numpy reference subtomograms/s: "
+                  f"{summary['numpy_reference_subtomograms_per_s']:.1f} (interleaved; median of "
+                  f"{summary['rounds']} rounds); torch at batch {summary['best_batch']} is "
+                  f"{summary['speedup_vs_numpy_reference']:.1f}x "
+                  f"(median; range {lo:.1f}-{hi:.1f}x)")
+    for key, val in results.items():
+        print(f"{key.split('-')[0]} best subtomograms/s: {val['best_subtomograms_per_s']}")
     if args.json or args.save:
         run = setup("paper", devices[-1], 0, chapter="bench_simulate", paper_needs_gpu=False)
         if args.save:

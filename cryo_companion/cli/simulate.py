@@ -82,7 +82,7 @@ def _preset(args: argparse.Namespace):
 def main(args: argparse.Namespace) -> int:
     from cryo_companion._io import write_json
     from cryo_companion.mrc import write_mrc
-    from cryo_companion.runtime import resolve_device
+    from cryo_companion.runtime import resolve_device, tune_cpu_allocator
     from cryo_companion.simulate.subtomogram import Simulator
 
     if args.n < 1:
@@ -93,6 +93,8 @@ def main(args: argparse.Namespace) -> int:
         raise ValueError(f"output {args.output} must end in .mrc")
     preset = _preset(args)  # validates SNR, wedge, Cs before any work
     device = resolve_device(args.device)
+    if device.type == "cpu":
+        tune_cpu_allocator()
     dens = _density(args.structure, args.voxel_size, args.box, args.seed)
     sim = Simulator(torch.from_numpy(dens)[None], torch.zeros(1, dtype=torch.long),
                     args.voxel_size, device, box=args.box)

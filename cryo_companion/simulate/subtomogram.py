@@ -24,9 +24,11 @@ the noise, ``SNR = inf`` gives σ = 0 and ``noisy == clean`` bit for bit, and th
 a finite SNR gives the same clean volume plus noise (the noise is drawn last). The white noise
 is drawn directly in Fourier space (complex Gaussian on the ``rfftn`` half grid, with the
 ``k_x = 0`` and Nyquist planes made Hermitian), which is statistically the FFT of real white
-Gaussian noise and saves one FFT per subtomogram.
+Gaussian noise and saves one FFT per subtomogram; only the coefficients inside the band limit are
+drawn (the band limit removes the others anyway), about half of the half grid.
 
-Cost: one ``rfftn`` (density) and one ``irfftn`` per output volume. Both variances come from the
+Cost: one ``rfftn`` (density) and one ``irfftn`` per output volume; the spectra are stored
+``k_x``-major so that each ``irfftn`` makes one transposing copy instead of two. Both variances come from the
 half-grid spectra by Parseval (exactly the real-space variances, no inverse FFT), and the
 intensity augmentation (affine per sample) is applied to the spectra (gain × spectrum, shift
 added to the DC term), so ``need_clean=False`` (noisy + mask, for training) needs a single
@@ -105,10 +107,16 @@ class SimBatch:
                         self.label.to(device), mv(self.params), mv(self.stages))
 
 
-def _mul_real(z: Tensor, h: Tensor) -> Tensor:
-    """``z * h`` for complex ``z`` and real ``h`` in place on ``z`` (no complex copy of ``h``)."""
-    torch.view_as_real(z).mul_(h.unsqueeze(-1))
-    return z
+def _kx_major(t: Tensor) -> Tensor:
+    """``t`` ``(.., D, D, W')`` with the same values, stored k_x-major (``(.., W', D, D)`` in
+    memory)."""
+    return t.movedim(-1, -3).contiguous().movedim(-3, -1)
+
+
+def _kx_major_empty(shape, dtype, device) -> Tensor:
+    """An uninitialised ``(n, D, D, W')`` tensor stored k_x-major."""
+    n, D1, D2, W = shape
+    return torch.empty(n, W, D1, D2, dtype=dtype, device=device).permute(0, 2, 3, 1)
 
 
 def _var_rfft(X: Tensor, n_vox: int, even: bool) -> Tensor:
@@ -118,9 +126,9 @@ def _var_rfft(X: Tensor, n_vox: int, even: bool) -> Tensor:
     ``k_x = 0`` plane (and the Nyquist plane when D is even) and 2 elsewhere (the columns the
     half grid stands for twice); the DC term is the mean. No inverse FFT is needed.
     """
-    n = X.shape[0]
     r = torch.view_as_real(X)
-    sq = lambda t: torch.linalg.vector_norm(t.reshape(n, -1), dim=1).square()
+    # reduce over all but the batch axis, whatever the memory layout (no reshape copy)
+    sq = lambda t: torch.linalg.vector_norm(t, dim=tuple(range(1, t.ndim))).square()
     tot = 2 * sq(r) - sq(r[:, :, :, 0]) - r[:, 0, 0, 0].square().sum(-1)
     if even:
         tot = tot - sq(r[:, :, :, -1])
@@ -230,20 +238,28 @@ class Simulator:
         shape = (box,) * 3
         self._shape = shape
         kz, ky, kx = fourier_grid(shape, self.voxel_size_A, self.device, rfft=True)
-        self._k2 = kz * kz + ky * ky + kx * kx  # 1/Å²
-        self._k4 = self._k2 * self._k2
+        # Fourier-space arrays are stored k_x-major, (.., W', D, D) in memory and seen as the
+        # usual (.., D, D, W') through a permuted view: irfftn then needs one transposing copy
+        # instead of two (torch emulates a 3-D c2r by a 2-D c2c over (k_z, k_y) and a 1-D c2r)
+        self._k2 = _kx_major(kz * kz + ky * ky + kx * kx)  # 1/Å²
+        self._k4 = _kx_major(self._k2 * self._k2)
         self._k_A = torch.sqrt(self._k2)  # 1/Å
         k_nyq = 0.5 / self.voxel_size_A
         # MTF (Che et al. III-A, sinc(πω/2)) and band limit do not vary per sample
         self._mtf = mtf(self._k_A / k_nyq)
-        self._bandlimit = bandlimit_mask(shape, bandlimit_fraction_nyquist, self.device, rfft=True)
-        self._static = self._mtf * self._bandlimit
+        self._bandlimit = _kx_major(bandlimit_mask(shape, bandlimit_fraction_nyquist, self.device,
+                                                   rfft=True))
+        self._static = _kx_major(self._mtf * self._bandlimit)
         self._kz_abs = kz.abs().reshape(1, box, 1, 1)
         self._kx_abs = kx.abs().reshape(1, 1, 1, -1)
         self._w_half = kx.shape[-1]
         # flat index of (-k_z, -k_y) for each (k_z, k_y) of a (D, D) plane
         neg = (-torch.arange(box, device=self.device)) % box
         self._mirror = (neg.reshape(-1, 1) * box + neg.reshape(1, -1)).reshape(-1)
+        # half-grid points where noise is drawn: inside the band limit (see _white_noise_rfft)
+        # (flat indices into the k_x-major memory (W', D, D))
+        inside = self._bandlimit.permute(2, 0, 1).reshape(-1) != 0
+        self._noise_index = inside.nonzero().reshape(-1)
 
     @classmethod
     def from_template_bank(cls, bank, voxel_size_A: float, device=None, **kw) -> Simulator:
@@ -349,16 +365,25 @@ class Simulator:
 
     # ------------------------------------------------------------------ noise
     def _white_noise_rfft(self, n: int, generator: torch.Generator | None) -> Tensor:
-        """Fourier coefficients of real white Gaussian noise on the rfftn half grid."""
+        """Fourier coefficients of real white Gaussian noise on the rfftn half grid, band-limited.
+
+        Only the coefficients inside the band limit are drawn (one complex normal each, in a
+        fixed order); those outside are zero, which changes nothing downstream because the
+        filter ``H`` removes them anyway, and halves the random draws at the default band limit.
+        """
         D = self.box
-        N = torch.randn(n, D, D, self._w_half, dtype=torch.complex64, device=self.device,
+        Z = torch.randn(n, self._noise_index.numel(), dtype=torch.complex64, device=self.device,
                         generator=generator)
+        N = torch.zeros(n, self._w_half * D * D, dtype=torch.complex64, device=self.device)
+        N.index_copy_(1, self._noise_index, Z)
+        N = N.reshape(n, self._w_half, D * D)  # k_x-major memory
         # planes k_x = 0 (and Nyquist for even D) must be Hermitian in (k_z, k_y): N(-k) = N(k)*
+        # (the band limit is a sphere, so the mirror of a drawn point was drawn too)
         planes = [0] + ([self._w_half - 1] if D % 2 == 0 else [])
         for j in planes:
-            P = N[..., j].reshape(n, D * D)
-            N[..., j] = ((P + P[:, self._mirror].conj()) / math.sqrt(2.0)).reshape(n, D, D)
-        return N
+            P = N[:, j]
+            N[:, j] = (P + P[:, self._mirror].conj()) / math.sqrt(2.0)
+        return N.reshape(n, self._w_half, D, D).permute(0, 2, 3, 1)
 
     # ------------------------------------------------------------------ main entry points
     def simulate(self, template_index: Tensor, rotations: Tensor, params: Mapping,
@@ -427,8 +452,10 @@ class Simulator:
                 self._filter = None
         if H is None:
             H = self.transfer(p, amplitude_contrast=amplitude_contrast, voltage_kv=voltage_kv)
-        C = _mul_real(S.clone() if return_stages else S, H)
-        HN = _mul_real(Nw.clone() if return_stages else Nw, H)
+        # complex * real (several times faster on the CPU than multiplying the (..., 2) real
+        # view by a broadcast H, whose inner loop is 2 long); C is written k_x-major
+        C = torch.mul(S, H, out=_kx_major_empty(S.shape, S.dtype, self.device))
+        HN = (Nw.clone() if return_stages else Nw).mul_(H)
         even = self.box % 2 == 0
         var_c = _var_rfft(C, N, even)
         var_n = _var_rfft(HN, N, even)
