@@ -265,22 +265,45 @@ explorer.static_explorer(grid, title="Simulation explorer (precomputed frames)")
 # ## Throughput
 #
 # `cryo-companion bench simulate --save` times the full randomized pipeline at 40³ on the CPU and,
-# when present, a GPU, for several batch sizes, and writes `results/bench_simulate.json`. The issue's targets: at least
-# 10× a plain per-sample NumPy/SciPy script (measured back to back below) and at least 80,000
+# when present, a GPU, for several batch sizes, and writes `results/bench_simulate.json`. The
+# issue's targets: at least 10× a plain per-sample NumPy/SciPy script
+# (`scripts/bench_simulate_numpy_reference.py`, one subtomogram at a time with
+# `scipy.ndimage.affine_transform` and NumPy FFTs) on the same CPU, and at least 80,000
 # subtomograms/s on one H100.
+#
+# A small shared CPU is a noisy instrument: the same fixed workload runs up to 25 % faster or
+# slower from one second to the next. So the benchmark runs the reference in its own process
+# (as a plain script runs, with the default memory allocator) and interleaves it with the torch
+# simulator, a short reference chunk before every batch, in several rounds; the speedup of a
+# round is the ratio of the two rates measured side by side, and the table gives the median over
+# rounds with its range. Two output sets are timed: everything the simulator returns (noisy,
+# noise-free, mask; the reference returns the same three), and noisy + mask only
+# (`need_clean=False`, what training uses).
 
 # %%
 bench = load_result("bench_simulate")
 
 
-def _best_rates(result):
-    """``{device name: (best subtomograms/s, {batch size: rate})}`` from the benchmark result."""
-    out = {}
+def _bench_rows(result):
+    """One row per device and output set of the benchmark result."""
+    rows = []
     for key, val in result.get("data", {}).items():
-        if isinstance(val, dict) and isinstance(val.get("best_subtomograms_per_s"), (int, float)):
-            out[val.get("device_name", key)] = (float(val["best_subtomograms_per_s"]),
-                                                val.get("subtomograms_per_s", {}))
-    return out
+        if not isinstance(val, dict) or not isinstance(val.get("best_subtomograms_per_s"),
+                                                       (int, float)):
+            continue
+        ref = val.get("numpy_reference_subtomograms_per_s")
+        rng = val.get("speedup_range")
+        rows.append({
+            "device": val.get("device_name", key),
+            "outputs": "noisy + clean + mask" if val.get("need_clean", True) else "noisy + mask",
+            "best": float(val["best_subtomograms_per_s"]),
+            "per_batch": val.get("subtomograms_per_s", {}),
+            "rounds": val.get("rounds", 1),
+            "reference": ref,
+            "speedup": val.get("speedup_vs_numpy_reference"),
+            "range": rng,
+            "commit": str(val.get("commit") or "not recorded")[:10]})
+    return rows
 
 
 if bench is None:
@@ -288,20 +311,34 @@ if bench is None:
     display(Markdown("Simulator throughput: **not yet measured** (run "
                      "`cryo-companion bench simulate --save`)."))
 else:
-    rates = _best_rates(bench)
-    throughput = {name: best for name, (best, _) in rates.items()}
-    lines = [f"* {name}: **{best:,.0f}** subtomograms/s at best; by batch size: "
-             + ", ".join(f"{b}: {r:,.0f}" for b, r in per_batch.items())
-             for name, (best, per_batch) in rates.items()]
-    for val in bench["data"].values():
-        if isinstance(val, dict) and val.get("numpy_reference_subtomograms_per_s"):
-            lines.append(f"* per-sample NumPy/SciPy reference on {val['device_name']}, measured "
-                         f"back to back: **{val['numpy_reference_subtomograms_per_s']:,.0f}** "
-                         f"subtomograms/s; the batched torch simulator is "
-                         f"**{val['speedup_vs_numpy_reference']:.1f}×** faster (target 10×)")
-    display(Markdown("Measured simulator throughput (from `results/bench_simulate.json`, "
-                     f"commit {str(bench['provenance'].get('commit'))[:10]}):\n\n"
-                     + "\n".join(lines or ["(no rates recorded)"])))
+    rows = _bench_rows(bench)
+    throughput = {f"{r['device']} ({r['outputs']})": r["best"] for r in rows}
+    lines = ["| device | outputs | best subtomograms/s | by batch size | NumPy reference /s "
+             "| speedup (median, range) | rounds | commit |",
+             "|---|---|---:|---|---:|---|---:|---|"]
+    for r in rows:
+        sp = (f"**{r['speedup']:.1f}×** ({r['range'][0]:.1f}–{r['range'][1]:.1f}×)"
+              if r["speedup"] and r["range"] else "—")
+        lines.append(f"| {r['device']} | {r['outputs']} | **{r['best']:,.0f}** | "
+                     + ", ".join(f"{b}: {v:,.0f}" for b, v in r["per_batch"].items())
+                     + f" | {r['reference'] or '—'} | {sp} | {r['rounds']} | {r['commit']} |")
+    verdicts = [f"{r['device']}, {r['outputs']}: median {r['speedup']:.1f}× — target 10× "
+                + ("**met**" if r["speedup"] >= 10 else "**not met**")
+                + (" (and met in every round)" if r["range"][0] >= 10 else
+                   f" ({r['range'][0]:.1f}× in the slowest round)")
+                for r in rows if r["speedup"] and r["range"]]
+    display(Markdown("Measured simulator throughput (from `results/bench_simulate.json`):\n\n"
+                     + "\n".join(lines) + "\n\n" + "\n".join(f"* {v}" for v in verdicts)))
+
+# %% [markdown]
+# What makes the CPU path fast, beyond batching: the rotation is one `torch.compile`d trilinear
+# gather straight from the template bank; the white noise is drawn in Fourier space and only
+# inside the band limit (about half of the half grid; the filter removes the rest anyway); the
+# spectra are stored $k_x$-major, so that each inverse FFT makes one transposing copy instead of
+# two; both variances come from the spectra by Parseval, without inverse FFTs; and glibc is asked
+# to keep freed blocks (`cryo_companion.runtime.tune_cpu_allocator`, applied by `setup()` and the
+# `simulate`, `train` and `bench` commands; `--no-malloc-tuning` measures without it). What
+# remains is mostly the three 40³ FFTs and the gather.
 
 # %%
 summary = {
