@@ -302,7 +302,7 @@ def _bench_rows(result):
             "reference": ref,
             "speedup": val.get("speedup_vs_numpy_reference"),
             "range": rng,
-            "commit": str(val.get("commit") or "not recorded")[:10]})
+            "commit": str(val["commit"])[:10] if val.get("commit") else "not recorded"})
     return rows
 
 
