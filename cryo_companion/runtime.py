@@ -68,9 +68,9 @@ def tune_cpu_allocator() -> bool:
     By default glibc returns every freed block above a few MB to the kernel, so each batch's
     fresh ``(B, 40, 40, 40)`` tensors page-fault their memory back in, which costs as much as the
     arithmetic on them (``cryo-companion bench simulate --no-malloc-tuning`` shows the
-    difference). Raising ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` to 1 GiB keeps the blocks for reuse (the
-    effect of the jemalloc/tcmalloc advice of PyTorch's CPU tuning guide, without preloading a
-    library); the process keeps up to that much freed memory. Process-wide, idempotent, a no-op
+    difference). Raising ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` to 1 GiB keeps the blocks
+    for reuse (the effect of the jemalloc/tcmalloc advice of PyTorch's CPU tuning guide, without
+    preloading a library); the process keeps up to that much freed memory. Process-wide, idempotent, a no-op
     off glibc or with ``CRYO_COMPANION_MALLOC_TUNING=0``. Applied by :func:`setup` on the CPU
     and by the ``simulate``, ``train`` and ``bench`` commands.
     """

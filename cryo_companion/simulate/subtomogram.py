@@ -28,10 +28,10 @@ Gaussian noise and saves one FFT per subtomogram; only the coefficients inside t
 drawn (the band limit removes the others anyway), about half of the half grid.
 
 Cost: one ``rfftn`` (density) and one ``irfftn`` per output volume; the spectra are stored
-``k_x``-major so that each ``irfftn`` makes one transposing copy instead of two. Both variances come from the
-half-grid spectra by Parseval (exactly the real-space variances, no inverse FFT), and the
-intensity augmentation (affine per sample) is applied to the spectra (gain × spectrum, shift
-added to the DC term), so ``need_clean=False`` (noisy + mask, for training) needs a single
+``k_x``-major so that each ``irfftn`` makes one transposing copy instead of two. Both variances
+come from the half-grid spectra by Parseval (exactly the real-space variances, no inverse FFT),
+and the intensity augmentation (affine per sample) is applied to the spectra (gain × spectrum,
+shift added to the DC term), so ``need_clean=False`` (noisy + mask, for training) needs a single
 ``irfftn``. ``compile=True`` fuses the rotation (a trilinear gather straight from the template
 bank) and the transfer function with :func:`torch.compile`.
 
