@@ -77,7 +77,10 @@ def provenance(run: Run, seeds: Sequence[int] | None = None, **extra: Any) -> di
     """The provenance block of a result written by ``run``."""
     # GitHub-style override for runs on a machine where the tree is a copy without .git
     commit = os.environ.get("CRYO_COMPANION_COMMIT") or _git("rev-parse", "HEAD")
-    dirty = _git("status", "--porcelain", "--untracked-files=no")
+    # dirty = tracked sources changed; outputs (results, executed chapters) written by earlier
+    # runs of the same session do not count
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                 ":(exclude)results", ":(exclude)book/chapters")
     return {
         "commit": commit,
         "dirty": bool(dirty) if dirty is not None else None,

@@ -57,3 +57,31 @@ def test_landing_table_never_shows_the_paper_value_as_ours() -> None:
                                                     "commit": "abcdef123456"}}}
     row = claim_rows(results=res)[0]
     assert row[5] == "0.500 ± 0.100 (n=3)" and "GPU X" in row[6] and "abcdef1" in row[6]
+
+
+def test_dirty_means_changed_sources_not_written_results(tmp_path, monkeypatch) -> None:
+    """A result written earlier in the session (results/, book/chapters/) leaves the tree clean;
+    an edited source file makes it dirty."""
+    import shutil
+    import subprocess
+
+    import cryo_companion.results as results
+
+    if shutil.which("git") is None:
+        pytest.skip("needs git")
+    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)
+    for rel in ("results/a.json", "book/chapters/c.ipynb", "pkg/mod.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("0\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.email=a@b", "-c", "user.name=t", "commit", "-qm", "x")
+    monkeypatch.setattr(results, "repo_root", lambda: tmp_path)
+    monkeypatch.delenv("CRYO_COMPANION_COMMIT", raising=False)
+    run = setup("smoke", "cpu", 0, chapter="demo")
+    assert results.provenance(run)["dirty"] is False
+    (tmp_path / "results/a.json").write_text("1\n")
+    (tmp_path / "book/chapters/c.ipynb").write_text("1\n")
+    assert results.provenance(run)["dirty"] is False
+    (tmp_path / "pkg/mod.py").write_text("1\n")
+    assert results.provenance(run)["dirty"] is True

@@ -239,8 +239,9 @@ def main(args: argparse.Namespace) -> int:
                         "malloc_tuning": tuned if d == "cpu" else None,
                         "threads": torch.get_num_threads() if d == "cpu" else None,
                         **summary,
-                        "commit": provenance(setup("smoke", d, 0, chapter="bench",
-                                                   paper_needs_gpu=False))["commit"]}
+                        **{k: v for k, v in provenance(setup(
+                            "smoke", d, 0, chapter="bench", paper_needs_gpu=False)).items()
+                           if k in ("commit", "dirty")}}
         if "speedup_vs_numpy_reference" in summary:
             lo, hi = summary["speedup_range"]
             print(f"cpu numpy reference subtomograms/s: "
