@@ -322,7 +322,7 @@ else:
         lines.append(f"| {r['device']} | {r['outputs']} | **{r['best']:,.0f}** | "
                      + ", ".join(f"{b}: {v:,.0f}" for b, v in r["per_batch"].items())
                      + f" | {r['reference'] or '—'} | {sp} | {r['rounds']} | {r['commit']} |")
-    verdicts = [f"{r['device']}, {r['outputs']}: median {r['speedup']:.1f}× — target 10× "
+    verdicts = [f"{r['device']}, {r['outputs']}: median {r['speedup']:.2f}× — target 10× "
                 + ("**met**" if r["speedup"] >= 10 else "**not met**")
                 + (" (and met in every round)" if r["range"][0] >= 10 else
                    f" ({r['range'][0]:.1f}× in the slowest round)")
