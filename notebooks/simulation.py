@@ -298,7 +298,7 @@ def _bench_rows(result):
             "outputs": "noisy + clean + mask" if val.get("need_clean", True) else "noisy + mask",
             "best": float(val["best_subtomograms_per_s"]),
             "per_batch": val.get("subtomograms_per_s", {}),
-            "rounds": val.get("rounds", 1),
+            "rounds": val.get("rounds") or "—",
             "reference": ref,
             "speedup": val.get("speedup_vs_numpy_reference"),
             "range": rng,
@@ -317,7 +317,7 @@ else:
              "| speedup (median, range) | rounds | commit |",
              "|---|---|---:|---|---:|---|---:|---|"]
     for r in rows:
-        sp = (f"**{r['speedup']:.1f}×** ({r['range'][0]:.1f}–{r['range'][1]:.1f}×)"
+        sp = (f"**{r['speedup']:.2f}×** ({r['range'][0]:.1f}–{r['range'][1]:.1f}×)"
               if r["speedup"] and r["range"] else "—")
         lines.append(f"| {r['device']} | {r['outputs']} | **{r['best']:,.0f}** | "
                      + ", ".join(f"{b}: {v:,.0f}" for b, v in r["per_batch"].items())
