@@ -124,7 +124,7 @@ def save_subtomograms(folder: str | os.PathLike, data: SubtomogramSet) -> Path:
         write_text(tmp / LABELS_FILE, buf.getvalue())
         write_text(tmp / META_FILE, json.dumps(
             {"class_names": data.class_names, "voxel_size_A": data.voxel_size_A,
-             "meta": data.meta}, indent=2, default=_jsonable) + "\n")
+             "meta": data.meta}, indent=2, allow_nan=False, default=_jsonable) + "\n")
         if folder.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
             os.replace(folder, old / folder.name)

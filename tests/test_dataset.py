@@ -75,3 +75,11 @@ def test_nothing_half_written(tmp_path):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ValueError, match="labels"):
         SubtomogramSet(np.zeros((2, 4, 4, 4)), [0, 5], None, ["a"], 10.0)
+
+
+def test_nan_in_meta_is_refused_and_nothing_written(tmp_path):
+    s = _set()
+    s.meta["snr"] = float("nan")
+    with pytest.raises(ValueError, match="JSON"):
+        save_subtomograms(tmp_path / "set", s)
+    assert list(tmp_path.iterdir()) == []
