@@ -271,8 +271,8 @@ explorer.static_explorer(grid, title="Simulation explorer (precomputed frames)")
 # `scipy.ndimage.affine_transform` and NumPy FFTs) on the same CPU, and at least 80,000
 # subtomograms/s on one H100.
 #
-# A small shared CPU is a noisy instrument: the same fixed workload runs up to 25 % faster or
-# slower from one second to the next. So the benchmark runs the reference in its own process
+# A small shared CPU is a noisy instrument: the same fixed workload runs faster or slower from
+# one second to the next (the ranges in the table show how much). So the benchmark runs the reference in its own process
 # (as a plain script runs, with the default memory allocator) and interleaves it with the torch
 # simulator, a short reference chunk before every batch, in several rounds; the speedup of a
 # round is the ratio of the two rates measured side by side, and the table gives the median over

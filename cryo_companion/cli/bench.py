@@ -73,7 +73,7 @@ def bench_device(device: torch.device, batch_sizes, box: int = 40, min_time: flo
 
     ``reference`` (optional) is ``run(n) -> seconds`` of the NumPy reference: it is then
     interleaved with the simulator, one short reference chunk before every batch, so that both
-    see the same spells of a shared machine (whose speed can swing by ±25 % within seconds);
+    see the same spells of a shared machine (whose speed swings within seconds);
     each (round, batch size) records both rates. Returns one ``{"rates": {batch: subtomograms/s},
     "reference": {batch: subtomograms/s}}`` per round (``reference`` empty without one).
     """
