@@ -101,3 +101,13 @@ def test_tomogram_cli_small(tmp_path):
         assert (out / f).is_file()
     rows = (out / "particles.csv").read_text().splitlines()
     assert rows[0].startswith("id,class,x_vox") and len(rows) == 1 + 4 + 1
+
+
+def test_config_states_the_ice_thickness_once_in_effect():
+    from cryo_companion.simulate.testset import check_config
+
+    check_config(TEST_DOMAIN_CONFIG)  # the committed file agrees with itself
+    bad = copy.deepcopy(dict(TEST_DOMAIN_CONFIG))
+    bad["imaging"]["ice_thickness_A"] += 100.0
+    with pytest.raises(ValueError, match="ice_thickness_A"):
+        check_config(bad)

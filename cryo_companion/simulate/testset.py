@@ -38,6 +38,7 @@ from .tiltseries import Imaging, reconstruct, simulate_tilt_series
 __all__ = [
     "TEST_DOMAIN_CONFIG",
     "baseline_preset",
+    "check_config",
     "class_entries",
     "ensure_testset",
     "extract_targets",
@@ -58,10 +59,21 @@ def scene_to_tomogram_vox(c, bin_factor: int):
     return (c + 0.5) / bin_factor - 0.5
 
 
+def check_config(cfg: Mapping[str, Any]) -> None:
+    """Values the frozen file states twice must agree: the ice thickness is both the scene's slab
+    (where particles sit) and the imaging's path length (zero-loss attenuation)."""
+    scene_ice, imaging_ice = cfg["scene"]["ice_thickness_A"], cfg["imaging"]["ice_thickness_A"]
+    if scene_ice != imaging_ice:
+        raise ValueError(f"test-domain config: scene ice_thickness_A {scene_ice} Å differs from "
+                         f"imaging ice_thickness_A {imaging_ice} Å; they must be equal")
+
+
 def load_config() -> dict[str, Any]:
-    """The frozen test-domain parameters (a fresh copy of the committed JSON)."""
+    """The frozen test-domain parameters (a fresh copy of the committed JSON, checked)."""
     text = resources.files("cryo_companion").joinpath("data/test_domain.json").read_text()
-    return json.loads(text)
+    cfg = json.loads(text)
+    check_config(cfg)
+    return cfg
 
 
 #: The frozen, committed generator parameters (do not mutate).
