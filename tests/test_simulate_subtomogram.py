@@ -202,7 +202,7 @@ def test_white_noise_is_white_and_hermitian_inside_the_band_limit(box):
     its irfftn gives back exactly (so Parseval's variance holds)."""
     vols, lab = _templates(box)
     s = Simulator(vols, lab, 13.68)
-    N = s._white_noise_rfft(400, torch.Generator().manual_seed(0))
+    N = s._scatter_band(s._white_noise_band(400, torch.Generator().manual_seed(0)))
     k = frequency_magnitude((box,) * 3, 13.68, rfft=True)
     inside = k <= 0.5 / 13.68 + 1e-9
     power = N.abs().square().mean(0)
@@ -268,3 +268,22 @@ def test_simulator_augmentation_is_randomization_augment_intensity(sim):
                                      ref=base.clean.double(), others=(base.clean.double(),))
     torch.testing.assert_close(aug.noisy.double(), noisy, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(aug.clean.double(), clean, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("box", [24, 25])
+def test_band_variance_equals_the_variance_of_the_scattered_spectrum(box):
+    """The filtered noise's variance is taken from its band coefficients alone (``_var_band``);
+    it must be the Parseval variance of the whole half grid and that of the real volume."""
+    from cryo_companion.simulate.subtomogram import _var_rfft
+
+    vols, lab = _templates(box)
+    s = Simulator(vols, lab, 13.68)
+    Z = s._white_noise_band(3, torch.Generator().manual_seed(2)) * torch.tensor(
+        [1.0, 2.0, 0.5]).reshape(3, 1)
+    Z[:, 0] += 7.0  # a mean, which the variance must ignore
+    dense = s._scatter_band(Z)
+    real = torch.fft.irfftn(dense, s=(box,) * 3, dim=(-3, -2, -1))
+    band = s._var_band(Z, box**3)
+    torch.testing.assert_close(band, _var_rfft(dense, box**3, box % 2 == 0), rtol=1e-5, atol=0)
+    torch.testing.assert_close(band.double(), real.reshape(3, -1).double().var(1, correction=0),
+                               rtol=1e-4, atol=0)

@@ -28,12 +28,15 @@ Gaussian noise and saves one FFT per subtomogram; only the coefficients inside t
 drawn (the band limit removes the others anyway), about half of the half grid.
 
 Cost: one ``rfftn`` (density) and one ``irfftn`` per output volume; the spectra are stored
-``k_x``-major so that each ``irfftn`` makes one transposing copy instead of two. Both variances
-come from the half-grid spectra by Parseval (exactly the real-space variances, no inverse FFT),
-and the intensity augmentation (affine per sample) is applied to the spectra (gain × spectrum,
-shift added to the DC term), so ``need_clean=False`` (noisy + mask, for training) needs a single
-``irfftn``. ``compile=True`` fuses the rotation (a trilinear gather straight from the template
-bank) and the transfer function with :func:`torch.compile`.
+``k_x``-major so that each ``irfftn`` makes one transposing copy instead of two. The noise lives
+on the band's points only (drawn, filtered and measured there, then added to the clean spectrum
+in place), and on the CPU it is drawn in two parallel streams (:mod:`cryo_companion._rng`): one
+Mersenne-Twister generator is a serial step. Both variances come from the spectra by Parseval
+(exactly the real-space variances, no inverse FFT), and the intensity augmentation (affine per
+sample) is applied to the spectra (its gain folded into the filter, its shift added to the DC
+term), so ``need_clean=False`` (noisy + mask, for training) needs a single ``irfftn``.
+``compile=True`` fuses the rotation (a trilinear gather straight from the template bank) and
+the transfer function with :func:`torch.compile`.
 
 Conventions
 -----------
@@ -57,6 +60,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from .._rng import randn_complex
 from ..optics import bandlimit_mask, ctf_coefficients, fourier_grid, mtf, wedge_measured
 from ..randomization import Preset, get_preset, sample_params
 from ..rotation import VolumeBank, matrix_to_euler_zyz, random_rotation_matrices
@@ -136,12 +140,13 @@ def _var_rfft(X: Tensor, n_vox: int, even: bool) -> Tensor:
 
 
 def _transfer_fused(k2: Tensor, k4: Tensor, static: Tensor, wedge: Tensor, a: Tensor,
-                    b: Tensor, bq: Tensor, phase: float, sign: float) -> Tensor:
-    """``H = sign · sin(a k² + b k⁴ − phase) · e^{bq k²} · wedge · static`` (:meth:`Simulator.transfer`).
+                    b: Tensor, bq: Tensor, phase: float, gain: Tensor) -> Tensor:
+    """``gain · sin(a k² + b k⁴ − phase) · e^{bq k²} · wedge · static``: :meth:`Simulator.transfer`
+    times a per-sample ``gain`` ``(n, 1, 1, 1)`` (contrast sign × intensity scale).
 
     One expression, so that ``torch.compile`` evaluates it in a single loop.
     """
-    return sign * torch.sin(k2 * a + k4 * b - phase) * torch.exp(k2 * bq) * wedge * static
+    return gain * torch.sin(k2 * a + k4 * b - phase) * torch.exp(k2 * bq) * wedge * static
 
 
 def _center_resize(vol: Tensor, box: int) -> Tensor:
@@ -256,10 +261,22 @@ class Simulator:
         # flat index of (-k_z, -k_y) for each (k_z, k_y) of a (D, D) plane
         neg = (-torch.arange(box, device=self.device)) % box
         self._mirror = (neg.reshape(-1, 1) * box + neg.reshape(1, -1)).reshape(-1)
-        # half-grid points where noise is drawn: inside the band limit (see _white_noise_rfft)
+        # half-grid points where noise is drawn: inside the band limit (see _white_noise_band)
         # (flat indices into the k_x-major memory (W', D, D))
         inside = self._bandlimit.permute(2, 0, 1).reshape(-1) != 0
-        self._noise_index = inside.nonzero().reshape(-1)
+        self._noise_index = inside.nonzero().reshape(-1)  # ascending; [0] is the DC term
+        # the k_x = 0 (and, D even, Nyquist) planes of the half grid must be Hermitian in
+        # (k_z, k_y); their drawn points are contiguous runs [lo, hi) of the band's points, and
+        # ``mirror`` gives the run position of (-k_z, -k_y) for each (the band limit is a
+        # sphere, so the mirror of a drawn point was drawn too)
+        self._band_planes = []
+        for j in [0] + ([self._w_half - 1] if box % 2 == 0 else []):
+            lo, hi = (int(torch.searchsorted(self._noise_index, j * box * box + e))
+                      for e in (0, box * box))
+            local = self._noise_index[lo:hi] - j * box * box
+            run = torch.full((box * box,), -1, dtype=torch.int64, device=self.device)
+            run[local] = torch.arange(hi - lo, device=self.device)
+            self._band_planes.append((lo, hi, run[self._mirror[local]]))
 
     @classmethod
     def from_template_bank(cls, bank, voxel_size_A: float, device=None, **kw) -> Simulator:
@@ -364,26 +381,39 @@ class Simulator:
         return out.neg_() if self.invert_contrast else out
 
     # ------------------------------------------------------------------ noise
-    def _white_noise_rfft(self, n: int, generator: torch.Generator | None) -> Tensor:
-        """Fourier coefficients of real white Gaussian noise on the rfftn half grid, band-limited.
+    def _white_noise_band(self, n: int, generator: torch.Generator | None) -> Tensor:
+        """Fourier coefficients of real white Gaussian noise at the half-grid points inside the
+        band limit: ``(n, P)`` complex, in the order of ``self._noise_index`` (k_x-major flat
+        indices).
 
-        Only the coefficients inside the band limit are drawn (one complex normal each, in a
-        fixed order); those outside are zero, which changes nothing downstream because the
-        filter ``H`` removes them anyway, and halves the random draws at the default band limit.
+        Only these coefficients are drawn (one complex normal each, E|z|² = 1, in a fixed order):
+        those outside are zero, which changes nothing downstream because the filter ``H``
+        removes them anyway, and it halves the random draws at the default band limit. On the
+        k_x = 0 (and Nyquist) planes they are made Hermitian, N(−k) = N(k)*, as the spectrum of a
+        real volume must be.
         """
-        D = self.box
-        Z = torch.randn(n, self._noise_index.numel(), dtype=torch.complex64, device=self.device,
-                        generator=generator)
-        N = torch.zeros(n, self._w_half * D * D, dtype=torch.complex64, device=self.device)
+        Z = randn_complex(n, self._noise_index.numel(), generator, self.device)
+        for lo, hi, mirror in self._band_planes:
+            P = Z[:, lo:hi]
+            Z[:, lo:hi] = (P + P[:, mirror].conj()) / math.sqrt(2.0)
+        return Z
+
+    def _scatter_band(self, Z: Tensor) -> Tensor:
+        """The ``(n, D, D, W')`` half-grid spectrum (k_x-major) of band coefficients ``(n, P)``."""
+        D, n = self.box, Z.shape[0]
+        N = torch.zeros(n, self._w_half * D * D, dtype=Z.dtype, device=self.device)
         N.index_copy_(1, self._noise_index, Z)
-        N = N.reshape(n, self._w_half, D * D)  # k_x-major memory
-        # planes k_x = 0 (and Nyquist for even D) must be Hermitian in (k_z, k_y): N(-k) = N(k)*
-        # (the band limit is a sphere, so the mirror of a drawn point was drawn too)
-        planes = [0] + ([self._w_half - 1] if D % 2 == 0 else [])
-        for j in planes:
-            P = N[:, j]
-            N[:, j] = (P + P[:, self._mirror].conj()) / math.sqrt(2.0)
         return N.reshape(n, self._w_half, D, D).permute(0, 2, 3, 1)
+
+    def _var_band(self, X: Tensor, n_vox: int) -> Tensor:
+        """:func:`_var_rfft` of a spectrum that is zero outside the band, from its band
+        coefficients ``(n, P)`` (weight 1 on the Hermitian planes, 2 elsewhere; [0] is DC)."""
+        r = torch.view_as_real(X)
+        sq = lambda t: torch.linalg.vector_norm(t, dim=(1, 2)).square()
+        tot = 2 * sq(r) - r[:, 0].square().sum(-1)
+        for lo, hi, _ in self._band_planes:
+            tot = tot - sq(r[:, lo:hi])
+        return tot.clamp_min(0) / float(n_vox) ** 2
 
     # ------------------------------------------------------------------ main entry points
     def simulate(self, template_index: Tensor, rotations: Tensor, params: Mapping,
@@ -401,7 +431,8 @@ class Simulator:
             ``wedge_deg`` ([0, 90)), ``defocus_um`` (negative = underfocus), ``cs_mm`` (>= 0);
             optional (defaults :data:`DEFAULT_PARAMS`) ``bfactor_A2``, ``intensity_scale``,
             ``intensity_offset``, ``shift_{x,y,z}_vox``.
-        generator : torch generator for the noise, on the simulator's device.
+        generator : torch generator for the noise, on the simulator's device (on the CPU it seeds
+            the two noise streams of :func:`cryo_companion._rng.randn_complex`).
         amplitude_contrast, voltage_kv : CTF constants.
         return_stages : also return the intermediate stages (:data:`STAGES`).
         need_clean : also return the noise-free volumes (``SimBatch.clean``); False (training:
@@ -430,10 +461,14 @@ class Simulator:
         inv = lambda F_: torch.fft.irfftn(F_, s=self._shape, dim=dims)
         S = torch.fft.rfftn(density, dim=dims)
         # noise drawn last: the same seed gives the same clean volume whatever the SNR
-        Nw = self._white_noise_rfft(n, generator)
-        # C = H S (clean spectrum), HN = H N (filtered noise); σ² = var(clean) / (SNR
-        # var(filtered noise)), both variances by Parseval (exactly those of the real-space
-        # volumes, without their inverse FFTs)
+        Z = self._white_noise_band(n, generator)
+        # Che et al. III-B: the intensity augmentation x' = m + g (x − m) + o s, with m and s the
+        # mean and std of the noise-free volume, is applied to both outputs, so noisy − clean
+        # stays the noise, the SNR is unchanged and the clean output does not depend on the SNR.
+        # It is affine, so it acts on the spectra: the gain g is folded into the filter
+        # (H' = g H, no extra pass) and (m (1 − g) + o s) N is added to the DC term.
+        g = p["intensity_scale"]
+        sign = -1.0 if self.invert_contrast else 1.0
         H = None
         if self._filter is not None and n > 0:
             try:
@@ -443,7 +478,7 @@ class Simulator:
                     warnings.simplefilter("ignore", DeprecationWarning)
                     H = self._filter(self._k2, self._k4, self._static,
                                      self._wedge(p["wedge_deg"]), a, b, bq, phase,
-                                     -1.0 if self.invert_contrast else 1.0)
+                                     (sign * g).reshape(-1, 1, 1, 1))
             except torch.cuda.OutOfMemoryError:
                 raise
             except Exception as e:  # noqa: BLE001
@@ -452,45 +487,37 @@ class Simulator:
                 self._filter = None
         if H is None:
             H = self.transfer(p, amplitude_contrast=amplitude_contrast, voltage_kv=voltage_kv)
-        # complex * real (several times faster on the CPU than multiplying the (..., 2) real
-        # view by a broadcast H, whose inner loop is 2 long); C is written k_x-major
+            H.mul_(g.reshape(-1, 1, 1, 1))
+        # C = H' S (clean spectrum, × g), written k_x-major; complex * real is several times
+        # faster on the CPU than multiplying the (..., 2) real view by a broadcast H' (an inner
+        # loop 2 long). The filtered noise H' N (× g) lives on the band's points only.
         C = torch.mul(S, H, out=_kx_major_empty(S.shape, S.dtype, self.device))
-        HN = (Nw.clone() if return_stages else Nw).mul_(H)
-        even = self.box % 2 == 0
-        var_c = _var_rfft(C, N, even)
-        var_n = _var_rfft(HN, N, even)
-        var_n = var_n.clamp_min(1e-30)
+        M = self._w_half * self.box ** 2  # points of the half grid
+        Hb = H.permute(0, 3, 1, 2).reshape(n, M).index_select(1, self._noise_index)
+        HN = Z * Hb if return_stages else Z.mul_(Hb)
+        # σ² = var(clean) / (SNR var(filtered noise)), both variances by Parseval (exactly those
+        # of the real-space volumes, without their inverse FFTs); the g² of both cancels
+        var_c = _var_rfft(C, N, self.box % 2 == 0)  # g² var(clean before augmentation)
+        var_n = self._var_band(HN, N).clamp_min(1e-30)
         finite = torch.isfinite(p["snr"])
         sigma = torch.where(finite, torch.sqrt(var_c / (var_n * torch.where(
             finite, p["snr"], torch.ones_like(p["snr"])))), torch.zeros_like(var_c))
-        sv = sigma.reshape(-1, 1, 1, 1, 1)
-        final = inv(torch.view_as_complex(torch.addcmul(torch.view_as_real(C),
-                                                        torch.view_as_real(HN), sv))
-                    ) if return_stages else None
-        # Che et al. III-B: intensity augmentation x' = m + g (x − m) + o s from the noise-free
-        # volume's mean m and std s, applied to both, so noisy − clean stays the noise, the SNR
-        # is unchanged and the clean output does not depend on the SNR. It is affine, so it is
-        # applied to the spectra: × g, and (m (1 − g) + o s) N added to the DC term; m and s come
-        # from the clean spectrum (m = C₀ / N, s² = var_c).
-        g = p["intensity_scale"]
-        shift_dc = (C[:, 0, 0, 0].real / N * (1 - g) + p["intensity_offset"] * torch.sqrt(var_c)) * N
-        gv = g.reshape(-1, 1, 1, 1, 1)
-        Cr = torch.view_as_real(C).mul_(gv)  # g H S
-        # noisy spectrum g (H S + σ H N); σ = 0 adds exact zeros: SNR = inf gives noisy == clean
-        HNr = torch.view_as_real(HN)
-        Y = torch.view_as_complex(torch.addcmul(Cr, HNr, sv * gv, out=HNr))
-        Y[:, 0, 0, 0] += shift_dc
-        noisy = inv(Y)
-        del Y
-        clean = None
-        if need_clean or return_stages:
-            C[:, 0, 0, 0] += shift_dc
-            clean = inv(C)
+        final = (inv(C + sigma.reshape(-1, 1, 1, 1) * self._scatter_band(HN))
+                 / g.reshape(-1, 1, 1, 1)) if return_stages else None
+        # m = C₀ / (g N) and s = sqrt(var_c) / g of the volume before the augmentation
+        C[:, 0, 0, 0] += (C[:, 0, 0, 0].real / (g * N) * (1 - g)
+                          + p["intensity_offset"] * torch.sqrt(var_c) / g) * N
+        clean = inv(C) if need_clean or return_stages else None
+        # noisy spectrum g (H S + σ H N), formed in C's memory (a view: (n, W' D D) k_x-major);
+        # σ = 0 adds exact zeros: SNR = inf gives noisy == clean
+        C.permute(0, 3, 1, 2).view(n, M).index_add_(1, self._noise_index,
+                                                     HN.mul_(sigma.reshape(-1, 1)))
+        noisy = inv(C)
 
         stages = None
         if return_stages:
             sig = sigma.reshape(-1, 1, 1, 1)
-            white = inv(Nw) * sig
+            white = inv(self._scatter_band(Z)) * sig
             X = S + torch.fft.rfftn(white, dim=dims)
             wedge, c_t, m_t, _ = self.transfer(p, amplitude_contrast=amplitude_contrast,
                                                 voltage_kv=voltage_kv, parts=True)
