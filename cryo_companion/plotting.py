@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -423,6 +424,10 @@ def plot_histograms(samples: Mapping[str, Any], *,
                 raise ValueError(f"{name}: a logarithmic axis needs positive values")
             edges = np.geomspace(lo, hi, bins + 1)
             ax.set_xscale("log")
+            if hi / lo < 10:  # under a decade matplotlib labels the minor ticks, which collide
+                ax.set_xticks(np.unique(np.round(np.geomspace(lo, hi, 4), 2)))
+                ax.xaxis.set_major_formatter(mticker.FormatStrFormatter("%g"))
+                ax.xaxis.set_minor_formatter(mticker.NullFormatter())
         else:
             edges = np.linspace(lo, hi, bins + 1) if hi > lo else bins
         ax.hist(v, bins=edges, color="C0", alpha=0.8, label=f"sampled (n={v.size})")

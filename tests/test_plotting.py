@@ -144,3 +144,16 @@ def test_plot_curves_and_histograms():
     assert sum(p.get_height() for p in fig.axes[0].patches[:30]) == 200
     with pytest.raises(ValueError, match="positive"):
         plotting.plot_histograms({"snr": np.array([-1.0, 1.0])}, log_x=["snr"])
+
+
+def test_log_histogram_under_a_decade_has_readable_tick_labels():
+    """Under a decade matplotlib labels the log axis's minor ticks too (0.8, 0.9, 1 collide);
+    the panel shows a few plain major labels instead."""
+    rng = np.random.default_rng(1)
+    fig = plotting.plot_histograms({"g": np.exp(rng.uniform(np.log(0.8), np.log(1.25), 300))},
+                                   ranges={"g": (0.8, 1.25)}, log_x=["g"])
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    major = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    minor = [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()]
+    assert minor == [] and major[0] == "0.8" and major[-1] == "1.25" and len(major) <= 4
