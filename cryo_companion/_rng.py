@@ -3,10 +3,10 @@
 A CPU ``torch.Generator`` is one Mersenne Twister, so one ``torch.randn`` call runs on one core
 however many the process has; for the simulator's noise (about 17,000 complex numbers per 40³
 subtomogram) that was the largest serial step. :func:`randn_complex` therefore splits a CPU batch
-in :data:`CPU_STREAMS` fixed halves, each drawn from its own generator seeded from the caller's
-generator, and draws them concurrently (torch releases the GIL). The split does not depend on the
-machine or on ``torch.get_num_threads()`` (with one thread the streams are drawn one after the
-other), so a seed gives the same numbers everywhere. On CUDA the generator is already parallel
+into :data:`CPU_STREAMS` fixed blocks of rows, each drawn from its own generator seeded from the
+caller's generator, and draws them concurrently (torch releases the GIL). The split depends
+neither on the machine nor on ``torch.get_num_threads()`` (with one thread the streams are drawn
+one after the other), so a seed gives the same numbers everywhere. On CUDA the generator is already parallel
 (Philox) and is used directly.
 """
 from __future__ import annotations
@@ -43,8 +43,8 @@ def randn_complex(n: int, m: int, generator: torch.Generator | None = None,
 
     On the CPU, consecutive blocks of ``⌈n / CPU_STREAMS⌉`` rows come from their own generators,
     seeded by 63-bit integers drawn from ``generator`` (the global generator if None), and are
-    drawn concurrently; on CUDA, and for ``n < 2``, from ``generator`` directly. Same generator state,
-    same numbers.
+    drawn concurrently; on CUDA, and for ``n < CPU_STREAMS``, from ``generator`` directly. Same
+    generator state, same numbers.
     """
     device = torch.device(device) if device is not None else (
         generator.device if generator is not None else torch.device("cpu"))

@@ -41,7 +41,8 @@ def test_standard_complex_normal_moments_and_independent_streams():
     re, im = z.real, z.imag
     tol = 5 * math.sqrt(2 / m)  # 5 standard errors of a variance estimate
     assert (re.mean(1).abs() < 5 * math.sqrt(0.5 / m)).all()
-    assert ((re.var(1) - 0.5).abs() < 0.5 * tol).all() and ((im.var(1) - 0.5).abs() < 0.5 * tol).all()
+    assert ((re.var(1) - 0.5).abs() < 0.5 * tol).all()
+    assert ((im.var(1) - 0.5).abs() < 0.5 * tol).all()
     assert ((z.abs().square().mean(1) - 1).abs() < tol).all()
     # real and imaginary parts, and rows of different streams, are uncorrelated
     corr = torch.corrcoef(torch.cat([re, im]))

@@ -141,8 +141,9 @@ def _var_rfft(X: Tensor, n_vox: int, even: bool) -> Tensor:
 
 def _transfer_fused(k2: Tensor, k4: Tensor, static: Tensor, wedge: Tensor, a: Tensor,
                     b: Tensor, bq: Tensor, phase: float, gain: Tensor) -> Tensor:
-    """``gain · sin(a k² + b k⁴ − phase) · e^{bq k²} · wedge · static``: :meth:`Simulator.transfer`
-    times a per-sample ``gain`` ``(n, 1, 1, 1)`` (contrast sign × intensity scale).
+    """``gain · sin(a k² + b k⁴ − phase) · e^{bq k²} · wedge · static``: the filter of
+    :meth:`Simulator.transfer` times a per-sample ``gain`` ``(n, 1, 1, 1)`` (contrast sign ×
+    intensity scale).
 
     One expression, so that ``torch.compile`` evaluates it in a single loop.
     """
