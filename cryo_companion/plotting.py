@@ -1,4 +1,5 @@
-"""Figure helpers shared by every chapter: central slices, Fourier slices, image grids, curves.
+"""Figure helpers shared by every chapter: central slices, Fourier slices, image grids, curves,
+histograms and stacked bars.
 
 Conventions (the project's, see CONTRIBUTING): volumes are ``(z, y, x)`` with the electron beam
 along z and the tilt axis along y; voxel sizes are in Å and the axes of every figure are in nm
@@ -440,6 +441,44 @@ def plot_histograms(samples: Mapping[str, Any], *,
     axs[0, 0].legend(fontsize="x-small")
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def plot_stacked_bars(rows: Mapping[str, Mapping[str, float]], *, xlabel: str,
+                      title: str | None = None) -> Figure:
+    """Horizontal stacked bars, one per row, of named parts (e.g. the stages of a pipeline).
+
+    Parameters
+    ----------
+    rows : ``row label -> {part: value}``; every row has the same parts, in the same order.
+    xlabel : label of the value axis, with its unit.
+    title : figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    if not rows:
+        raise ValueError("rows is empty")
+    parts = list(next(iter(rows.values())))
+    for label, vals in rows.items():
+        if list(vals) != parts:
+            raise ValueError(f"row {label!r} has parts {list(vals)}, expected {parts}")
+        if not all(np.isfinite(v) and v >= 0 for v in vals.values()):
+            raise ValueError(f"row {label!r}: values must be finite and >= 0")
+    fig, ax = plt.subplots(figsize=(8.5, 0.6 * len(rows) + 1.6), layout="constrained")
+    labels = list(rows)
+    left = np.zeros(len(rows))
+    for i, part in enumerate(parts):
+        w = np.array([rows[r][part] for r in labels])
+        ax.barh(labels, w, left=left, color=plt.get_cmap("tab10")(i % 10), label=part)
+        left += w
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.legend(fontsize="x-small", ncols=min(len(parts), 4), loc="upper center",
+              bbox_to_anchor=(0.5, -0.35 if len(rows) < 3 else -0.2))
+    if title:
+        ax.set_title(title)
     return fig
 
 

@@ -272,8 +272,9 @@ explorer.static_explorer(grid, title="Simulation explorer (precomputed frames)")
 # subtomograms/s on one H100.
 #
 # A small shared CPU is a noisy instrument: the same fixed workload runs faster or slower from
-# one second to the next (the ranges in the table show how much). So the benchmark runs the reference in its own process
-# (as a plain script runs, with the default memory allocator) and interleaves it with the torch
+# one second to the next (the ranges in the table show how much). So the benchmark runs the
+# reference in its own process (as a plain script runs, with the default memory allocator) and
+# interleaves it with the torch
 # simulator, a short reference chunk before every batch, in several rounds; the speedup of a
 # round is the ratio of the two rates measured side by side, and the table gives the median over
 # rounds with its range. Two output sets are timed: everything the simulator returns (noisy,
@@ -302,7 +303,8 @@ def _bench_rows(result):
             "reference": ref,
             "speedup": val.get("speedup_vs_numpy_reference"),
             "range": rng,
-            "commit": str(val["commit"])[:10] if val.get("commit") else "not recorded"})
+            "commit": str(val["commit"])[:10] if val.get("commit") else "not recorded",
+            "stages": val.get("stages_ms_per_subtomogram") or {}})
     return rows
 
 
@@ -311,12 +313,12 @@ if bench is None:
     display(Markdown("Simulator throughput: **not yet measured** (run "
                      "`cryo-companion bench simulate --save`)."))
 else:
-    rows = _bench_rows(bench)
-    throughput = {f"{r['device']} ({r['outputs']})": r["best"] for r in rows}
+    bench_rows = _bench_rows(bench)
+    throughput = {f"{r['device']} ({r['outputs']})": r["best"] for r in bench_rows}
     lines = ["| device | outputs | best subtomograms/s | by batch size | NumPy reference /s "
              "| speedup (median, range) | rounds | commit |",
              "|---|---|---:|---|---:|---|---:|---|"]
-    for r in rows:
+    for r in bench_rows:
         sp = (f"**{r['speedup']:.2f}×** ({r['range'][0]:.1f}–{r['range'][1]:.1f}×)"
               if r["speedup"] and r["range"] else "—")
         lines.append(f"| {r['device']} | {r['outputs']} | **{r['best']:,.0f}** | "
@@ -326,15 +328,38 @@ else:
                 + ("**met**" if r["speedup"] >= 10 else "**not met**")
                 + (" (and met in every round)" if r["range"][0] >= 10 else
                    f" ({r['range'][0]:.1f}× in the slowest round)")
-                for r in rows if r["speedup"] and r["range"]]
+                for r in bench_rows if r["speedup"] and r["range"]]
     # a figure measured before the benchmark recorded its commit predates the current simulator
-    stale = [f"{r['device']} ({r['outputs']})" for r in rows if r["commit"] == "not recorded"]
+    stale = [f"{r['device']} ({r['outputs']})" for r in bench_rows
+             if r["commit"] == "not recorded"]
     notes = ([f"* {', '.join(stale)}: measured before the benchmark recorded its commit, on an "
               "earlier version of the simulator; not re-measured since (it needs that device)."]
              if stale else [])
     display(Markdown("Measured simulator throughput (from `results/bench_simulate.json`):\n\n"
                      + "\n".join(lines) + "\n\n"
                      + "\n".join([f"* {v}" for v in verdicts] + notes)))
+
+# %% [markdown]
+# Where the time goes: at its best batch size the benchmark also times each stage of the
+# pipeline (`stages_ms_per_subtomogram`, the device synchronised at every stage boundary so that
+# the stages add up to the call; on a GPU that removes the overlap of kernel launches, so the sum
+# is a little more than the pipelined time per subtomogram above).
+
+# %%
+bench_rows = _bench_rows(bench) if bench is not None else []
+profiles = {f"{r['device']}\n{r['outputs']}": r["stages"] for r in bench_rows if r.get("stages")}
+if profiles:
+    fig = plotting.plot_stacked_bars(profiles, xlabel="ms per subtomogram",
+                                     title="Simulator time per subtomogram, by stage")
+    plt.show()
+    for label, st in profiles.items():
+        total = sum(st.values())
+        top = sorted(st.items(), key=lambda kv: -kv[1])[:3]
+        print(f"{label.replace(chr(10), ', ')}: {total:.3f} ms per subtomogram; "
+              + ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in top))
+missing = [f"{r['device']} ({r['outputs']})" for r in bench_rows if not r.get("stages")]
+if missing:
+    display(Markdown("Stage profile not recorded for: " + ", ".join(missing) + "."))
 
 # %% [markdown]
 # What makes the CPU path fast, beyond batching: the rotation is one `torch.compile`d trilinear
@@ -348,7 +373,7 @@ else:
 # variances come from the spectra by Parseval, without inverse FFTs; and glibc is asked to keep
 # freed blocks (`cryo_companion.runtime.tune_cpu_allocator`, applied by `setup()` and the
 # `simulate`, `train` and `bench` commands; `--no-malloc-tuning` measures without it). What
-# remains is mostly the three 40³ FFTs, the gather and the noise draw.
+# remains is mostly the three 40³ FFTs, the gather and the noise draw (the profile above).
 
 # %%
 summary = {
@@ -361,5 +386,6 @@ summary = {
     "explorer_frames": len(grid.frames), "explorer_html_mb": len(page) / 1e6,
     "throughput_per_s": throughput,
 }
+assert all("snr_requested" in r for r in summary["snr_check"])  # the SNR check's rows
 path = save_result(run, summary)
 print(f"saved {path}")

@@ -157,3 +157,16 @@ def test_log_histogram_under_a_decade_has_readable_tick_labels():
     major = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
     minor = [t.get_text() for t in ax.get_xticklabels(minor=True) if t.get_text()]
     assert minor == [] and major[0] == "0.8" and major[-1] == "1.25" and len(major) <= 4
+
+
+def test_stacked_bars_stack_the_parts_of_each_row():
+    rows = {"cpu": {"a": 1.0, "b": 2.0}, "gpu": {"a": 0.5, "b": 0.25}}
+    fig = plotting.plot_stacked_bars(rows, xlabel="ms per subtomogram")
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "ms per subtomogram"
+    ends = sorted(p.get_x() + p.get_width() for p in ax.patches)
+    assert ends == pytest.approx(sorted([1.0, 3.0, 0.5, 0.75]))
+    with pytest.raises(ValueError, match="parts"):
+        plotting.plot_stacked_bars({"x": {"a": 1.0}, "y": {"b": 1.0}}, xlabel="")
+    with pytest.raises(ValueError, match="empty"):
+        plotting.plot_stacked_bars({}, xlabel="")

@@ -6,6 +6,7 @@ import json
 import mrcfile
 import numpy as np
 import pytest
+import torch
 
 from cryo_companion.cli.main import main
 from cryo_companion.mrc import write_mrc
@@ -71,6 +72,31 @@ def test_bench_prints_summary_line(tmp_path, capsys):
     assert cpu["rounds"] == 2 and len(cpu["per_round"]) == 2
     assert all(r["reference"]["2"] > 0 for r in cpu["per_round"])
     assert cpu["speedup_range"][0] <= cpu["speedup_vs_numpy_reference"] <= cpu["speedup_range"][1]
+    # the stage profile at the best batch size, every stage of the pipeline named
+    from cryo_companion.simulate.subtomogram import TIMED_STAGES
+
+    stages = cpu["stages_ms_per_subtomogram"]
+    assert list(stages) == list(TIMED_STAGES) and all(v >= 0 for v in stages.values())
+    assert any(line.startswith("cpu stages at batch 2 ") for line in lines)
+
+
+def test_stage_profile_accounts_for_the_whole_call():
+    """The stages add up to the time of the calls (the profile's warm-up call is extra), and the
+    work goes where the pipeline does it."""
+    import time
+
+    from cryo_companion.cli.bench import stage_profile, synthetic_templates
+    from cryo_companion.simulate.subtomogram import Simulator
+
+    sim = Simulator(synthetic_templates(16), torch.arange(4), 13.68)
+    gen = torch.Generator().manual_seed(0)
+    sim.sample(8, "randomized", gen)
+    t0 = time.perf_counter()
+    prof = stage_profile(sim, 8, "randomized", gen, reps=3)
+    wall = time.perf_counter() - t0
+    timed = sum(prof.values()) * 3 * 8 / 1e3
+    assert 0.4 * wall < timed <= wall
+    assert prof["forward FFT"] > 0 and prof["inverse FFTs"] > 0 and prof["rotation and mask"] > 0
 
 
 def test_bench_summary_takes_medians_over_rounds_and_ratios_within_a_round():

@@ -9,7 +9,9 @@ before every batch, so that both see the same spells of a machine whose speed sw
 figures are medians over rounds, with the range of the speedup. Prints one line per round
 and ends with one line per device: `<device> best subtomograms/s: <number>`. The reference is
 its own process (the allocator tuning of this one does not reach it) and returns what the
-simulator returns (noisy, noise-free, mask). --json PATH writes the figures with provenance;
+simulator returns (noisy, noise-free, mask). At the best batch size a stage profile follows: the
+milliseconds per subtomogram of each stage of the pipeline (the device synchronised at every stage
+boundary), printed and recorded as ``stages_ms_per_subtomogram``. --json PATH writes the figures with provenance;
 --save writes results/bench_simulate.json, merging with the entries measured before (one per
 device, and per output set: "cpu" returns noisy + clean + mask, "cpu-no-clean" noisy + mask).
 """
@@ -68,14 +70,15 @@ def synthetic_templates(box: int = 40, k: int = 4) -> torch.Tensor:
 
 def bench_device(device: torch.device, batch_sizes, box: int = 40, min_time: float = 1.0,
                  preset: str = "randomized", *, compile: bool = True, need_clean: bool = True,
-                 rounds: int = 1, reference=None) -> list[dict]:
+                 rounds: int = 1, reference=None) -> tuple[list[dict], dict[str, float]]:
     """Subtomograms/s of ``Simulator.sample`` per batch size on ``device``, ``rounds`` times.
 
     ``reference`` (optional) is ``run(n) -> seconds`` of the NumPy reference: it is then
     interleaved with the simulator, one short reference chunk before every batch, so that both
     see the same spells of a shared machine (whose speed swings within seconds);
     each (round, batch size) records both rates. Returns one ``{"rates": {batch: subtomograms/s},
-    "reference": {batch: subtomograms/s}}`` per round (``reference`` empty without one).
+    "reference": {batch: subtomograms/s}}`` per round (``reference`` empty without one), and the
+    :func:`stage_profile` at the best batch size ({} if none ran).
     """
     from cryo_companion.simulate.subtomogram import Simulator
 
@@ -120,7 +123,42 @@ def bench_device(device: torch.device, batch_sizes, box: int = 40, min_time: flo
         print(f"{device.type} round {r + 1}/{rounds}: " + ", ".join(
             f"batch {b} {v:.1f}/s" + (f" (reference {refs[b]:.1f}/s, {v / refs[b]:.1f}x)"
                                       if b in refs else "") for b, v in rates.items()), flush=True)
-    return out
+    best = summarise(out)["best_batch"]
+    stages = {} if best is None else stage_profile(sim, best, preset, gen, need_clean=need_clean)
+    if stages:
+        print(f"{device.type} stages at batch {best} (ms per subtomogram): " + ", ".join(
+            f"{k} {v:.3f}" for k, v in stages.items()), flush=True)
+    return out, stages
+
+
+def stage_profile(sim, batch: int, preset: str, generator: torch.Generator, *,
+                  need_clean: bool = True, reps: int = 5) -> dict[str, float]:
+    """Milliseconds per subtomogram in each stage of ``sim.sample`` (see
+    :data:`cryo_companion.simulate.subtomogram.TIMED_STAGES`), mean over ``reps`` calls of
+    ``batch``.
+
+    The device is synchronised at every stage boundary, so the stages add up to the whole call
+    (on CUDA that removes the overlap of launches with work: the sum exceeds the pipelined rate).
+    """
+    from cryo_companion.simulate.subtomogram import TIMED_STAGES
+
+    dev = sim.device
+    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
+    acc = dict.fromkeys(TIMED_STAGES, 0.0)
+    last = [0.0]
+
+    def mark(stage: str) -> None:
+        sync()
+        now = time.perf_counter()
+        acc[stage] += now - last[0]
+        last[0] = now
+
+    sim.sample(batch, preset, generator, need_clean=need_clean)  # warm
+    for _ in range(reps):
+        sync()
+        last[0] = time.perf_counter()
+        sim.sample(batch, preset, generator, need_clean=need_clean, _timer=mark)
+    return {k: round(1e3 * v / (reps * batch), 4) for k, v in acc.items()}
 
 
 def summarise(rounds: list[dict]) -> dict:
@@ -228,9 +266,10 @@ def main(args: argparse.Namespace) -> int:
         use_ref = d == "cpu" and numpy_reference_script() is not None
         bs = args.batch_sizes or (CUDA_BATCHES if d == "cuda" else CPU_BATCHES)
         with (NumpyReference(args.box) if use_ref else contextlib.nullcontext()) as reference:
-            rounds = bench_device(dev, bs, args.box, args.min_time, compile=not args.no_compile,
-                                  need_clean=not args.no_clean, rounds=args.rounds,
-                                  reference=reference)
+            rounds, stages = bench_device(dev, bs, args.box, args.min_time,
+                                          compile=not args.no_compile,
+                                          need_clean=not args.no_clean, rounds=args.rounds,
+                                          reference=reference)
         summary = summarise(rounds)
         # one entry per device and output set (noisy + clean + mask, or noisy + mask)
         key = d if not args.no_clean else f"{d}-no-clean"
@@ -238,7 +277,7 @@ def main(args: argparse.Namespace) -> int:
                         "compile": not args.no_compile, "need_clean": not args.no_clean,
                         "malloc_tuning": tuned if d == "cpu" else None,
                         "threads": torch.get_num_threads() if d == "cpu" else None,
-                        **summary,
+                        **summary, "stages_ms_per_subtomogram": stages,
                         **{k: v for k, v in provenance(setup(
                             "smoke", d, 0, chapter="bench", paper_needs_gpu=False)).items()
                            if k in ("commit", "dirty")}}

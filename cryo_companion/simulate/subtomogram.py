@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -65,10 +65,15 @@ from ..optics import bandlimit_mask, ctf_coefficients, fourier_grid, mtf, wedge_
 from ..randomization import Preset, get_preset, sample_params
 from ..rotation import VolumeBank, matrix_to_euler_zyz, random_rotation_matrices
 
-__all__ = ["DEFAULT_PARAMS", "REQUIRED_PARAMS", "STAGES", "SimBatch", "Simulator"]
+__all__ = ["DEFAULT_PARAMS", "REQUIRED_PARAMS", "STAGES", "TIMED_STAGES", "SimBatch",
+           "Simulator"]
 
 #: Names of the intermediate stages returned with ``return_stages=True`` (Che et al. III-A order).
 STAGES = ("density", "noise", "density+noise", "wedge", "ctf", "mtf", "bandlimit")
+#: Stages the ``_timer`` of :meth:`Simulator.simulate` is called with, in pipeline order
+#: ("parameters": drawing and checking them, and the output's bookkeeping).
+TIMED_STAGES = ("parameters", "rotation and mask", "forward FFT", "noise draw", "filter",
+                "spectra", "inverse FFTs")
 #: Parameters :meth:`Simulator.simulate` needs.
 REQUIRED_PARAMS = ("snr", "wedge_deg", "defocus_um", "cs_mm")
 #: Defaults of the optional parameters of :meth:`Simulator.simulate`.
@@ -420,7 +425,8 @@ class Simulator:
     def simulate(self, template_index: Tensor, rotations: Tensor, params: Mapping,
                  generator: torch.Generator | None = None, *, amplitude_contrast: float = 0.07,
                  voltage_kv: float = 300.0, return_stages: bool = False,
-                 need_clean: bool = True, _validate: bool = True) -> SimBatch:
+                 need_clean: bool = True, _validate: bool = True,
+                 _timer: Callable[[str], None] | None = None) -> SimBatch:
         """Simulate subtomograms with explicit per-sample parameters.
 
         Parameters
@@ -438,7 +444,11 @@ class Simulator:
         return_stages : also return the intermediate stages (:data:`STAGES`).
         need_clean : also return the noise-free volumes (``SimBatch.clean``); False (training:
             noisy + mask only) saves one inverse FFT per subtomogram and sets ``clean`` None.
+        _timer : called with a stage name at the end of each stage (:data:`TIMED_STAGES`; the
+            benchmark's stage profile); None (default) times nothing.
         """
+        mark = _timer if _timer is not None else (lambda stage: None)
+        mark("parameters")
         idx = torch.as_tensor(template_index, device=self.device).long().reshape(-1)
         n = idx.numel()
         if _validate and n and not bool(((idx >= 0) & (idx < len(self.volumes))).all()):
@@ -458,11 +468,14 @@ class Simulator:
         # Che et al. III-A: rotate / shift the density map
         density = self._bank.rotate(idx, R, shift)
         mask = density > self._mask_thr[idx].reshape(-1, 1, 1, 1)
+        mark("rotation and mask")
         dims, N = (-3, -2, -1), self.box ** 3
         inv = lambda F_: torch.fft.irfftn(F_, s=self._shape, dim=dims)
         S = torch.fft.rfftn(density, dim=dims)
+        mark("forward FFT")
         # noise drawn last: the same seed gives the same clean volume whatever the SNR
         Z = self._white_noise_band(n, generator)
+        mark("noise draw")
         # Che et al. III-B: the intensity augmentation x' = m + g (x − m) + o s, with m and s the
         # mean and std of the noise-free volume, is applied to both outputs, so noisy − clean
         # stays the noise, the SNR is unchanged and the clean output does not depend on the SNR.
@@ -489,6 +502,7 @@ class Simulator:
         if H is None:
             H = self.transfer(p, amplitude_contrast=amplitude_contrast, voltage_kv=voltage_kv)
             H.mul_(g.reshape(-1, 1, 1, 1))
+        mark("filter")
         # C = H' S (clean spectrum, × g), written k_x-major; complex * real is several times
         # faster on the CPU than multiplying the (..., 2) real view by a broadcast H' (an inner
         # loop 2 long). The filtered noise H' N (× g) lives on the band's points only.
@@ -508,12 +522,16 @@ class Simulator:
         # m = C₀ / (g N) and s = sqrt(var_c) / g of the volume before the augmentation
         C[:, 0, 0, 0] += (C[:, 0, 0, 0].real / (g * N) * (1 - g)
                           + p["intensity_offset"] * torch.sqrt(var_c) / g) * N
+        mark("spectra")
         clean = inv(C) if need_clean or return_stages else None
+        mark("inverse FFTs")
         # noisy spectrum g (H S + σ H N), formed in C's memory (a view: (n, W' D D) k_x-major);
         # σ = 0 adds exact zeros: SNR = inf gives noisy == clean
         C.permute(0, 3, 1, 2).view(n, M).index_add_(1, self._noise_index,
                                                      HN.mul_(sigma.reshape(-1, 1)))
+        mark("spectra")
         noisy = inv(C)
+        mark("inverse FFTs")
 
         stages = None
         if return_stages:
@@ -533,18 +551,21 @@ class Simulator:
                       "euler_phi_deg": torch.rad2deg(phi).float(),
                       "euler_theta_deg": torch.rad2deg(theta).float(),
                       "euler_psi_deg": torch.rad2deg(psi).float()}
+        mark("parameters")
         return SimBatch(noisy=noisy, clean=clean, mask=mask, label=self.labels[idx],
                         params=out_params, stages=stages)
 
     def sample(self, n: int, preset: str | Preset, generator: torch.Generator | None = None,
                *, template_index: Tensor | None = None, return_stages: bool = False,
-               need_clean: bool = True) -> SimBatch:
+               need_clean: bool = True,
+               _timer: Callable[[str], None] | None = None) -> SimBatch:
         """Draw ``n`` subtomograms with parameters from ``preset`` (``"randomized"``/``"baseline"``).
 
         Draw order (fixed, so a seed reproduces a batch): parameters
         (:func:`cryo_companion.randomization.sample_params`), template indices (uniform over the
         templates unless ``template_index`` is given), rotations (uniform on SO(3)), noise.
-        ``need_clean``: see :meth:`simulate`.
+        ``need_clean``, ``_timer``: see :meth:`simulate` (the timer's first stage,
+        "parameters", includes these draws).
         """
         if not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")
@@ -564,4 +585,4 @@ class Simulator:
         return self.simulate(template_index, R, params, generator,
                              amplitude_contrast=pr.amplitude_contrast, voltage_kv=pr.voltage_kv,
                              return_stages=return_stages, need_clean=need_clean,
-                             _validate=False)
+                             _validate=False, _timer=_timer)
