@@ -253,7 +253,13 @@ class VolumeBank:
             try:
                 with warnings.catch_warnings():  # compiler internals' deprecation notices
                     warnings.simplefilter("ignore", DeprecationWarning)
-                    self._kernel = torch.compile(_gather_trilinear, dynamic=True)
+                    # the kernel's indices are in range by construction (coordinates clamped
+                    # onto the zero pad; template indices checked in rotate() on the CPU), so
+                    # the CPU kernel drops inductor's per-load bounds checks (10-13 % faster)
+                    options = ({"assert_indirect_indexing": False}
+                               if volumes.device.type == "cpu" else None)
+                    self._kernel = torch.compile(_gather_trilinear, dynamic=True,
+                                                 options=options)
             except Exception as e:  # noqa: BLE001 - any backend failure: stay eager
                 self._fallback(e)
 
@@ -268,6 +274,13 @@ class VolumeBank:
         if R.shape != (B, 3, 3):
             raise ValueError(f"R must be ({B}, 3, 3), got {tuple(R.shape)}")
         if self._kernel is not None and B > 0:
+            if index.device.type == "cpu":  # the CPU kernel has no bounds checks (__init__)
+                if not 0 <= int(index.min()) <= int(index.max()) < self.volumes.shape[0]:
+                    raise ValueError(f"index must be in [0, {self.volumes.shape[0]}), got "
+                                     f"values in [{int(index.min())}, {int(index.max())}]")
+                if not bool(torch.isfinite(R).all()) or (
+                        shift_xyz is not None and not bool(torch.isfinite(shift_xyz).all())):
+                    raise ValueError("R and shift_xyz must be finite (NaN or inf found)")
             D, H, W = self.shape
             dt = self.volumes.dtype
             Rt = R.to(dt).transpose(1, 2)

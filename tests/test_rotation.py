@@ -115,3 +115,20 @@ def test_volume_bank_equals_rotate_volumes_of_the_indexed_templates(compile, sha
     torch.testing.assert_close(out, rotate_volumes(bank[idx], R, t), atol=2e-6, rtol=0)
     ident = VolumeBank(bank, compile=compile).rotate(idx, torch.eye(3).expand(5, 3, 3))
     torch.testing.assert_close(ident, bank[idx], atol=1e-6, rtol=0)
+
+
+def test_compiled_bank_refuses_indices_and_coordinates_its_kernel_cannot_read():
+    """The CPU kernel reads without bounds checks, so rotate() refuses what would read outside the
+    bank (checked before anything is compiled or read)."""
+    bank = VolumeBank(torch.rand(2, 6, 6, 6), compile=True)
+    R = torch.eye(3).expand(2, 3, 3)
+    with pytest.raises(ValueError, match=r"index must be in \[0, 2\)"):
+        bank.rotate(torch.tensor([0, 2]), R)
+    with pytest.raises(ValueError, match=r"index must be in \[0, 2\)"):
+        bank.rotate(torch.tensor([-1, 0]), R)
+    bad = R.clone()
+    bad[1, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="finite"):
+        bank.rotate(torch.tensor([0, 1]), bad)
+    with pytest.raises(ValueError, match="finite"):
+        bank.rotate(torch.tensor([0, 1]), R, torch.tensor([[0.0, 0, 0], [float("inf"), 0, 0]]))
