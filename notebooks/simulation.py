@@ -274,10 +274,9 @@ explorer.static_explorer(grid, title="Simulation explorer (precomputed frames)")
 # A small shared CPU is a noisy instrument: the same fixed workload runs faster or slower from
 # one second to the next (the ranges in the table show how much). So the benchmark runs the
 # reference in its own process (as a plain script runs, with the default memory allocator) and
-# interleaves it with the torch
-# simulator, a short reference chunk before every batch, in several rounds; the speedup of a
-# round is the ratio of the two rates measured side by side, and the table gives the median over
-# rounds with its range. Two output sets are timed: everything the simulator returns (noisy,
+# interleaves it with the torch simulator, a short reference chunk before every batch, in several
+# rounds; the speedup of a round is the ratio of the two rates measured side by side, and the
+# table gives the median over rounds with its range. Two output sets are timed: everything the simulator returns (noisy,
 # noise-free, mask; the reference returns the same three), and noisy + mask only
 # (`need_clean=False`, what training uses).
 
@@ -308,12 +307,12 @@ def _bench_rows(result):
     return rows
 
 
+bench_rows = _bench_rows(bench) if bench is not None else []
 if bench is None:
     throughput = None
     display(Markdown("Simulator throughput: **not yet measured** (run "
                      "`cryo-companion bench simulate --save`)."))
 else:
-    bench_rows = _bench_rows(bench)
     throughput = {f"{r['device']} ({r['outputs']})": r["best"] for r in bench_rows}
     lines = ["| device | outputs | best subtomograms/s | by batch size | NumPy reference /s "
              "| speedup (median, range) | rounds | commit |",
@@ -346,7 +345,6 @@ else:
 # is a little more than the pipelined time per subtomogram above).
 
 # %%
-bench_rows = _bench_rows(bench) if bench is not None else []
 profiles = {f"{r['device']}\n{r['outputs']}": r["stages"] for r in bench_rows if r.get("stages")}
 if profiles:
     fig = plotting.plot_stacked_bars(profiles, xlabel="ms per subtomogram",

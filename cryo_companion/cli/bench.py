@@ -10,10 +10,11 @@ figures are medians over rounds, with the range of the speedup. Prints one line 
 and ends with one line per device: `<device> best subtomograms/s: <number>`. The reference is
 its own process (the allocator tuning of this one does not reach it) and returns what the
 simulator returns (noisy, noise-free, mask). At the best batch size a stage profile follows: the
-milliseconds per subtomogram of each stage of the pipeline (the device synchronised at every stage
-boundary), printed and recorded as ``stages_ms_per_subtomogram``. --json PATH writes the figures with provenance;
---save writes results/bench_simulate.json, merging with the entries measured before (one per
-device, and per output set: "cpu" returns noisy + clean + mask, "cpu-no-clean" noisy + mask).
+milliseconds per subtomogram of each stage of the pipeline (the device synchronised at every
+stage boundary), printed and recorded as ``stages_ms_per_subtomogram``. --json PATH writes the
+figures with provenance; --save writes results/bench_simulate.json, merging with the entries
+measured before (one per device, and per output set: "cpu" returns noisy + clean + mask,
+"cpu-no-clean" noisy + mask).
 """
 from __future__ import annotations
 
