@@ -1,7 +1,6 @@
 """Crowded scenes: no overlap, contacts, ground truth consistent with the particle list."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

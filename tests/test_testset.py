@@ -10,7 +10,7 @@ import pytest
 from cryo_companion.cli.main import main as cli
 from cryo_companion.dataset import load_subtomograms
 from cryo_companion.simulate.testset import (TEST_DOMAIN_CONFIG, baseline_preset, ensure_testset,
-                                             make_testset, scale_config, test_domain_hash)
+                                             scale_config, test_domain_hash)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Tilt series and WBP: geometry, the missing wedge, CTF sign, dose noise."""
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest

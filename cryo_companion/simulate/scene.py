@@ -35,7 +35,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -369,7 +368,7 @@ def make_scene(spec: SceneSpec, templates: dict[str, Template], class_names: Seq
         pot[so] += spec.phi_protein_V * frac - spec.phi_ice_V * frac.clamp(max=1.0)
         i = len(particles) + 1
         e = env[sb]
-        occ[so][e] = i  # noqa: the slice is a view; masked assignment writes through
+        occ[so][e] = i  # the slice is a view: the masked assignment writes through
         cmask[so][e] = class_names.index(name) + 1
         phi, theta, psi = rotation.matrix_to_euler_zyz(Rm.to(torch.float64))
         particles.append({"class_index": class_names.index(name), "class_name": name,
