@@ -29,7 +29,7 @@ test: env
 
 # Paper scale: execute every chapter on the GPU with papermill, in _toc.yml order (resumable).
 paper: env
-	source $(BIN)/activate && python -m cryo_companion.pipeline --scale paper --device cuda
+	source $(BIN)/activate && python -m cryo_companion.runs.pipeline --scale paper --device cuda
 
 # Wheels the GPU machine lacks (papermill, jupytext, mrcfile, ipykernel, ...) into .whl/.
 gpu-wheels:

@@ -1,16 +1,17 @@
 """cryo_companion: the reproducible companion to four cryo-ET deep-learning papers.
 
-Subpackages and modules (one concept each):
+Subpackages and modules (one concept each; generic machinery first):
 
-- ``structures``   PDB/mmCIF/MRC reading, atoms -> density, membranes, class-set catalogue
-- ``optics``       CTF, MTF, missing-wedge masks (pure functions of frequency grids)
-- ``simulate``     simplified subtomogram simulator; tomogram simulator and test domain
-- ``randomization`` domain-randomization parameter distributions and presets
-- ``models``       the papers' networks
-- ``train``        training loops
-- ``metrics``      classification / segmentation metrics
-- ``shrec``        SHREC 2020 localisation and classification evaluation
-- ``runtime``, ``results``, ``pipeline``  notebook parameters, provenance, papermill pipeline
+- ``structures``  PDB/mmCIF/MRC reading, atoms -> density, membranes, class-set catalogue
+- ``optics``, ``rotation``, ``snr``, ``filters``  physics: pure functions on tensors
+- ``simulate``    simplified subtomogram simulator, randomization sampler, tomogram simulator
+- ``models``      the papers' networks
+- ``metrics``     classification / segmentation metrics and confidence intervals
+- ``dataset``, ``mrc``  subtomogram sets and MRC files on disk
+- ``papers``      each paper's constants, presets, claims and table assembly
+- ``runs``        chapter parameters, results with provenance, the papermill pipeline
+- ``book``, ``bench``, ``cli``  presentation, benchmarks and the command line (import anything;
+  nothing in the library imports them)
 """
 from importlib.metadata import PackageNotFoundError, version
 

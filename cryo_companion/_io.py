@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["atomic_path", "write_json", "write_text"]
+__all__ = ["atomic_path", "repo_root", "write_json", "write_text"]
 
 
 @contextlib.contextmanager
@@ -54,3 +54,9 @@ def _to_builtin(obj: Any) -> Any:
     if isinstance(obj, os.PathLike):
         return os.fspath(obj)
     raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def repo_root() -> Path:
+    """The repository root (the folder holding ``pyproject.toml``), or the working directory."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "pyproject.toml").exists() else Path.cwd()

@@ -3,7 +3,7 @@
 A folder holds one MRC volume per subtomogram and a ``labels.csv`` table with the columns
 ``file,class`` and optionally ``mask`` (an MRC file with the segmentation ground truth of the
 subtomogram's target; non-zero voxels are the target). ``class`` is the class *name*. This is
-the format of the held-out test domain (:mod:`cryo_companion.simulate.testset`) and the format in
+the format of the held-out test domain (:mod:`cryo_companion.papers.che2019.test_domain`) and the format in
 which a reader brings their own real subtomograms (issue #5, item 6): the book's evaluation runs
 on either.
 """
@@ -21,10 +21,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ._io import write_text
-from .mrc import MrcError, read_mrc, write_mrc
+from cryo_companion._io import repo_root, write_text
+from cryo_companion.mrc import MrcError, read_mrc, write_mrc
 
-__all__ = ["SubtomogramSet", "load_subtomograms", "save_subtomograms", "LABELS_FILE"]
+__all__ = ["LABELS_FILE", "SubtomogramSet", "default_data_dir", "load_subtomograms",
+           "save_subtomograms"]
 
 LABELS_FILE = "labels.csv"
 META_FILE = "meta.json"
@@ -213,3 +214,9 @@ def _jsonable(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()
     return str(obj)
+
+
+def default_data_dir() -> Path:
+    """Where generated data are cached: ``$CRYO_COMPANION_DATA`` or ``data/`` at the repository
+    root (ignored by git), whatever the working directory."""
+    return Path(os.environ.get("CRYO_COMPANION_DATA", repo_root() / "data"))

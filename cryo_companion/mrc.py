@@ -13,7 +13,7 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 
-from ._io import atomic_path
+from cryo_companion._io import atomic_path
 
 __all__ = ["MrcVolume", "read_mrc", "write_mrc", "MrcError"]
 

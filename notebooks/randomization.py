@@ -25,7 +25,7 @@
 # only the augmentation random; batches are standardised with a global mean and standard
 # deviation.
 #
-# This chapter shows the two presets of `cryo_companion.randomization`, the distributions they
+# This chapter shows the two presets of `cryo_companion.simulate.randomization`, the distributions they
 # sample against the paper's ranges, the paper's Fig. 3 (randomized subtomograms, one column per
 # class) and baseline samples beside randomized ones.
 
@@ -41,10 +41,11 @@ import torch
 from IPython.display import Markdown, display
 from scipy import stats
 
-from cryo_companion import plotting
-from cryo_companion.randomization import get_preset, sample_params, standardize_batch
-from cryo_companion.results import save_result
-from cryo_companion.runtime import setup
+from cryo_companion.book import plotting
+from cryo_companion.papers.che2019.presets import get_preset
+from cryo_companion.simulate.randomization import sample_params, standardize_batch
+from cryo_companion.runs.results import save_result
+from cryo_companion.runs.runtime import setup
 from cryo_companion.simulate.subtomogram import Simulator
 from cryo_companion.structures.templates import template_bank
 
@@ -57,7 +58,7 @@ print(f"scale={run.scale}, device={run.device}, seed={run.seed}")
 # ## The two presets
 #
 # Ranges marked "ours" are not given by the paper (the CTF envelope, the sub-box shift and the
-# ranges of the intensity augmentation); see the docstring of `cryo_companion.randomization`.
+# ranges of the intensity augmentation); see the docstring of `cryo_companion.simulate.randomization`.
 
 # %%
 randomized = get_preset("randomized")

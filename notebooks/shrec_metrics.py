@@ -23,7 +23,7 @@
 # RO, AD, recall, precision, miss rate, F1) and classification in Table 4 (F1 per class), Table 6
 # (F1 per size group) and Figs. 10-12.
 #
-# This chapter states exactly how each number is computed in `cryo_companion.shrec.evaluate`,
+# This chapter states exactly how each number is computed in `cryo_companion.papers.shrec2020.metrics`,
 # works every counter out on a small scene drawn below, and shows the paper's Tables 3 and 4
 # (cited numbers) beside the rows of this companion's methods, which later chapters fill in.
 
@@ -39,13 +39,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from cryo_companion.results import load_all, save_result
-from cryo_companion.runtime import setup
-from cryo_companion.shrec import paper_tables
-from cryo_companion.shrec.evaluate import evaluate
-from cryo_companion.shrec.plot import plot_confusion, plot_cumulative_f1, plot_detection_slice
-from cryo_companion.shrec.report import companion_rows, format_table
-from cryo_companion.shrec.worked_example import EXPECTED, grid_scene, worked_example
+from cryo_companion.runs.results import load_all, save_result
+from cryo_companion.runs.runtime import setup
+from cryo_companion.papers.shrec2020 import paper_tables
+from cryo_companion.papers.shrec2020.metrics import evaluate
+from cryo_companion.book.shrec_plots import plot_confusion, plot_cumulative_f1, plot_detection_slice
+from cryo_companion.papers.shrec2020.report import companion_rows
+from cryo_companion.tables import format_table
+from cryo_companion.papers.shrec2020.worked_example import EXPECTED, grid_scene, worked_example
 
 run = setup(scale, device, seed, chapter="shrec_metrics", paper_needs_gpu=False)
 
@@ -155,7 +156,7 @@ plt.show()
 #
 # The lookups are vectorised (one fancy-indexing gather for all detections, `bincount` for the
 # per-particle hit counts). At paper scale the chapter times a 512³ map with 2782 particles
-# against 3000 detections (issue #7 asks for under a second; `scripts/bench_shrec_eval.py` does
+# against 3000 detections (the target is under a second; `cryo-companion bench shrec-eval` does
 # the same from the command line); at smoke scale a 128³ map.
 
 # %%
@@ -170,7 +171,7 @@ print(f"{size}^3 map, {n_part} particles, 3000 detections: {eval_s:.3f} s on {ru
 # %% [markdown]
 # ## The paper's Tables 3 and 4, and this companion
 #
-# The rows marked *(paper)* are **cited from Gubins et al. 2020** (`cryo_companion.shrec.paper_tables`),
+# The rows marked *(paper)* are **cited from Gubins et al. 2020** (`cryo_companion.papers.shrec2020.paper_tables`),
 # not computed here. Rows marked *(this companion)* are read from this book's result files,
 # written by the chapters that train and score our methods; until a chapter has run, the row
 # shows `-` for every cell.

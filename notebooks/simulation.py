@@ -26,7 +26,7 @@
 # plots the CTF for several Dz and Cs, checks that the SNR we ask for is the SNR we get, and ends
 # with an explorer of the four parameters. The simulator is
 # `cryo_companion.simulate.subtomogram.Simulator`; the figures come from
-# `cryo_companion.plotting` and the explorer from `cryo_companion.explorer`.
+# `cryo_companion.book.plotting` and the explorer from `cryo_companion.book.explorer`.
 
 # %% tags=["parameters"]
 scale = "smoke"   # "smoke": 2-core CPU in about a minute; "paper": the papers' sizes
@@ -41,11 +41,15 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from cryo_companion import explorer, optics, plotting
-from cryo_companion.randomization import get_preset
-from cryo_companion.results import load_result, save_result
+from cryo_companion import optics
+
+from cryo_companion.book import explorer
+
+from cryo_companion.book import plotting
+from cryo_companion.papers.che2019.presets import get_preset
+from cryo_companion.runs.results import load_result, save_result
 from cryo_companion.rotation import random_rotation_matrices
-from cryo_companion.runtime import setup
+from cryo_companion.runs.runtime import setup
 from cryo_companion.simulate.subtomogram import Simulator
 from cryo_companion.snr import snr_from_clean, snr_from_correlation
 from cryo_companion.structures.catalogue import class_set
@@ -267,7 +271,7 @@ explorer.static_explorer(grid, title="Simulation explorer (precomputed frames)")
 # `cryo-companion bench simulate --save` times the full randomized pipeline at 40³ on the CPU and,
 # when present, a GPU, for several batch sizes, and writes `results/bench_simulate.json`. The
 # issue's targets: at least 10× a plain per-sample NumPy/SciPy script
-# (`scripts/bench_simulate_numpy_reference.py`, one subtomogram at a time with
+# (`cryo_companion.bench.numpy_reference`, one subtomogram at a time with
 # `scipy.ndimage.affine_transform` and NumPy FFTs) on the same CPU, and at least 80,000
 # subtomograms/s on one H100.
 #
@@ -369,7 +373,7 @@ if missing:
 # depend on the thread count); the intensity gain is folded into the filter; the spectra are
 # stored $k_x$-major, so that each inverse FFT makes one transposing copy instead of two; both
 # variances come from the spectra by Parseval, without inverse FFTs; and glibc is asked to keep
-# freed blocks (`cryo_companion.runtime.tune_cpu_allocator`, applied by `setup()` and the
+# freed blocks (`cryo_companion.runs.runtime.tune_cpu_allocator`, applied by `setup()` and the
 # `simulate`, `train` and `bench` commands; `--no-malloc-tuning` measures without it). What
 # remains is mostly the three 40³ FFTs, the gather and the noise draw (the profile above).
 

@@ -41,8 +41,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from cryo_companion.results import save_result
-from cryo_companion.runtime import setup
+from cryo_companion.runs.results import save_result
+from cryo_companion.runs.runtime import setup
 from cryo_companion.structures.catalogue import class_set, substitution_table
 from cryo_companion.structures.density import (
     compare_atoms_to_map,

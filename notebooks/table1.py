@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from cryo_companion.evaluate import (
+from cryo_companion.papers.che2019.evaluate import (
     PAPER_THRESHOLDS,
     needs_inversion,
     SWEEP_THRESHOLDS,
@@ -53,13 +53,13 @@ from cryo_companion.evaluate import (
     summarize_runs,
 )
 from cryo_companion.models.dsrf3d import DSRF3DSegNet, load_weights
-from cryo_companion.paper_numbers import claims, compare, verdict
+from cryo_companion.papers.claims import claims, compare, verdict
 from cryo_companion._io import atomic_path, write_json
-from cryo_companion.results import load_result, repo_root, save_result
-from cryo_companion.randomization import get_preset
-from cryo_companion.runtime import setup
-from cryo_companion.simulate.testset import ensure_testset, test_domain_hash
-from cryo_companion.train import TrainConfig, precision_check, run_dir, train, train_many
+from cryo_companion.runs.results import load_result, repo_root, save_result
+from cryo_companion.papers.che2019.presets import get_preset
+from cryo_companion.runs.runtime import setup
+from cryo_companion.papers.che2019.test_domain import ensure_testset, test_domain_hash
+from cryo_companion.papers.che2019.train import TrainConfig, precision_check, run_dir, train, train_many
 
 run = setup(scale, device, seed, chapter="table1", paper_needs_gpu=True)
 print(run)
@@ -364,7 +364,7 @@ for arm in ("randomized", "baseline"):
 # baseline model (seed 0 of each arm, at the arm's threshold).
 
 # %%
-from cryo_companion.plotting import plot_image_grid
+from cryo_companion.book.plotting import plot_image_grid
 
 idx = [int(np.flatnonzero(test.labels == k)[0]) for k in range(len(names))
        if (test.labels == k).any()]

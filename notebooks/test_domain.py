@@ -29,7 +29,7 @@
 # | noise | Gaussian at a set SNR | Poisson electron counts from a dose spread over the tilts, ice attenuation |
 # | missing wedge | a mask in Fourier space | the tilt series itself, reconstructed by weighted back-projection |
 #
-# Every parameter is frozen in `cryo_companion/data/test_domain.json` and its hash is recorded in
+# Every parameter is frozen in `cryo_companion/papers/che2019/test_domain.json` and its hash is recorded in
 # every result that uses the test set (pre-registration).
 
 # %% tags=["parameters"]
@@ -47,10 +47,10 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
-from cryo_companion.runtime import setup
-from cryo_companion.results import save_result
+from cryo_companion.runs.runtime import setup
+from cryo_companion.runs.results import save_result
 from cryo_companion.dataset import save_subtomograms
-from cryo_companion.simulate import testset as ts
+from cryo_companion.papers.che2019 import test_domain as ts
 
 run = setup(scale, device, seed, chapter="test_domain", paper_needs_gpu=True)
 cfg = ts.TEST_DOMAIN_CONFIG
@@ -163,13 +163,14 @@ display(Markdown(
 # histograms after the global standardisation used at test time.
 
 # %%
+from cryo_companion.papers.che2019.presets import get_preset
 from cryo_companion.simulate.subtomogram import Simulator
 from cryo_companion.structures.templates import template_bank
 
 bank = template_bank("che2019", data.voxel_size_A, 40, progress=False)
 sim = Simulator.from_template_bank(bank, data.voxel_size_A, run.device)
 gen = torch.Generator(device=run.device).manual_seed(seed)
-train = sim.sample(run.pick(16, 256), "baseline", gen).noisy.cpu().numpy()
+train = sim.sample(run.pick(16, 256), get_preset("baseline"), gen).noisy.cpu().numpy()
 test = data.volumes[: run.pick(16, 256)]
 
 
@@ -214,10 +215,10 @@ assert data.counts == ts.scale_config(scale)["counts"]
 # The time this chapter took to simulate its test set (all tomograms, tilt series,
 # reconstructions and extraction) on its device, and the benchmark of one SHREC-sized tomogram
 # (200 × 512 × 512 voxels at 1 nm, about 2,500 particles, 61 tilts) recorded by
-# `scripts/bench_tomogram.py` in `results/bench_tomogram.json`.
+# `cryo-companion bench tomogram` in `results/bench_tomogram.json`.
 
 # %%
-from cryo_companion.results import load_result
+from cryo_companion.runs.results import load_result
 
 print(f"this run ({run.scale} scale, {run.device}): {len(data)} subtomograms in "
       f"{result['wall_time_s']:.0f} s")

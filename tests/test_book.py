@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cryo_companion.pipeline import chapters
+from cryo_companion.runs.pipeline import chapters
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,7 +9,7 @@ import zlib
 import numpy as np
 import pytest
 
-from cryo_companion import explorer as ex
+from cryo_companion.book import explorer as ex
 
 D = 12
 CLASSES = ["membrane", "proteasome", "TRiC", "ribosome"]

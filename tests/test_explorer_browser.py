@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from cryo_companion import explorer as ex
+from cryo_companion.book import explorer as ex
 
 CHROMIUM = os.environ.get("CRYO_COMPANION_CHROMIUM") or next(
     (p for p in (shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser"),

@@ -8,7 +8,7 @@ import jupytext
 import nbformat
 import pytest
 
-from cryo_companion.pipeline import chapters
+from cryo_companion.runs.pipeline import chapters
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted(p for p in (ROOT / "notebooks").glob("*.py") if p.name != "conftest.py")

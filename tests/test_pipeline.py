@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cryo_companion.pipeline import chapters, is_current, run_pipeline
+from cryo_companion.runs.pipeline import chapters, is_current, run_pipeline
 
 NB = '''# ---
 # jupyter:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from cryo_companion import plotting
+from cryo_companion.book import plotting
 
 
 @pytest.fixture(autouse=True)

@@ -6,18 +6,22 @@ import math
 import pytest
 import torch
 
-from cryo_companion.randomization import (
+from cryo_companion.papers.che2019.presets import get_preset
+from cryo_companion.simulate.randomization import (
     PARAM_NAMES,
     Preset,
     augment_intensity,
-    get_preset,
     sample_params,
     standardize_batch,
 )
 
+#: A valid set of the four required ranges; tests override one at a time.
+_RANGES = {"snr": (0.1, 1.0), "wedge_deg": (0.0, 30.0), "defocus_um": (-6.0, -1.0),
+           "cs_mm": (2.0, 2.7)}
+
 
 def test_randomized_ranges_of_the_paper():
-    p = sample_params("randomized", 20000, torch.Generator().manual_seed(0))
+    p = sample_params(get_preset("randomized"), 20000, torch.Generator().manual_seed(0))
     assert set(p) == set(PARAM_NAMES)
     snr, w, dz, cs = p["snr"], p["wedge_deg"], p["defocus_um"], p["cs_mm"]
     assert 0.03 <= snr.min() and snr.max() <= 10.0
@@ -50,8 +54,8 @@ def test_baseline_fixed_values_and_source():
 
 
 def test_same_seed_same_params():
-    a = sample_params("randomized", 10, torch.Generator().manual_seed(4))
-    b = sample_params("randomized", 10, torch.Generator().manual_seed(4))
+    a = sample_params(get_preset("randomized"), 10, torch.Generator().manual_seed(4))
+    b = sample_params(get_preset("randomized"), 10, torch.Generator().manual_seed(4))
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
@@ -61,16 +65,16 @@ def test_configurable_ranges_and_validation():
     assert 1.0 <= s["snr"].min() and s["snr"].max() <= 2.0
     assert 10.0 <= s["wedge_deg"].min() and s["wedge_deg"].max() <= 20.0
     with pytest.raises(ValueError, match="SNR"):
-        Preset(name="x", snr=(0.0, 1.0))
+        Preset(**{**_RANGES, "snr": (0.0, 1.0)}, name="x")
     with pytest.raises(ValueError, match="wedge"):
-        Preset(name="x", wedge_deg=(0.0, 90.0))
+        Preset(**{**_RANGES, "wedge_deg": (0.0, 90.0)}, name="x")
     with pytest.raises(ValueError, match="Cs"):
-        Preset(name="x", cs_mm=(-1.0, 1.0))
+        Preset(**{**_RANGES, "cs_mm": (-1.0, 1.0)}, name="x")
     with pytest.raises(ValueError, match="lo <= hi"):
-        Preset(name="x", defocus_um=(0.0, -12.0))
+        Preset(**{**_RANGES, "defocus_um": (0.0, -12.0)}, name="x")
     with pytest.raises(ValueError, match="unknown preset"):
         get_preset("nope")
-    assert Preset(name="clean", snr=math.inf).snr == (math.inf, math.inf)
+    assert Preset(**{**_RANGES, "snr": math.inf}, name="clean").snr == (math.inf, math.inf)
 
 
 def test_augmentation_changes_mean_and_variance_as_defined():

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from cryo_companion.book.results_table import claim_rows, format_value
-from cryo_companion.paper_numbers import CLAIMS, lookup
-from cryo_companion.results import load_result, results_dir, save_result
-from cryo_companion.runtime import setup
+from cryo_companion.papers.claims import CLAIMS, lookup
+from cryo_companion.runs.results import load_result, results_dir, save_result
+from cryo_companion.runs.runtime import setup
 
 
 def test_save_result_has_provenance(tmp_path, monkeypatch) -> None:
@@ -65,7 +65,7 @@ def test_dirty_means_changed_sources_not_written_results(tmp_path, monkeypatch) 
     import shutil
     import subprocess
 
-    import cryo_companion.results as results
+    import cryo_companion.runs.results as results
 
     if shutil.which("git") is None:
         pytest.skip("needs git")

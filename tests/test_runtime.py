@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cryo_companion.runtime import resolve_device, setup
+from cryo_companion.runs.runtime import resolve_device, setup
 
 
 def test_unknown_scale_names_valid_values() -> None:

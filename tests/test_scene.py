@@ -5,8 +5,13 @@ import pytest
 import torch
 
 from cryo_companion import rotation
-from cryo_companion.simulate.scene import (PackingError, SceneSpec, bilayer_potential_V,
-                                           make_scene, make_template)
+from cryo_companion.simulate.scene import (
+    PackingError,
+    SceneSpec,
+    bilayer_potential_V,
+    make_scene,
+    make_template,
+)
 
 
 def _blob(D=15, a=(1.0, 1.5, 0.8)):

@@ -9,8 +9,8 @@ import pytest
 
 from cryo_companion.cli.main import main
 from cryo_companion.mrc import write_mrc
-from cryo_companion.shrec.particles import write_particle_list
-from cryo_companion.shrec.worked_example import EXPECTED, worked_example
+from cryo_companion.papers.shrec2020.particles import write_particle_list
+from cryo_companion.papers.shrec2020.worked_example import EXPECTED, worked_example
 
 
 @pytest.fixture()

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from cryo_companion.shrec.classes import SHREC2020_CLASSES
-from cryo_companion.shrec.evaluate import CLASS_ORDER
-from cryo_companion.shrec.paper_tables import (
+from cryo_companion.papers.shrec2020.classes import SHREC2020_CLASSES
+from cryo_companion.papers.shrec2020.metrics import CLASS_ORDER
+from cryo_companion.papers.shrec2020.paper_tables import (
     N_TEST_PARTICLES,
     TABLE2_COUNTS,
     TABLE3,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cryo_companion.shrec.particles import (
+from cryo_companion.papers.shrec2020.particles import (
     KNOWN_CLASS_IDS,
     ParticleListError,
     parse_star,

@@ -6,11 +6,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from cryo_companion.shrec.evaluate import evaluate
-from cryo_companion.shrec.paper_tables import TABLE3
-from cryo_companion.shrec.plot import plot_confusion, plot_cumulative_f1, plot_detection_slice
-from cryo_companion.shrec.report import companion_rows, format_table
-from cryo_companion.shrec.worked_example import worked_example
+from cryo_companion.book.shrec_plots import plot_confusion, plot_cumulative_f1, plot_detection_slice
+from cryo_companion.papers.shrec2020.metrics import evaluate
+from cryo_companion.papers.shrec2020.paper_tables import TABLE3
+from cryo_companion.papers.shrec2020.report import companion_rows
+from cryo_companion.papers.shrec2020.worked_example import worked_example
+from cryo_companion.tables import format_table
 
 
 def test_missing_companion_row_is_empty_not_the_paper():

@@ -10,6 +10,7 @@ import torch
 
 from cryo_companion.cli.main import main
 from cryo_companion.mrc import write_mrc
+from cryo_companion.papers.che2019.presets import get_preset
 
 
 @pytest.fixture()
@@ -85,12 +86,12 @@ def test_stage_profile_accounts_for_the_whole_call():
     work goes where the pipeline does it."""
     import time
 
-    from cryo_companion.cli.bench import stage_profile, synthetic_templates
+    from cryo_companion.bench.simulate import stage_profile, synthetic_templates
     from cryo_companion.simulate.subtomogram import Simulator
 
     sim = Simulator(synthetic_templates(16), torch.arange(4), 13.68)
     gen = torch.Generator().manual_seed(0)
-    sim.sample(8, "randomized", gen)
+    sim.sample(8, get_preset("randomized"), gen)
     t0 = time.perf_counter()
     prof = stage_profile(sim, 8, "randomized", gen, reps=3)
     wall = time.perf_counter() - t0
@@ -100,7 +101,7 @@ def test_stage_profile_accounts_for_the_whole_call():
 
 
 def test_bench_summary_takes_medians_over_rounds_and_ratios_within_a_round():
-    from cryo_companion.cli.bench import summarise
+    from cryo_companion.bench.simulate import summarise
 
     rounds = [{"rates": {32: 500.0, 64: 450.0}, "reference": {32: 50.0, 64: 50.0}},
               {"rates": {32: 900.0, 64: 1200.0}, "reference": {32: 90.0, 64: 100.0}},

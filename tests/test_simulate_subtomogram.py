@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from cryo_companion.optics import ctf, frequency_magnitude, mtf, wedge_mask
+from cryo_companion.papers.che2019.presets import get_preset
 from cryo_companion.simulate.subtomogram import STAGES, Simulator
 from cryo_companion.snr import snr_from_clean, snr_from_correlation
 
@@ -37,7 +38,7 @@ def _fixed(n, **kw):
 def test_shapes_and_types(sim, device):
     s = Simulator(*_templates(), device=device)
     g = torch.Generator(device=device).manual_seed(0)
-    b = s.sample(5, "randomized", g)
+    b = s.sample(5, get_preset("randomized"), g)
     assert b.noisy.shape == b.clean.shape == b.mask.shape == (5, D, D, D)
     assert b.noisy.dtype == torch.float32 and b.mask.dtype == torch.bool
     assert b.label.dtype == torch.int64 and set(b.label.tolist()) <= {3, 7}
@@ -65,7 +66,6 @@ def test_snr_inf_is_exactly_clean_and_same_seed_adds_only_noise(sim):
     b = sim.simulate(idx, R, _fixed(3, snr=0.5), torch.Generator().manual_seed(5))
     assert torch.equal(a.clean, b.clean)
     # and through sample(): the clean volumes do not depend on the SNR
-    from cryo_companion.randomization import get_preset
     p_inf = get_preset("baseline").replace(snr=(math.inf, math.inf))
     p_fin = get_preset("baseline").replace(snr=(0.2, 0.2))
     c = sim.sample(4, p_inf, torch.Generator().manual_seed(9))
@@ -76,9 +76,9 @@ def test_snr_inf_is_exactly_clean_and_same_seed_adds_only_noise(sim):
 
 
 def test_same_seed_same_output(sim):
-    a = sim.sample(6, "randomized", torch.Generator().manual_seed(11))
-    b = sim.sample(6, "randomized", torch.Generator().manual_seed(11))
-    c = sim.sample(6, "randomized", torch.Generator().manual_seed(12))
+    a = sim.sample(6, get_preset("randomized"), torch.Generator().manual_seed(11))
+    b = sim.sample(6, get_preset("randomized"), torch.Generator().manual_seed(11))
+    c = sim.sample(6, get_preset("randomized"), torch.Generator().manual_seed(12))
     assert torch.equal(a.noisy, b.noisy) and torch.equal(a.mask, b.mask)
     assert all(torch.equal(a.params[k], b.params[k]) for k in a.params)
     assert not torch.equal(a.noisy, c.noisy)
@@ -121,7 +121,7 @@ def test_clean_is_density_filtered_by_ctf_mtf_wedge(sim):
 
 def test_clean_has_no_power_in_the_missing_wedge(sim):
     n = 2
-    b = sim.sample(n, "randomized", torch.Generator().manual_seed(3))
+    b = sim.sample(n, get_preset("randomized"), torch.Generator().manual_seed(3))
     F = torch.fft.rfftn(b.clean, dim=(-3, -2, -1))
     W = wedge_mask((D,) * 3, b.params["wedge_deg"], rfft=True)
     # the intensity offset moves only the DC term
@@ -153,7 +153,7 @@ def test_bright_particles_by_default_and_physical_sign_on_request():
 
 def test_box_crop_and_parity_check():
     v, lab = _templates(24)
-    assert Simulator(v, lab, box=20).sample(1, "baseline").noisy.shape == (1, 20, 20, 20)
+    assert Simulator(v, lab, box=20).sample(1, get_preset("baseline")).noisy.shape == (1, 20, 20, 20)
     with pytest.raises(ValueError, match="even/odd box mismatch"):
         Simulator(v, lab, box=21)
 
@@ -182,7 +182,7 @@ def test_bad_volumes_rejected():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_generator_device_must_match():
     with pytest.raises(ValueError, match="generator"):
-        Simulator(*_templates()).sample(1, "baseline", torch.Generator(device="cuda"))
+        Simulator(*_templates()).sample(1, get_preset("baseline"), torch.Generator(device="cuda"))
 
 
 def test_parseval_variance_equals_real_space_variance():
@@ -223,8 +223,8 @@ def test_white_noise_is_white_and_hermitian_inside_the_band_limit(box):
 
 
 def test_need_clean_false_gives_the_same_noisy_and_mask(sim):
-    a = sim.sample(5, "randomized", torch.Generator().manual_seed(4))
-    b = sim.sample(5, "randomized", torch.Generator().manual_seed(4), need_clean=False)
+    a = sim.sample(5, get_preset("randomized"), torch.Generator().manual_seed(4))
+    b = sim.sample(5, get_preset("randomized"), torch.Generator().manual_seed(4), need_clean=False)
     assert b.clean is None
     assert torch.equal(a.noisy, b.noisy) and torch.equal(a.mask, b.mask)
     assert b.to("cpu").clean is None
@@ -235,8 +235,8 @@ def test_compiled_path_matches_eager_path():
     """compile=True (fused rotation gather and transfer function) changes only float rounding."""
     v, lab = _templates()
     eager, fused = Simulator(v, lab), Simulator(v, lab, compile=True)
-    a = eager.sample(8, "randomized", torch.Generator().manual_seed(21))
-    b = fused.sample(8, "randomized", torch.Generator().manual_seed(21))
+    a = eager.sample(8, get_preset("randomized"), torch.Generator().manual_seed(21))
+    b = fused.sample(8, get_preset("randomized"), torch.Generator().manual_seed(21))
     assert fused._bank.compile and fused._filter is not None  # no silent fallback
     for k in ("noisy", "clean"):
         x, y = getattr(a, k), getattr(b, k)
@@ -255,7 +255,7 @@ def test_simulator_augmentation_is_randomization_augment_intensity(sim):
     """The simulator applies the augmentation in Fourier space; it must be exactly the affine map
     of ``randomization.augment_intensity`` (x' = m + g (x − m) + o s, m and s of the clean volume)
     applied to the un-augmented output."""
-    from cryo_companion.randomization import augment_intensity
+    from cryo_companion.simulate.randomization import augment_intensity
 
     R = torch.eye(3).expand(3, 3, 3)
     idx = torch.tensor([0, 1, 1])

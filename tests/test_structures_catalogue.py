@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from cryo_companion.shrec.classes import SHREC2020_CLASSES
+from cryo_companion.papers.shrec2020.classes import SHREC2020_CLASSES
 from cryo_companion.structures.catalogue import class_set, substitution_table
 from cryo_companion.structures.sources import find_structure
 

@@ -1,15 +1,22 @@
 """Tilt series and WBP: geometry, the missing wedge, CTF sign, dose noise."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
 
 from cryo_companion import optics
-from cryo_companion.simulate.tiltseries import (Imaging, dose_symmetric_order, fourier_bin,
-                                                interaction_constant, project, project_slabs,
-                                                simulate_tilt_series, tilt_angles_deg, wbp)
+from cryo_companion.simulate.tiltseries import (
+    Imaging,
+    dose_symmetric_order,
+    fourier_bin,
+    interaction_constant,
+    project,
+    project_slabs,
+    simulate_tilt_series,
+    tilt_angles_deg,
+    wbp,
+)
 
 
 def test_tilt_angles_of_the_paper_and_bad_ranges():

@@ -5,7 +5,7 @@
 ```{results-table}
 ```
 
-and gets one row per claim of :data:`cryo_companion.paper_numbers.CLAIMS`: the paper's value
+and gets one row per claim of :data:`cryo_companion.papers.claims.CLAIMS`: the paper's value
 (cited) beside ours, read at build time from ``results/NAME.json``. A value with no result shows
 as missing, never as the paper's number. Nothing is typed into the page.
 """
@@ -39,8 +39,8 @@ def format_value(value: Any, digits: int = 3) -> str:
 
 def claim_rows(results: dict[str, dict[str, Any]] | None = None) -> list[list[str]]:
     """Rows ``[paper, where, row, metric, paper value, ours, run]`` for every cited claim."""
-    from cryo_companion.paper_numbers import CLAIMS, lookup
-    from cryo_companion.results import load_all
+    from cryo_companion.papers.claims import CLAIMS, lookup
+    from cryo_companion.runs.results import load_all
 
     results = load_all("paper") if results is None else results
     rows = []

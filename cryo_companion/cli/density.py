@@ -42,8 +42,8 @@ def main(args: argparse.Namespace) -> int:
     """Validate, compute the density, write the MRC; returns 0 (errors raise)."""
     import numpy as np
 
-    from ..mrc import write_mrc
-    from ..structures.density import load_density
+    from cryo_companion.mrc import write_mrc
+    from cryo_companion.structures.density import load_density
 
     if not (math.isfinite(args.voxel_size) and args.voxel_size > 0):
         raise ValueError(f"--voxel-size {args.voxel_size} must be a positive number of Å")

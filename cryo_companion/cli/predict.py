@@ -38,10 +38,10 @@ def main(args: argparse.Namespace) -> int:
     import torch
     import torch.nn.functional as F
 
-    from cryo_companion.evaluate import needs_inversion, predict, preprocess
+    from cryo_companion.devices import resolve_device
     from cryo_companion.models.dsrf3d import load_weights
     from cryo_companion.mrc import read_mrc, write_mrc
-    from cryo_companion.runtime import resolve_device
+    from cryo_companion.papers.che2019.evaluate import needs_inversion, predict, preprocess
 
     device = resolve_device(args.device)
     model, meta = load_weights(args.weights, map_location=device)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from cryo_companion._io import write_json
 from cryo_companion.mrc import read_mrc
-from cryo_companion.shrec.evaluate import BENCHMARK_SCRIPT, evaluate
-from cryo_companion.shrec.particles import read_particle_list
-from cryo_companion.shrec.report import format_evaluation
+from cryo_companion.papers.shrec2020.metrics import BENCHMARK_SCRIPT, evaluate
+from cryo_companion.papers.shrec2020.particles import read_particle_list
+from cryo_companion.papers.shrec2020.report import format_evaluation
 
 COMMAND = "shrec-eval"
 

@@ -4,7 +4,7 @@ Each subtomogram gets a uniform random rotation and a sub-box shift; with fixed 
 --defocus/--cs (defaults: the baseline preset, i.e. the values measured on the test domain
 in results/test_domain.json when present, else the paper's SNR 0.1, 30 deg, -6 um, 2.7 mm) and no intensity
 augmentation, or with --randomize every subtomogram draws its own parameters from the
-"randomized" preset (cryo_companion.randomization). Defocus is negative for underfocus; the beam
+"randomized" preset (cryo_companion.simulate.randomization). Defocus is negative for underfocus; the beam
 is along z and the tilt axis is y. The JSON next to the stack (same name, .json) lists every
 parameter of every subtomogram. The same --seed gives the same output; --snr inf gives the
 noise-free volumes, and a finite SNR with the same seed the same volumes plus noise.
@@ -62,7 +62,7 @@ def _density(structure: str, voxel_size_A: float, box: int, seed: int) -> np.nda
 
 
 def _preset(args: argparse.Namespace):
-    from cryo_companion.randomization import get_preset
+    from cryo_companion.papers.che2019.presets import get_preset
 
     fixed = {"snr": args.snr, "wedge_deg": args.wedge, "defocus_um": args.defocus,
              "cs_mm": args.cs}
@@ -81,8 +81,8 @@ def _preset(args: argparse.Namespace):
 
 def main(args: argparse.Namespace) -> int:
     from cryo_companion._io import write_json
+    from cryo_companion.devices import resolve_device, tune_cpu_allocator
     from cryo_companion.mrc import write_mrc
-    from cryo_companion.runtime import resolve_device, tune_cpu_allocator
     from cryo_companion.simulate.subtomogram import Simulator
 
     if args.n < 1:

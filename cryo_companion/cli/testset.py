@@ -21,8 +21,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..dataset import save_subtomograms
-    from ..simulate.testset import make_testset
+    from cryo_companion.dataset import save_subtomograms
+    from cryo_companion.papers.che2019.test_domain import make_testset
 
     data = make_testset(args.scale, args.device, args.seed)
     save_subtomograms(args.out, data)

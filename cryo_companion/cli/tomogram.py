@@ -51,12 +51,16 @@ def _sync(dev) -> None:
 def main(args: argparse.Namespace) -> int:
     import torch
 
-    from .._io import write_json, write_text
-    from ..mrc import write_mrc
-    from ..runtime import resolve_device
-    from ..simulate.scene import SceneSpec, make_scene
-    from ..simulate.testset import load_templates, scene_to_tomogram_vox, simulate_tomogram
-    from ..simulate.tiltseries import Imaging
+    from cryo_companion._io import write_json, write_text
+    from cryo_companion.devices import resolve_device
+    from cryo_companion.mrc import write_mrc
+    from cryo_companion.papers.che2019.test_domain import (
+        load_templates,
+        scene_to_tomogram_vox,
+        simulate_tomogram,
+    )
+    from cryo_companion.simulate.scene import SceneSpec, make_scene
+    from cryo_companion.simulate.tiltseries import Imaging
 
     Z, Y, X = args.shape
     os_ = int(args.oversample)

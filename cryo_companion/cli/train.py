@@ -41,8 +41,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run ``cryo-companion train``."""
-    from cryo_companion.runtime import resolve_device, tune_cpu_allocator
-    from cryo_companion.train import TrainConfig, train
+    from cryo_companion.devices import resolve_device, tune_cpu_allocator
+    from cryo_companion.papers.che2019.train import TrainConfig, train
 
     tune_cpu_allocator()  # CPU simulation on the fly (no effect on GPU work)
 

@@ -244,7 +244,7 @@ def save_weights(model: DSRF3DSegNet, path: str | os.PathLike, *,
     its fingerprint, the class names, the preprocessing, the mask threshold, training metadata
     and the float32 state dict.
     """
-    from .._io import atomic_path
+    from cryo_companion._io import atomic_path
 
     payload = {
         "format": WEIGHTS_FORMAT,

@@ -38,7 +38,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .. import rotation
+from cryo_companion import rotation
 
 __all__ = ["Template", "make_template", "Scene", "SceneSpec", "make_scene", "bilayer_potential_V",
            "PackingError", "PROTEIN_DENSITY_DA_A3"]

@@ -3,7 +3,7 @@
 From a bank of density volumes (``K`` templates, ``(D, D, D)``, z-y-x, voxel size ``voxel_size_A``)
 each subtomogram of a batch gets its own template, uniform random rotation on SO(3), sub-box shift,
 SNR, missing-wedge angle, defocus, Cs and CTF envelope, and the intensity augmentation
-(:mod:`cryo_companion.randomization`). No Python loop runs over samples.
+(:mod:`cryo_companion.simulate.randomization`). No Python loop runs over samples.
 
 Pipeline and the choice made for the SNR
 ----------------------------------------
@@ -60,10 +60,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._rng import randn_complex
-from ..optics import bandlimit_mask, ctf_coefficients, fourier_grid, mtf, wedge_measured
-from ..randomization import Preset, get_preset, sample_params
-from ..rotation import VolumeBank, matrix_to_euler_zyz, random_rotation_matrices
+from cryo_companion._rng import randn_complex
+from cryo_companion.optics import (
+    bandlimit_mask,
+    ctf_coefficients,
+    fourier_grid,
+    mtf,
+    wedge_measured,
+)
+from cryo_companion.rotation import VolumeBank, matrix_to_euler_zyz, random_rotation_matrices
+from cryo_companion.simulate.randomization import Preset, sample_params
 
 __all__ = ["DEFAULT_PARAMS", "REQUIRED_PARAMS", "STAGES", "TIMED_STAGES", "SimBatch",
            "Simulator"]
@@ -555,21 +561,24 @@ class Simulator:
         return SimBatch(noisy=noisy, clean=clean, mask=mask, label=self.labels[idx],
                         params=out_params, stages=stages)
 
-    def sample(self, n: int, preset: str | Preset, generator: torch.Generator | None = None,
+    def sample(self, n: int, preset: Preset, generator: torch.Generator | None = None,
                *, template_index: Tensor | None = None, return_stages: bool = False,
                need_clean: bool = True,
                _timer: Callable[[str], None] | None = None) -> SimBatch:
-        """Draw ``n`` subtomograms with parameters from ``preset`` (``"randomized"``/``"baseline"``).
+        """Draw ``n`` subtomograms with parameters drawn from ``preset``'s ranges.
 
         Draw order (fixed, so a seed reproduces a batch): parameters
-        (:func:`cryo_companion.randomization.sample_params`), template indices (uniform over the
+        (:func:`cryo_companion.simulate.randomization.sample_params`), template indices (uniform over the
         templates unless ``template_index`` is given), rotations (uniform on SO(3)), noise.
         ``need_clean``, ``_timer``: see :meth:`simulate` (the timer's first stage,
         "parameters", includes these draws).
         """
         if not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")
-        pr = get_preset(preset)
+        if not isinstance(preset, Preset):
+            raise TypeError(f"preset must be a Preset, got {type(preset).__name__} (named "
+                            "presets: cryo_companion.papers.che2019.presets.get_preset)")
+        pr = preset
         self._check_generator(generator)
         params = sample_params(pr, n, generator, self.device)
         if template_index is None:

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .. import optics
+from cryo_companion import optics
 
 __all__ = [
     "Imaging", "TiltSeries", "tilt_angles_deg", "dose_symmetric_order", "interaction_constant",

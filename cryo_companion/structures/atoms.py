@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._elements import ATOMIC_NUMBER, MASS_DA, guess_element
+from cryo_companion.structures._elements import ATOMIC_NUMBER, MASS_DA, guess_element
 
 __all__ = ["WATER_NAMES", "AtomFileError", "Atoms", "read_atoms", "read_mmcif", "read_pdb"]
 

@@ -3,8 +3,9 @@
 - ``"che2019"``: the four classes of the domain randomization paper (Che et al. 2019, Sec. III-A
   and IV: ribosome, membrane, TRiC, single-capped proteasome), in the label order 0 ribosome,
   1 membrane, 2 TRiC, 3 proteasome.
-- ``"shrec2020"``: SHREC 2020's twelve (Gubins et al. 2020, Table 1; IDs, names and molecular
-  weights from :mod:`cryo_companion.shrec.classes`), sorted by molecular weight.
+- ``"shrec2020"``: SHREC 2020's twelve (Gubins et al. 2020, Table 1: IDs, names and molecular
+  weights; the table's other columns are in :mod:`cryo_companion.papers.shrec2020.classes`),
+  sorted by molecular weight.
 - ``"liu22"``: the 22 complexes of SSN3D (Liu et al. 2018, Table 1) and DSM-Net, in the paper's
   order. None of them is in the offline mirror ``shared/structures``; each is replaced by a
   distinct available complex, and the paper's ID, the substitute and the reason are kept.
@@ -15,8 +16,6 @@ Every class keeps the paper's ID (``paper_id``) next to the entry we use (``entr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from ..shrec.classes import SHREC2020_CLASSES
 
 __all__ = ["CLASS_SETS", "ClassEntry", "ClassSet", "class_set", "substitution_table"]
 
@@ -104,11 +103,19 @@ _CHE = ClassSet("che2019", [
 _SHREC_ENTRY = {"4d8q": ("4v94", ("4d8q is not in the offline mirror; 4v94 is the same complex "
                                  "(yeast TRiC/CCT)"))}
 _SHREC_ATOMS = {"1s3x", "3qm1", "3gl1", "3h84", "2cg9", "3d2f", "1u6g", "3cf3", "1bxn", "1qvr"}
+# Gubins et al. 2020, Table 1 (cited): PDB ID, name, molecular weight (kDa), by weight.
+_SHREC_TABLE1 = (
+    ("1s3x", "Hsp70 ATPase", 42.75), ("3qm1", "LJ0536 S106A", 62.62),
+    ("3gl1", "Ssb1, Hsp70", 84.61), ("3h84", "GET3", 158.08), ("2cg9", "Hsp90-Sba1", 188.73),
+    ("3d2f", "Sse1p, Hsp70", 236.11), ("1u6g", "Cand1-Cul1-Roc1", 238.82),
+    ("3cf3", "P97/vcp", 541.74), ("1bxn", "Rubisco", 559.96), ("1qvr", "ClpB", 593.36),
+    ("4cr2", "26S proteasome", 1309.28), ("4d8q", "TRiC/CCT", 1952.74),
+)
 _SHREC = ClassSet("shrec2020", [
-    ClassEntry(c.name, c.pdb_id, _SHREC_ENTRY.get(c.pdb_id, (c.pdb_id, None))[0],
-               "atoms" if c.pdb_id in _SHREC_ATOMS else "map",
-               _SHREC_ENTRY.get(c.pdb_id, (c.pdb_id, None))[1], c.mw_kda)
-    for c in SHREC2020_CLASSES
+    ClassEntry(name, pdb_id, _SHREC_ENTRY.get(pdb_id, (pdb_id, None))[0],
+               "atoms" if pdb_id in _SHREC_ATOMS else "map",
+               _SHREC_ENTRY.get(pdb_id, (pdb_id, None))[1], mw)
+    for pdb_id, name, mw in _SHREC_TABLE1
 ], "SHREC 2020 (Gubins et al. 2020, Table 1): 12 classes at 10 Å per voxel, by molecular weight")
 
 # --- SSN3D / DSM-Net 22 ----------------------------------------------------------------

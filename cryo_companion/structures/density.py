@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from scipy import ndimage, special
 
-from .._io import atomic_path
-from ..mrc import read_mrc
-from .atoms import Atoms, read_atoms
-from .gaussian import as_tensor, sigma_from_resolution, splat_gaussians
-from .sources import cache_dir, find_structure
+from cryo_companion._io import atomic_path
+from cryo_companion.mrc import read_mrc
+from cryo_companion.structures.atoms import Atoms, read_atoms
+from cryo_companion.structures.gaussian import as_tensor, sigma_from_resolution, splat_gaussians
+from cryo_companion.structures.sources import cache_dir, find_structure
 
 __all__ = [
     "CACHE_VERSION",
@@ -198,7 +198,10 @@ def resample_map(vol: np.ndarray, voxel_in_A: float, voxel_out_A: float,
     np.ndarray
         float32 of ``shape`` (default: the same physical extent), per Å³.
     """
-    from .maps import center_of_mass, resample_volume  # maps imports box_centre from here
+    from cryo_companion.structures.maps import (  # maps imports box_centre from here
+        center_of_mass,
+        resample_volume,
+    )
 
     vol = np.asarray(vol, dtype=np.float64)
     if vol.ndim != 3:
@@ -285,7 +288,9 @@ def map_to_density(vol: np.ndarray, map_voxel_A: float, voxel_size_A: float, box
         raise ValueError(f"{name}: expected a 3-D map, got shape {vol.shape}")
     if not np.isfinite(vol).all():
         raise ValueError(f"{name}: map contains NaN/inf values")
-    from .maps import subtract_background  # maps imports box_centre from here
+    from cryo_companion.structures.maps import (
+        subtract_background,  # maps imports box_centre from here
+    )
 
     vol = subtract_background(vol).numpy()
     if not vol.sum() > 0:
@@ -452,7 +457,7 @@ def structure_size(vol: np.ndarray, voxel_size_A: float, *, threshold_fraction: 
 
 def entries_with_atoms_and_map() -> list[str]:
     """IDs that ``$CRYO_COMPANION_STRUCTURES`` holds both as atomic model and as 10 Å map."""
-    from .sources import structures_dir
+    from cryo_companion.structures.sources import structures_dir
 
     root = structures_dir()
     if root is None:

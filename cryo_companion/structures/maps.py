@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .density import box_centre
+from cryo_companion.structures.density import box_centre
 
 __all__ = ["center_of_mass", "pearson_r", "resample_volume", "subtract_background"]
 

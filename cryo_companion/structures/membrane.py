@@ -182,7 +182,7 @@ def membrane_patch(box: int, voxel_size_A: float, rng: np.random.Generator | int
     if protein is not None:
         name = str(rng.choice(MEMBRANE_PROTEINS)) if protein == "random" else str(protein)
         angle = float(rng.uniform(0.0, 360.0))
-        from .density import load_density
+        from cryo_companion.structures.density import load_density
 
         prot = load_density(name, voxel_size_A, box, resolution_A, grow_box=True)
         # rotate: protein frame (membrane normal = z) -> patch frame (normal = n), then shift

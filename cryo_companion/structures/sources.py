@@ -25,8 +25,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._io import atomic_path
-from .atoms import AtomFileError, read_atoms
+from cryo_companion._io import atomic_path
+from cryo_companion.structures.atoms import AtomFileError, read_atoms
 
 __all__ = [
     "DEFAULT_PDB_URL",

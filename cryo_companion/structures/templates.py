@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
-from .catalogue import class_set
-from .density import load_density
-from .membrane import membrane_patch
+from cryo_companion.structures.catalogue import class_set
+from cryo_companion.structures.density import load_density
+from cryo_companion.structures.membrane import membrane_patch
 
 __all__ = [
     "PAPER_BOX",

@@ -1,0 +1,13 @@
+"""Benchmarks: each module measures one part and records figures with provenance in results/.
+
+``cryo-companion bench TARGET`` runs them: ``simulate`` (:mod:`.simulate`, the subtomogram
+simulator against :mod:`.numpy_reference`), ``tomogram`` (:mod:`.tomogram`), ``shrec-eval``
+(:mod:`.shrec_eval`) and ``train-step`` (:mod:`.train_step`). Every module has ``add_args(parser)``
+and ``main(args) -> int``. Nothing in the library imports this package.
+"""
+
+#: Benchmark targets of ``cryo-companion bench``: name -> module (under this package).
+TARGETS: dict[str, str] = {"simulate": "simulate", "tomogram": "tomogram",
+                           "shrec-eval": "shrec_eval", "train-step": "train_step"}
+
+__all__ = ["TARGETS"]

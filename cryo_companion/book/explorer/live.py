@@ -1,0 +1,82 @@
+"""The live explorer: ipywidgets sliders that re-simulate and redraw on every change (needs a
+running kernel)."""
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from cryo_companion.book.explorer.frames import ExplorerAxis, RenderFn, frame_png
+from cryo_companion.book.plotting import as_numpy
+
+__all__ = ["live_explorer"]
+
+
+
+def live_explorer(render: RenderFn, axes: Sequence[ExplorerAxis], *, fourier: bool = True,
+                  width_px: int = 600) -> Any:
+    """ipywidgets explorer: sliders re-simulate one subtomogram and redraw its frame.
+
+    Needs a running kernel (in the static website use :func:`static_explorer`). Numeric axes
+    become continuous sliders over ``live_range`` (``FloatLogSlider`` for a ``log`` axis), the
+    categorical axis a drop-down. The picture is an ``ipywidgets.Image`` holding
+    :func:`frame_png` of ``render`` at the current values.
+
+    Parameters
+    ----------
+    render : ``render(params) -> (1, D, D, D)`` (called with arrays of length 1).
+    axes : the explorer axes (see :func:`default_axes`).
+    fourier : show the Fourier row.
+    width_px : displayed width of the frame.
+
+    Returns
+    -------
+    ipywidgets.VBox
+        With attributes ``controls`` (``name -> widget``), ``image`` and ``refresh()``.
+    """
+    import ipywidgets as w
+
+    controls: dict[str, Any] = {}
+    for a in axes:
+        style = {"description_width": "140px"}
+        layout = w.Layout(width="460px")
+        if a.categorical:
+            assert a.choices is not None
+            ctl = w.Dropdown(options=[(c, int(v)) for c, v in zip(a.choices, a.values)],
+                             value=int(a.values[0]), description=a.label, style=style,
+                             layout=layout)
+        else:
+            lo, hi = a.live_range or (min(a.values), max(a.values))
+            mid = a.values[len(a.values) // 2]
+            if a.log:
+                ctl = w.FloatLogSlider(value=mid, base=10, min=np.log10(lo), max=np.log10(hi),
+                                       step=0.05, description=a.label, readout_format=".3g",
+                                       continuous_update=False, style=style, layout=layout)
+            else:
+                ctl = w.FloatSlider(value=mid, min=lo, max=hi, step=(hi - lo) / 100,
+                                    description=a.label, readout_format=".3g",
+                                    continuous_update=False, style=style, layout=layout)
+        controls[a.name] = ctl
+    image = w.Image(format="png", layout=w.Layout(width=f"{int(width_px)}px"))
+    status = w.HTML()
+
+    def refresh(*_: Any) -> None:
+        params = {k: np.array([float(c.value)]) for k, c in controls.items()}
+        vols = as_numpy(render(params))
+        if vols.ndim != 4 or vols.shape[0] != 1:
+            raise ValueError(f"render returned shape {vols.shape}; expected (1, D, D, D)")
+        image.value = frame_png(vols[0], fourier=fourier)
+        status.value = ("<small>" + ", ".join(
+            f"{html.escape(a.label)} = {controls[a.name].label if a.categorical else format(controls[a.name].value, '.3g')}"
+            for a in axes) + "</small>")
+
+    for c in controls.values():
+        c.observe(refresh, names="value")
+    box = w.VBox([*controls.values(), image, status])
+    box.controls = controls  # type: ignore[attr-defined]
+    box.image = image  # type: ignore[attr-defined]
+    box.refresh = refresh  # type: ignore[attr-defined]
+    refresh()
+    return box

@@ -1,0 +1,247 @@
+"""Evaluating the classifier + segmenter on a set of subtomograms (Che et al. 2019, IV-B and V).
+
+Test-time preprocessing (IV-B): the whole set is standardised with **one global** mean and
+standard deviation (over all voxels of all subtomograms, as the training batches are, IV), then
+smoothed with a 3-D Gaussian filter of standard deviation ``sigma_vox`` voxels (default 1 voxel =
+13.68 Å; the paper does not give its sigma). Each subtomogram is classified; the mask of the
+**predicted** class (III-C-2) is turned into probabilities with a sigmoid and thresholded at ``t``
+(the paper: 0.5 for the randomized arm, 0.2 for the baseline, V). Metrics are those of
+:mod:`cryo_companion.metrics` (headline mIoU = per-subtomogram IoU of the target region, averaged).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from cryo_companion.filters import gaussian_filter3d
+from cryo_companion.metrics import (
+    _metrics_from_counts,
+    accuracy,
+    confusion_matrix,
+    per_class_accuracy,
+    segmentation_counts,
+)
+from cryo_companion.models.dsrf3d import DSRF3DSegNet
+
+__all__ = [
+    "PAPER_THRESHOLDS",
+    "SWEEP_THRESHOLDS",
+    "TABLE1_METRICS",
+    "Evaluation",
+    "Prediction",
+    "evaluate",
+    "predict",
+    "preprocess",
+    "summarize_runs",
+]
+
+#: Thresholds of the sweep reported for both arms.
+SWEEP_THRESHOLDS: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+#: Mask thresholds of the paper (V): 0.5 with domain randomization, 0.2 for the baseline.
+PAPER_THRESHOLDS: dict[str, float] = {"randomized": 0.5, "baseline": 0.2}
+
+
+#: Contrast of the training simulator's subtomograms: mass density is bright (positive), as in
+#: the AITom simulator of Che et al. (``Simulator(invert_contrast=True)``).
+TRAINING_CONTRAST = "bright"
+CONTRASTS = ("dark", "bright")
+
+
+def needs_inversion(data_contrast: str, model_contrast: str = TRAINING_CONTRAST) -> bool:
+    """True if data whose mass appears ``data_contrast`` must be negated for the model.
+
+    Raw cryo-ET reconstructions show mass *dark* (the physical sign of phase contrast in
+    underfocus); the networks are trained on mass-bright subtomograms, so such data are inverted
+    before standardisation, as subtomogram-analysis pipelines customarily do.
+    """
+    for c in (data_contrast, model_contrast):
+        if c not in CONTRASTS:
+            raise ValueError(f"unknown contrast {c!r}; valid: {', '.join(CONTRASTS)}")
+    return data_contrast != model_contrast
+
+
+def preprocess(volumes: Tensor, sigma_vox: float = 1.0, *, invert: bool = False) -> Tensor:
+    """Optional contrast inversion, global standardisation over the whole set, then Gaussian
+    filter (IV-B); (N, D, D, D)."""
+    x = -volumes.float() if invert else volumes.float()
+    std = x.std()
+    if not torch.isfinite(std) or float(std) == 0:
+        raise ValueError("cannot standardise: the volumes are constant or not finite")
+    return gaussian_filter3d((x - x.mean()) / std, sigma_vox)
+
+
+@dataclass
+class Prediction:
+    """Model outputs on a set.
+
+    Attributes
+    ----------
+    pred : (N,) int64 predicted classes.
+    prob : (N, K) class probabilities.
+    mask_prob : (N, D, D, D) float32 sigmoid of the predicted class's mask (on the CPU).
+    """
+
+    pred: Tensor
+    prob: Tensor
+    mask_prob: Tensor
+
+    def masks(self, threshold: float) -> Tensor:
+        """(N, D, D, D) bool masks of the predicted class at ``threshold``."""
+        return self.mask_prob > threshold
+
+
+@torch.no_grad()
+def predict(model: DSRF3DSegNet, x: Tensor, *, batch_size: int = 64,
+            progress: bool = False) -> Prediction:
+    """Run ``model`` on preprocessed volumes ``x`` (N, D, D, D), in chunks on the model's device."""
+    from tqdm.auto import tqdm
+
+    dev = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    preds, probs, masks = [], [], []
+    for i in tqdm(range(0, x.shape[0], batch_size), disable=not progress, desc="predict"):
+        out = model(x[i:i + batch_size].to(dev))
+        p = out.log_probs.argmax(1)
+        idx = torch.arange(p.shape[0], device=dev)
+        preds.append(p.cpu())
+        probs.append(out.log_probs.exp().cpu())
+        masks.append(torch.sigmoid(out.mask_logits[idx, p].float()).cpu())
+    model.train(was_training)
+    return Prediction(pred=torch.cat(preds), prob=torch.cat(probs), mask_prob=torch.cat(masks))
+
+
+@dataclass
+class Evaluation:
+    """Metrics of one model on one set (``metrics`` is JSON-able) and its raw prediction."""
+
+    metrics: dict[str, Any]
+    prediction: Prediction = field(repr=False)
+
+
+def evaluate(model: DSRF3DSegNet, dataset: Any, *, threshold: float = 0.5,
+             sigma_vox: float = 1.0, sweep: Sequence[float] = SWEEP_THRESHOLDS,
+             batch_size: int = 64, progress: bool = False,
+             contrast: str | None = None) -> Evaluation:
+    """Classification and segmentation metrics of ``model`` on a ``SubtomogramSet``.
+
+    Parameters
+    ----------
+    model : the network (its device is used).
+    dataset : ``cryo_companion.dataset.SubtomogramSet`` (volumes (N, D, D, D), labels (N,),
+        masks (N, D, D, D) or None, class_names); D must equal the model's box.
+    threshold : mask probability threshold for the headline segmentation metrics.
+    sigma_vox : Gaussian filter sigma in voxels (IV-B).
+    sweep : thresholds of the sweep.
+    contrast : how mass appears in the data, ``"dark"`` or ``"bright"``; default: the set's
+        ``meta["contrast"]``, else ``"dark"`` (raw reconstructions). Dark data are inverted to
+        the training simulator's bright convention (:func:`needs_inversion`).
+
+    Returns
+    -------
+    :class:`Evaluation` with ``metrics``: ``accuracy``, ``per_class_accuracy`` (by name),
+    ``confusion_matrix`` (rows true, columns predicted), ``class_names``, ``n``, and when masks
+    exist ``pixel_accuracy``, ``miou``, ``iou_pooled``, ``miou_fg_bg`` at ``threshold`` and
+    ``sweep`` (lists per threshold).
+    """
+    vols = np.asarray(dataset.volumes)
+    box = model.cfg.box
+    if vols.ndim != 4 or vols.shape[1:] != (box, box, box):
+        raise ValueError(f"volumes {vols.shape} do not match the model's box ({box}^3); "
+                         "resample them first")
+    if not np.isfinite(vols).all():
+        raise ValueError("volumes contain NaN/inf values")
+    names = list(dataset.class_names)
+    if names != list(model.class_names):
+        raise ValueError(f"class names of the set {names} differ from the model's "
+                         f"{list(model.class_names)}")
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
+    k = model.cfg.n_classes
+    data_contrast = contrast or (getattr(dataset, "meta", None) or {}).get("contrast", "dark")
+    invert = needs_inversion(data_contrast)
+    x = preprocess(torch.from_numpy(vols), sigma_vox, invert=invert)
+    pr = predict(model, x, batch_size=batch_size, progress=progress)
+    labels = torch.from_numpy(np.asarray(dataset.labels))
+    m: dict[str, Any] = {
+        "n": len(labels), "class_names": names, "threshold": float(threshold),
+        "sigma_vox": float(sigma_vox), "contrast": data_contrast, "inverted": invert,
+        "accuracy": accuracy(pr.pred, labels),
+        "per_class_accuracy": dict(zip(names, per_class_accuracy(pr.pred, labels, k))),
+        "confusion_matrix": confusion_matrix(pr.pred, labels, k),
+    }
+    if dataset.masks is not None:
+        true = torch.from_numpy(np.asarray(dataset.masks, dtype=bool))
+        ths = sorted({float(threshold), *map(float, sweep)})
+        sw: dict[str, list] = {"threshold": ths}
+        for th in ths:
+            mm = _metrics_from_counts(segmentation_counts(pr.masks(th), true))
+            for key, v in mm.items():
+                sw.setdefault(key, []).append(v)
+            if th == float(threshold):
+                m.update(mm)
+        m["sweep"] = sw
+    return Evaluation(metrics=m, prediction=pr)
+
+
+#: Metrics summarised over seeds in Table I (classification, then segmentation).
+TABLE1_METRICS: tuple[str, ...] = ("accuracy", "pixel_accuracy", "miou", "iou_pooled",
+                                   "miou_fg_bg")
+
+
+def summarize_runs(runs: Sequence[dict[str, Any]], *, level: float = 0.95) -> dict[str, Any]:
+    """Mean ± std per arm over seeds and the randomized − baseline difference with CIs.
+
+    Parameters
+    ----------
+    runs : one dict per run: ``{"arm": "randomized" | "baseline", "seed": int, "metrics":
+        Evaluation.metrics}``.
+    level : confidence level of the intervals.
+
+    Returns
+    -------
+    ``{"arms": {arm: {metric: {"mean", "std", "n", "values"}, "threshold",
+    "per_class_accuracy": {name: mean}, "confusion_matrix": summed over seeds,
+    "sweep": {"threshold": [...], metric: {"mean": [...], "std": [...]}}}},
+    "difference": {metric: {"t": {...}, "bootstrap": {...}}}}`` (difference only with >= 2
+    seeds per arm).
+    """
+    from cryo_companion.metrics import difference_ci, mean_std
+
+    arms: dict[str, Any] = {}
+    for arm in sorted({r["arm"] for r in runs}):
+        rs = [r for r in runs if r["arm"] == arm]
+        ms = [r["metrics"] for r in rs]
+        a: dict[str, Any] = {"seeds": [r["seed"] for r in rs], "threshold": ms[0]["threshold"]}
+        for k in TABLE1_METRICS:
+            if all(k in m for m in ms):
+                a[k] = {**mean_std([m[k] for m in ms]), "values": [m[k] for m in ms]}
+        names = ms[0]["class_names"]
+        a["per_class_accuracy"] = {
+            n: (float(np.mean(v)) if (v := [m["per_class_accuracy"][n] for m in ms
+                                            if m["per_class_accuracy"][n] is not None]) else None)
+            for n in names}
+        a["confusion_matrix"] = np.sum([m["confusion_matrix"] for m in ms], axis=0).tolist()
+        if all("sweep" in m for m in ms):
+            sw: dict[str, Any] = {"threshold": ms[0]["sweep"]["threshold"]}
+            for k in ("pixel_accuracy", "miou", "iou_pooled", "miou_fg_bg"):
+                v = np.array([m["sweep"][k] for m in ms])
+                sw[k] = {"mean": v.mean(0).tolist(),
+                         "std": (v.std(0, ddof=1) if len(ms) > 1 else np.zeros(v.shape[1]))
+                         .tolist()}
+            a["sweep"] = sw
+        arms[arm] = a
+    out: dict[str, Any] = {"arms": arms, "difference": {}}
+    if {"randomized", "baseline"} <= arms.keys():
+        r, b = arms["randomized"], arms["baseline"]
+        for k in TABLE1_METRICS:
+            if k in r and k in b and r[k]["n"] >= 2 and b[k]["n"] >= 2:
+                out["difference"][k] = {
+                    m: difference_ci(r[k]["values"], b[k]["values"], level=level, method=m)
+                    for m in ("t", "bootstrap")}
+    return out

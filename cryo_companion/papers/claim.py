@@ -1,0 +1,37 @@
+"""One number cited from a paper, and where our value of it is in ``results/``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["NOT_YET", "Claim"]
+
+#: The note of a claim that no chapter reproduces yet.
+NOT_YET = "no chapter of this companion reproduces this table yet"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One number cited from a paper.
+
+    Attributes
+    ----------
+    id : unique identifier (``paper/table/row/metric``).
+    paper : short citation.
+    where : table or figure of the paper.
+    row : the row / condition (e.g. ``"w/ domain randomization"``).
+    metric : what is measured.
+    value : the paper's value.
+    result : our result file (``results/<result>.json``).
+    key : dotted path to our value under the file's ``"data"``.
+    note : how to read the comparison.
+    """
+
+    id: str
+    paper: str
+    where: str
+    row: str
+    metric: str
+    value: float
+    result: str
+    key: str
+    note: str = ""

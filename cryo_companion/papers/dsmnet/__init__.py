@@ -1,0 +1,1 @@
+"""DSM-Net: multi-task classification, segmentation and coarse structure recovery."""

@@ -1,0 +1,46 @@
+"""SHREC 2020 (Gubins et al. 2020): the benchmark's classes, particle lists and evaluation.
+
+* :mod:`.classes` - the twelve classes of Table 1 and the Table 5 size groups.
+* :mod:`.particles` - reading/writing particle lists (text, CSV, STAR); x, y, z, 0-based voxels.
+* :mod:`.evaluate` - localisation (Table 3) and classification (Tables 4, 6) metrics.
+* :mod:`.paper_tables` - the paper's own Tables 2-4, 6, 8, 9 (cited numbers).
+* :mod:`.worked_example` - a small scene with hand-worked answers.
+* :mod:`.plot` - figures of the chapter.
+"""
+from cryo_companion.papers.shrec2020.classes import SHREC2020_CLASSES, ShrecClass, size_group
+from cryo_companion.papers.shrec2020.metrics import (
+                       BENCHMARK_SCRIPT,
+                       CLASS_ORDER,
+                       ClassificationResult,
+                       LocalisationResult,
+                       ShrecEvaluation,
+                       evaluate,
+                       evaluate_classification,
+                       evaluate_localisation,
+)
+from cryo_companion.papers.shrec2020.particles import (
+                       ParticleList,
+                       ParticleListError,
+                       particle_list,
+                       read_particle_list,
+                       write_particle_list,
+)
+
+__all__ = [
+                       "BENCHMARK_SCRIPT",
+                       "CLASS_ORDER",
+                       "SHREC2020_CLASSES",
+                       "ClassificationResult",
+                       "LocalisationResult",
+                       "ParticleList",
+                       "ParticleListError",
+                       "ShrecClass",
+                       "ShrecEvaluation",
+                       "evaluate",
+                       "evaluate_classification",
+                       "evaluate_localisation",
+                       "particle_list",
+                       "read_particle_list",
+                       "size_group",
+                       "write_particle_list",
+]

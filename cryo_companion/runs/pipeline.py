@@ -1,0 +1,195 @@
+"""Execute the book's chapters with papermill, in the table of contents' order (``make paper``).
+
+For every chapter ``chapters/NAME`` of ``_toc.yml`` the source notebook ``notebooks/NAME.ipynb``
+is executed with papermill at the requested scale into a temporary file, which replaces
+``book/chapters/NAME.ipynb`` only if the run succeeded: a failed chapter leaves the committed
+executed notebook (and its result JSON, written by the notebook itself at its end) untouched.
+
+Resuming: an executed notebook records, in its metadata, the scale and the SHA-256 of its
+source ``.py``. A chapter whose executed notebook already matches both is skipped, so a run that
+stopped half-way resumes where it stopped; ``--force`` re-executes everything.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from cryo_companion._io import atomic_path
+from cryo_companion.runs.results import repo_root
+from cryo_companion.runs.runtime import DEVICES, SCALES
+
+__all__ = ["Chapter", "chapters", "execute_chapter", "run_pipeline", "main"]
+
+META_KEY = "cryo_companion"
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """One chapter: its name, paired source notebook and executed output."""
+
+    name: str
+    source_py: Path
+    source_ipynb: Path
+    output: Path
+
+    def source_sha256(self) -> str:
+        """SHA-256 of the jupytext ``.py`` source (the chapter's source of truth)."""
+        return hashlib.sha256(self.source_py.read_bytes()).hexdigest()
+
+
+def _toc_files(toc: Path) -> list[str]:
+    """File entries of a Jupyter Book ``_toc.yml``, in order (a minimal reader, no yaml dep)."""
+    files = []
+    for line in toc.read_text().splitlines():
+        s = line.strip()
+        if s.startswith("- file:") or s.startswith("file:"):
+            files.append(s.split("file:", 1)[1].strip())
+    return files
+
+
+def chapters(root: Path | None = None) -> list[Chapter]:
+    """The notebook chapters of ``_toc.yml`` in order (entries with a ``notebooks/NAME.py``)."""
+    root = root or repo_root()
+    out = []
+    for entry in _toc_files(root / "_toc.yml"):
+        if not entry.startswith("chapters/"):
+            continue
+        name = entry.split("/", 1)[1]
+        py = root / "notebooks" / f"{name}.py"
+        if not py.exists():
+            raise FileNotFoundError(f"_toc.yml lists {entry} but {py} does not exist")
+        out.append(Chapter(name, py, py.with_suffix(".ipynb"),
+                           root / "book" / "chapters" / f"{name}.ipynb"))
+    return out
+
+
+def is_current(ch: Chapter, scale: str, params: dict | None = None) -> bool:
+    """True if the executed notebook was made at ``scale`` (and with ``params``) from the
+    current source."""
+    if not ch.output.exists():
+        return False
+    try:
+        meta = json.loads(ch.output.read_text())["metadata"].get(META_KEY, {})
+    except (ValueError, KeyError):
+        return False
+    return (meta.get("scale") == scale and meta.get("source_sha256") == ch.source_sha256()
+            and meta.get("params", {}) == (params or {}))
+
+
+def execute_chapter(ch: Chapter, scale: str, device: str, seed: int = 0,
+                    timeout_s: int | None = None, params: dict | None = None) -> float:
+    """Execute one chapter with papermill; returns its wall time in seconds.
+
+    The source ``.ipynb`` is first synchronised from the ``.py`` (jupytext), then executed into a
+    temporary file that is renamed onto ``book/chapters/NAME.ipynb`` only on success.
+    """
+    import jupytext
+    import nbformat
+    import papermill
+
+    nb = jupytext.read(ch.source_py)
+    t0 = time.time()
+    with atomic_path(ch.output, suffix=".ipynb") as tmp:
+        src = tmp.with_name(tmp.name + ".in.ipynb")
+        try:
+            nbformat.write(nb, src)
+            papermill.execute_notebook(
+                str(src), str(tmp),
+                parameters={"scale": scale, "device": device, "seed": seed, **(params or {})},
+                kernel_name="python3", cwd=str(ch.source_py.parent),
+                progress_bar=True, execution_timeout=timeout_s)
+        finally:
+            src.unlink(missing_ok=True)
+        wall = time.time() - t0
+        out = nbformat.read(tmp, as_version=4)
+        out.metadata[META_KEY] = {"scale": scale, "device": device, "seed": seed,
+                                  "source_sha256": ch.source_sha256(),
+                                  "params": params or {},
+                                  "wall_time_s": round(wall, 1)}
+        nbformat.write(out, tmp)
+    return wall
+
+
+def run_pipeline(scale: str = "paper", device: str = "cuda", *, only: Sequence[str] = (),
+                 force: bool = False, seed: int = 0, root: Path | None = None,
+                 params: dict[str, dict] | None = None) -> dict[str, float | str]:
+    """Execute the chapters in order; returns ``{name: wall seconds | "skipped" | "failed"}``.
+
+    A failing chapter is reported and the pipeline stops (later chapters may depend on it).
+    ``params`` gives extra papermill parameters per chapter (``{"table1": {"iterations": 5000}}``);
+    they are recorded in the executed notebook and shown by the chapter.
+    """
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; valid values: {', '.join(SCALES)}")
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise ValueError(f"unknown device {device!r}; valid values: {', '.join(DEVICES)}")
+    chs = chapters(root)
+    known = {c.name for c in chs}
+    unknown = set(only) - known
+    if unknown:
+        raise ValueError(f"unknown chapter(s) {sorted(unknown)}; chapters: {sorted(known)}")
+    report: dict[str, float | str] = {}
+    for ch in chs:
+        if only and ch.name not in only:
+            continue
+        extra = (params or {}).get(ch.name, {})
+        if not force and is_current(ch, scale, extra):
+            print(f"[pipeline] {ch.name}: up to date at scale={scale}, skipped", flush=True)
+            report[ch.name] = "skipped"
+            continue
+        print(f"[pipeline] {ch.name}: executing at scale={scale} on {device}", flush=True)
+        try:
+            wall = execute_chapter(ch, scale, device, seed, params=extra)
+        except Exception as exc:  # papermill raises PapermillExecutionError with the cell
+            print(f"[pipeline] {ch.name}: FAILED ({type(exc).__name__}: {exc})", file=sys.stderr)
+            report[ch.name] = "failed"
+            break
+        print(f"[pipeline] {ch.name}: done in {wall:.1f} s", flush=True)
+        report[ch.name] = round(wall, 1)
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m cryo_companion.runs.pipeline [--scale paper] [--device cuda] [--only NAME ...]``."""
+    p = argparse.ArgumentParser(prog="python -m cryo_companion.runs.pipeline", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--scale", default="paper", choices=SCALES)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", nargs="*", default=[], help="chapter names to run (default: all)")
+    p.add_argument("--force", action="store_true", help="re-execute up-to-date chapters too")
+    p.add_argument("--param", action="append", default=[], metavar="CHAPTER.NAME=VALUE",
+                   help="extra papermill parameter of one chapter (value parsed as JSON), e.g. "
+                        "table1.iterations=5000")
+    args = p.parse_args(argv)
+    params: dict[str, dict] = {}
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        chapter, dot, name = key.partition(".")
+        if not (sep and dot and chapter and name):
+            print(f"pipeline: error: --param {item!r} is not CHAPTER.NAME=VALUE", file=sys.stderr)
+            return 2
+        try:
+            params.setdefault(chapter, {})[name] = json.loads(value)
+        except ValueError:
+            params.setdefault(chapter, {})[name] = value
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    try:
+        report = run_pipeline(args.scale, args.device, only=args.only, force=args.force,
+                              seed=args.seed, params=params)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"pipeline: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 1 if "failed" in report.values() else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

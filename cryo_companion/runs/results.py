@@ -1,0 +1,114 @@
+"""Results with provenance: every number in the book is read from ``results/*.json``.
+
+A result file holds the chapter's numbers under ``"data"`` and a ``"provenance"`` block: git commit
+(and whether the tree was dirty), device name, scale, seeds, wall time, library versions and the
+time of the run. Paper-scale runs write to ``results/`` (committed); smoke runs write to
+``results/smoke/`` (ignored), so a CI run never overwrites a committed result.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from cryo_companion._io import repo_root, write_json
+from cryo_companion.runs.runtime import Run
+
+__all__ = ["results_dir", "provenance", "save_result", "load_result", "load_all"]
+
+
+def results_dir(scale: str = "paper") -> Path:
+    """Folder for results of ``scale``; ``CRYO_COMPANION_RESULTS`` overrides the root."""
+    root = Path(os.environ.get("CRYO_COMPANION_RESULTS", repo_root() / "results"))
+    return root if scale == "paper" else root / scale
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=repo_root(), capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = ["cryo_companion", "torch", "numpy", "scipy", "mrcfile", "matplotlib"]
+    out = {"python": platform.python_version()}
+    for n in names:
+        try:
+            out[n] = version(n)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def device_name(device: torch.device) -> str:
+    """Human-readable name of a torch device (GPU model, or CPU model and core count)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {cpu} ({os.cpu_count()} cores)"
+
+
+def provenance(run: Run, seeds: Sequence[int] | None = None, **extra: Any) -> dict[str, Any]:
+    """The provenance block of a result written by ``run``."""
+    # GitHub-style override for runs on a machine where the tree is a copy without .git
+    commit = os.environ.get("CRYO_COMPANION_COMMIT") or _git("rev-parse", "HEAD")
+    # dirty = tracked sources changed; outputs (results, executed chapters) written by earlier
+    # runs of the same session do not count
+    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                 ":(exclude)results", ":(exclude)book/chapters")
+    return {
+        "commit": commit,
+        "dirty": bool(dirty) if dirty is not None else None,
+        "device": device_name(run.device),
+        "scale": run.scale,
+        "seeds": list(seeds) if seeds is not None else [run.seed],
+        "wall_time_s": round(run.wall_time_s, 2),
+        "versions": _versions(),
+        "host": platform.node(),
+        "argv": sys.argv[:1],
+        "finished_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        **extra,
+    }
+
+
+def save_result(run: Run, data: dict[str, Any], *, name: str | None = None,
+                seeds: Sequence[int] | None = None, **extra: Any) -> Path:
+    """Write ``{"data": data, "provenance": ...}`` to ``results_dir(run.scale)/NAME.json``."""
+    name = name or run.chapter
+    path = results_dir(run.scale) / f"{name}.json"
+    write_json(path, {"name": name, "data": data,
+                      "provenance": provenance(run, seeds=seeds, **extra)})
+    return path
+
+
+def load_result(name: str, scale: str = "paper") -> dict[str, Any] | None:
+    """The result ``name`` of ``scale``, or None when it has not been produced."""
+    path = results_dir(scale) / f"{name}.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def load_all(scale: str = "paper") -> dict[str, dict[str, Any]]:
+    """Every result of ``scale`` by name."""
+    d = results_dir(scale)
+    return {p.stem: json.loads(p.read_text()) for p in sorted(d.glob("*.json"))}

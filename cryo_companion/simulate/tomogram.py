@@ -1,0 +1,155 @@
+"""Realistic subtomograms from simulated tomograms: a scene (:mod:`.scene`) imaged as a tilt
+series and reconstructed (:mod:`.tiltseries`), then boxes cut around chosen targets with the
+masks of their targets only, and the SNR measured the way one measures it on real data.
+
+Conventions: scene and tomogram volumes are z-y-x; particle centres are x-y-z in scene voxels;
+the scene is ``bin_factor`` times finer than the tomogram, with voxel centres at whole numbers
+on both grids (:func:`scene_to_tomogram_vox`).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cryo_companion import rotation, snr
+from cryo_companion.simulate.scene import Scene, Template, make_template
+from cryo_companion.simulate.tiltseries import Imaging, reconstruct, simulate_tilt_series
+
+__all__ = ["extract_targets", "load_templates", "measure_snr", "membrane_targets",
+           "scene_to_tomogram_vox", "simulate_tomogram"]
+
+
+def scene_to_tomogram_vox(c, bin_factor: int):
+    """Voxel coordinates on the (oversampled) scene grid -> on the tomogram grid (voxel centres
+    at whole numbers on both grids; works on floats and numpy arrays)."""
+    return (c + 0.5) / bin_factor - 0.5
+
+def load_templates(names_entries: Mapping[str, str], voxel_size_A: float) -> dict[str, Template]:
+    """Templates at ``voxel_size_A`` for {name: entry} (entries located by the structures layer).
+
+    Raises KeyError naming the entry when a structure cannot be found.
+    """
+    from cryo_companion.structures.density import load_density
+
+    out = {}
+    for name, entry in names_entries.items():
+        box = int(2 * math.ceil(400.0 / voxel_size_A) + 1)  # 80 nm holds every complex used
+        try:
+            d = load_density(entry, voxel_size_A, box, grow_box=True)
+        except FileNotFoundError as exc:
+            raise KeyError(f"structure {entry!r} for class {name!r} not found ({exc})") from exc
+        out[name] = make_template(name, d, voxel_size_A)
+    return out
+
+def simulate_tomogram(scene: Scene, imaging: Imaging, bin_factor: int,
+                      generator: torch.Generator, *, progress: bool = False):
+    """Tilt series and WBP tomogram of a scene; returns (TiltSeries, tomogram (Z/b, Y/b, X/b))."""
+    series = simulate_tilt_series(scene.potential_V, scene.voxel_size_A, imaging, generator,
+                                  bin_factor=bin_factor, progress=progress)
+    Z = scene.potential_V.shape[0]
+    if Z % bin_factor:
+        raise ValueError(f"scene height {Z} is not divisible by bin_factor {bin_factor}")
+    tomo = reconstruct(series, Z // bin_factor)
+    return series, tomo
+
+def membrane_targets(scene: Scene, box: int, bin_factor: int, n: int, spacing_vox: float,
+                      generator: torch.Generator) -> list[tuple[int, tuple[float, float, float]]]:
+    """Points on membrane mid-planes (scene voxels, x-y-z) at least ``spacing_vox`` apart."""
+    occ = scene.occupancy
+    Z, Y, X = occ.shape
+    mids = [i for i, p in enumerate(scene.particles) if p["kind"] in ("vesicle", "sheet")]
+    cands = []
+    m = box * bin_factor // 2 + bin_factor
+    for i in mids:
+        pts = torch.nonzero(occ[:, m:Y - m, m:X - m] == i + 1)
+        if len(pts):
+            pts[:, 1:] += m
+            cands.append((i, pts))
+    chosen: list[tuple[int, tuple[float, float, float]]] = []
+    if not cands:
+        return chosen
+    allp = torch.cat([p for _, p in cands]).cpu()
+    owner = torch.cat([torch.full((len(p),), i) for i, p in cands])
+    keep = (allp[:, 0] >= m) & (allp[:, 0] < Z - m)
+    allp, owner = allp[keep], owner[keep]
+    perm = torch.randperm(len(allp), generator=generator)[: 50 * max(n, 1)]
+    taken = torch.empty(0, 3)
+    for j in perm.tolist():
+        p = allp[j].float()
+        if len(taken) and bool((((taken - p) ** 2).sum(1) < spacing_vox ** 2).any()):
+            continue
+        taken = torch.cat([taken, p[None]])
+        chosen.append((int(owner[j]), (float(p[2]), float(p[1]), float(p[0]))))
+        if len(chosen) >= n:
+            break
+    return chosen
+
+def extract_targets(scene: Scene, tomogram: torch.Tensor, targets, box: int, bin_factor: int):
+    """Cut ``box``³ subtomograms of the tomogram around targets, with their targets' masks.
+
+    Parameters
+    ----------
+    targets : list of (particle index, centre (x, y, z) in scene voxels).
+
+    Returns
+    -------
+    vols (N, box, box, box) float32, masks (N, box, box, box) bool, offsets (N, 3) x-y-z: the
+    target centre minus the box's centre voxel ``box // 2`` (tomogram voxels).
+    """
+    occ = scene.occupancy
+    vols, masks, offs = [], [], []
+    h = box // 2
+    for pid, (cx, cy, cz) in targets:
+        c = np.array([cz, cy, cx])
+        ct = scene_to_tomogram_vox(c, bin_factor)          # centre on the tomogram grid
+        s = np.round(ct).astype(int) - h
+        sl = tuple(slice(a, a + box) for a in s)
+        vols.append(tomogram[sl])
+        ss = tuple(slice(a * bin_factor, (a + box) * bin_factor) for a in s)
+        mk = (occ[ss] == pid + 1).float()[None, None]
+        masks.append(F.avg_pool3d(mk, bin_factor)[0, 0] >= 0.5 if bin_factor > 1 else mk[0, 0] > 0)
+        offs.append((ct - (s + h))[::-1].copy())
+    return torch.stack(vols), torch.stack(masks), np.array(offs, dtype=np.float64)
+
+def measure_snr(vols: torch.Tensor, labels: np.ndarray, eulers_deg: np.ndarray,
+                offsets: np.ndarray, class_names: list[str], pairs_per_class: int,
+                generator: torch.Generator) -> dict[str, Any]:
+    """SNR the way one measures it on real data (Che et al.'s baseline "measured the testing data").
+
+    Pairs of same-class subtomograms are aligned with their (here: known) poses — each is
+    rotated back by its rotation and shifted by its sub-voxel offset — and the Frank & Al-Ali
+    estimate ρ/(1−ρ) of the pair's correlation over the whole box is taken
+    (:func:`cryo_companion.snr.snr_from_correlation`). Membranes have no pose and are left out.
+    Returns the median over all pairs and the per-class medians.
+    """
+    out: dict[str, Any] = {"per_class": {}, "pairs": 0}
+    allv = []
+    for k, name in enumerate(class_names):
+        idx = np.flatnonzero(labels == k)
+        if name == "membrane" or len(idx) < 2:
+            continue
+        perm = idx[torch.randperm(len(idx), generator=generator).numpy()]
+        npair = min(pairs_per_class, len(perm) // 2)
+        a_i, b_i = perm[:npair], perm[npair:2 * npair]
+        sel = np.concatenate([a_i, b_i])
+        e = torch.as_tensor(np.deg2rad(eulers_deg[sel]))
+        R = rotation.euler_zyz_to_matrix(e[:, 0], e[:, 1], e[:, 2]).to(torch.float32)
+        D = vols.shape[-1]
+        # target centre relative to rotate_volumes' centre (D − 1)/2: offset + (D//2 − (D−1)/2)
+        delta = torch.as_tensor(offsets[sel], dtype=torch.float32) + (D // 2 - (D - 1) / 2)
+        t = -(R.transpose(1, 2) @ delta[:, :, None])[:, :, 0]
+        v = vols[torch.as_tensor(sel)].float()
+        al = rotation.rotate_volumes(v, R.transpose(1, 2).to(v.device), t.to(v.device))
+        s = snr.snr_from_correlation(al[:npair], al[npair:]).cpu().numpy()
+        out["per_class"][name] = float(np.median(s))
+        allv.append(s)
+        out["pairs"] += int(npair)
+    allv_ = np.concatenate(allv) if allv else np.array([np.nan])
+    out["median"] = float(np.median(allv_)) if allv else None
+    out["mean"] = float(np.mean(allv_)) if allv else None
+    return out
