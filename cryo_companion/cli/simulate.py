@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
+
+from cryo_companion._progress import progress as progress_bar
 
 COMMAND = "simulate"
 CHUNK = 256  # subtomograms per batch (fixed: part of what a seed reproduces)
@@ -100,7 +101,7 @@ def main(args: argparse.Namespace) -> int:
                     args.voxel_size, device, box=args.box)
     gen = torch.Generator(device=device).manual_seed(args.seed)
     vols, records = [], []
-    with tqdm(total=args.n, desc="simulate", unit="subtomo", disable=args.n <= CHUNK) as bar:
+    with progress_bar(total=args.n, desc="simulate", unit="subtomo", show=args.n > CHUNK) as bar:
         for start in range(0, args.n, CHUNK):
             m = min(CHUNK, args.n - start)
             b = sim.sample(m, preset, gen)

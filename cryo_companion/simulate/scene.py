@@ -36,9 +36,9 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from cryo_companion import rotation
+from cryo_companion._progress import progress as progress_bar
 
 __all__ = ["Template", "make_template", "Scene", "SceneSpec", "make_scene", "bilayer_potential_V",
            "PackingError", "PROTEIN_DENSITY_DA_A3"]
@@ -231,7 +231,7 @@ def make_scene(spec: SceneSpec, templates: dict[str, Template], class_names: Seq
     class_names : class order of ``class_mask`` (value k + 1 = ``class_names[k]``).
     generator : CPU torch generator: same seed, same scene.
     device : where the volumes live (default CPU).
-    progress : tqdm bar over objects.
+    progress : progress bar over objects (on a terminal only).
 
     Raises
     ------
@@ -309,7 +309,7 @@ def make_scene(spec: SceneSpec, templates: dict[str, Template], class_names: Seq
     placed_c: list[Tensor] = []
     placed_r: list[float] = []
     n_contact = 0
-    bar = tqdm(total=len(todo), desc="packing", disable=not progress, leave=False)
+    bar = progress_bar(total=len(todo), desc="packing", show=progress, leave=False)
     cache: dict[tuple, Tensor] = {}
     for j, name in enumerate(todo):
         t = templates[name]

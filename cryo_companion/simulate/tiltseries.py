@@ -39,9 +39,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from cryo_companion import optics
+from cryo_companion._progress import progress as progress_bar
 
 __all__ = [
     "Imaging", "TiltSeries", "tilt_angles_deg", "dose_symmetric_order", "interaction_constant",
@@ -354,7 +354,7 @@ def simulate_tilt_series(potential_V: Tensor, voxel_size_A: float, imaging: Imag
     generator : CPU torch generator (defocus errors, shot noise): same seed, same series.
     bin_factor : Fourier binning from the detector pixel to the output pixel.
     noise : False gives the expected (noise-free) images.
-    progress : show a tqdm bar over tilts.
+    progress : show a progress bar over tilts (on a terminal only).
 
     Returns
     -------
@@ -380,7 +380,7 @@ def simulate_tilt_series(potential_V: Tensor, voxel_size_A: float, imaging: Imag
     kmag = optics.frequency_magnitude((Y, X), voxel_size_A, dev, rfft=True)
     mtf = optics.mtf(kmag / (0.5 / voxel_size_A))
     out = torch.empty(T, Y // bin_factor, X // bin_factor, device=dev, dtype=torch.float32)
-    for i in tqdm(range(T), desc="tilt series", disable=not progress, leave=False):
+    for i in progress_bar(range(T), desc="tilt series", show=progress, leave=False):
         slabs, heights = project_slabs(potential_V, tilts[i:i + 1], voxel_size_A,
                                        imaging.slab_thickness_A)
         keep = slabs[0].abs().amax(dim=(1, 2)) > 0                           # non-empty slabs

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from cryo_companion._progress import progress as progress_bar
 from cryo_companion.structures.catalogue import class_set
 from cryo_companion.structures.density import load_density
 from cryo_companion.structures.membrane import membrane_patch
@@ -97,7 +97,7 @@ def template_bank(set_name: str, voxel_size_A: float, box: int, *,
     seed : seed of the membrane patches (same seed, same bank).
     membrane_protein_fraction : fraction of the patches with an embedded ``mb_*`` protein.
     use_cache : read/write the disk cache of computed volumes (``load_density``).
-    progress : show a tqdm bar.
+    progress : show a progress bar (on a terminal only).
 
     Returns
     -------
@@ -119,7 +119,7 @@ def template_bank(set_name: str, voxel_size_A: float, box: int, *,
     vols: list[np.ndarray] = []
     labels: list[int] = []
     entries: list[str] = []
-    for label, c in enumerate(tqdm(cs.classes, desc=f"templates {cs.name}", disable=not progress,
+    for label, c in enumerate(progress_bar(cs.classes, desc=f"templates {cs.name}", show=progress,
                                    leave=False)):
         if c.source == "procedural":
             n_prot = round(membrane_protein_fraction * n_membrane)

@@ -236,7 +236,7 @@ def precompute_frames(render: RenderFn, axes: Sequence[ExplorerAxis], *, voxel_s
     voxel_size_A : voxel size in Å.
     fourier : add the Fourier row to each frame.
     batch_size : combinations per call of ``render``.
-    progress : show a tqdm progress bar.
+    progress : show a progress bar (on a terminal only).
     max_frames : refuse grids larger than this (the page must stay small).
 
     Returns
@@ -256,9 +256,9 @@ def precompute_frames(render: RenderFn, axes: Sequence[ExplorerAxis], *, voxel_s
     params = _grid_params(axes)
     frames: list[bytes] = []
     box = -1
-    from tqdm.auto import tqdm
+    from cryo_companion._progress import progress as progress_bar
 
-    with tqdm(total=n, desc="explorer frames", disable=not progress, leave=False) as bar:
+    with progress_bar(total=n, desc="explorer frames", show=progress, leave=False) as bar:
         for start in range(0, n, batch_size):
             chunk = {k: v[start:start + batch_size] for k, v in params.items()}
             vols = as_numpy(render(chunk))

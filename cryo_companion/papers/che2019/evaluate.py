@@ -99,13 +99,13 @@ class Prediction:
 def predict(model: DSRF3DSegNet, x: Tensor, *, batch_size: int = 64,
             progress: bool = False) -> Prediction:
     """Run ``model`` on preprocessed volumes ``x`` (N, D, D, D), in chunks on the model's device."""
-    from tqdm.auto import tqdm
+    from cryo_companion._progress import progress as progress_bar
 
     dev = next(model.parameters()).device
     was_training = model.training
     model.eval()
     preds, probs, masks = [], [], []
-    for i in tqdm(range(0, x.shape[0], batch_size), disable=not progress, desc="predict"):
+    for i in progress_bar(range(0, x.shape[0], batch_size), show=progress, desc="predict"):
         out = model(x[i:i + batch_size].to(dev))
         p = out.log_probs.argmax(1)
         idx = torch.arange(p.shape[0], device=dev)

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from cryo_companion._progress import progress as progress_bar
 from cryo_companion.dataset import (
     SubtomogramSet,
     default_data_dir,
@@ -138,7 +138,7 @@ def make_testset(scale: str, device: torch.device | str | None = None, seed: int
     scale : "smoke" or "paper".
     device : torch device or "auto"/"cpu"/"cuda" (default: auto).
     seed : base seed (default: the config's pre-registered seed, 2019).
-    progress : tqdm bars.
+    progress : progress bars (on a terminal only).
     return_tomograms : also return a list of (Scene, TiltSeries, tomogram) (for the chapter).
 
     Returns
@@ -191,7 +191,7 @@ def make_testset(scale: str, device: torch.device | str | None = None, seed: int
     dz_g = torch.randn(n_tomo, generator=g, dtype=torch.float64).numpy()
     # tomograms until every class has its count (extra ones when too few targets fell where
     # a whole box fits; at most three times the planned number)
-    bar = tqdm(total=n_tomo, desc="tomograms", disable=not progress)
+    bar = progress_bar(total=n_tomo, desc="tomograms", show=progress)
     dz_g = np.concatenate([dz_g, torch.randn(2 * n_tomo, generator=g,
                                              dtype=torch.float64).numpy()])
     n_done = 0

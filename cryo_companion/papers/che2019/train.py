@@ -270,12 +270,11 @@ def train(cfg: TrainConfig, out: str | os.PathLike, device: torch.device | str =
         small stand-in.
     class_names : class names (default: those of the structure set).
     resume : continue from ``out/checkpoint.pt`` if present (exactly: same batches, same steps).
-    progress : show a tqdm bar.
+    progress : show a progress bar (on a terminal only).
     loss_log : if given, the training loss of every iteration is appended to it (a host sync
         per iteration: for checks, not for paper-scale runs).
     """
-    from tqdm.auto import tqdm
-
+    from cryo_companion._progress import progress as progress_bar
     from cryo_companion.simulate.randomization import standardize_batch
 
     device = torch.device(device)
@@ -326,7 +325,7 @@ def train(cfg: TrainConfig, out: str | os.PathLike, device: torch.device | str =
                 if cfg.precision == "bf16" and device.type == "cuda" else None)
     model.train()
     t_start = time.perf_counter()
-    bar = tqdm(range(start, cfg.iters), initial=start, total=cfg.iters, disable=not progress,
+    bar = progress_bar(range(start, cfg.iters), initial=start, total=cfg.iters, show=progress,
                desc=f"train {cfg.arm} seed {cfg.seed}", mininterval=2.0)
     chunk: list[tuple[Tensor, Tensor, Tensor]] = []
     for it in bar:
@@ -468,7 +467,7 @@ def train_many(configs: Sequence[TrainConfig], root: str | os.PathLike,
     -------
     The finished runs, in the order of ``configs``.
     """
-    from tqdm.auto import tqdm
+    from cryo_companion._progress import progress as progress_bar
 
     keys = [(c.arm, c.seed) for c in configs]
     if len(set(keys)) != len(keys):
@@ -491,7 +490,7 @@ def train_many(configs: Sequence[TrainConfig], root: str | os.PathLike,
         procs.append((c, d, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                              env=env), log))
     running = [p for p in procs if p[2] is not None]
-    with tqdm(total=len(running), desc="runs finished", disable=not progress) as bar:
+    with progress_bar(total=len(running), desc="runs finished", show=progress) as bar:
         while running:
             time.sleep(poll_s)
             for p in list(running):
