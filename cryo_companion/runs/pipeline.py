@@ -5,13 +5,19 @@ is executed with papermill at the requested scale into a temporary file, which r
 ``book/chapters/NAME.ipynb`` only if the run succeeded: a failed chapter leaves the committed
 executed notebook (and its result JSON, written by the notebook itself at its end) untouched.
 
-Resuming: an executed notebook records, in its metadata, the scale and the SHA-256 of its
-source ``.py``. A chapter whose executed notebook already matches both is skipped, so a run that
-stopped half-way resumes where it stopped; ``--force`` re-executes everything.
+Resuming: an executed notebook records, in its metadata, what it was made from: the scale and
+extra parameters, the SHA-256 of its source ``.py``, the SHA-256 of the package's sources
+(:func:`cryo_companion.runs.sources.package_sha256`: every module and data file of
+``cryo_companion/``, not the tests) and the git commit with its dirty flag. A chapter whose
+executed notebook matches the scale, the parameters and both hashes is skipped, so a run that
+stopped half-way resumes where it stopped and a chapter is re-executed after any change to the
+code it may run; ``--force`` re-executes everything. The commit says where to look for what
+changed (:func:`staleness` lists the package files changed since it, where git can tell).
 """
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -22,10 +28,13 @@ from pathlib import Path
 from typing import Sequence
 
 from cryo_companion._io import atomic_path
+from cryo_companion._progress import show_progress
 from cryo_companion.runs.results import repo_root
 from cryo_companion.runs.runtime import DEVICES, SCALES
+from cryo_companion.runs.sources import changed_since, git_state, package_sha256
 
-__all__ = ["Chapter", "chapters", "execute_chapter", "run_pipeline", "main"]
+__all__ = ["Chapter", "chapters", "execute_chapter", "is_current", "main", "parse_params",
+           "run_pipeline", "staleness"]
 
 META_KEY = "cryo_companion"
 
@@ -38,10 +47,35 @@ class Chapter:
     source_py: Path
     source_ipynb: Path
     output: Path
+    root: Path
 
     def source_sha256(self) -> str:
         """SHA-256 of the jupytext ``.py`` source (the chapter's source of truth)."""
         return hashlib.sha256(self.source_py.read_bytes()).hexdigest()
+
+    def recorded(self) -> dict | None:
+        """Return the ``cryo_companion`` metadata of the executed notebook (None if unreadable)."""
+        if not self.output.exists():
+            return None
+        try:
+            meta = json.loads(self.output.read_text())["metadata"].get(META_KEY)
+        except (ValueError, KeyError):
+            return None
+        return meta if isinstance(meta, dict) else None
+
+    def needs_gpu(self) -> bool:
+        """Whether the chapter refuses ``scale="paper"`` without a GPU.
+
+        Read from the chapter's own declaration, the ``paper_needs_gpu=`` argument of its
+        :func:`cryo_companion.runs.runtime.setup` call (True when absent, as ``setup``'s default).
+        """
+        for node in ast.walk(ast.parse(self.source_py.read_text(), filename=str(self.source_py))):
+            if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setup"
+                    or isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "setup"):
+                for kw in node.keywords:
+                    if kw.arg == "paper_needs_gpu" and isinstance(kw.value, ast.Constant):
+                        return bool(kw.value.value)
+        return True
 
 
 def _toc_files(toc: Path) -> list[str]:
@@ -66,21 +100,56 @@ def chapters(root: Path | None = None) -> list[Chapter]:
         if not py.exists():
             raise FileNotFoundError(f"_toc.yml lists {entry} but {py} does not exist")
         out.append(Chapter(name, py, py.with_suffix(".ipynb"),
-                           root / "book" / "chapters" / f"{name}.ipynb"))
+                           root / "book" / "chapters" / f"{name}.ipynb", root))
     return out
 
 
-def is_current(ch: Chapter, scale: str, params: dict | None = None) -> bool:
-    """True if the executed notebook was made at ``scale`` (and with ``params``) from the
-    current source."""
-    if not ch.output.exists():
-        return False
-    try:
-        meta = json.loads(ch.output.read_text())["metadata"].get(META_KEY, {})
-    except (ValueError, KeyError):
-        return False
-    return (meta.get("scale") == scale and meta.get("source_sha256") == ch.source_sha256()
-            and meta.get("params", {}) == (params or {}))
+def staleness(ch: Chapter, scale: str, params: dict | None = None,
+              package: str | None = None) -> str | None:
+    """Why the executed notebook is not current, or None when it is.
+
+    Parameters
+    ----------
+    ch : Chapter
+        The chapter.
+    scale : str
+        The scale it should have been made at (``"smoke"`` or ``"paper"``).
+    params : dict or None
+        The extra papermill parameters it should have been made with.
+    package : str or None
+        The package hash to compare with (default: computed from ``ch.root``).
+
+    Returns
+    -------
+    str or None
+        None if the notebook was made at ``scale`` with ``params`` from the current ``.py`` and
+        package sources; else a short reason ("package sources changed (3 files since abc1234)").
+    """
+    meta = ch.recorded()
+    if meta is None:
+        return "not executed" if not ch.output.exists() else "no readable record"
+    if meta.get("scale") != scale:
+        return f"made at scale={meta.get('scale')}"
+    if meta.get("params", {}) != (params or {}):
+        return f"made with parameters {meta.get('params', {})}, not {params or {}}"
+    if meta.get("source_sha256") != ch.source_sha256():
+        return f"notebooks/{ch.name}.py changed"
+    recorded = meta.get("package_sha256")
+    if recorded is None:
+        return "made before the package hash was recorded"
+    if recorded != (package or package_sha256(ch.root)):
+        commit = str(meta.get("commit") or "")
+        files = changed_since(commit, ch.root) if commit else None
+        if files:
+            return f"package sources changed ({len(files)} files since {commit[:7]})"
+        return "package sources changed" + (f" (made at {commit[:7]})" if commit else "")
+    return None
+
+
+def is_current(ch: Chapter, scale: str, params: dict | None = None,
+               package: str | None = None) -> bool:
+    """Tell whether the executed notebook is current (see :func:`staleness`)."""
+    return staleness(ch, scale, params, package) is None
 
 
 def execute_chapter(ch: Chapter, scale: str, device: str, seed: int = 0,
@@ -95,6 +164,8 @@ def execute_chapter(ch: Chapter, scale: str, device: str, seed: int = 0,
     import papermill
 
     nb = jupytext.read(ch.source_py)
+    made_from = {"source_sha256": ch.source_sha256(), "package_sha256": package_sha256(ch.root)}
+    commit, dirty = git_state(ch.root)
     t0 = time.time()
     with atomic_path(ch.output, suffix=".ipynb") as tmp:
         src = tmp.with_name(tmp.name + ".in.ipynb")
@@ -104,13 +175,13 @@ def execute_chapter(ch: Chapter, scale: str, device: str, seed: int = 0,
                 str(src), str(tmp),
                 parameters={"scale": scale, "device": device, "seed": seed, **(params or {})},
                 kernel_name="python3", cwd=str(ch.source_py.parent),
-                progress_bar=True, execution_timeout=timeout_s)
+                progress_bar=show_progress(), execution_timeout=timeout_s)
         finally:
             src.unlink(missing_ok=True)
         wall = time.time() - t0
         out = nbformat.read(tmp, as_version=4)
-        out.metadata[META_KEY] = {"scale": scale, "device": device, "seed": seed,
-                                  "source_sha256": ch.source_sha256(),
+        out.metadata[META_KEY] = {"scale": scale, "device": device, "seed": seed, **made_from,
+                                  "commit": commit, "dirty": dirty,
                                   "params": params or {},
                                   "wall_time_s": round(wall, 1)}
         nbformat.write(out, tmp)
@@ -140,11 +211,12 @@ def run_pipeline(scale: str = "paper", device: str = "cuda", *, only: Sequence[s
         if only and ch.name not in only:
             continue
         extra = (params or {}).get(ch.name, {})
-        if not force and is_current(ch, scale, extra):
+        why = "--force" if force else staleness(ch, scale, extra)
+        if why is None:
             print(f"[pipeline] {ch.name}: up to date at scale={scale}, skipped", flush=True)
             report[ch.name] = "skipped"
             continue
-        print(f"[pipeline] {ch.name}: executing at scale={scale} on {device}", flush=True)
+        print(f"[pipeline] {ch.name}: executing at scale={scale} on {device} ({why})", flush=True)
         try:
             wall = execute_chapter(ch, scale, device, seed, params=extra)
         except Exception as exc:  # papermill raises PapermillExecutionError with the cell
@@ -154,6 +226,39 @@ def run_pipeline(scale: str = "paper", device: str = "cuda", *, only: Sequence[s
         print(f"[pipeline] {ch.name}: done in {wall:.1f} s", flush=True)
         report[ch.name] = round(wall, 1)
     return report
+
+
+def parse_params(items: Sequence[str]) -> dict[str, dict]:
+    """Parse ``CHAPTER.NAME=VALUE`` items into ``{chapter: {name: value}}``.
+
+    Parameters
+    ----------
+    items : sequence of str
+        The ``--param`` arguments; each value is parsed as JSON where it can be (``5000`` is an
+        int, ``"true"`` a bool), else kept as a string.
+
+    Returns
+    -------
+    dict
+        Extra papermill parameters per chapter.
+
+    Raises
+    ------
+    ValueError
+        If an item is not of the form ``CHAPTER.NAME=VALUE``.
+    """
+    params: dict[str, dict] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        chapter, dot, name = key.partition(".")
+        if not (sep and dot and chapter and name):
+            raise ValueError(f"--param {item!r} is not CHAPTER.NAME=VALUE (e.g. "
+                             "table1.iterations=5000)")
+        try:
+            params.setdefault(chapter, {})[name] = json.loads(value)
+        except ValueError:
+            params.setdefault(chapter, {})[name] = value
+    return params
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,19 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="extra papermill parameter of one chapter (value parsed as JSON), e.g. "
                         "table1.iterations=5000")
     args = p.parse_args(argv)
-    params: dict[str, dict] = {}
-    for item in args.param:
-        key, sep, value = item.partition("=")
-        chapter, dot, name = key.partition(".")
-        if not (sep and dot and chapter and name):
-            print(f"pipeline: error: --param {item!r} is not CHAPTER.NAME=VALUE", file=sys.stderr)
-            return 2
-        try:
-            params.setdefault(chapter, {})[name] = json.loads(value)
-        except ValueError:
-            params.setdefault(chapter, {})[name] = value
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     try:
+        params = parse_params(args.param)
         report = run_pipeline(args.scale, args.device, only=args.only, force=args.force,
                               seed=args.seed, params=params)
     except (ValueError, FileNotFoundError) as exc:

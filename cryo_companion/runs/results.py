@@ -1,9 +1,10 @@
 """Results with provenance: every number in the book is read from ``results/*.json``.
 
 A result file holds the chapter's numbers under ``"data"`` and a ``"provenance"`` block: git commit
-(and whether the tree was dirty), device name, scale, seeds, wall time, library versions and the
-time of the run. Paper-scale runs write to ``results/`` (committed); smoke runs write to
-``results/smoke/`` (ignored), so a CI run never overwrites a committed result.
+(and whether the tree was dirty), the hash of the package sources
+(:func:`cryo_companion.runs.sources.package_sha256`), device name, scale, seeds, wall time, library
+versions and the time of the run. Paper-scale runs write to ``results/`` (committed); smoke runs
+write to ``results/smoke/`` (ignored), so a CI run never overwrites a committed result.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import datetime as _dt
 import json
 import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,6 +20,7 @@ import torch
 
 from cryo_companion._io import repo_root, write_json
 from cryo_companion.runs.runtime import Run
+from cryo_companion.runs.sources import git_state, package_sha256
 
 __all__ = ["results_dir", "provenance", "save_result", "load_result", "load_all"]
 
@@ -28,15 +29,6 @@ def results_dir(scale: str = "paper") -> Path:
     """Folder for results of ``scale``; ``CRYO_COMPANION_RESULTS`` overrides the root."""
     root = Path(os.environ.get("CRYO_COMPANION_RESULTS", repo_root() / "results"))
     return root if scale == "paper" else root / scale
-
-
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=repo_root(), capture_output=True, text=True,
-                             timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
 
 
 def _versions() -> dict[str, str]:
@@ -69,15 +61,13 @@ def device_name(device: torch.device) -> str:
 
 def provenance(run: Run, seeds: Sequence[int] | None = None, **extra: Any) -> dict[str, Any]:
     """The provenance block of a result written by ``run``."""
-    # GitHub-style override for runs on a machine where the tree is a copy without .git
-    commit = os.environ.get("CRYO_COMPANION_COMMIT") or _git("rev-parse", "HEAD")
-    # dirty = tracked sources changed; outputs (results, executed chapters) written by earlier
-    # runs of the same session do not count
-    dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".",
-                 ":(exclude)results", ":(exclude)book/chapters")
+    # $CRYO_COMPANION_COMMIT overrides the commit on a machine where the tree is a copy
+    # without .git; dirty = tracked sources changed (outputs of earlier runs do not count)
+    commit, dirty = git_state(repo_root())
     return {
         "commit": commit,
-        "dirty": bool(dirty) if dirty is not None else None,
+        "dirty": dirty,
+        "package_sha256": package_sha256(),
         "device": device_name(run.device),
         "scale": run.scale,
         "seeds": list(seeds) if seeds is not None else [run.seed],
