@@ -1,26 +1,95 @@
 #!/usr/bin/env bash
-# Download the wheels that the GPU machine lacks (Python 3.12, x86-64, no network there) into
-# .whl/ (git-ignored), to be carried to it. The GPU image already has torch, numpy, scipy,
-# matplotlib, tqdm, pyyaml, requests, jinja2, pygments, psutil, attrs, click, packaging, ...;
-# those are removed after download so that only one version of each package travels.
+# Fetch, into .whl/ (git-ignored), every wheel the runner (`cryo-companion paper`) needs on a GPU
+# machine that has Python 3.12 and torch but no network: papermill and the kernel it starts
+# (ipykernel, IPython, jupyter_client, pyzmq, tornado, ...), jupytext, nbformat, nbclient, mrcfile,
+# starfile and ipywidgets (the simulation chapter's live explorer), with all their dependencies,
+# for CPython 3.12 on manylinux x86-64, from PyPI. Wheels of packages the GPU image already has
+# (scripts/gpu_image_packages.txt: torch, numpy, scipy, matplotlib, pandas, tqdm, pytest, ...) are
+# not kept, so one version of each package travels; torch is never fetched.
+# Then it checks what it kept: every wheel pure Python or for CPython 3.12 (cp312, or a stable-ABI
+# build for 3.12 or older), one version per package, and every dependency of every wheel either
+# carried or on the image; and prints the total size (what travels, the working tree included,
+# must stay under 64 MiB on this project's lent machines).
+# Usage: scripts/fetch_gpu_wheels.sh [DEST]        (DEST: default .whl; replaced)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-dest=.whl
-rm -rf "$dest" && mkdir -p "$dest"
+dest=${1:-.whl}
 py=${PYTHON:-python3}
+need=(papermill jupytext nbformat nbclient ipykernel ipywidgets mrcfile starfile)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
 platforms=(--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64
+           --platform manylinux_2_26_x86_64 --platform manylinux_2_24_x86_64
            --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
-           --platform manylinux1_x86_64 --platform any)
+           --platform manylinux_2_12_x86_64 --platform manylinux2010_x86_64
+           --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64)
 "$py" -m pip download -q --only-binary=:all: --python-version 3.12 --implementation cp \
-  "${platforms[@]}" -d "$dest" \
-  papermill jupytext mrcfile ipykernel nbformat nbclient 2> >(grep -v "is ignored" >&2)
-# Present on the GPU image (KINDS.md, "Python packages already there"): do not carry them.
-present='^(numpy|scipy|matplotlib|tqdm|pyyaml|PyYAML|requests|jinja2|Jinja2|markupsafe|MarkupSafe|pygments|Pygments|psutil|attrs|click|packaging|urllib3|idna|certifi|charset_normalizer|six|python_dateutil|typing_extensions|markdown_it_py|mdurl|pillow|contourpy|cycler|fonttools|kiwisolver|pyparsing|setuptools|wheel|pip|filelock|fsspec|rpds_py|referencing|jsonschema|jsonschema_specifications|tenacity)-'
-for f in "$dest"/*.whl; do
-  base=$(basename "$f")
-  if [[ "$base" =~ $present ]]; then rm -f "$f"; fi
-done
-# rpds_py, referencing, jsonschema are needed by nbformat; keep them if the image lacks them.
-"$py" -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-  "${platforms[@]}" -d "$dest" jsonschema jsonschema-specifications referencing rpds-py tenacity 2> >(grep -v "is ignored" >&2)
-du -sh "$dest"; ls "$dest" | wc -l
+  "${platforms[@]}" -d "$tmp/all" "${need[@]}" 2> >(grep -v "is ignored" >&2 || true)
+mkdir -p "$tmp/keep"
+"$py" - "$tmp/all" "$tmp/keep" scripts/gpu_image_packages.txt "${need[@]}" <<'PY'
+import re
+import shutil
+import sys
+import zipfile
+from email.parser import Parser
+from pathlib import Path
+
+try:
+    from packaging.requirements import Requirement
+except ImportError:  # pip carries its own copy
+    from pip._vendor.packaging.requirements import Requirement
+
+src, keep_dir, present_file, *need = sys.argv[1:]
+
+
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+present = {norm(s.strip()) for s in Path(present_file).read_text().splitlines()
+           if s.strip() and not s.startswith("#")} | {"torch"}
+env = {"python_version": "3.12", "python_full_version": "3.12.3", "os_name": "posix",
+       "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
+       "platform_release": "", "platform_version": "", "implementation_name": "cpython",
+       "platform_python_implementation": "CPython", "implementation_version": "3.12.3",
+       "extra": ""}
+kept, dropped, errors = {}, [], []
+for whl in sorted(Path(src).glob("*.whl")):
+    parts = whl.name[:-4].split("-")
+    name, version, (pytag, abi, plat) = parts[0], parts[1], parts[-3:]
+    if norm(name) in present:
+        dropped.append(f"{name} {version}")
+        continue
+    pure = abi == "none" and plat == "any" and all(t.startswith("py3") or t == "py2"
+                                                   for t in pytag.split("."))
+    abi3 = abi == "abi3" and all(re.fullmatch(r"cp3(\d+)", t) and int(t[3:]) <= 12
+                                 for t in pytag.split("."))
+    if not (pure or abi == "cp312" or abi3) or "x86_64" not in plat and plat != "any":
+        errors.append(f"{whl.name}: neither pure Python nor built for CPython 3.12 x86-64")
+    if norm(name) in kept:
+        errors.append(f"two versions of {name}: {kept[norm(name)].name}, {whl.name}")
+    kept[norm(name)] = whl
+for want in need:
+    if norm(want) not in kept and norm(want) not in present:
+        errors.append(f"{want}: no wheel fetched")
+for whl in kept.values():
+    with zipfile.ZipFile(whl) as z:
+        meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+        reqs = Parser().parsestr(z.read(meta).decode()).get_all("Requires-Dist") or []
+    for line in reqs:
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        if norm(req.name) not in kept and norm(req.name) not in present:
+            errors.append(f"{whl.name} needs {req}, neither carried nor on the image")
+if errors:
+    sys.exit("fetch_gpu_wheels: " + "\n  ".join(["errors:", *errors]))
+for whl in kept.values():
+    shutil.copy2(whl, keep_dir)
+size = sum(w.stat().st_size for w in kept.values())
+print(f"{len(kept)} wheels, {size / 2**20:.1f} MiB; left out as on the GPU image: "
+      f"{', '.join(dropped)}")
+PY
+rm -rf "$dest"
+mv "$tmp/keep" "$dest"
+du -sh "$dest"

@@ -3,6 +3,7 @@ stop, skipping done jobs, packing (size limit, manifest) and unpacking (round tr
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tarfile
 import time
@@ -360,3 +361,53 @@ def test_paper_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "--force" in capsys.readouterr().err
     assert cli(["paper", "--dry-run", "--only", "nope"]) == 2
     assert cli(["paper", "--dry-run", "--param", "table1.iterations"]) == 2
+
+
+# ---------------------------------------------------------------- what a window carries
+
+def _mirror(root: Path) -> Path:
+    for rel in ("pdb/1abc.pdb.gz", "maps_10A/1abc.mrc.gz", "maps_10A/mb_2xyz.mrc.gz",
+                "pdb/9zzz.pdb.gz", "README.md"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(rel)
+    return root
+
+
+def test_structures_of_the_pending_jobs_are_staged(tmp_path: Path) -> None:
+    from cryo_companion.runs.staging import stage_structures, structure_files
+
+    src = _mirror(tmp_path / "mirror")
+    a = _job("a", _py("pass"), priority=1, structures=("1ABC",))
+    b = _job("b", _py("pass"), priority=2, structures=("mb_2xyz",))
+    none = _job("none", _py("pass"), priority=3, structures=())
+    files, why = structure_files([a, b, none], src)
+    # both the atoms and the map of an entry travel, so a lookup finds what it finds here
+    assert [f.relative_to(src).as_posix() for f in files] == [
+        "README.md", "pdb/1abc.pdb.gz", "maps_10A/1abc.mrc.gz", "maps_10A/mb_2xyz.mrc.gz"]
+    assert why == "2 entries declared by a, b"
+    undeclared = _job("any", _py("pass"), priority=4)
+    files_all, why_all = structure_files([a, undeclared], src)
+    assert len(files_all) == 5 and "whole mirror: any" in why_all
+    with pytest.raises(ValueError, match="'7nop'"):
+        structure_files([_job("c", _py("pass"), priority=1, structures=("7nop",))], src)
+    dest = tmp_path / "carry"
+    assert stage_structures(files, src, dest) == sum(f.stat().st_size for f in files)
+    assert (dest / "maps_10A" / "mb_2xyz.mrc.gz").read_text() == "maps_10A/mb_2xyz.mrc.gz"
+    with pytest.raises(ValueError, match="--force"):
+        stage_structures(files, src, dest)
+    stage_structures(files, src, dest, force=True)
+
+
+def test_the_gpu_chapters_declare_what_they_read() -> None:
+    """Table I and the test domain read the class set, the crowders and the membrane proteins;
+    each declared entry is in the mirror (structure_files raises otherwise)."""
+    from cryo_companion.papers.che2019.jobs import STRUCTURES
+    from cryo_companion.papers.che2019.test_domain import TEST_DOMAIN_CONFIG
+    from cryo_companion.runs.staging import structure_files
+    from cryo_companion.structures.membrane import MEMBRANE_PROTEINS
+
+    assert {"4v7r", "4v94", "4cr2", *TEST_DOMAIN_CONFIG["crowders"], *MEMBRANE_PROTEINS} <= set(
+        STRUCTURES)
+    gpu = [j for j in all_jobs() if j.needs_gpu]
+    files, why = structure_files(gpu, Path(os.environ["CRYO_COMPANION_STRUCTURES"]))
+    assert "declared by test_domain, table1" in why and len(files) > len(STRUCTURES)

@@ -8,12 +8,21 @@ that overruns with a margin left, and writes ONE archive DIR/paper-window.tar.gz
 --archive-mib) of the executed notebooks, results, weights and logs with a manifest, rewritten
 after every job. `cryo-companion unpack DIR/paper-window.tar.gz` puts it into the repository.
 
+--stage-structures DIR copies, instead of running, the structure files that the pending jobs of
+this plan read (their declared entries; the whole mirror if one declares none) from
+$CRYO_COMPANION_STRUCTURES into DIR, to be carried to a GPU machine with no network.
+
 Example: cryo-companion paper --budget-s 540 --out "$OUT"      (--dry-run: the plan only)
 """
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryo_companion.runs.jobs import Job
 
 COMMAND = "paper"
 
@@ -40,8 +49,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="leave out the jobs that need no GPU (run them on any machine)")
     parser.add_argument("--archive-mib", type=float, default=16.0,
                         help="largest archive size in MiB (default 16)")
+    parser.add_argument("--stage-structures", type=Path, default=None, metavar="DIR",
+                        help="copy the structure files the pending jobs read into DIR and exit")
     parser.add_argument("--force", action="store_true",
-                        help="replace an archive already in --out")
+                        help="replace an archive already in --out (or staged files in DIR)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -53,7 +64,7 @@ def main(args: argparse.Namespace) -> int:
     from cryo_companion.runs.runner import run_window, with_params
 
     root = repo_root()
-    if not args.dry_run:
+    if not args.dry_run and args.stage_structures is None:
         if args.out is None:
             raise ValueError("--out DIR is needed unless --dry-run")
         if (args.out / ARCHIVE_NAME).exists() and not args.force:
@@ -69,5 +80,24 @@ def main(args: argparse.Namespace) -> int:
         jobs = [j for j in jobs if j.name in args.only]
     steps, _ = run_window(jobs, root, args.out, budget_s=args.budget_s, margin_s=args.margin_s,
                           device=args.device, limit_bytes=int(args.archive_mib * 2**20),
-                          dry_run=args.dry_run, gpu_jobs_only=args.gpu_jobs_only)
+                          dry_run=args.dry_run or args.stage_structures is not None,
+                          gpu_jobs_only=args.gpu_jobs_only)
+    if args.stage_structures is not None:
+        return _stage(args, [s.job for s in steps if s.status not in ("done", "needs a GPU")
+                             and not (args.gpu_jobs_only and not s.job.needs_gpu)])
     return 1 if any(s.status in ("failed", "stopped") for s in steps) else 0
+
+
+def _stage(args: argparse.Namespace, jobs: list[Job]) -> int:
+    """Copy the structure files of ``jobs`` into ``--stage-structures DIR``."""
+    from cryo_companion.runs.staging import stage_structures, structure_files
+
+    mirror = os.environ.get("CRYO_COMPANION_STRUCTURES")
+    if not mirror:
+        raise ValueError("CRYO_COMPANION_STRUCTURES is not set: no structures mirror to copy")
+    src = Path(mirror)
+    files, why = structure_files(jobs, src)
+    size = stage_structures(files, src, args.stage_structures, force=args.force)
+    print(f"copied {len(files)} files ({size / 2**20:.2f} MiB; {why}) from {src} to "
+          f"{args.stage_structures}")
+    return 0

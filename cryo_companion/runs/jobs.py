@@ -92,6 +92,9 @@ class Job:
     inputs : tuple of str
         Files (relative to the root) whose contents count in a command job's fingerprint,
         besides the package sources.
+    structures : tuple of str or None
+        Entries of the offline structures mirror it reads (``"4v94"``, ``"mb_5gjv"``); None:
+        not declared, it may read any (a window then carries the whole mirror).
     estimator : Estimator or None
         The job's own estimate from recorded figures (tried after its own last run).
     guess_s : float or None
@@ -110,6 +113,7 @@ class Job:
     needs_gpu: bool | None = True
     after: tuple[str, ...] = ()
     inputs: tuple[str, ...] = ()
+    structures: tuple[str, ...] | None = None
     estimator: Estimator | None = None
     guess_s: float | None = None
     guess_source: str = ""
@@ -148,7 +152,8 @@ def _check_name(name: str) -> None:
 def chapter_job(chapter: str, *, priority: int, params: Mapping[str, Any] | None = None,
                 after: Sequence[str] = (), estimator: Estimator | None = None,
                 guess_s: float | None = None, guess_source: str = "",
-                description: str = "", needs_gpu: bool | None = None) -> Job:
+                description: str = "", needs_gpu: bool | None = None,
+                structures: Sequence[str] | None = None) -> Job:
     """Declare (or refine) the paper-scale job of one chapter.
 
     Parameters
@@ -172,6 +177,8 @@ def chapter_job(chapter: str, *, priority: int, params: Mapping[str, Any] | None
     needs_gpu : bool or None
         Whether it needs a GPU; None (the default): as the chapter's
         ``setup(paper_needs_gpu=...)`` says, read by :func:`all_jobs`.
+    structures : sequence of str or None
+        Entries of the structures mirror it reads; None: not declared (any).
 
     Returns
     -------
@@ -181,13 +188,15 @@ def chapter_job(chapter: str, *, priority: int, params: Mapping[str, Any] | None
     _check_name(chapter)
     return Job(name=chapter, priority=priority, chapter=chapter, params=dict(params or {}),
                needs_gpu=needs_gpu, after=tuple(after), estimator=estimator, guess_s=guess_s,
-               guess_source=guess_source, description=description or f"chapter {chapter}")
+               guess_source=guess_source, description=description or f"chapter {chapter}",
+               structures=None if structures is None else tuple(structures))
 
 
 def command_job(name: str, argv: Sequence[str], *, priority: int, needs_gpu: bool = True,
                 after: Sequence[str] = (), inputs: Sequence[str] = (),
-                estimator: Estimator | None = None, guess_s: float | None = None,
-                guess_source: str = "", description: str = "") -> Job:
+                structures: Sequence[str] | None = None, estimator: Estimator | None = None,
+                guess_s: float | None = None, guess_source: str = "",
+                description: str = "") -> Job:
     """Declare a job that runs a command (tests on CUDA, a benchmark, a training run).
 
     Parameters
@@ -204,6 +213,8 @@ def command_job(name: str, argv: Sequence[str], *, priority: int, needs_gpu: boo
         Jobs that must be done first.
     inputs : sequence of str
         Files (relative to the root) whose contents count in its fingerprint (its test files).
+    structures : sequence of str or None
+        Entries of the structures mirror it reads (``()``: none); None: not declared (any).
     estimator : Estimator or None
         An estimate from recorded figures.
     guess_s : float or None
@@ -228,7 +239,8 @@ def command_job(name: str, argv: Sequence[str], *, priority: int, needs_gpu: boo
         raise ValueError(f"job {name!r}: empty command line")
     return Job(name=name, priority=priority, argv=tuple(argv), needs_gpu=needs_gpu,
                after=tuple(after), inputs=tuple(inputs), estimator=estimator, guess_s=guess_s,
-               guess_source=guess_source, description=description or " ".join(argv))
+               guess_source=guess_source, description=description or " ".join(argv),
+               structures=None if structures is None else tuple(structures))
 
 
 def _chapter(name: str, root: Path | None) -> Chapter | None:

@@ -12,10 +12,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from cryo_companion.papers.che2019.test_domain import TEST_DOMAIN_CONFIG, class_entries
 from cryo_companion.papers.che2019.train import TrainConfig
 from cryo_companion.runs.jobs import Estimate, chapter_job
+from cryo_companion.structures.membrane import MEMBRANE_PROTEINS
 
-__all__ = ["JOBS", "table1_estimate"]
+__all__ = ["JOBS", "STRUCTURES", "table1_estimate"]
+
+#: The structure entries both chapters read: the class set's (the training simulator and the
+#: test domain), the test domain's crowders, and every membrane protein (membranes embed one
+#: drawn at random).
+STRUCTURES = tuple(sorted({*(e for e in class_entries().values() if e),
+                           *TEST_DOMAIN_CONFIG["crowders"], *MEMBRANE_PROTEINS}))
 
 
 def table1_estimate(root: Path, params: Mapping[str, Any]) -> Estimate | None:
@@ -62,8 +70,8 @@ def table1_estimate(root: Path, params: Mapping[str, Any]) -> Estimate | None:
 
 
 JOBS = [
-    chapter_job("test_domain", priority=100,
+    chapter_job("test_domain", priority=100, structures=STRUCTURES,
                 description="the frozen held-out test domain (Table I's test set)"),
-    chapter_job("table1", priority=110, estimator=table1_estimate,
+    chapter_job("table1", priority=110, estimator=table1_estimate, structures=STRUCTURES,
                 description="Table I: 2 arms x 3 seeds trained and tested"),
 ]
