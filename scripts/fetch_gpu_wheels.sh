@@ -2,20 +2,23 @@
 # Fetch, into .whl/ (git-ignored), every wheel the runner (`cryo-companion paper`) needs on a GPU
 # machine that has Python 3.12 and torch but no network: papermill and the kernel it starts
 # (ipykernel, IPython, jupyter_client, pyzmq, tornado, ...), jupytext, nbformat, nbclient, mrcfile,
-# starfile and ipywidgets (the simulation chapter's live explorer), with all their dependencies,
+# starfile, ipywidgets (the simulation chapter's live explorer) and docutils (the book's results
+# directive, imported with the package), with all their dependencies,
 # for CPython 3.12 on manylinux x86-64, from PyPI. Wheels of packages the GPU image already has
 # (scripts/gpu_image_packages.txt: torch, numpy, scipy, matplotlib, pandas, tqdm, pytest, ...) are
 # not kept, so one version of each package travels; torch is never fetched.
 # Then it checks what it kept: every wheel pure Python or for CPython 3.12 (cp312, or a stable-ABI
 # build for 3.12 or older), one version per package, and every dependency of every wheel either
-# carried or on the image; and prints the total size (what travels, the working tree included,
-# must stay under 64 MiB on this project's lent machines).
+# carried or on the image, and every third-party module that the package and the chapters import
+# (cryo_companion/**/*.py, notebooks/*.py, read with ast) provided by a carried wheel or the
+# image; and prints the total size (what travels, the working tree included, must stay under
+# 64 MiB on this project's lent machines).
 # Usage: scripts/fetch_gpu_wheels.sh [DEST]        (DEST: default .whl; replaced)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=${1:-.whl}
 py=${PYTHON:-python3}
-need=(papermill jupytext nbformat nbclient ipykernel ipywidgets mrcfile starfile)
+need=(papermill jupytext nbformat nbclient ipykernel ipywidgets mrcfile starfile docutils)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 platforms=(--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64
@@ -82,6 +85,32 @@ for whl in kept.values():
             continue
         if norm(req.name) not in kept and norm(req.name) not in present:
             errors.append(f"{whl.name} needs {req}, neither carried nor on the image")
+# every third-party module the package and the chapters import: from a carried wheel or the image
+import ast
+
+provided = {}
+for whl in kept.values():
+    with zipfile.ZipFile(whl) as z:
+        for n in z.namelist():
+            top = n.split("/")[0]
+            if not top.endswith((".dist-info", ".data")):
+                provided[top.removesuffix(".py")] = whl.name
+# import names of image packages that differ from their distribution's name
+aliases = {"skimage": "scikit-image", "sklearn": "scikit-learn", "yaml": "pyyaml",
+           "PIL": "pillow", "dateutil": "python-dateutil", "IPython": "ipython",
+           "zmq": "pyzmq", "google": "protobuf", "cv2": "opencv-python-headless"}
+for src_file in [*Path("cryo_companion").rglob("*.py"), *Path("notebooks").glob("*.py")]:
+    for node in ast.walk(ast.parse(src_file.read_text(), str(src_file))):
+        names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                 [node.module] if isinstance(node, ast.ImportFrom) and node.module
+                 and not node.level else [])
+        for mod in (n.split(".")[0] for n in names):
+            if (mod in sys.stdlib_module_names or mod in ("cryo_companion", "__future__")
+                    or mod in provided or norm(aliases.get(mod, mod)) in present):
+                continue
+            msg = f"{src_file} imports {mod}: neither carried nor on the image"
+            if msg not in errors:
+                errors.append(msg)
 if errors:
     sys.exit("fetch_gpu_wheels: " + "\n  ".join(["errors:", *errors]))
 for whl in kept.values():
