@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export CRYO_COMPANION_STRUCTURES ?= $(abspath ../shared/structures)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: env book test paper paper-smoke gpu-wheels bench clean
+.PHONY: env book test paper paper-plan gpu-wheels bench clean
 
 # The environment: CPU torch first (a pinned local wheel, never an unpinned multi-GB CUDA build),
 # then the package with its book and test extras.
@@ -30,6 +30,10 @@ test: env
 # Paper scale: execute every chapter on the GPU with papermill, in _toc.yml order (resumable).
 paper: env
 	source $(BIN)/activate && python -m cryo_companion.runs.pipeline --scale paper --device cuda
+
+# The paper-scale jobs still pending, their estimated cost and what fits one 540 s GPU window.
+paper-plan: env
+	source $(BIN)/activate && cryo-companion paper --dry-run
 
 # Wheels the GPU machine lacks (papermill, jupytext, mrcfile, ipykernel, ...) into .whl/.
 gpu-wheels:

@@ -3,21 +3,23 @@
 # machine that has Python 3.12 and torch but no network: papermill and the kernel it starts
 # (ipykernel, IPython, jupyter_client, pyzmq, tornado, ...), jupytext, nbformat, nbclient, mrcfile,
 # starfile, ipywidgets (the simulation chapter's live explorer) and docutils (the book's results
-# directive, imported with the package), with all their dependencies,
-# for CPython 3.12 on manylinux x86-64, from PyPI. Wheels of packages the GPU image already has
+# directive, imported with the package), with all their dependencies, for CPython 3.12 (or
+# $GPU_PYTHON) on manylinux x86-64, from PyPI. Wheels of packages the GPU image already has
 # (scripts/gpu_image_packages.txt: torch, numpy, scipy, matplotlib, pandas, tqdm, pytest, ...) are
 # not kept, so one version of each package travels; torch is never fetched.
-# Then it checks what it kept: every wheel pure Python or for CPython 3.12 (cp312, or a stable-ABI
-# build for 3.12 or older), one version per package, and every dependency of every wheel either
+# Then it checks what it kept: every wheel pure Python or built for that CPython (cp312, or a
+# stable-ABI build for 3.12 or older), one version per package, every dependency of every wheel
 # carried or on the image, and every third-party module that the package and the chapters import
 # (cryo_companion/**/*.py, notebooks/*.py, read with ast) provided by a carried wheel or the
 # image; and prints the total size (what travels, the working tree included, must stay under
 # 64 MiB on this project's lent machines).
 # Usage: scripts/fetch_gpu_wheels.sh [DEST]        (DEST: default .whl; replaced)
+#   GPU_PYTHON=3.11 scripts/fetch_gpu_wheels.sh     for a GPU machine with another Python 3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dest=${1:-.whl}
 py=${PYTHON:-python3}
+pyver=${GPU_PYTHON:-3.12}
 need=(papermill jupytext nbformat nbclient ipykernel ipywidgets mrcfile starfile docutils)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -26,10 +28,10 @@ platforms=(--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64
            --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64
            --platform manylinux_2_12_x86_64 --platform manylinux2010_x86_64
            --platform manylinux_2_5_x86_64 --platform manylinux1_x86_64)
-"$py" -m pip download -q --only-binary=:all: --python-version 3.12 --implementation cp \
+"$py" -m pip download -q --only-binary=:all: --python-version "$pyver" --implementation cp \
   "${platforms[@]}" -d "$tmp/all" "${need[@]}" 2> >(grep -v "is ignored" >&2 || true)
 mkdir -p "$tmp/keep"
-"$py" - "$tmp/all" "$tmp/keep" scripts/gpu_image_packages.txt "${need[@]}" <<'PY'
+"$py" - "$tmp/all" "$tmp/keep" scripts/gpu_image_packages.txt "$pyver" "${need[@]}" <<'PY'
 import re
 import shutil
 import sys
@@ -42,7 +44,9 @@ try:
 except ImportError:  # pip carries its own copy
     from pip._vendor.packaging.requirements import Requirement
 
-src, keep_dir, present_file, *need = sys.argv[1:]
+src, keep_dir, present_file, pyver, *need = sys.argv[1:]
+minor = int(pyver.split(".")[1])
+cp = f"cp3{minor}"
 
 
 def norm(name: str) -> str:
@@ -51,10 +55,10 @@ def norm(name: str) -> str:
 
 present = {norm(s.strip()) for s in Path(present_file).read_text().splitlines()
            if s.strip() and not s.startswith("#")} | {"torch"}
-env = {"python_version": "3.12", "python_full_version": "3.12.3", "os_name": "posix",
+env = {"python_version": pyver, "python_full_version": f"{pyver}.0", "os_name": "posix",
        "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64",
        "platform_release": "", "platform_version": "", "implementation_name": "cpython",
-       "platform_python_implementation": "CPython", "implementation_version": "3.12.3",
+       "platform_python_implementation": "CPython", "implementation_version": f"{pyver}.0",
        "extra": ""}
 kept, dropped, errors = {}, [], []
 for whl in sorted(Path(src).glob("*.whl")):
@@ -65,10 +69,10 @@ for whl in sorted(Path(src).glob("*.whl")):
         continue
     pure = abi == "none" and plat == "any" and all(t.startswith("py3") or t == "py2"
                                                    for t in pytag.split("."))
-    abi3 = abi == "abi3" and all(re.fullmatch(r"cp3(\d+)", t) and int(t[3:]) <= 12
+    abi3 = abi == "abi3" and all(re.fullmatch(r"cp3(\d+)", t) and int(t[3:]) <= minor
                                  for t in pytag.split("."))
-    if not (pure or abi == "cp312" or abi3) or "x86_64" not in plat and plat != "any":
-        errors.append(f"{whl.name}: neither pure Python nor built for CPython 3.12 x86-64")
+    if not (pure or abi == cp or abi3) or "x86_64" not in plat and plat != "any":
+        errors.append(f"{whl.name}: neither pure Python nor built for CPython {pyver} x86-64")
     if norm(name) in kept:
         errors.append(f"two versions of {name}: {kept[norm(name)].name}, {whl.name}")
     kept[norm(name)] = whl
