@@ -224,11 +224,16 @@ def _descendants(pid: int) -> list[int]:
 
 
 def _signal(pids: Sequence[int], sig: int) -> None:
+    """Signal each process, and the job's process group (it leads its own session)."""
     for pid in pids:
         try:
             os.kill(pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+    try:
+        os.killpg(pids[0], sig)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
