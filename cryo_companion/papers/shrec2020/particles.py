@@ -102,8 +102,8 @@ def resolve_class(name: str, *, where: str = "", extra_classes: Collection[str] 
     if any_class and raw:
         return raw
     prefix = f"{where}: " if where else ""
-    also = f"; or a class of the truth list: {', '.join(sorted(extras.values()))}" if extras \
-        else ""
+    others = sorted(v for k, v in extras.items() if k not in _ALIASES)
+    also = f"; or a class of the truth list: {', '.join(others)}" if others else ""
     raise ParticleListError(
         f"{prefix}unknown class {name!r}; known classes (PDB ID or Table 1 name): "
         f"{', '.join(KNOWN_CLASS_IDS)}{also}")
