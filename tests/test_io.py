@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from cli_helpers import deny_writes_below
 
 from cryo_companion._io import (
     OutputError,
@@ -78,23 +79,10 @@ def test_output_file_checks(tmp_path):
         check_output_file(existing, hint="pass --resume")
 
 
-def _deny_writes_below(monkeypatch, root: Path) -> None:
-    """A read-only place: a real one where permissions bind, else os.access says so (root)."""
-    root.chmod(0o555)
-    if os.geteuid() == 0:  # root writes anywhere: emulate what os.access reports for others
-        real = os.access
-
-        def access(path, mode, *a, **k):
-            if mode & os.W_OK and Path(path).resolve().is_relative_to(root.resolve()):
-                return False
-            return real(path, mode, *a, **k)
-        monkeypatch.setattr(os, "access", access)
-
-
 def test_read_only_place_is_named(tmp_path, monkeypatch):
     ro = tmp_path / "ro"
     ro.mkdir()
-    _deny_writes_below(monkeypatch, ro)
+    deny_writes_below(monkeypatch, ro)
     try:
         with pytest.raises(OutputError, match="ro: folder is not writable"):
             check_output_file(ro / "a.mrc")
@@ -171,9 +159,8 @@ def test_output_folder_into_the_working_directory(tmp_path, monkeypatch):
     with output_folder(".") as stage:
         write_text(stage / "x.txt", "1")
     assert sorted(os.listdir(here)) == ["x.txt"] and sorted(os.listdir(tmp_path)) == ["here"]
-    with pytest.raises(OutputError, match="not empty"):
-        with output_folder("."):
-            pass
+    with pytest.raises(OutputError, match="not empty"), output_folder("."):
+        pass
     assert sorted(os.listdir(here)) == ["x.txt"]
 
 
@@ -193,9 +180,9 @@ def test_force_replaces_an_earlier_output_and_nothing_else(tmp_path):
     assert {n: (dest / n).read_text() for n in os.listdir(dest)} == {"labels.csv": "new",
                                                                       "0.mrc": "new"}
     (dest / "notes.txt").write_text("someone else's")
-    with pytest.raises(OutputError, match="notes.txt"):
-        with output_folder(dest, force=True, previous=previous):
-            raise AssertionError("never reached: refused before the block")
+    with pytest.raises(OutputError, match="notes.txt"), \
+            output_folder(dest, force=True, previous=previous):
+        raise AssertionError("never reached: refused before the block")
     assert (dest / "notes.txt").read_text() == "someone else's"
 
 
