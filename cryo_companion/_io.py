@@ -35,12 +35,15 @@ _STAGE_PREFIX = ".partial-"
 
 
 class OutputError(ValueError):
-    """An output place that cannot be used: it exists (without ``force``), is a file where a
-    folder is needed (or the reverse), is not writable, holds files of others, or is an input."""
+    """An output place that cannot be used.
+
+    It exists (without ``force``), is a file where a folder is needed (or the reverse), is not
+    writable, holds files of others, or is an input.
+    """
 
 
 def _umask() -> int:
-    """The process's umask, read without changing it where the system allows."""
+    """Return the process's umask, read without changing it where the system allows."""
     try:
         with open("/proc/self/status") as fh:
             for line in fh:
@@ -113,7 +116,7 @@ def _to_builtin(obj: Any) -> Any:
 
 
 def repo_root() -> Path:
-    """The repository root (the folder holding ``pyproject.toml``), or the working directory."""
+    """Return the repository root (the folder holding ``pyproject.toml``), or the working folder."""
     here = Path(__file__).resolve().parent.parent
     return here if (here / "pyproject.toml").exists() else Path.cwd()
 
@@ -121,8 +124,10 @@ def repo_root() -> Path:
 # --- checks of output places, before any work ----------------------------------------------
 
 def _check_place(folder: Path) -> None:
-    """Check that files can be created in ``folder`` or, where it does not exist yet, that it
-    can be created: its nearest existing ancestor is a writable folder."""
+    """Check that files can be created in ``folder``.
+
+    Where ``folder`` does not exist yet, its nearest existing ancestor must be a writable folder.
+    """
     anc = folder
     while not (anc.exists() or anc.is_symlink()):
         if anc.parent == anc:
@@ -278,8 +283,19 @@ class OutputPlan:
     force: bool | None = None
 
     def check(self, force: bool = False) -> None:
-        """Run every check (see :func:`check_output_file`, :func:`check_output_folder`,
-        :func:`check_distinct`); ``force`` is the command's ``--force`` unless overridden."""
+        """Run every check before any work.
+
+        Parameters
+        ----------
+        force : bool
+            The command's ``--force``, unless the plan overrides it.
+
+        Raises
+        ------
+        OutputError
+            From :func:`check_distinct`, :func:`check_output_file` or
+            :func:`check_output_folder`.
+        """
         f = self.force if self.force is not None else force
         files = [Path(p) for p in self.files if p is not None]
         check_distinct(self.inputs, files + [Path(d) for d, _ in self.folders])

@@ -59,6 +59,7 @@ class SubtomogramSet:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Convert and check the arrays (shapes, labels, voxel size)."""
         self.volumes = np.asarray(self.volumes, dtype=np.float32)
         self.labels = np.asarray(self.labels, dtype=np.int64)
         if self.volumes.ndim != 4 or len(set(self.volumes.shape[1:])) != 1:
@@ -79,6 +80,7 @@ class SubtomogramSet:
         self.class_names = list(self.class_names)
 
     def __len__(self) -> int:
+        """Return the number of subtomograms."""
         return int(self.volumes.shape[0])
 
     @property
@@ -87,7 +89,7 @@ class SubtomogramSet:
         return {n: int((self.labels == k).sum()) for k, n in enumerate(self.class_names)}
 
     def subset(self, index: Sequence[int] | np.ndarray) -> SubtomogramSet:
-        """The subtomograms at ``index`` (same classes, voxel size and meta)."""
+        """Return the subtomograms at ``index`` (same classes, voxel size and meta)."""
         idx = np.asarray(index)
         return SubtomogramSet(self.volumes[idx], self.labels[idx],
                               None if self.masks is None else self.masks[idx],
@@ -95,7 +97,7 @@ class SubtomogramSet:
 
 
 def previous_subtomograms(folder: str | os.PathLike) -> set[str] | None:
-    """The entries of a subtomogram set written by :func:`save_subtomograms` in ``folder``.
+    """Return the entries of a subtomogram set written by :func:`save_subtomograms`.
 
     Parameters
     ----------
@@ -256,8 +258,11 @@ def _jsonable(obj: Any) -> Any:
 
 
 def default_data_dir() -> Path:
-    """Where generated data are cached: ``$CRYO_COMPANION_DATA`` or ``data/`` at the repository
-    root (ignored by git), whatever the working directory."""
+    """Return where generated data are cached.
+
+    ``$CRYO_COMPANION_DATA``, or ``data/`` at the repository root (ignored by git), whatever the
+    working directory.
+    """
     return Path(os.environ.get("CRYO_COMPANION_DATA", repo_root() / "data"))
 
 
@@ -267,7 +272,7 @@ CONTRASTS = ("dark", "bright")
 
 
 def recorded_contrast(path: str | os.PathLike) -> tuple[str | None, Path | None]:
-    """The contrast recorded beside an MRC file, if any.
+    """Return the contrast recorded beside an MRC file, if any.
 
     Looked up, in order: ``NAME.json`` next to ``NAME.mrc`` (what ``cryo-companion simulate``
     writes), then ``meta.json`` in the same folder (``save_subtomograms``, ``cryo-companion

@@ -95,7 +95,7 @@ _FLOAT32_EXACT = 2 ** 24
 
 
 def label_dtype(data: np.ndarray) -> np.dtype:
-    """The smallest MRC data type that holds the integer labels of ``data`` exactly.
+    """Return the smallest MRC data type that holds the integer labels of ``data`` exactly.
 
     MRC2014 has three integer modes: 0 (8-bit), 1 (16-bit signed) and 6 (16-bit unsigned). Mode
     0 is signed in the standard but read as unsigned by IMOD, so it is used only for labels in

@@ -124,7 +124,8 @@ def test_output_that_is_a_folder_or_under_a_file(tmp_path, monkeypatch, capsys, 
         target = afile / "x.mrc"
     else:
         target = afile
-    _one_line_error(capsys, main(_argv(command, target, tmp_path) + ["--force"]), "afile.mrc is a file")
+    _one_line_error(capsys, main(_argv(command, target, tmp_path) + ["--force"]),
+                    "afile.mrc is a file")
     assert afile.read_text() == "keep"
 
 

@@ -15,7 +15,7 @@ _PY_ADVICE = re.compile(r"[;,]?\s*(pass|use) a larger box or grow_box=True\.?\s*
 
 
 def cli_box_advice(exc: BaseException, advice: str) -> str:
-    """The message of a "box too small" error with the command line's advice.
+    """Rewrite a "box too small" error with the command line's advice.
 
     Parameters
     ----------
@@ -33,7 +33,7 @@ def cli_box_advice(exc: BaseException, advice: str) -> str:
 
 
 def finite_float(text: str) -> float:
-    """An argparse type: a finite number."""
+    """Parse a finite number (an argparse type)."""
     try:
         v = float(text)
     except ValueError:
@@ -44,7 +44,7 @@ def finite_float(text: str) -> float:
 
 
 def positive_float(text: str) -> float:
-    """An argparse type: a finite number > 0."""
+    """Parse a finite number > 0 (an argparse type)."""
     v = finite_float(text)
     if not v > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
@@ -52,7 +52,7 @@ def positive_float(text: str) -> float:
 
 
 def int_at_least(lo: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= ``lo``."""
+    """Return an argparse type that parses an integer >= ``lo``."""
     def parse(text: str) -> int:
         try:
             v = int(text)

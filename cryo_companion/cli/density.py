@@ -42,7 +42,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def outputs(args: argparse.Namespace):
-    """What ``density`` writes and reads, checked before any work."""
+    """Return what ``density`` writes and reads, checked before any work."""
     from cryo_companion._io import OutputPlan
 
     src = Path(args.structure)

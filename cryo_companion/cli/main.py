@@ -76,7 +76,7 @@ def _command_modules() -> Iterator[tuple[str, ModuleType]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser (all subcommands).
+    """Build the full argument parser (all subcommands).
 
     Returns
     -------

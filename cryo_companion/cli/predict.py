@@ -45,7 +45,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def outputs(args: argparse.Namespace):
-    """What ``predict`` reads and writes, checked before any work."""
+    """Return what ``predict`` reads and writes, checked before any work."""
     from cryo_companion._io import OutputPlan
 
     return OutputPlan(files=[args.out_masks], inputs=[args.weights, args.subtomograms])
@@ -56,7 +56,7 @@ def _warn(message: str) -> None:
 
 
 def _contrast(choice: str, path: str) -> str:
-    """The contrast of the input: the choice, or the one recorded beside it (else dark)."""
+    """Return the contrast of the input: the choice, or the one recorded beside it (else dark)."""
     from cryo_companion.dataset import recorded_contrast
 
     if choice != "auto":

@@ -60,7 +60,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def outputs(args: argparse.Namespace) -> OutputPlan:
-    """What ``shrec-eval`` reads and writes, checked before any work."""
+    """Return what ``shrec-eval`` reads and writes, checked before any work."""
     return OutputPlan(files=[args.json],
                       inputs=[args.pred, args.truth_list, args.occupancy, args.class_mask])
 

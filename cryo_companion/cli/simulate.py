@@ -66,7 +66,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def outputs(args: argparse.Namespace):
-    """What ``simulate`` writes (the stack and its JSON) and reads, checked before any work."""
+    """Return what ``simulate`` writes (stack and JSON) and reads, checked before any work."""
     from cryo_companion._io import OutputPlan
 
     src = Path(args.structure)

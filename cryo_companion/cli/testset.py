@@ -27,7 +27,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def outputs(args: argparse.Namespace):
-    """The output folder, checked before any work."""
+    """Return the output folder, checked before any work."""
     from cryo_companion._io import OutputPlan
     from cryo_companion.dataset import previous_subtomograms
 

@@ -65,12 +65,12 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def previous_output(folder: Path) -> set[str] | None:
-    """The entries of an earlier ``tomogram`` output in ``folder`` (recognised by meta.json)."""
+    """Return the entries of an earlier ``tomogram`` output in ``folder`` (it has meta.json)."""
     return set(FILES) if (Path(folder) / "meta.json").is_file() else None
 
 
 def outputs(args: argparse.Namespace):
-    """The output folder, checked before any work."""
+    """Return the output folder, checked before any work."""
     from cryo_companion._io import OutputPlan
 
     return OutputPlan(folders=[(args.out, previous_output)])
@@ -84,7 +84,7 @@ def _sync(dev) -> None:
 
 
 def _packing_advice(exc: Exception, ice_A: float, default_ice: bool) -> str:
-    """The packing error with what to change on the command line."""
+    """Return the packing error with what to change on the command line."""
     msg = str(exc)
     if "vesicle" in msg and "thin" in msg:
         where = (" (by default 90% of the height --shape Z x --voxel-size)" if default_ice

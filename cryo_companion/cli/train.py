@@ -50,16 +50,17 @@ def _run_files(args: argparse.Namespace) -> list[Path]:
 
 
 def outputs(args: argparse.Namespace):
-    """The run's files: an existing run is continued (--resume) or replaced (--force) only."""
+    """Return the run's files: an existing run is continued (--resume) or replaced (--force)."""
     from cryo_companion._io import OutputPlan
 
     return OutputPlan(files=_run_files(args), force=args.force or args.resume,
-                      exists_hint="it holds a run: pass --resume to continue it, or --force to "
-                                  "start over (replacing its checkpoint, weights and summary)")
+                      exists_hint="its folder holds a run: pass --resume to continue it, or "
+                                  "--force to start over (replacing its checkpoint, weights and "
+                                  "summary)")
 
 
 def interrupted(args: argparse.Namespace) -> str:
-    """What to tell the user after Ctrl-C: how to continue from the last checkpoint."""
+    """Return what to tell the user after Ctrl-C: how to continue from the last checkpoint."""
     ckpt = _run_files(args)[0]
     if not ckpt.is_file():
         return "no checkpoint was written yet; rerun the same command to start again"

@@ -138,6 +138,7 @@ class ParticleList:
     source: str = "<memory>"
 
     def __post_init__(self) -> None:
+        """Convert and check coordinates, line numbers and angles."""
         xyz = np.asarray(self.xyz, dtype=np.float64).reshape(-1, 3) if len(self.classes) == 0 \
             else np.asarray(self.xyz, dtype=np.float64)
         if xyz.ndim != 2 or xyz.shape[1] != 3:
@@ -159,6 +160,7 @@ class ParticleList:
             object.__setattr__(self, "angles_deg", ang)
 
     def __len__(self) -> int:
+        """Return the number of particles."""
         return len(self.classes)
 
     @property
@@ -562,7 +564,7 @@ def write_particle_list(path: str | os.PathLike, particles: ParticleList, *, ori
 
 def particle_list_from_scene(scene: Any, occupancy: np.ndarray, bin_factor: int = 1
                              ) -> ParticleList:
-    """The ground-truth list of a simulated scene, on the tomogram grid, row i = label i + 1.
+    """Return the ground-truth list of a simulated scene on the tomogram grid (row i: label i+1).
 
     Parameters
     ----------
