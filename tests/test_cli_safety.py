@@ -173,6 +173,10 @@ def test_testset_into_the_working_folder_then_force(tmp_path, monkeypatch, capsy
     first = sorted(os.listdir(here))
     assert len(first) == 2 + 2 * 4 and "labels.csv" in first
     assert all(stat.S_IMODE((here / n).stat().st_mode) == 0o640 for n in first)
+    import mrcfile
+
+    with mrcfile.open(here / next(n for n in first if n.endswith("_mask.mrc"))) as m:
+        assert int(m.header.mode) == 0                          # masks in an integer mode
     assert sorted(os.listdir(tmp_path)) == ["here"]               # nothing left beside it
     capsys.readouterr()
     _one_line_error(capsys, main(["testset", "--out", "."]), "not empty", "--force")
@@ -364,3 +368,12 @@ def test_tomogram_help_shows_defaults(capsys):
                   "(default: 300)", "(default: 1)", "(default: 0)", "(default: -60.0 60.0)",
                   "(default: -3.0)", "(default: 100.0)", "(default: auto)"):
         assert piece in text, piece
+
+
+def test_ctrl_c_while_starting_is_one_line(monkeypatch, capsys):
+    import cryo_companion.cli.main as cli_main
+
+    def slow_imports():
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli_main, "build_parser", slow_imports)
+    _one_line_error(capsys, main(["simulate"]), "interrupted while starting", code=130)

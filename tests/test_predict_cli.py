@@ -171,5 +171,15 @@ def test_bad_weights_file_is_one_line_of_our_own(tmp_path, capsys):
     bad.write_text("not weights\n")
     assert main(["predict", str(bad), str(src)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "not a weights file written by cryo_companion" in err
+    assert err.count("\n") == 1 and "not a cryo_companion weights file" in err
     assert "weights_only" not in err and "trust" not in err
+
+
+def test_long_runs_show_progress_on_stderr_only(tmp_path, weights, capsys, monkeypatch):
+    monkeypatch.setenv("CRYO_COMPANION_PROGRESS", "1")     # as on a terminal
+    src = _stack(tmp_path, (3, 32, 32, 32))
+    assert main(["predict", str(weights), str(src), "--contrast", "bright",
+                 "--batch-size", "1"]) == 0
+    cap = capsys.readouterr()
+    assert "predict" in cap.err and "3/3" in cap.err
+    assert len(cap.out.splitlines()) == 4 and "predict" not in cap.out

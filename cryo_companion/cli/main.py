@@ -128,7 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         line, saying how to resume where the command can); 1 when the output pipe closed.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
+    try:
+        parser = build_parser()  # imports every command (torch among them): Ctrl-C may come
+    except KeyboardInterrupt:
+        print("cryo-companion: interrupted while starting; nothing was done", file=sys.stderr)
+        return EXIT_INTERRUPTED
     args = parser.parse_args(argv)
     args.argv = argv  # the command line as given (for resume hints)
     mod = args._module
@@ -140,7 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         hint = mod.interrupted(args) if hasattr(mod, "interrupted") else None
         tail = f"; {hint}" if hint else "; no half-written file was left"
-        start = "\n" if sys.stderr.isatty() else ""  # past a progress bar
+        from cryo_companion._progress import show_progress
+
+        start = "\n" if show_progress() else ""  # past a progress bar drawn on stderr
         print(f"{start}cryo-companion {args.command}: interrupted{tail}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:

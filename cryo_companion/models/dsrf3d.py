@@ -277,8 +277,8 @@ def load_weights(path: str | os.PathLike, map_location: str | torch.device = "cp
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch's own message advises weights_only=False: not for us
-        raise ValueError(f"{path}: not a weights file written by cryo_companion (torch.load "
-                         f"could not read it: {type(exc).__name__})") from exc
+        raise ValueError(f"{path}: not a cryo_companion weights file (torch.load could not "
+                         f"read it: {type(exc).__name__})") from exc
     if not isinstance(payload, dict) or payload.get("format") != WEIGHTS_FORMAT:
         fmt = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ValueError(f"{path}: weights of another model (format {fmt!r}); expected "
