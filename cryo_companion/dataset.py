@@ -13,19 +13,18 @@ import csv
 import io
 import json
 import os
-import shutil
-import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from cryo_companion._io import repo_root, write_text
+from cryo_companion._io import output_folder, repo_root, write_text
 from cryo_companion.mrc import MrcError, read_mrc, write_mrc
 
-__all__ = ["LABELS_FILE", "SubtomogramSet", "default_data_dir", "load_subtomograms",
-           "save_subtomograms"]
+__all__ = ["CONTRASTS", "LABELS_FILE", "SubtomogramSet", "default_data_dir",
+           "load_subtomograms", "previous_subtomograms", "recorded_contrast", "save_subtomograms"]
 
 LABELS_FILE = "labels.csv"
 META_FILE = "meta.json"
@@ -60,6 +59,7 @@ class SubtomogramSet:
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        """Convert and check the arrays (shapes, labels, voxel size)."""
         self.volumes = np.asarray(self.volumes, dtype=np.float32)
         self.labels = np.asarray(self.labels, dtype=np.int64)
         if self.volumes.ndim != 4 or len(set(self.volumes.shape[1:])) != 1:
@@ -80,6 +80,7 @@ class SubtomogramSet:
         self.class_names = list(self.class_names)
 
     def __len__(self) -> int:
+        """Return the number of subtomograms."""
         return int(self.volumes.shape[0])
 
     @property
@@ -87,25 +88,75 @@ class SubtomogramSet:
         """Number of subtomograms per class name."""
         return {n: int((self.labels == k).sum()) for k, n in enumerate(self.class_names)}
 
-    def subset(self, index: Sequence[int] | np.ndarray) -> "SubtomogramSet":
-        """The subtomograms at ``index`` (same classes, voxel size and meta)."""
+    def subset(self, index: Sequence[int] | np.ndarray) -> SubtomogramSet:
+        """Return the subtomograms at ``index`` (same classes, voxel size and meta)."""
         idx = np.asarray(index)
         return SubtomogramSet(self.volumes[idx], self.labels[idx],
                               None if self.masks is None else self.masks[idx],
                               list(self.class_names), self.voxel_size_A, dict(self.meta))
 
 
-def save_subtomograms(folder: str | os.PathLike, data: SubtomogramSet) -> Path:
-    """Write ``data`` to ``folder`` as ``NNNNN_CLASS.mrc`` (+ ``NNNNN_CLASS_mask.mrc``), a
-    ``labels.csv`` and a ``meta.json`` (class order, voxel size, meta).
+def previous_subtomograms(folder: str | os.PathLike) -> set[str] | None:
+    """Return the entries of a subtomogram set written by :func:`save_subtomograms`.
 
-    The whole folder is written next to ``folder`` under a temporary name and renamed onto it at
-    the end, so a failure leaves nothing half-written; an existing ``folder`` is replaced.
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        An existing folder.
+
+    Returns
+    -------
+    set of str or None
+        ``labels.csv``, ``meta.json`` and the files that ``labels.csv`` names, or None when the
+        folder holds no such set (no ``meta.json`` with class names, or no readable table).
     """
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
+        meta = json.loads((folder / META_FILE).read_text())
+        with open(folder / LABELS_FILE, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or "class_names" not in meta:
+        return None
+    names = {LABELS_FILE, META_FILE}
+    for r in rows:
+        for col in ("file", "mask"):
+            v = (r.get(col) or "").strip()
+            if v and "/" not in v and v not in (".", ".."):
+                names.add(v)
+    return names
+
+
+def save_subtomograms(folder: str | os.PathLike, data: SubtomogramSet, *,
+                      overwrite: bool = True) -> Path:
+    """Write a subtomogram set to ``folder``.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The output folder: new, empty, or holding an earlier set written by this function.
+        A folder that holds anything else is refused (nothing in it is touched).
+    data : SubtomogramSet
+        The set. Each subtomogram becomes ``NNNNN_CLASS.mrc`` (float32) and, with masks,
+        ``NNNNN_CLASS_mask.mrc`` (0/1 in MRC mode 0); ``labels.csv`` lists them
+        (``file,class[,mask]``) and ``meta.json`` holds the class order, voxel size and meta.
+    overwrite : bool
+        Replace an earlier set in ``folder`` (default; its files that the new set does not
+        reuse are removed). False refuses any non-empty folder.
+
+    Returns
+    -------
+    Path
+        ``folder``.
+
+    Notes
+    -----
+    The files are staged and moved into ``folder`` only when all of them are written
+    (:func:`cryo_companion._io.output_folder`), so a failure leaves the folder as it was.
+    """
+    folder = Path(folder)
+    with output_folder(folder, force=overwrite, previous=previous_subtomograms) as tmp:
         rows = []
         for i in range(len(data)):
             name = data.class_names[int(data.labels[i])]
@@ -113,7 +164,7 @@ def save_subtomograms(folder: str | os.PathLike, data: SubtomogramSet) -> Path:
             write_mrc(tmp / f"{stem}.mrc", data.volumes[i], data.voxel_size_A)
             row = {"file": f"{stem}.mrc", "class": name}
             if data.masks is not None:
-                write_mrc(tmp / f"{stem}_mask.mrc", data.masks[i].astype(np.float32),
+                write_mrc(tmp / f"{stem}_mask.mrc", data.masks[i].astype(np.uint8),
                           data.voxel_size_A)
                 row["mask"] = f"{stem}_mask.mrc"
             rows.append(row)
@@ -126,16 +177,6 @@ def save_subtomograms(folder: str | os.PathLike, data: SubtomogramSet) -> Path:
         write_text(tmp / META_FILE, json.dumps(
             {"class_names": data.class_names, "voxel_size_A": data.voxel_size_A,
              "meta": data.meta}, indent=2, allow_nan=False, default=_jsonable) + "\n")
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
-            os.replace(folder, old / folder.name)
-            os.replace(tmp, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return folder
 
 
@@ -200,7 +241,7 @@ def load_subtomograms(folder: str | os.PathLike,
     shapes = {v.shape for v in vols}
     if len(shapes) != 1:
         raise ValueError(f"{folder}: subtomograms of different sizes {sorted(shapes)}")
-    vs = float(stored_vs) if stored_vs else float(sorted(sizes)[0])
+    vs = float(stored_vs) if stored_vs else float(min(sizes))
     meta = {**meta, "source": str(folder)}
     return SubtomogramSet(np.stack(vols), np.asarray(labels), np.stack(masks) if has_mask else None,
                           class_names, vs, meta)
@@ -217,6 +258,59 @@ def _jsonable(obj: Any) -> Any:
 
 
 def default_data_dir() -> Path:
-    """Where generated data are cached: ``$CRYO_COMPANION_DATA`` or ``data/`` at the repository
-    root (ignored by git), whatever the working directory."""
+    """Return where generated data are cached.
+
+    ``$CRYO_COMPANION_DATA``, or ``data/`` at the repository root (ignored by git), whatever the
+    working directory.
+    """
     return Path(os.environ.get("CRYO_COMPANION_DATA", repo_root() / "data"))
+
+
+#: How mass appears in a volume: ``dark`` (the physical sign of a raw reconstruction) or
+#: ``bright`` (inverted, the training simulator's convention).
+CONTRASTS = ("dark", "bright")
+
+
+def recorded_contrast(path: str | os.PathLike) -> tuple[str | None, Path | None]:
+    """Return the contrast recorded beside an MRC file, if any.
+
+    Looked up, in order: ``NAME.json`` next to ``NAME.mrc`` (what ``cryo-companion simulate``
+    writes), then ``meta.json`` in the same folder (``save_subtomograms``, ``cryo-companion
+    tomogram``). The value is the top-level ``"contrast"`` key, or ``"meta" -> "contrast"``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The MRC file.
+
+    Returns
+    -------
+    tuple (str or None, Path or None)
+        ``("dark" | "bright", the JSON file)``, or ``(None, None)`` when nothing is recorded.
+
+    Raises
+    ------
+    ValueError
+        A JSON file beside the input that is unreadable or records an unknown contrast.
+    """
+    path = Path(path)
+    stem = path.name.removesuffix(".gz")
+    candidates = [path.with_name(Path(stem).stem + ".json"), path.with_name(META_FILE)]
+    for side in candidates:
+        if not side.is_file():
+            continue
+        try:
+            meta = json.loads(side.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{side}: unreadable JSON beside {path.name} ({exc})") from None
+        if not isinstance(meta, dict):
+            continue
+        value = meta.get("contrast")
+        if value is None and isinstance(meta.get("meta"), dict):
+            value = meta["meta"].get("contrast")
+        if value is None:
+            continue
+        if value not in CONTRASTS:
+            raise ValueError(f"{side}: contrast {value!r} is not one of {', '.join(CONTRASTS)}")
+        return str(value), side
+    return None, None

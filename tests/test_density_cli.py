@@ -131,16 +131,27 @@ def test_box_too_small(tmp_path, capsys):
     assert read_mrc(out).data.shape[0] > 6
 
 
-def test_existing_output_is_replaced_whole(tmp_path):
+def test_existing_output_is_refused_then_replaced_whole_with_force(tmp_path, capsys):
     out = tmp_path / "o.mrc"
     out.write_bytes(b"old")
-    assert main(["density", "3qm1", "--voxel-size", "10", "--box", "24", "-o", str(out)]) == 0
+    _fail(["density", "3qm1", "--voxel-size", "10", "--box", "24", "-o", str(out)], capsys,
+          "exists", "--force")
+    assert out.read_bytes() == b"old"
+    assert main(["density", "3qm1", "--voxel-size", "10", "--box", "24", "-o", str(out),
+                 "--force"]) == 0
     assert read_mrc(out).data.shape == (24, 24, 24)
     # a failing run leaves the previous file as it was
     before = out.read_bytes()
-    assert main(["density", "9zzz", "--voxel-size", "10", "--box", "24", "-o", str(out)]) == 2
+    assert main(["density", "9zzz", "--voxel-size", "10", "--box", "24", "-o", str(out),
+                 "--force"]) == 2
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "o.mrc"]
+
+
+def test_box_too_small_speaks_in_options(tmp_path, capsys):
+    err = _fail(["density", "1bxn", "--voxel-size", "10", "--box", "6", "-o",
+                 str(tmp_path / "s.mrc")], capsys, "--grow-box", "--box")
+    assert "grow_box=True" not in err
 
 
 def test_help_lists_the_command(capsys):

@@ -113,3 +113,73 @@ def test_contrast_option_inverts_dark_data(tmp_path, weights, capsys):
     neg = write_mrc(tmp_path / "neg.mrc", -mrcfile.read(src), 13.68)
     assert main(["predict", str(weights), str(neg), "--contrast", "dark"]) == 0
     assert capsys.readouterr().out.replace("neg.mrc", "in.mrc") == bright
+
+
+def test_stdout_is_clean_tsv_and_messages_go_to_stderr(tmp_path, weights, capsys):
+    src = _stack(tmp_path, (3, 32, 32, 32))
+    out = tmp_path / "masks.mrc"
+    assert main(["predict", str(weights), str(src), "--out-masks", str(out), "--contrast",
+                 "bright"]) == 0
+    cap = capsys.readouterr()
+    rows = [ln.split("\t") for ln in cap.out.splitlines()]
+    assert rows[0] == ["index", "class", "probability"] and len(rows) == 4
+    assert all(len(r) == 3 and r[1] in NAMES and 0 <= float(r[2]) <= 1 for r in rows[1:])
+    assert "masks" in cap.err and str(out) in cap.err
+    with mrcfile.open(out) as m:
+        assert int(m.header.mode) == 0          # an integer mask, not float32
+
+
+def _predict(args, capsys):
+    assert main(args) == 0
+    cap = capsys.readouterr()
+    return cap.out, cap.err
+
+
+def test_contrast_recorded_by_simulate_is_used(tmp_path, weights, capsys):
+    """The issue's case: `simulate` writes mass-bright volumes and says so in its JSON;
+    predict with its defaults must use it (before, it assumed dark and gave wrong classes)."""
+    z, y, x = np.mgrid[:32, :32, :32] - 15.5
+    blob = write_mrc(tmp_path / "blob.mrc",
+                     np.exp(-(x ** 2 + y ** 2 + (z / 2) ** 2) / 4).astype(np.float32), 13.68)
+    sim = tmp_path / "sim.mrc"
+    assert main(["simulate", "--structure", str(blob), "--box", "32", "--n", "3", "-o",
+                 str(sim)]) == 0
+    capsys.readouterr()
+    assert '"contrast": "bright"' in sim.with_suffix(".json").read_text()
+    auto, err = _predict(["predict", str(weights), str(sim)], capsys)
+    assert "warning" not in err
+    bright, _ = _predict(["predict", str(weights), str(sim), "--contrast", "bright"], capsys)
+    _, err = _predict(["predict", str(weights), str(sim), "--contrast", "dark"], capsys)
+    assert auto == bright
+    assert "--contrast dark overrides the contrast 'bright' recorded in" in err
+
+
+def test_no_recorded_contrast_warns_and_assumes_dark(tmp_path, weights, capsys):
+    src = _stack(tmp_path, (2, 32, 32, 32))
+    auto, err = _predict(["predict", str(weights), str(src)], capsys)
+    assert err.count("\n") == 1 and "warning: no contrast recorded" in err and "dark" in err
+    dark, err = _predict(["predict", str(weights), str(src), "--contrast", "dark"], capsys)
+    assert auto == dark and err == ""
+    (tmp_path / "in.json").write_text('{"contrast": "purple"}')
+    assert main(["predict", str(weights), str(src)]) == 2
+    assert "contrast 'purple' is not one of dark, bright" in capsys.readouterr().err
+
+
+def test_bad_weights_file_is_one_line_of_our_own(tmp_path, capsys):
+    src = _stack(tmp_path, (32, 32, 32))
+    bad = tmp_path / "w.pt"
+    bad.write_text("not weights\n")
+    assert main(["predict", str(bad), str(src)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a cryo_companion weights file" in err
+    assert "weights_only" not in err and "trust" not in err
+
+
+def test_long_runs_show_progress_on_stderr_only(tmp_path, weights, capsys, monkeypatch):
+    monkeypatch.setenv("CRYO_COMPANION_PROGRESS", "1")     # as on a terminal
+    src = _stack(tmp_path, (3, 32, 32, 32))
+    assert main(["predict", str(weights), str(src), "--contrast", "bright",
+                 "--batch-size", "1"]) == 0
+    cap = capsys.readouterr()
+    assert "predict" in cap.err and "3/3" in cap.err
+    assert len(cap.out.splitlines()) == 4 and "predict" not in cap.out

@@ -92,3 +92,34 @@ def test_missing_file(files, capsys):
     files["pred"].unlink()
     assert run(files) == 2
     assert "no such particle list file" in capsys.readouterr().err
+
+
+def test_json_output_is_never_replaced_without_force(files, capsys):
+    out = files["dir"] / "ev.json"
+    out.write_text("mine")
+    assert run(files, "--json", str(out)) == 2
+    assert "exists; pass --force" in capsys.readouterr().err and out.read_text() == "mine"
+    assert run(files, "--json", str(out), "--force") == 0
+    assert json.loads(out.read_text())["table3"]["TP"] == EXPECTED["TP"]
+    assert run(files, "--json", str(files["pred"]), "--force") == 2    # an input
+    assert "is also an input" in capsys.readouterr().err
+
+
+def test_truth_with_classes_outside_table1(tmp_path, capsys):
+    """A simulated tomogram's truth list (a membrane, 4v94) is read; its classes get columns."""
+    occ = np.zeros((6, 8, 10), np.int16)
+    occ[1:3, 1:3, 1:3], occ[3:5, 4:6, 6:8], occ[0:2, 5:7, 0:2] = 1, 2, 3
+    (tmp_path / "truth.csv").write_text("id,class,x_vox,y_vox,z_vox\n1,membrane,1,1,1\n"
+                                        "2,4v94,6,4,3\n3,1bxn,0,5,0\n")
+    (tmp_path / "pred.txt").write_text("membrane 1 1 1\n4V94 7 5 4\n1bxn 9 0 0\n")
+    write_mrc(tmp_path / "occ.mrc", occ, 10.0)
+    assert main(["shrec-eval", "--pred", str(tmp_path / "pred.txt"), "--truth-list",
+                 str(tmp_path / "truth.csv"), "--occupancy", str(tmp_path / "occ.mrc"),
+                 "--json", str(tmp_path / "e.json")]) == 0
+    d = json.loads((tmp_path / "e.json").read_text())
+    assert d["table3"]["TP"] == 2 and d["table3"]["FP"] == 1
+    assert d["table4"]["membrane"] == 1.0 and d["table4"]["4v94"] == 1.0
+    assert d["table4"]["1bxn"] == 0.0
+    assert d["classification"]["classes"][-2:] == ["4v94", "membrane"]
+    assert d["classification"]["mean_f1"] == 0.0        # over Table 1's classes only
+    assert "membrane" in capsys.readouterr().out

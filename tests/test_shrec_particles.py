@@ -134,3 +134,72 @@ def test_missing_file_and_bad_origin(tmp_path):
 def test_known_ids_are_table1_in_weight_order():
     assert KNOWN_CLASS_IDS[0] == "1s3x" and KNOWN_CLASS_IDS[-1] == "4d8q"
     assert len(KNOWN_CLASS_IDS) == 12
+
+
+def test_star_is_written_with_starfile_and_read_back_both_ways(tmp_path):
+    import pandas as pd
+    import starfile
+
+    path = write_particle_list(tmp_path / "p.star", PL)
+    df = starfile.read(path)                                  # the field's reader
+    assert list(df.columns) == ["rlnCoordinateX", "rlnCoordinateY", "rlnCoordinateZ",
+                                "shrecClass"]
+    np.testing.assert_allclose(df[["rlnCoordinateX", "rlnCoordinateY", "rlnCoordinateZ"]],
+                               PL.xyz)
+    assert "Created by" not in path.read_text()                # same seed, same bytes
+    # a STAR file written by starfile itself (RELION layout, optics block first)
+    other = tmp_path / "relion.star"
+    starfile.write({"optics": pd.DataFrame({"rlnOpticsGroup": [1]}),
+                    "particles": pd.DataFrame({"rlnCoordinateX": [5.5], "rlnCoordinateY": [6.0],
+                                               "rlnCoordinateZ": [7.0],
+                                               "rlnClassName": ["Rubisco"]})}, other)
+    pl = read_particle_list(other)
+    assert pl.classes == ("1bxn",) and pl.xyz.tolist() == [[5.5, 6.0, 7.0]]
+
+
+def test_csv_written_with_ids_units_and_named_angles(tmp_path):
+    path = write_particle_list(tmp_path / "p.csv", PL, angle_columns=("phi_deg", "theta_deg",
+                                                                      "psi_deg"))
+    rows = path.read_text().splitlines()
+    assert rows[0] == "id,class,x_vox,y_vox,z_vox,phi_deg,theta_deg,psi_deg"
+    assert rows[2] == "2,4d8q,10.5,0,7.25,0,0,0"
+    back = read_particle_list(path)
+    np.testing.assert_array_equal(back.xyz, PL.xyz)
+    np.testing.assert_array_equal(back.angles_deg, PL.angles_deg)
+    with pytest.raises(ValueError, match="not a triple the reader knows"):
+        write_particle_list(tmp_path / "q.csv", PL, angle_columns=("a", "b", "c"))
+
+
+def test_classes_outside_table1_only_where_asked():
+    text = "id,class,x_vox,y_vox,z_vox\n1,membrane,1,2,3\n2,4v94,4,5,6\n3,rubisco,7,8,9\n"
+    with pytest.raises(ParticleListError, match="line 2: unknown class 'membrane'"):
+        parse_text_list(text)
+    truth = parse_text_list(text, any_class=True)
+    assert truth.classes == ("membrane", "4v94", "1bxn")
+    pred = parse_text_list("4V94 1 1 1\nMembrane 2 2 2\n", extra_classes=set(truth.classes))
+    assert pred.classes == ("4v94", "membrane")
+    with pytest.raises(ParticleListError, match="or a class of the truth list: 4v94, membrane"):
+        parse_text_list("ribosome 1 1 1\n", extra_classes=set(truth.classes))
+
+
+def test_scene_truth_list_puts_membranes_on_their_membrane():
+    from types import SimpleNamespace
+
+    from cryo_companion.papers.shrec2020.particles import particle_list_from_scene
+
+    occ = np.zeros((8, 10, 12), dtype=np.int32)
+    occ[2:4, 3:5, 4:6] = 1                               # a complex
+    zz, yy, xx = np.mgrid[:8, :10, :12]
+    shell = np.abs(np.sqrt((zz - 4) ** 2 + (yy - 5) ** 2 + (xx - 6) ** 2) - 3.5) < 0.6
+    occ[shell & (occ == 0)] = 2                          # a vesicle around (6, 5, 4)
+    scene = SimpleNamespace(particles=[
+        {"class_name": "1bxn", "kind": "particle", "centre_xyz_vox": [9.0, 7.0, 5.0],
+         "euler_zyz_deg": [10.0, 20.0, 30.0]},
+        {"class_name": "membrane", "kind": "vesicle", "centre_xyz_vox": [12.0, 10.0, 8.0],
+         "euler_zyz_deg": [0.0, 0.0, 0.0]}])
+    pl = particle_list_from_scene(scene, occ, bin_factor=2)
+    assert pl.classes == ("1bxn", "membrane")
+    np.testing.assert_allclose(pl.xyz[0], [4.25, 3.25, 2.25])  # (c + 0.5) / 2 - 0.5
+    x, y, z = pl.xyz[1].astype(int)
+    assert occ[z, y, x] == 2                                  # on the shell, not in the lumen
+    np.testing.assert_array_equal(pl.angles_deg[0], [10, 20, 30])

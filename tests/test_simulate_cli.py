@@ -114,3 +114,15 @@ def test_bench_summary_takes_medians_over_rounds_and_ratios_within_a_round():
     assert s["speedup_vs_numpy_reference"] == 11.67
     assert s["speedup_range"] == [9.0, 12.0]
     assert "speedup_vs_numpy_reference" not in summarise([{"rates": {8: 1.0}, "reference": {}}])
+
+
+def test_json_records_the_contrast_and_box_advice_speaks_in_options(blob, tmp_path, capsys):
+    assert _run(blob, tmp_path / "s.mrc") == 0
+    assert json.loads((tmp_path / "s.json").read_text())["contrast"] == "bright"
+    big = np.zeros((24, 24, 24), np.float32)
+    big[2:22, 2:22, 2:22] = 1.0
+    write_mrc(tmp_path / "big.mrc", big, 13.68)
+    assert main(["simulate", "--structure", str(tmp_path / "big.mrc"), "--box", "16", "-o",
+                 str(tmp_path / "b.mrc")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--box" in err and "grow_box" not in err

@@ -5,6 +5,8 @@ a download from the PDB), turned into a density the PDB2VOL way (mass-weighted G
 sigma = resolution / 2) or resampled from a map (mass conserved), centred on its centre of mass
 and padded or cropped to the box. The MRC header carries the voxel size.
 
+An existing output is replaced only with --force.
+
 example: cryo-companion density 4v94 --voxel-size 13.68 --box 40 --resolution 13.68 -o tric.mrc
 """
 from __future__ import annotations
@@ -31,19 +33,29 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, type=Path, metavar="OUT.mrc",
                         help="output MRC file (written atomically)")
     parser.add_argument("--source", choices=("auto", "atoms", "map"), default="auto",
-                        help="use the atomic model or the map (default: model if there is one)")
+                        help="use the atomic model or the map (default auto: the model if "
+                             "there is one)")
     parser.add_argument("--grow-box", action="store_true",
                         help="enlarge the box when the molecule does not fit (default: error)")
     parser.add_argument("--no-cache", action="store_true",
                         help="neither read nor write the cache of computed volumes")
 
 
+def outputs(args: argparse.Namespace):
+    """Return what ``density`` writes and reads, checked before any work."""
+    from cryo_companion._io import OutputPlan
+
+    src = Path(args.structure)
+    return OutputPlan(files=[args.output], inputs=[src] if src.is_file() else [])
+
+
 def main(args: argparse.Namespace) -> int:
     """Validate, compute the density, write the MRC; returns 0 (errors raise)."""
     import numpy as np
 
+    from cryo_companion.cli._common import cli_box_advice
     from cryo_companion.mrc import write_mrc
-    from cryo_companion.structures.density import load_density
+    from cryo_companion.structures.density import BoxTooSmallError, load_density
 
     if not (math.isfinite(args.voxel_size) and args.voxel_size > 0):
         raise ValueError(f"--voxel-size {args.voxel_size} must be a positive number of Å")
@@ -55,10 +67,12 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() not in (".mrc", ".map", ".rec"):
         raise ValueError(f"output {out} must end in .mrc (or .map, .rec)")
-    if out.is_dir():
-        raise ValueError(f"output {out} is a folder; give a file name ending in .mrc")
-    vol = load_density(args.structure, args.voxel_size, args.box, args.resolution,
-                       source=args.source, grow_box=args.grow_box, use_cache=not args.no_cache)
+    try:
+        vol = load_density(args.structure, args.voxel_size, args.box, args.resolution,
+                           source=args.source, grow_box=args.grow_box,
+                           use_cache=not args.no_cache)
+    except BoxTooSmallError as exc:
+        raise ValueError(cli_box_advice(exc, "pass a larger --box, or --grow-box")) from None
     vol = np.asarray(vol, dtype=np.float32)
     write_mrc(out, vol, args.voxel_size)
     mass_kda = float(vol.astype(np.float64).sum()) * args.voxel_size**3 / 1000.0

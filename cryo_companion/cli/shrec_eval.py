@@ -1,17 +1,25 @@
 """Score a particle list with the SHREC 2020 metrics (localisation: Table 3; classification: Table 4).
 
-Conventions: lists are `class x y z [...]` (class = PDB ID or Table 1 name) in 0-based voxel
+Conventions: lists are `class x y z [...]` (class = PDB ID or Table 1 name), CSV with a header
+(`id,class,x_vox,y_vox,z_vox,...` as `cryo-companion tomogram` writes) or STAR, in 0-based voxel
 indices (use --pred-origin/--truth-origin 1 for 1-based files); maps are MRC volumes indexed
-[z, y, x]; occupancy label i is the i-th particle of the truth list (0 = background).
-Defaults follow issue #7 (detections outside the volume are only RO; regions as given);
---benchmark-script reproduces the benchmark's evaluation script (clamp + one dilation).
+[z, y, x]; occupancy label i is the i-th particle of the truth list (0 = background). Classes
+outside SHREC 2020's Table 1 (a simulated tomogram's membranes, say) may appear in the truth
+list and are scored in extra columns; a prediction may use them too. By default a detection
+outside the volume counts only as RO and the occupancy regions are used as given;
+--benchmark-script reproduces the benchmark's evaluation script (clamp + one dilation). The
+tables go to standard output, notes to standard error.
+
+example: cryo-companion shrec-eval --pred picks.star --truth-list tomo/particles.csv
+         --occupancy tomo/occupancy.mrc --json scores.json
 """
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from cryo_companion._io import write_json
+from cryo_companion._io import OutputPlan, write_json
 from cryo_companion.mrc import read_mrc
 from cryo_companion.papers.shrec2020.metrics import BENCHMARK_SCRIPT, evaluate
 from cryo_companion.papers.shrec2020.particles import read_particle_list
@@ -30,7 +38,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="occupancy map MRC (voxel -> particle index, 0 background)")
     parser.add_argument("--class-mask", type=Path, default=None,
                         help="class mask MRC, checked against the occupancy map and truth list")
-    parser.add_argument("--json", type=Path, default=None, help="write all results here (atomic)")
+    parser.add_argument("--json", type=Path, default=None,
+                        help="write all results to this JSON file (atomically; default: none)")
     parser.add_argument("--pred-origin", type=int, choices=(0, 1), default=0,
                         help="0 (default) if --pred coordinates are 0-based voxels, 1 if 1-based")
     parser.add_argument("--truth-origin", type=int, choices=(0, 1), default=0,
@@ -50,23 +59,31 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                              "found count as false negatives of their class, as the script)")
 
 
+def outputs(args: argparse.Namespace) -> OutputPlan:
+    """Return what ``shrec-eval`` reads and writes, checked before any work."""
+    return OutputPlan(files=[args.json],
+                      inputs=[args.pred, args.truth_list, args.occupancy, args.class_mask])
+
+
 def main(args: argparse.Namespace) -> int:
     """Read the inputs, evaluate, print the Table 3/4 rows, write JSON."""
     outside, dilate = args.outside, args.dilate
     if args.benchmark_script:
         outside, dilate = BENCHMARK_SCRIPT["outside"], BENCHMARK_SCRIPT["dilate"]
-    pred = read_particle_list(args.pred, origin=args.pred_origin,
-                              class_column=args.star_class_column)
     truth = read_particle_list(args.truth_list, origin=args.truth_origin,
-                               class_column=args.star_class_column)
+                               class_column=args.star_class_column, any_class=True)
+    pred = read_particle_list(args.pred, origin=args.pred_origin,
+                              class_column=args.star_class_column,
+                              extra_classes=set(truth.classes))
     occ = read_mrc(args.occupancy).data
     mask = read_mrc(args.class_mask).data if args.class_mask is not None else None
     ev = evaluate(pred, truth, occ, class_mask=mask, outside=outside, dilate=dilate,
                   count_missed_as_fn=not args.hits_only)
     print(format_evaluation(ev, name=args.pred.name))
     if ev.localisation.RO:
-        print(f"\nnote: {ev.localisation.RO} detections lie outside the occupancy map "
-              f"(z, y, x) = {tuple(occ.shape)}; check --pred-origin and the axis order")
+        print(f"cryo-companion shrec-eval: note: {ev.localisation.RO} detections lie outside "
+              f"the occupancy map (z, y, x) = {tuple(occ.shape)}; check --pred-origin and the "
+              "axis order", file=sys.stderr)
     if args.json is not None:
         write_json(args.json, {"inputs": {"pred": str(args.pred), "truth_list": str(args.truth_list),
                                           "occupancy": str(args.occupancy),
@@ -75,5 +92,5 @@ def main(args: argparse.Namespace) -> int:
                                           "pred_origin": args.pred_origin,
                                           "truth_origin": args.truth_origin},
                                **ev.to_dict()})
-        print(f"\nwrote {args.json}")
+        print(f"cryo-companion shrec-eval: wrote {args.json}", file=sys.stderr)
     return 0

@@ -2,12 +2,16 @@
 
 Each subtomogram gets a uniform random rotation and a sub-box shift; with fixed --snr/--wedge/
 --defocus/--cs (defaults: the baseline preset, i.e. the values measured on the test domain
-in results/test_domain.json when present, else the paper's SNR 0.1, 30 deg, -6 um, 2.7 mm) and no intensity
-augmentation, or with --randomize every subtomogram draws its own parameters from the
-"randomized" preset (cryo_companion.simulate.randomization). Defocus is negative for underfocus; the beam
-is along z and the tilt axis is y. The JSON next to the stack (same name, .json) lists every
-parameter of every subtomogram. The same --seed gives the same output; --snr inf gives the
-noise-free volumes, and a finite SNR with the same seed the same volumes plus noise.
+in results/test_domain.json when present, else the paper's SNR 0.1, 30 deg, -6 um, 2.7 mm) and
+no intensity augmentation, or with --randomize every subtomogram draws its own parameters from
+the "randomized" preset (cryo_companion.simulate.randomization). Defocus is negative for
+underfocus; the beam is along z and the tilt axis is y. Mass is bright (the training
+simulator's convention); the JSON next to the stack (same name, .json) says so ("contrast":
+"bright", read by `predict`) and lists every parameter of every subtomogram. The same --seed
+gives the same output; --snr inf gives the noise-free volumes, and a finite SNR with the same
+seed the same volumes plus noise. Existing outputs are replaced only with --force.
+
+example: cryo-companion simulate --structure 4v94 --n 64 --randomize -o tric.mrc
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ import numpy as np
 import torch
 
 from cryo_companion._progress import progress as progress_bar
+from cryo_companion.cli._common import int_at_least, positive_float
 
 COMMAND = "simulate"
 CHUNK = 256  # subtomograms per batch (fixed: part of what a seed reproduces)
@@ -33,22 +38,40 @@ def _snr(text: str) -> float:
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
+    """Arguments of ``cryo-companion simulate``."""
     p.add_argument("--structure", required=True,
                    help="structure ID (e.g. 4v94), 'membrane', or a PDB/mmCIF/MRC file")
-    p.add_argument("--snr", type=_snr, default=None, help="SNR > 0, or inf (default: the baseline preset's)")
+    p.add_argument("--snr", type=_snr, default=None,
+                   help="SNR > 0, or inf (default: the baseline preset's, see above)")
     p.add_argument("--wedge", type=float, default=None,
-                   help="missing-wedge angle in deg, [0, 90): tilts cover ±(90-wedge) (default 30)")
+                   help="missing-wedge angle in deg, [0, 90): tilts cover ±(90-wedge) "
+                        "(default: the baseline preset's; the paper's 30)")
     p.add_argument("--defocus", type=float, default=None,
-                   help="defocus Dz in um, negative = underfocus (default -6)")
-    p.add_argument("--cs", type=float, default=None, help="spherical aberration in mm (default 2.7)")
+                   help="defocus Dz in um, negative = underfocus (default: the baseline "
+                        "preset's; the paper's -6)")
+    p.add_argument("--cs", type=float, default=None,
+                   help="spherical aberration in mm (default: the baseline preset's; the "
+                        "paper's 2.7)")
     p.add_argument("--n", type=int, default=16, help="number of subtomograms (default 16)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("-o", "--output", required=True, type=Path, help="output MRC stack (.mrc)")
+    p.add_argument("-o", "--output", required=True, type=Path,
+                   help="output MRC stack (.mrc); the parameters go to the same name with .json")
     p.add_argument("--randomize", action="store_true",
                    help="draw every parameter from the 'randomized' preset (Che et al. III-B)")
-    p.add_argument("--box", type=int, default=40, help="box edge in voxels (default 40)")
-    p.add_argument("--voxel-size", type=float, default=13.68, help="voxel size in Å (default 13.68)")
+    p.add_argument("--box", type=int_at_least(8), default=40,
+                   help="box edge in voxels, >= 8 (default 40)")
+    p.add_argument("--voxel-size", type=positive_float, default=13.68,
+                   help="voxel size in Å (default 13.68)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+
+
+def outputs(args: argparse.Namespace):
+    """Return what ``simulate`` writes (stack and JSON) and reads, checked before any work."""
+    from cryo_companion._io import OutputPlan
+
+    src = Path(args.structure)
+    return OutputPlan(files=[args.output, args.output.with_suffix(".json")],
+                      inputs=[src] if src.is_file() else [])
 
 
 def _density(structure: str, voxel_size_A: float, box: int, seed: int) -> np.ndarray:
@@ -57,9 +80,15 @@ def _density(structure: str, voxel_size_A: float, box: int, seed: int) -> np.nda
 
         return np.asarray(membrane_patch(box, voxel_size_A, np.random.default_rng(seed)),
                           dtype=np.float32)
-    from cryo_companion.structures.density import load_density
+    from cryo_companion.cli._common import cli_box_advice
+    from cryo_companion.structures.density import BoxTooSmallError, load_density
 
-    return np.asarray(load_density(structure, voxel_size_A, box), dtype=np.float32)
+    try:
+        return np.asarray(load_density(structure, voxel_size_A, box), dtype=np.float32)
+    except BoxTooSmallError as exc:
+        raise ValueError(cli_box_advice(
+            exc, "pass a larger --box or a larger --voxel-size (every subtomogram of the "
+                 "stack has the same box)")) from None
 
 
 def _preset(args: argparse.Namespace):
@@ -81,6 +110,7 @@ def _preset(args: argparse.Namespace):
 
 
 def main(args: argparse.Namespace) -> int:
+    """Run ``cryo-companion simulate``."""
     from cryo_companion._io import write_json
     from cryo_companion.devices import resolve_device, tune_cpu_allocator
     from cryo_companion.mrc import write_mrc
@@ -108,7 +138,7 @@ def main(args: argparse.Namespace) -> int:
             vols.append(b.noisy.cpu().numpy())
             params = {k: v.cpu().tolist() for k, v in b.params.items()}
             for i in range(m):
-                rec = {"index": start + i}
+                rec: dict[str, object] = {"index": start + i}
                 for k, v in params.items():
                     x = v[i]
                     rec[k] = x if (isinstance(x, int) or math.isfinite(x)) else "inf"
@@ -116,6 +146,7 @@ def main(args: argparse.Namespace) -> int:
             bar.update(m)
     stack = np.concatenate(vols, 0).astype(np.float32)
     meta = {
+        "contrast": "bright",  # read by `predict` (cryo_companion.dataset.recorded_contrast)
         "structure": args.structure, "n": args.n, "seed": args.seed, "box": args.box,
         "voxel_size_A": args.voxel_size, "device": str(device), "preset": preset.as_dict(),
         "conventions": {

@@ -2,7 +2,9 @@
 
 One arm ("randomized": domain randomization; "baseline": fixed parameters) and one seed per call;
 writes OUT/checkpoint.pt (every --checkpoint-every iterations), OUT/weights.pt and
-OUT/summary.json. --resume continues an interrupted run exactly from its checkpoint.
+OUT/summary.json. --resume continues an interrupted run exactly from its checkpoint; a folder
+that already holds a run is refused unless --resume (continue it) or --force (start over) is
+given. Ctrl-C stops the run and prints the command that continues it.
 
 Example: cryo-companion train --arm randomized --seed 0 --iters 15000 --out runs/randomized_seed0
 """
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+from pathlib import Path
 
 COMMAND = "train"
 
@@ -20,7 +24,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="simulator preset: domain randomization or the fixed baseline")
     p.add_argument("--seed", type=int, default=0, help="seed (weights, batches, validation set)")
     p.add_argument("--iters", type=int, default=15_000, help="SGD iterations (paper: 15000)")
-    p.add_argument("--out", required=True, help="output folder of the run")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder of the run")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--batch-size", type=int, default=32, help="subtomograms per iteration (32)")
@@ -37,6 +41,33 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="the whole TrainConfig as JSON (as train_many passes it); overrides the "
                         "other hyper-parameter options")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _run_files(args: argparse.Namespace) -> list[Path]:
+    from cryo_companion.papers.che2019.train import CHECKPOINT, SUMMARY, WEIGHTS
+
+    return [Path(args.out) / f for f in (CHECKPOINT, WEIGHTS, SUMMARY)]
+
+
+def outputs(args: argparse.Namespace):
+    """Return the run's files: an existing run is continued (--resume) or replaced (--force)."""
+    from cryo_companion._io import OutputPlan
+
+    return OutputPlan(files=_run_files(args), force=args.force or args.resume,
+                      exists_hint="its folder holds a run: pass --resume to continue it, or "
+                                  "--force to start over (replacing its checkpoint, weights and "
+                                  "summary)")
+
+
+def interrupted(args: argparse.Namespace) -> str:
+    """Return what to tell the user after Ctrl-C: how to continue from the last checkpoint."""
+    ckpt = _run_files(args)[0]
+    if not ckpt.is_file():
+        return "no checkpoint was written yet; rerun the same command to start again"
+    argv = [a for a in getattr(args, "argv", None) or ["train", "..."]
+            if a not in ("--resume", "--force")]
+    cmd = " ".join(shlex.quote(a) for a in ["cryo-companion", *argv, "--resume"])
+    return f"continue from the last checkpoint ({ckpt}) with: {cmd}"
 
 
 def main(args: argparse.Namespace) -> int:

@@ -276,9 +276,9 @@ def load_weights(path: str | os.PathLike, map_location: str | torch.device = "cp
         raise FileNotFoundError(f"{path}: no such weights file")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"{path}: not a cryo_companion weights file ({type(exc).__name__}: "
-                         f"{exc})") from exc
+    except Exception as exc:  # torch's own message advises weights_only=False: not for us
+        raise ValueError(f"{path}: not a cryo_companion weights file (torch.load could not "
+                         f"read it: {type(exc).__name__})") from exc
     if not isinstance(payload, dict) or payload.get("format") != WEIGHTS_FORMAT:
         fmt = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise ValueError(f"{path}: weights of another model (format {fmt!r}); expected "

@@ -32,7 +32,9 @@ lens, i.e. more underfocused (defocus ``Δf − t``; negative defocus = underfoc
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -46,7 +48,7 @@ from cryo_companion._progress import progress as progress_bar
 __all__ = [
     "Imaging", "TiltSeries", "tilt_angles_deg", "dose_symmetric_order", "interaction_constant",
     "project", "project_slabs", "backproject", "ramp_filter", "wbp", "fourier_bin",
-    "simulate_tilt_series", "reconstruct",
+    "simulate_tilt_series", "reconstruct", "write_tilt_series",
 ]
 
 # elements per intermediate tensor in the projector (~0.5 GB of float32)
@@ -415,3 +417,37 @@ def reconstruct(series: TiltSeries, thickness: int) -> Tensor:
     contrast per voxel of path.
     """
     return wbp(series.images, series.tilts_deg, thickness)
+
+
+def write_tilt_series(path: str | os.PathLike, series: TiltSeries) -> list[Path]:
+    """Write a tilt series as tomography software reads it: an MRC image stack and its angles.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The stack, ``NAME.mrc``; the angles go to ``NAME.tlt`` and ``NAME.rawtlt``.
+    series : TiltSeries
+        The series (images in the order of ``tilts_deg``).
+
+    Returns
+    -------
+    list of Path
+        The three files: the stack (MRC image stack, ``ispg`` 0, mode 2, ``nz`` = number of
+        tilts, pixel size ``series.pixel_size_A``) and the IMOD angle files, one tilt angle in
+        degrees per line in the order of the stack's sections (``.rawtlt``: as acquired;
+        ``.tlt``: after alignment, the same here since the geometry is known exactly).
+    """
+    from cryo_companion._io import write_text
+    from cryo_companion.mrc import write_mrc
+
+    path = Path(path)
+    images = series.images.detach().cpu().numpy() if isinstance(series.images, Tensor) \
+        else np.asarray(series.images)
+    if images.ndim != 3 or images.shape[0] != len(series.tilts_deg):
+        raise ValueError(f"tilt series images {images.shape} do not match its "
+                         f"{len(series.tilts_deg)} tilt angles")
+    angles = "".join(f"{float(t):.2f}\n" for t in series.tilts_deg)
+    out = [write_mrc(path, images, series.pixel_size_A, image_stack=True)]
+    for suffix in (".tlt", ".rawtlt"):
+        out.append(write_text(path.with_suffix(suffix), angles))
+    return out

@@ -153,16 +153,18 @@ class ClassificationResult:
     Attributes
     ----------
     classes : tuple of str
-        Class order of every per-class array: :data:`CLASS_ORDER` (molecular weight).
-    confusion : np.ndarray, int64, shape (12, 13)
+        Class order of every per-class array: :data:`CLASS_ORDER` (molecular weight), then
+        any class of the lists outside Table 1, sorted by name.
+    confusion : np.ndarray, int64, shape (K, K + 1)
         ``confusion[i, j]``: particles of true class ``classes[i]`` whose first detection said
-        ``classes[j]``; column 12 counts particles not found.
+        ``classes[j]``; the last column counts particles not found (K = 12 for Table 1 lists).
     f1, precision, recall : dict str -> float
         Per class (NaN where undefined: no true and no predicted particle of that class).
     group_f1 : dict str -> float
         ``small``/``medium``/``large`` (Table 5): mean of the defined per-class F1 in the group.
     mean_f1 : float
-        Unweighted mean of the defined per-class F1 (the "average classification F1", Sec. 5).
+        Unweighted mean of the defined per-class F1 of Table 1's classes (the "average
+        classification F1", Sec. 5).
     cumulative_f1 : np.ndarray, shape (12,)
         Running sum of per-class F1 in :data:`CLASS_ORDER` (undefined values add 0): Fig. 10.
     count_missed_as_fn : bool
@@ -418,8 +420,11 @@ def evaluate_classification(pred: ParticleList, truth: ParticleList,
     count_missed_as_fn : count particles not found as false negatives of their true class (the
         benchmark script); False scores only the particles that were hit.
     """
-    n, k = len(truth), len(CLASS_ORDER)
-    code = {c: i for i, c in enumerate(CLASS_ORDER)}
+    # Table 1's classes, then any others of the lists (a simulated tomogram's membranes, say)
+    order = CLASS_ORDER + tuple(sorted((set(truth.classes) | set(pred.classes))
+                                       - set(CLASS_ORDER)))
+    n, k = len(truth), len(order)
+    code = {c: i for i, c in enumerate(order)}
     true_code = np.fromiter((code[c] for c in truth.classes), dtype=np.int64, count=n)
     pred_code_all = np.fromiter((code[c] for c in pred.classes), dtype=np.int64, count=len(pred))
     assigned = np.full(n, k, dtype=np.int64)  # k = not found
@@ -434,19 +439,20 @@ def evaluate_classification(pred: ParticleList, truth: ParticleList,
         f1 = np.where(2 * diag + fp + fn > 0, 2 * diag / (2 * diag + fp + fn), np.nan)
         prec = np.where(diag + fp > 0, diag / (diag + fp), np.nan)
         rec = np.where(diag + fn > 0, diag / (diag + fn), np.nan)
-    f1_d = {c: float(f1[i]) for i, c in enumerate(CLASS_ORDER)}
+    f1_d = {c: float(f1[i]) for i, c in enumerate(order)}
     groups: dict[str, float] = {}
     for g in ("small", "medium", "large"):
         vals = [f1_d[c.pdb_id] for c in SHREC2020_CLASSES if size_group(c.mw_kda) == g]
         vals = [v for v in vals if not math.isnan(v)]
         groups[g] = float(np.mean(vals)) if vals else math.nan
-    defined = f1[~np.isnan(f1)]
+    t1 = f1[:len(CLASS_ORDER)]  # the summaries are over Table 1's classes
+    defined = t1[~np.isnan(t1)]
     return ClassificationResult(
-        classes=CLASS_ORDER, confusion=conf, f1=f1_d,
-        precision={c: float(prec[i]) for i, c in enumerate(CLASS_ORDER)},
-        recall={c: float(rec[i]) for i, c in enumerate(CLASS_ORDER)},
+        classes=order, confusion=conf, f1=f1_d,
+        precision={c: float(prec[i]) for i, c in enumerate(order)},
+        recall={c: float(rec[i]) for i, c in enumerate(order)},
         group_f1=groups, mean_f1=float(defined.mean()) if defined.size else math.nan,
-        cumulative_f1=np.cumsum(np.nan_to_num(f1, nan=0.0)),
+        cumulative_f1=np.cumsum(np.nan_to_num(t1, nan=0.0)),
         count_missed_as_fn=count_missed_as_fn)
 
 
