@@ -3,7 +3,7 @@
 Conventions: lists are `class x y z [...]` (class = PDB ID or Table 1 name) in 0-based voxel
 indices (use --pred-origin/--truth-origin 1 for 1-based files); maps are MRC volumes indexed
 [z, y, x]; occupancy label i is the i-th particle of the truth list (0 = background).
-Defaults follow issue #7 (detections outside the volume are only RO; regions as given);
+Defaults: a detection outside the volume is only RO, and the regions are used as given;
 --benchmark-script reproduces the benchmark's evaluation script (clamp + one dilation).
 """
 from __future__ import annotations
