@@ -164,3 +164,11 @@ def test_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert clean.main(["--check", str(path)]) == 0
     assert clean.main([str(tmp_path / "missing.ipynb")]) == 2
     assert "no such notebook" in capsys.readouterr().err
+
+
+def test_clean_file_keeps_the_permissions(tmp_path: Path) -> None:
+    path = tmp_path / "x.ipynb"
+    nbformat.write(_dirty_notebook(ROOT), path)
+    path.chmod(0o644)
+    clean.clean_file(path, root=ROOT)
+    assert path.stat().st_mode & 0o777 == 0o644

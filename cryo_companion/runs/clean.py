@@ -457,8 +457,10 @@ def clean_file(path: str | os.PathLike, *, root: str | os.PathLike | None = None
     nb = nbformat.read(path, as_version=4)
     report = clean_notebook(nb, root=root)
     if report.changed:
+        mode = os.stat(path).st_mode & 0o777
         text = nbformat.writes(nb)
         write_text(path, text if text.endswith("\n") else text + "\n")
+        os.chmod(path, mode)  # the file keeps its permissions
     return report
 
 

@@ -144,7 +144,10 @@ def regenerate(name: str, *, root: str | os.PathLike | None = None,
     nb = execute_source(src, timeout_s=timeout_s, root=base)
     slim_outputs(nb)
     text = nbformat.writes(nb)
-    write_text(src.with_suffix(".ipynb"), text if text.endswith("\n") else text + "\n")
+    dest = src.with_suffix(".ipynb")
+    mode = os.stat(dest).st_mode & 0o777 if dest.exists() else 0o644
+    write_text(dest, text if text.endswith("\n") else text + "\n")
+    os.chmod(dest, mode)  # the stored notebook keeps its permissions
     # the pair stays in step: the .py is not older than its .ipynb
     os.utime(src)
     return time.perf_counter() - t0
