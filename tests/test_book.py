@@ -145,3 +145,23 @@ def test_pages_in_a_browser(site, tmp_path: Path) -> None:
         assert report["structures.html"]["tables"] >= 10, report["structures.html"]
     finally:
         b.close()
+
+
+def _stale(ch) -> bool:
+    meta = json.loads(ch.output.read_text())["metadata"].get("cryo_companion", {})
+    return meta.get("source_sha256") != ch.source_sha256()
+
+
+@pytest.mark.parametrize("chapter", [c.name for c in chapters(ROOT)])
+def test_every_figure_has_a_caption(chapter: str) -> None:
+    """Cells that draw a figure carry its caption (``mystnb.figure.caption``)."""
+    ch = next(c for c in chapters(ROOT) if c.name == chapter)
+    if _stale(ch):
+        pytest.skip(f"book/chapters/{chapter}.ipynb was executed from an older source: "
+                    "re-execute it (`python -m cryo_companion.runs.pipeline --only "
+                    f"{chapter} --force`, on a GPU for the heavy chapters)")
+    nb = nbformat.read(ch.output, as_version=4)
+    missing = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+               and any("image/png" in o.get("data", {}) for o in c.outputs)
+               and not c.metadata.get("mystnb", {}).get("figure", {}).get("caption")]
+    assert not missing, f"{chapter}: figure cells without a caption: {missing}"
