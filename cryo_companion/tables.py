@@ -59,6 +59,7 @@ def format_table(rows: Mapping[str, Mapping[str, object]] | Sequence[Mapping[str
     if style not in STYLES:
         raise ValueError(f"unknown table style {style!r}; valid styles: {', '.join(STYLES)}")
     formats = formats or {}
+    records: list[tuple[str | None, Mapping[str, object]]]
     if isinstance(rows, Mapping):
         header = [first, *columns]
         records = [(name, r) for name, r in rows.items()]

@@ -195,6 +195,7 @@ def plot_class_densities(bank: TemplateBank, labels: Sequence[int] | None = None
         if col == 0:
             top.set_ylabel("central slice\ny (nm)", fontsize=7)
             bottom.set_ylabel("projection along z\ny (nm)", fontsize=7)
+    assert im0 is not None and im1 is not None
     even = [ax for i, row in enumerate(axes) for ax in row if i % 2 == 0]
     odd = [ax for i, row in enumerate(axes) for ax in row if i % 2 == 1]
     fig.colorbar(im0, ax=even, shrink=0.8, label="density (Da/Å³)")
@@ -235,6 +236,7 @@ def plot_membrane_patches(patches: Sequence[tuple[np.ndarray, Any]],
         ax.set_title(f"{r}, {par.protein or 'no protein'}", fontsize=8)
         ax.set_xlabel("x (nm)")
     axes[0, 0].set_ylabel("y (nm)")
+    assert im is not None
     fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="density, central z slice (Da/Å³)")
     return fig
 

@@ -125,5 +125,6 @@ def plot_arm_confusions(summary: Mapping[str, Any], class_names: Sequence[str]) 
         im = plot_confusion_matrix(ax, summary["arms"][arm]["confusion_matrix"],
                                    list(class_names), normalise_rows=True, title=arm,
                                    cmap="viridis", colorbar=False)
+    assert im is not None
     fig.colorbar(im, ax=list(axes), label="fraction of the true class")
     return fig
