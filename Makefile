@@ -23,11 +23,13 @@ env: $(BIN)/cryo-companion
 book: env
 	source $(BIN)/activate && jupyter-book build book/
 
-# The CI suite: unit tests, every notebook at smoke scale compared with its stored outputs
-# (strict nbval, masks in notebooks/nbval_sanitize.cfg), and the book build.
+# The CI suite: unit tests (with the book build), then every notebook at smoke scale compared
+# with its stored outputs (strict nbval, masks in notebooks/nbval_sanitize.cfg). Two runs: the
+# unit tests' conftest points results/ at a scratch folder, the notebooks must see results/.
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 test: env
-	source $(BIN)/activate && python -m pytest tests notebooks $(NBVAL) -p no:cacheprovider
+	source $(BIN)/activate && python -m pytest tests -p no:cacheprovider \
+	  && python -m pytest notebooks $(NBVAL) -p no:cacheprovider
 
 # Regenerate the stored smoke-scale outputs of notebooks/*.ipynb that strict nbval compares
 # (after a change that moves a smoke-scale number: run it, then read `git diff notebooks/`).
