@@ -44,7 +44,7 @@ def plot_precision_check(check: Mapping[str, Any], window: int = 20) -> Figure:
 
 
 def plot_validation(summaries: Sequence[Mapping[str, Any]]) -> Figure:
-    """Validation loss and accuracy of every run against the iteration.
+    """Plot the validation loss and accuracy of every run against the iteration.
 
     Parameters
     ----------
@@ -72,7 +72,7 @@ def plot_validation(summaries: Sequence[Mapping[str, Any]]) -> Figure:
 
 def plot_threshold_sweep(summary: Mapping[str, Any], labels: Mapping[str, str],
                          thresholds: Mapping[str, float]) -> Figure:
-    """mIoU and pixel accuracy of both arms at every mask threshold (mean ± std over seeds).
+    """Plot mIoU and pixel accuracy of both arms at every mask threshold (mean ± std).
 
     Parameters
     ----------
