@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export CRYO_COMPANION_STRUCTURES ?= $(abspath ../shared/structures)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: env book test paper paper-plan gpu-wheels bench clean
+.PHONY: env book test notebook-outputs paper paper-plan gpu-wheels bench clean
 
 # The environment: CPU torch first (a pinned local wheel, never an unpinned multi-GB CUDA build),
 # then the package with its book and test extras.
@@ -23,9 +23,18 @@ env: $(BIN)/cryo-companion
 book: env
 	source $(BIN)/activate && jupyter-book build book/
 
-# The CI suite: unit tests, every notebook at smoke scale (nbval), and the book build.
+# The CI suite: unit tests (with the book build), then every notebook at smoke scale compared
+# with its stored outputs (strict nbval, masks in notebooks/nbval_sanitize.cfg). Two runs: the
+# unit tests' conftest points results/ at a scratch folder, the notebooks must see results/.
+NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
 test: env
-	source $(BIN)/activate && python -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	source $(BIN)/activate && python -m pytest tests -p no:cacheprovider \
+	  && python -m pytest notebooks $(NBVAL) -p no:cacheprovider
+
+# Regenerate the stored smoke-scale outputs of notebooks/*.ipynb that strict nbval compares
+# (after a change that moves a smoke-scale number: run it, then read `git diff notebooks/`).
+notebook-outputs: env
+	source $(BIN)/activate && python -m cryo_companion.runs.notebook_outputs
 
 # Paper scale: execute every chapter on the GPU with papermill, in _toc.yml order (resumable).
 paper: env

@@ -4,7 +4,7 @@ A folder holds one MRC volume per subtomogram and a ``labels.csv`` table with th
 ``file,class`` and optionally ``mask`` (an MRC file with the segmentation ground truth of the
 subtomogram's target; non-zero voxels are the target). ``class`` is the class *name*. This is
 the format of the held-out test domain (:mod:`cryo_companion.papers.che2019.test_domain`) and the format in
-which a reader brings their own real subtomograms (issue #5, item 6): the book's evaluation runs
+which a reader brings their own real subtomograms: the book's evaluation runs
 on either.
 """
 from __future__ import annotations

@@ -46,10 +46,12 @@ __all__ = [
     "bandlimit_mask",
     "ctf",
     "ctf_coefficients",
+    "ctf_first_zero_per_nm",
     "electron_wavelength_A",
     "fourier_grid",
     "frequency_magnitude",
     "mtf",
+    "spherical_aberration_phase_rad",
     "wedge_mask",
     "wedge_measured",
 ]
@@ -293,3 +295,87 @@ def bandlimit_mask(shape: Sequence[int], cutoff_fraction_nyquist: float = 1.0, d
     # cycles/voxel: Nyquist is 0.5
     w = frequency_magnitude(shape, 1.0, device, rfft=rfft, dtype=torch.float64) / 0.5
     return (w <= cutoff_fraction_nyquist + 1e-12).to(torch.float32)
+
+
+def spherical_aberration_phase_rad(freq_A: float, cs_mm: float, *,
+                                   voltage_kv: float = 300.0) -> float:
+    """Compute the spherical-aberration term of the phase shift, ``(π/2) Cs λ³ k⁴``, in rad.
+
+    Parameters
+    ----------
+    freq_A : float
+        Spatial frequency ``|k|`` in 1/Å (e.g. Nyquist, ``1 / (2 voxel_size_A)``).
+    cs_mm : float
+        Spherical aberration in mm (>= 0).
+    voltage_kv : float
+        Accelerating voltage in kV.
+
+    Returns
+    -------
+    float
+        The magnitude of the Cs term of χ at ``freq_A`` (it enters χ with a minus sign).
+
+    Raises
+    ------
+    ValueError
+        For a negative ``cs_mm`` or ``freq_A``.
+    """
+    if cs_mm < 0 or freq_A < 0:
+        raise ValueError(f"cs_mm and freq_A must be >= 0, got cs_mm={cs_mm}, freq_A={freq_A}")
+    lam = float(electron_wavelength_A(voltage_kv))
+    return 0.5 * math.pi * cs_mm * 1e7 * lam**3 * freq_A**4
+
+
+def ctf_first_zero_per_nm(defocus_um: float, cs_mm: float, *, voltage_kv: float = 300.0,
+                          amplitude_contrast: float = 0.07) -> float:
+    """Find the lowest spatial frequency at which the CTF changes sign, in closed form.
+
+    With ``u = k²`` the argument of ``CTF(k) = sin(a u + b u² − φ)`` (see
+    :func:`ctf_coefficients`) starts at ``−φ = −arcsin A``; the CTF first changes sign where the
+    argument reaches ``−π`` (falling, as in underfocus) or ``0`` (rising, in overfocus), the
+    smallest positive root of ``b u² + a u − φ − nπ = 0`` for ``n`` in ``{0, −1}``.
+
+    Parameters
+    ----------
+    defocus_um : float
+        Defocus Δf in µm, negative = underfocus.
+    cs_mm : float
+        Spherical aberration in mm (>= 0).
+    voltage_kv : float
+        Accelerating voltage in kV.
+    amplitude_contrast : float
+        Amplitude contrast fraction A in [0, 1).
+
+    Returns
+    -------
+    float
+        The first zero of the CTF in 1/nm (cycles per nm). Without Cs and with A = 0 it is
+        ``1 / sqrt(λ |Δf|)``.
+
+    Raises
+    ------
+    ValueError
+        When the CTF has no zero (Δf = 0 and Cs = 0) or a parameter is out of range.
+    """
+    if cs_mm < 0:
+        raise ValueError(f"cs_mm must be >= 0 mm, got {cs_mm}")
+    if defocus_um == 0 and cs_mm == 0:
+        raise ValueError("with defocus_um = 0 and cs_mm = 0 the CTF is constant: no zero")
+    a_t, b_t, _, phi = ctf_coefficients(torch.tensor(float(defocus_um), dtype=torch.float64),
+                                        torch.tensor(float(cs_mm), dtype=torch.float64),
+                                        torch.tensor(0.0, dtype=torch.float64),
+                                        amplitude_contrast=amplitude_contrast,
+                                        voltage_kv=voltage_kv)
+    a, b = float(a_t), float(b_t)
+    roots = []
+    for n in (0, -1):
+        c = -phi - n * math.pi
+        if b == 0:
+            if a != 0:
+                roots.append(-c / a)
+            continue
+        disc = a * a - 4 * b * c
+        if disc >= 0:
+            roots += [(-a + s * math.sqrt(disc)) / (2 * b) for s in (1.0, -1.0)]
+    u = min(r for r in roots if r > 0)
+    return 10.0 * math.sqrt(u)

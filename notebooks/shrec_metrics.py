@@ -27,26 +27,28 @@
 # works every counter out on a small scene drawn below, and shows the paper's Tables 3 and 4
 # (cited numbers) beside the rows of this companion's methods, which later chapters fill in.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 scale = "smoke"   # "smoke": 2-core CPU in about a minute; "paper": the papers' sizes
 device = "auto"   # "auto", "cpu" or "cuda"
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
-from cryo_companion.runs.results import load_all, save_result
-from cryo_companion.runs.runtime import setup
+from cryo_companion.book.shrec_plots import plot_confusion, plot_cumulative_f1, plot_detection_slice
+from cryo_companion.book.shrec_tables import detection_table
 from cryo_companion.papers.shrec2020 import paper_tables
 from cryo_companion.papers.shrec2020.metrics import evaluate
-from cryo_companion.book.shrec_plots import plot_confusion, plot_cumulative_f1, plot_detection_slice
 from cryo_companion.papers.shrec2020.report import companion_rows
-from cryo_companion.tables import format_table
 from cryo_companion.papers.shrec2020.worked_example import EXPECTED, grid_scene, worked_example
+from cryo_companion.runs.clean import display_path
+from cryo_companion.runs.results import load_all, save_result
+from cryo_companion.runs.runtime import setup
+from cryo_companion.tables import format_table
 
 run = setup(scale, device, seed, chapter="shrec_metrics", paper_needs_gpu=False)
 
@@ -95,21 +97,15 @@ run = setup(scale, device, seed, chapter="shrec_metrics", paper_needs_gpu=False)
 # detection at a fractional position that rounds onto a centre, a hit with the wrong class, a hit
 # on the boundary voxel of a particle, a detection on background and one outside the volume.
 
-# %%
+# %% mystnb={"figure": {"caption": "The worked example: the central z slice of the occupancy map (each particle a colour, labelled with its index and class; dashed lines the volume's edges) and the seven detections, marked by outcome."}}
 ex = worked_example()
 ev = evaluate(ex.pred, ex.truth, ex.occupancy, class_mask=ex.class_mask)
 loc = ev.localisation
-
 fig, ax = plt.subplots(figsize=(9, 4.2), constrained_layout=True)
 plot_detection_slice(ax, ex.occupancy, ex.z_slice, ex.pred, loc, truth=ex.truth)
-plt.show()
 
 # %%
-print("detection  class  (x, y, z)           rounded voxel  particle  outcome")
-for k in range(len(ex.pred)):
-    xyz = ex.pred.xyz[k]
-    print(f"{k:9d}  {ex.pred.classes[k]}  {tuple(float(v) for v in xyz)!s:18s}  "
-          f"{tuple(int(v) for v in np.rint(xyz))!s:13s}  {loc.particle[k]:8d}  {loc.outcome[k]}")
+display(Markdown(detection_table(ex.pred, loc)))
 
 # %% [markdown]
 # Detection 4 sits exactly 3 voxels from the centre of a particle of radius 3: the boundary
@@ -118,11 +114,11 @@ for k in range(len(ex.pred)):
 
 # %%
 row = loc.table3_row()
-print(format_table({"worked example": row}, list(row)))
 assert all(np.isclose(getattr(loc, k), v) for k, v in EXPECTED.items() if k != "outcome")
 assert tuple(loc.outcome) == EXPECTED["outcome"]
 assert loc.TP + loc.FP + loc.duplicates + loc.RO == loc.RR
 display(Markdown(
+    format_table({"worked example": row}, list(row), style="markdown") + "\n\n"
     f"Recall = {loc.TP}/{loc.n_particles} = {loc.recall:.3f}; precision = {loc.TP}/{loc.RR} = "
     f"{loc.precision:.3f}; F1 = {loc.f1:.3f}; AD = {loc.AD:.2f} voxels; "
     f"RR = TP + FP + duplicates + RO = {loc.TP} + {loc.FP} + {loc.duplicates} + {loc.RO}."))
@@ -140,12 +136,16 @@ display(Markdown(
 
 # %%
 cls = ev.classification
-print(format_table({"worked example": cls.table4_row()}, list(cls.classes)))
-print()
-print(format_table({"worked example": cls.table6_row()}, ["Small", "Medium", "Large"]))
+display(Markdown(
+    "F1 per class (Table 4 columns):\n\n"
+    + format_table({"worked example": cls.table4_row()}, list(cls.classes), style="markdown")
+    + "\n\nF1 per size group (Table 6 columns):\n\n"
+    + format_table({"worked example": cls.table6_row()}, ["Small", "Medium", "Large"],
+                   style="markdown")))
+
+# %% mystnb={"figure": {"caption": "The worked example's confusion matrix, classes by molecular weight as in the paper's Fig. 12, with a column for particles not found."}}
 fig, ax = plt.subplots(figsize=(6.5, 5.5), constrained_layout=True)
 plot_confusion(ax, cls, title="worked example: confusion matrix")
-plt.show()
 
 # %% [markdown]
 # The 1s3x particle was found but called 3qm1: a zero F1 for both classes, while its
@@ -159,14 +159,15 @@ plt.show()
 # against 3000 detections (the target is under a second; `cryo-companion bench shrec-eval` does
 # the same from the command line); at smoke scale a 128³ map.
 
-# %%
+# %% tags=["nbval-ignore-output"]
 size = run.pick(128, 512)
 n_part = run.pick(300, 2782)
 occ, truth, pred = grid_scene(size, n_part, 3000, seed=seed)
 t0 = time.perf_counter()
 big = evaluate(pred, truth, occ)
 eval_s = time.perf_counter() - t0
-print(f"{size}^3 map, {n_part} particles, 3000 detections: {eval_s:.3f} s on {run.device}")
+display(Markdown(f"A {size}³ map with {n_part} particles against 3000 detections: "
+                 f"**{eval_s:.3f} s** on {run.device}."))
 
 # %% [markdown]
 # ## The paper's Tables 3 and 4, and this companion
@@ -180,14 +181,15 @@ print(f"{size}^3 map, {n_part} particles, 3000 detections: {eval_s:.3f} s on {ru
 results = load_all(run.scale)
 t3 = {f"{k} (paper)": v for k, v in paper_tables.TABLE3.items()}
 t3.update(companion_rows(results, "table3"))
-print("Table 3 (localisation)")
-print(format_table(t3, paper_tables.TABLE3_COLUMNS))
 t4 = {f"{k} (paper)": v for k, v in paper_tables.TABLE4.items()}
 t4.update(companion_rows(results, "table4"))
-print("\nTable 4 (classification F1 per class, by molecular weight)")
-print(format_table(t4, paper_tables.TABLE4_COLUMNS))
+display(Markdown(
+    "Table 3 (localisation):\n\n"
+    + format_table(t3, paper_tables.TABLE3_COLUMNS, style="markdown")
+    + "\n\nTable 4 (classification F1 per class, by molecular weight):\n\n"
+    + format_table(t4, paper_tables.TABLE4_COLUMNS, style="markdown")))
 
-# %%
+# %% mystnb={"figure": {"caption": "Cumulative F1 over the classes in order of molecular weight (the paper's Fig. 10) from the Table 4 rows: the paper's methods cited from Gubins et al. 2020, this companion's where a chapter has scored one."}}
 fig, ax = plt.subplots(figsize=(7, 4.5), constrained_layout=True)
 curves = {f"{k} (paper)": v for k, v in paper_tables.TABLE4.items()}
 curves.update({k: v for k, v in companion_rows(results, "table4").items() if v})
@@ -201,7 +203,7 @@ plt.show()
 # The worked example's counters equal the hand-worked values (asserted above). They are saved
 # with the timing; the paper's numbers are not results and are not saved.
 
-# %%
+# %% tags=["hide-input"]
 path = save_result(run, {
     "worked_example": {"table3": loc.table3_row(), "duplicates": loc.duplicates,
                        "outcome": loc.outcome.tolist(), "table4": cls.table4_row(),
@@ -210,4 +212,4 @@ path = save_result(run, {
     "timing": {"size": size, "particles": n_part, "detections": 3000,
                "evaluate_s": round(eval_s, 4)},
 })
-print(f"saved {path}")
+print(f"saved {display_path(path)}")

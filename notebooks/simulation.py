@@ -25,40 +25,37 @@
 # This chapter follows one subtomogram through every step, in real space and in Fourier space,
 # plots the CTF for several Dz and Cs, checks that the SNR we ask for is the SNR we get, and ends
 # with an explorer of the four parameters. The simulator is
-# `cryo_companion.simulate.subtomogram.Simulator`; the figures come from
-# `cryo_companion.book.plotting` and the explorer from `cryo_companion.book.explorer`.
+# `cryo_companion.simulate.subtomogram.Simulator`; the tables and figures come from
+# `cryo_companion.book.simulation` and `cryo_companion.book.plotting`, the explorer from
+# `cryo_companion.book.explorer`.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 scale = "smoke"   # "smoke": 2-core CPU in about a minute; "paper": the papers' sizes
 device = "auto"   # "auto", "cpu" or "cuda"
 seed = 0
 
-# %%
-import math
-
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from IPython.display import Markdown, display
 
 from cryo_companion import optics
-
-from cryo_companion.book import explorer
-
-from cryo_companion.book import plotting
+from cryo_companion.book import benchmarks, explorer, plotting
+from cryo_companion.book import simulation as show
 from cryo_companion.papers.che2019.presets import get_preset
-from cryo_companion.runs.results import load_result, save_result
 from cryo_companion.rotation import random_rotation_matrices
+from cryo_companion.runs.clean import display_path
+from cryo_companion.runs.results import load_result, save_result
 from cryo_companion.runs.runtime import setup
+from cryo_companion.simulate.checks import snr_check
 from cryo_companion.simulate.subtomogram import Simulator
-from cryo_companion.snr import snr_from_clean, snr_from_correlation
 from cryo_companion.structures.catalogue import class_set
 from cryo_companion.structures.templates import template_bank
 
 run = setup(scale, device, seed, chapter="simulation", paper_needs_gpu=False)
 VOXEL_A = 13.68  # Che et al. 2019, III-A: 1.368 nm voxels
 BOX = 40         # Che et al. 2019, III-A: 40³ voxels
-print(f"scale={run.scale}, device={run.device}, seed={run.seed}")
 
 # %% [markdown]
 # ## Conventions
@@ -79,16 +76,17 @@ print(f"scale={run.scale}, device={run.device}, seed={run.seed}")
 #   final output (after wedge, CTF, MTF and band limit).
 # * **MTF** = sinc(πω/2) with ω = |k| / k_Nyquist; the band limit is a sphere at Nyquist.
 
-# %%
+# %% tags=["hide-input"]
 cset = class_set("che2019")
 bank = template_bank("che2019", VOXEL_A, BOX, n_membrane=run.pick(4, 16), seed=run.seed,
                      progress=False)
 sim = Simulator.from_template_bank(bank, VOXEL_A, device=run.device)
 nyquist_per_nm = 10.0 / (2 * VOXEL_A)
-print(f"templates: {len(bank.labels)} ({', '.join(bank.class_names)}), box {BOX}³ at "
-      f"{VOXEL_A / 10:.3f} nm = {BOX * VOXEL_A / 10:.1f} nm; Nyquist {nyquist_per_nm:.3f} 1/nm")
-for i, c in enumerate(cset):
-    print(f"  label {i}: {c.name:<11} entry {c.entry:<9} ({c.source})")
+display(Markdown(
+    f"Templates: {len(bank.labels)} volumes of {BOX}³ voxels at {VOXEL_A / 10:.3f} nm "
+    f"({BOX * VOXEL_A / 10:.1f} nm across; Nyquist {nyquist_per_nm:.3f} 1/nm), labels "
+    + ", ".join(f"{i} {c.name} (entry {c.entry}, {c.source})" for i, c in enumerate(cset))
+    + "."))
 
 # %% [markdown]
 # ## From density to subtomogram, step by step
@@ -100,7 +98,7 @@ for i, c in enumerate(cset):
 # change the result; the simulator applies them in the paper's order (noise and wedge, then CTF
 # and MTF). Noise is white before the optics, so after them it carries the CTF rings too.
 
-# %%
+# %% mystnb={"figure": {"caption": "One ribosome through the simulator, one stage per row: central x\u2013y, x\u2013z and y\u2013z slices in real space (left, nm) and the same planes of log\u2081\u2080|F| in Fourier space (right, 1/nm). SNR 1, wedge 30\u00b0, Dz \u22126 \u00b5m, Cs 2.7 mm."}}
 STEP = {"snr": 1.0, "wedge_deg": 30.0, "defocus_um": -6.0, "cs_mm": 2.7,
         "bfactor_A2": get_preset("randomized").bfactor_A2[0]}
 ribo = int(np.flatnonzero(bank.labels == cset.index("ribosome"))[0])
@@ -135,49 +133,24 @@ plt.show()
 # to see. Larger underfocus moves the first zero to lower frequency and packs the rings closer;
 # Cs matters only at the highest frequencies at this voxel size.
 
-# %%
-k_per_nm = torch.linspace(0, 1.05 * nyquist_per_nm, 600, dtype=torch.float64)
-k_A = k_per_nm / 10.0
+# %% mystnb={"figure": {"caption": "\u2212CTF at 300 kV (amplitude contrast 0.07, no envelope) from zero frequency to just beyond Nyquist of 1.368 nm voxels: top, several defoci at Cs 2.7 mm; bottom, several Cs at Dz \u22126 \u00b5m, with the detector MTF dotted."}}
 dz_values = [-1.0, -3.0, -6.0, -12.0]
-cs_values = [0.0, 1.5, 2.7, 3.0]
-fig, axs = plt.subplots(2, 1, figsize=(8, 6.5), layout="constrained", sharex=True)
-plotting.plot_curves(k_per_nm, {f"Dz = {dz:g} µm": -optics.ctf(k_A, dz, 2.7) for dz in dz_values},
-                     xlabel="spatial frequency |k| (1/nm)", ylabel="−CTF",
-                     title="Cs = 2.7 mm, several Dz", vlines={"Nyquist": nyquist_per_nm},
-                     ax=axs[0])
-plotting.plot_curves(k_per_nm, {f"Cs = {cs:g} mm": -optics.ctf(k_A, -6.0, cs) for cs in cs_values},
-                     xlabel="spatial frequency |k| (1/nm)", ylabel="−CTF",
-                     title="Dz = −6 µm, several Cs", vlines={"Nyquist": nyquist_per_nm}, ax=axs[1])
-axs[1].plot(k_per_nm, optics.mtf(k_per_nm / nyquist_per_nm), "k:", label="MTF sinc(πω/2)")
-axs[1].legend(fontsize="small", loc="lower left")
+show.plot_ctf_family(VOXEL_A, dz_values, [0.0, 1.5, 2.7, 3.0])
 plt.show()
 
+# %% [markdown]
+# The first zero of the CTF comes from its closed form
+# (`cryo_companion.optics.ctf_first_zero_per_nm`); beside it the weak-phase estimate that
+# ignores Cs and the amplitude contrast, $\chi = -\pi \Rightarrow k = 1/\sqrt{\lambda |Dz|}$.
 
 # %%
-def first_zero_per_nm(dz_um: float, cs_mm: float) -> float:
-    """First sign change of the CTF along k (numerically, on a fine grid), in 1/nm."""
-    k = torch.linspace(1e-6, 2 * nyquist_per_nm, 200001, dtype=torch.float64)
-    c = optics.ctf(k / 10.0, dz_um, cs_mm)
-    j = int(torch.nonzero(torch.sign(c[1:]) != torch.sign(c[:-1]))[0])
-    return float(k[j])
-
-
-lam_A = optics.electron_wavelength_A(300.0)
-zeros = {dz: first_zero_per_nm(dz, 2.7) for dz in dz_values}
-for dz, k0 in zeros.items():
-    # weak-phase estimate ignoring Cs and A: χ = −π ⇒ k = 1/sqrt(λ|Dz|)
-    approx = 10.0 / math.sqrt(lam_A * abs(dz) * 1e4)
-    print(f"Dz {dz:6.1f} µm: first CTF zero at {k0:.4f} 1/nm ({1 / k0:.2f} nm); "
-          f"1/sqrt(λ|Dz|) = {approx:.4f} 1/nm; Nyquist {nyquist_per_nm:.4f} 1/nm")
-
-# %%
-# how much can Cs matter at this voxel size? Its phase term at Nyquist, and the largest CTF change
-k_nyq_A = torch.tensor([nyquist_per_nm / 10.0], dtype=torch.float64)
-chi_cs_nyq = {cs: 0.5 * math.pi * cs * 1e7 * lam_A**3 * float(k_nyq_A[0]) ** 4
-              for cs in (1.5, 3.0)}
-k_in = k_A[k_per_nm <= nyquist_per_nm]
+zeros = {dz: optics.ctf_first_zero_per_nm(dz, 2.7) for dz in dz_values}
+nyq_A = nyquist_per_nm / 10.0
+chi_cs_nyq = {cs: optics.spherical_aberration_phase_rad(nyq_A, cs) for cs in (1.5, 3.0)}
+k_in = torch.linspace(0, nyq_A, 600, dtype=torch.float64)
 cs_effect = float((optics.ctf(k_in, -6.0, 3.0) - optics.ctf(k_in, -6.0, 1.5)).abs().max())
 display(Markdown(
+    show.ctf_zero_table(zeros, VOXEL_A) + "\n\n"
     f"At 1.368 nm voxels the Cs term of χ is tiny: (π/2) Cs λ³ k⁴ at Nyquist is "
     f"{chi_cs_nyq[1.5]:.1e} rad for Cs = 1.5 mm and {chi_cs_nyq[3.0]:.1e} rad for 3 mm, and the "
     f"CTF changes by at most {cs_effect:.1e} between the two (Dz = −6 µm). The Cs curves above "
@@ -194,45 +167,18 @@ display(Markdown(
 # (ρ the correlation of the two copies).
 
 # %%
-snr_requested = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]
 n_snr = run.pick(16, 256)
 particles = torch.as_tensor(np.flatnonzero(bank.labels != cset.index("membrane")))
-rows = []
-for j, s in enumerate(snr_requested):
-    g = run.generator(100 + j)
-    idx = particles[torch.randint(len(particles), (n_snr,), generator=g)].to(run.device)
-    Rs = random_rotation_matrices(n_snr, g).to(run.device)
-    p = {**STEP, "snr": s}
-    a = sim.simulate(idx, Rs, p, torch.Generator(device=run.device).manual_seed(1000 + j))
-    b = sim.simulate(idx, Rs, p, torch.Generator(device=run.device).manual_seed(2000 + j))
-    assert torch.equal(a.clean, b.clean)  # same particle and pose, independent noise
-    m = snr_from_clean(a.clean, a.noisy).cpu().numpy()
-    fa = snr_from_correlation(a.noisy, b.noisy).cpu().numpy()
-    rows.append({"snr_requested": s, "measured_mean": float(m.mean()),
-                 "measured_max_rel_err": float(np.max(np.abs(m / s - 1))),
-                 "frank_al_ali_mean": float(fa.mean()), "frank_al_ali_std": float(fa.std())})
-print(f"{'requested':>10} {'measured (mean)':>16} {'max rel. err':>13} "
-      f"{'Frank & Al-Ali':>15} {'± std':>8}")
-for r in rows:
-    print(f"{r['snr_requested']:>10g} {r['measured_mean']:>16.4g} "
-          f"{r['measured_max_rel_err']:>13.1e} {r['frank_al_ali_mean']:>15.4g} "
-          f"{r['frank_al_ali_std']:>8.2g}")
+rows = snr_check(sim, particles, [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0], STEP, n_snr, run.seed)
 worst = max(r["measured_max_rel_err"] for r in rows)
 assert worst < 0.10, f"measured SNR off by {worst:.1%}"
+display(Markdown(show.snr_check_table(rows)))
+
+# %% mystnb={"figure": {"caption": "SNR measured on the final subtomograms against the SNR requested (ribosome, TRiC and proteasome in random poses, baseline optics): the ratio of variances with the noise-free volume, and the two-copy estimate of Frank & Al-Ali with its standard deviation over the batch."}}
+show.plot_snr_check(rows, n_snr)
+plt.show()
 
 # %%
-fig, ax = plt.subplots(figsize=(5, 4), layout="constrained")
-req = np.array([r["snr_requested"] for r in rows])
-ax.loglog(req, req, "k--", lw=1, label="measured = requested")
-ax.loglog(req, [r["measured_mean"] for r in rows], "o", label="var(clean)/var(noise)")
-ax.errorbar(req, [r["frank_al_ali_mean"] for r in rows],
-            yerr=[r["frank_al_ali_std"] for r in rows], fmt="s", ms=4, capsize=3,
-            label="Frank & Al-Ali ρ/(1−ρ)")
-ax.set_xlabel("requested SNR")
-ax.set_ylabel("measured SNR")
-ax.legend(fontsize="small")
-ax.set_title(f"{n_snr} subtomograms per SNR")
-plt.show()
 display(Markdown(
     f"The SNR measured on the final output matches the request to within **{worst:.1e}** "
     "(relative) for every subtomogram: the noise amplitude is set after the optics. The "
@@ -251,7 +197,7 @@ display(Markdown(
 # precomputed version: every combination of a few values per slider, rendered in advance and
 # embedded in the page, picked by the page's own sliders (no network needed).
 
-# %%
+# %% tags=["remove-output"]
 axes = explorer.default_axes(bank.class_names)
 render = explorer.simulator_render_fn(sim, seed=run.seed,
                                       fixed_params={"bfactor_A2": STEP["bfactor_A2"]})
@@ -261,8 +207,9 @@ display(live)
 # %%
 grid = explorer.precompute_frames(render, axes, voxel_size_A=VOXEL_A, progress=False)
 page = explorer.static_explorer_html(grid, title="Simulation explorer (precomputed frames)")
-print(f"{len(grid.frames)} frames ({' × '.join(f'{len(a.values)} {a.name}' for a in axes)}), "
-      f"{len(page) / 1e6:.2f} MB embedded")
+display(Markdown(f"{len(grid.frames)} frames "
+                 f"({' × '.join(f'{len(a.values)} {a.name}' for a in axes)}), "
+                 f"{len(page) / 1e6:.2f} MB embedded in the page."))
 explorer.static_explorer(grid, title="Simulation explorer (precomputed frames)")
 
 # %% [markdown]
@@ -270,7 +217,7 @@ explorer.static_explorer(grid, title="Simulation explorer (precomputed frames)")
 #
 # `cryo-companion bench simulate --save` times the full randomized pipeline at 40³ on the CPU and,
 # when present, a GPU, for several batch sizes, and writes `results/bench_simulate.json`. The
-# issue's targets: at least 10× a plain per-sample NumPy/SciPy script
+# simulator's targets: at least 10× a plain per-sample NumPy/SciPy script
 # (`cryo_companion.bench.numpy_reference`, one subtomogram at a time with
 # `scipy.ndimage.affine_transform` and NumPy FFTs) on the same CPU, and at least 80,000
 # subtomograms/s on one H100.
@@ -280,104 +227,35 @@ explorer.static_explorer(grid, title="Simulation explorer (precomputed frames)")
 # reference in its own process (as a plain script runs, with the default memory allocator) and
 # interleaves it with the torch simulator, a short reference chunk before every batch, in several
 # rounds; the speedup of a round is the ratio of the two rates measured side by side, and the
-# table gives the median over rounds with its range. Two output sets are timed: everything the simulator returns (noisy,
-# noise-free, mask; the reference returns the same three), and noisy + mask only
-# (`need_clean=False`, what training uses).
+# table gives the median over rounds with its range. Two output sets are timed: everything the
+# simulator returns (noisy, noise-free, mask; the reference returns the same three), and noisy +
+# mask only (`need_clean=False`, what training uses).
 
-# %%
-bench = load_result("bench_simulate")
-
-
-def _bench_rows(result):
-    """One row per device and output set of the benchmark result."""
-    rows = []
-    for key, val in result.get("data", {}).items():
-        if not isinstance(val, dict) or not isinstance(val.get("best_subtomograms_per_s"),
-                                                       (int, float)):
-            continue
-        ref = val.get("numpy_reference_subtomograms_per_s")
-        rng = val.get("speedup_range")
-        rows.append({
-            "device": val.get("device_name", key),
-            "outputs": "noisy + clean + mask" if val.get("need_clean", True) else "noisy + mask",
-            "best": float(val["best_subtomograms_per_s"]),
-            "per_batch": val.get("subtomograms_per_s", {}),
-            "rounds": val.get("rounds") or "—",
-            "reference": ref,
-            "speedup": val.get("speedup_vs_numpy_reference"),
-            "range": rng,
-            "commit": str(val["commit"])[:10] if val.get("commit") else "not recorded",
-            "stages": val.get("stages_ms_per_subtomogram") or {}})
-    return rows
-
-
-bench_rows = _bench_rows(bench) if bench is not None else []
-if bench is None:
-    throughput = None
+# %% tags=["nbval-ignore-output"]
+bench_rows = benchmarks.simulate_rows(load_result("bench_simulate"))
+if not bench_rows:
     display(Markdown("Simulator throughput: **not yet measured** (run "
                      "`cryo-companion bench simulate --save`)."))
 else:
-    throughput = {f"{r['device']} ({r['outputs']})": r["best"] for r in bench_rows}
-    lines = ["| device | outputs | best subtomograms/s | by batch size | NumPy reference /s "
-             "| speedup (median, range) | rounds | commit |",
-             "|---|---|---:|---|---:|---|---:|---|"]
-    for r in bench_rows:
-        sp = (f"**{r['speedup']:.2f}×** ({r['range'][0]:.1f}–{r['range'][1]:.1f}×)"
-              if r["speedup"] and r["range"] else "—")
-        lines.append(f"| {r['device']} | {r['outputs']} | **{r['best']:,.0f}** | "
-                     + ", ".join(f"{b}: {v:,.0f}" for b, v in r["per_batch"].items())
-                     + f" | {r['reference'] or '—'} | {sp} | {r['rounds']} | {r['commit']} |")
-    verdicts = [f"{r['device']}, {r['outputs']}: median {r['speedup']:.2f}× — target 10× "
-                + ("**met**" if r["speedup"] >= 10 else "**not met**")
-                + (" (and met in every round)" if r["range"][0] >= 10 else
-                   f" ({r['range'][0]:.1f}× in the slowest round)")
-                for r in bench_rows if r["speedup"] and r["range"]]
-    # a figure measured before the benchmark recorded its commit predates the current simulator
-    stale = [f"{r['device']} ({r['outputs']})" for r in bench_rows
-             if r["commit"] == "not recorded"]
-    notes = ([f"* {', '.join(stale)}: measured before the benchmark recorded its commit, on an "
-              "earlier version of the simulator; not re-measured since (it needs that device)."]
-             if stale else [])
     display(Markdown("Measured simulator throughput (from `results/bench_simulate.json`):\n\n"
-                     + "\n".join(lines) + "\n\n"
-                     + "\n".join([f"* {v}" for v in verdicts] + notes)))
+                     + benchmarks.simulate_table(bench_rows) + "\n\n"
+                     + "\n".join(f"* {v}" for v in benchmarks.simulate_verdicts(bench_rows))))
 
 # %% [markdown]
 # Where the time goes: at its best batch size the benchmark also times each stage of the
 # pipeline (`stages_ms_per_subtomogram`, the device synchronised at every stage boundary so that
 # the stages add up to the call; on a GPU that removes the overlap of kernel launches, so the sum
-# is a little more than the pipelined time per subtomogram above).
+# is a little more than the pipelined time per subtomogram above). How the CPU path was made
+# fast is told on the developer page ("How the simulator is made fast").
 
-# %%
-profiles = {f"{r['device']}\n{r['outputs']}": r["stages"] for r in bench_rows if r.get("stages")}
+# %% tags=["nbval-ignore-output"] mystnb={"figure": {"caption": "The recorded time per subtomogram of each stage of the simulator at its best batch size, per device and output set (from results/bench_simulate.json)."}}
+profiles = benchmarks.simulate_stage_profiles(bench_rows)
 if profiles:
-    fig = plotting.plot_stacked_bars(profiles, xlabel="ms per subtomogram",
-                                     title="Simulator time per subtomogram, by stage")
-    plt.show()
-    for label, st in profiles.items():
-        total = sum(st.values())
-        top = sorted(st.items(), key=lambda kv: -kv[1])[:3]
-        print(f"{label.replace(chr(10), ', ')}: {total:.3f} ms per subtomogram; "
-              + ", ".join(f"{k} {100 * v / total:.0f} %" for k, v in top))
-missing = [f"{r['device']} ({r['outputs']})" for r in bench_rows if not r.get("stages")]
-if missing:
-    display(Markdown("Stage profile not recorded for: " + ", ".join(missing) + "."))
+    plotting.plot_stacked_bars(profiles, xlabel="ms per subtomogram",
+                               title="Simulator time per subtomogram, by stage")
+display(Markdown(benchmarks.simulate_stage_summary(bench_rows)))
 
-# %% [markdown]
-# What makes the CPU path fast, beyond batching: the rotation is one `torch.compile`d trilinear
-# gather straight from the template bank; the white noise is drawn in Fourier space and only
-# inside the band limit (about half of the half grid; the filter removes the rest anyway), and it
-# stays there: it is filtered and measured on those points and added to the clean spectrum in
-# place, with no full noise spectrum; on the CPU it is drawn from two generator streams at once
-# (one Mersenne-Twister generator is a serial step; `cryo_companion._rng`, whose streams do not
-# depend on the thread count); the intensity gain is folded into the filter; the spectra are
-# stored $k_x$-major, so that each inverse FFT makes one transposing copy instead of two; both
-# variances come from the spectra by Parseval, without inverse FFTs; and glibc is asked to keep
-# freed blocks (`cryo_companion.runs.runtime.tune_cpu_allocator`, applied by `setup()` and the
-# `simulate`, `train` and `bench` commands; `--no-malloc-tuning` measures without it). What
-# remains is mostly the three 40³ FFTs, the gather and the noise draw (the profile above).
-
-# %%
+# %% tags=["hide-input"]
 summary = {
     "voxel_size_A": VOXEL_A, "box": BOX, "nyquist_per_nm": nyquist_per_nm,
     "step_params": STEP,
@@ -386,8 +264,8 @@ summary = {
     "ctf_max_change_cs1.5_vs_3": cs_effect,
     "snr_check": rows, "snr_max_rel_err": worst,
     "explorer_frames": len(grid.frames), "explorer_html_mb": len(page) / 1e6,
-    "throughput_per_s": throughput,
+    "throughput_per_s": {f"{r['device']} ({r['outputs']})": r["best"] for r in bench_rows}
+    or None,
 }
-assert all("snr_requested" in r for r in summary["snr_check"])  # the SNR check's rows
 path = save_result(run, summary)
-print(f"saved {path}")
+print(f"saved {display_path(path)}")

@@ -29,26 +29,24 @@
 # papers' voxel sizes, their sizes, how well the densities from atoms agree with the shipped
 # maps, and which paper entries had to be substituted.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 scale = "smoke"   # "smoke": 2-core CPU in about a minute; "paper": the papers' sizes
 device = "auto"   # "auto", "cpu" or "cuda"
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import time
 
 import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
+from cryo_companion.book import structures as show
+from cryo_companion.runs.clean import display_path
 from cryo_companion.runs.results import save_result
 from cryo_companion.runs.runtime import setup
-from cryo_companion.structures.catalogue import class_set, substitution_table
-from cryo_companion.structures.density import (
-    compare_atoms_to_map,
-    entries_with_atoms_and_map,
-    structure_size,
-)
+from cryo_companion.structures.catalogue import substitution_table
+from cryo_companion.structures.density import compare_atoms_to_map, entries_with_atoms_and_map
 from cryo_companion.structures.membrane import membrane_patch
 from cryo_companion.structures.templates import PAPER_BOX, PAPER_VOXEL_SIZE_A, template_bank
 
@@ -56,7 +54,6 @@ run = setup(scale, device, seed, chapter="structures", paper_needs_gpu=False)
 SETS = ["che2019", "shrec2020", "liu22"]
 # smoke: the first classes of each set; paper: all of them
 N_SHOW = run.pick(4, None)
-print(f"scale={run.scale}, device={run.device}")
 
 # %% [markdown]
 # ## The class sets
@@ -66,12 +63,7 @@ print(f"scale={run.scale}, device={run.device}")
 # stand-in (the table at the end gives the reasons).
 
 # %%
-for name in SETS:
-    cs = class_set(name)
-    rows = "\n".join(f"| {i} | {c.name} | {c.paper_id or '–'} | {c.entry} | {c.source} |"
-                     for i, c in enumerate(cs))
-    display(Markdown(f"**{name}** — {cs.description}\n\n| label | class | paper ID | entry | "
-                     f"source |\n|---|---|---|---|---|\n{rows}"))
+display(Markdown("\n\n".join(show.class_set_table(name) for name in SETS)))
 
 # %% [markdown]
 # ## Densities at the papers' voxel sizes
@@ -87,45 +79,23 @@ for name in SETS:
     banks[name] = template_bank(name, PAPER_VOXEL_SIZE_A[name], PAPER_BOX[name], n_membrane=4,
                                 seed=run.seed, use_cache=False, progress=False)
     timings[name] = time.perf_counter() - t0
-    b = banks[name]
-    print(f"{name}: {len(b)} volumes of {b.volumes.shape[1]}³ at {b.voxel_size_A} Å "
-          f"in {timings[name]:.2f} s")
+display(Markdown(show.bank_table(banks, timings)))
 
+# %% [markdown]
+# The first volume of each class, as a central slice (top) and as its projection along the
+# beam (bottom), one figure per set (at smoke scale only the first classes).
 
-# %%
-def show_set(name: str, labels: list[int]) -> None:
-    """Central z slice and z projection of the first volume of each class in ``labels``."""
-    b = banks[name]
-    fig, axes = plt.subplots(2, len(labels), figsize=(1.9 * len(labels) + 1, 4.2), squeeze=False)
-    h = b.voxel_size_A / 10.0
-    ext = [0, b.volumes.shape[-1] * h, 0, b.volumes.shape[-2] * h]
-    c = b.volumes.shape[1] // 2
-    slices = [b.of_class(lab)[0][c] for lab in labels]
-    projs = [b.of_class(lab)[0].sum(0) * b.voxel_size_A for lab in labels]
-    vmax0, vmax1 = max(x.max() for x in slices), max(x.max() for x in projs)
-    for j, lab in enumerate(labels):
-        im0 = axes[0, j].imshow(slices[j], cmap="gray_r", origin="lower", extent=ext, vmin=0,
-                                vmax=vmax0)
-        im1 = axes[1, j].imshow(projs[j], cmap="gray_r", origin="lower", extent=ext, vmin=0,
-                                vmax=vmax1)
-        axes[0, j].set_title(b.class_names[lab][:18], fontsize=8)
-        for ax in axes[:, j]:
-            ax.tick_params(labelsize=6)
-    axes[0, 0].set_ylabel("central slice\ny (nm)", fontsize=8)
-    axes[1, 0].set_ylabel("projection along z\ny (nm)", fontsize=8)
-    for ax in axes[1]:
-        ax.set_xlabel("x (nm)", fontsize=8)
-    fig.colorbar(im0, ax=axes[0].tolist(), shrink=0.8, label="Da/Å³")
-    fig.colorbar(im1, ax=axes[1].tolist(), shrink=0.8, label="Da/Å²")
-    fig.suptitle(f"{name} at {b.voxel_size_A} Å per voxel (classes {labels[0]}-{labels[-1]})",
-                 fontsize=10)
-    plt.show()
+# %% mystnb={"figure": {"caption": "Che et al. 2019: ribosome, membrane, TRiC and single-capped proteasome at 13.68 \u00c5 per voxel (40\u00b3 box); central z slice and projection along z of the first volume of each class."}}
+show.plot_class_densities(banks["che2019"], list(range(banks["che2019"].n_classes))[:N_SHOW])
+plt.show()
 
+# %% mystnb={"figure": {"caption": "SHREC 2020: the classes of its Table 1 at 10 \u00c5 per voxel, label and name above each column; central z slice and projection along z."}}
+show.plot_class_densities(banks["shrec2020"], list(range(banks["shrec2020"].n_classes))[:N_SHOW])
+plt.show()
 
-for name in SETS:
-    shown = list(range(banks[name].n_classes))[:N_SHOW]
-    for start in range(0, len(shown), 8):  # at most 8 classes per figure
-        show_set(name, shown[start:start + 8])
+# %% mystnb={"figure": {"caption": "The 22 stand-in classes of SSN3D and DSM-Net (Liu et al.) at 13.68 \u00c5 per voxel; central z slice and projection along z."}}
+show.plot_class_densities(banks["liu22"], list(range(banks["liu22"].n_classes))[:N_SHOW])
+plt.show()
 
 # %% [markdown]
 # ## Membranes
@@ -135,20 +105,11 @@ for name in SETS:
 # random radius (or a plane) with random orientation and offset; some patches carry a membrane
 # protein from `maps_10A/mb_*`, inserted with its membrane normal along the bilayer's.
 
-# %%
+# %% mystnb={"figure": {"caption": "Four random membrane patches in a 40\u00b3 box at 13.68 \u00c5 per voxel (central z slice): two bare bilayers and two carrying a membrane protein; the title gives the radius of curvature and the protein."}}
 rng = np.random.default_rng(run.seed)
 patches = [membrane_patch(40, 13.68, rng, protein=prot, return_params=True)
            for prot in [None, None, "random", "random"]]
-vmax = max(v[20].max() for v, _ in patches)
-fig, axes = plt.subplots(1, 4, figsize=(10, 2.8))
-for ax, (v, par) in zip(axes, patches):
-    im = ax.imshow(v[20], cmap="gray_r", origin="lower", extent=[0, 54.7, 0, 54.7], vmin=0,
-                   vmax=vmax)
-    r = "flat" if par.radius_A == np.inf else f"R = {par.radius_A / 10:.0f} nm"
-    ax.set_title(f"{r}, {par.protein or 'no protein'}", fontsize=8)
-    ax.set_xlabel("x (nm)")
-axes[0].set_ylabel("y (nm)")
-fig.colorbar(im, ax=axes.tolist(), shrink=0.8, label="density, central z slice (Da/Å³)")
+show.plot_membrane_patches(patches, 13.68)
 plt.show()
 
 # %% [markdown]
@@ -161,24 +122,9 @@ plt.show()
 # asymmetric unit, so some are smaller).
 
 # %%
-sizes = {}
-for name in SETS:
-    b = banks[name]
-    cs = class_set(name)
-    rows = []
-    for lab, c in enumerate(cs.classes[:N_SHOW] if N_SHOW else cs.classes):
-        if c.source == "procedural":
-            continue  # a membrane patch fills the box: no size of its own
-        s = structure_size(b.of_class(lab)[0], b.voxel_size_A)
-        s["paper_mw_kda"] = c.mw_kda
-        s["entry"] = c.entry
-        sizes.setdefault(name, {})[c.name] = s
-        paper = f"{c.mw_kda:.0f}" if c.mw_kda else "–"
-        rows.append(f"| {c.name} | {c.entry} | {s['diameter_nm']:.1f} | {s['n_voxels']} | "
-                    f"{s['mass_kda']:.0f} | {paper} |")
-    display(Markdown(f"**{name}** ({b.voxel_size_A} Å/voxel)\n\n| class | entry | diameter "
-                     "(nm) | voxels | mass (kDa) | paper MW (kDa) |\n|---|---|---|---|---|---|\n"
-                     + "\n".join(rows)))
+sizes = {name: show.class_sizes(banks[name], N_SHOW) for name in SETS}
+display(Markdown("\n\n".join(f"**{name}** ({banks[name].voxel_size_A:g} Å/voxel)\n\n"
+                              + show.sizes_table(sizes[name]) for name in SETS)))
 
 # %% [markdown]
 # ## Atoms against maps
@@ -191,13 +137,10 @@ for name in SETS:
 both = entries_with_atoms_and_map()
 both = both if run.paper else both[:4]
 rvals = {e: compare_atoms_to_map(e, voxel_size_A=10.0, box=64, resolution_A=20.0) for e in both}
-display(Markdown("| entry | r | mass from atoms (kDa) | mass of map, volume estimate (kDa) |\n"
-                 "|---|---|---|---|\n" + "\n".join(
-                     f"| {e} | {v['r']:.3f} | {v['mass_atoms_kda']:.0f} | "
-                     f"{v['mass_map_kda']:.0f} |" for e, v in rvals.items())))
 r_min = min(v["r"] for v in rvals.values())
 assert r_min >= 0.9, r_min
-print(f"smallest r: {r_min:.3f} over {len(rvals)} entries")
+display(Markdown(show.atoms_vs_map_table(rvals)
+                 + f"\n\nSmallest r: **{r_min:.3f}** over {len(rvals)} entries."))
 
 # %% [markdown]
 # ## Substitutions
@@ -206,12 +149,7 @@ print(f"smallest r: {r_min:.3f} over {len(rvals)} entries")
 # paper's ID, the substitute and the reason are kept in the catalogue.
 
 # %%
-subs = {name: substitution_table(name) for name in SETS}
-for name in SETS:
-    rows = "\n".join(f"| {r['class']} | {r['paper_id'] or '–'} | {r['entry']} | {r['reason']} |"
-                     for r in subs[name])
-    display(Markdown(f"**{name}**\n\n| class | paper ID | used | reason |\n|---|---|---|---|\n"
-                     + rows))
+display(Markdown("\n\n".join(show.substitutions_table(name) for name in SETS)))
 
 # %% [markdown]
 # ## Result
@@ -220,16 +158,16 @@ for name in SETS:
 # 12 of SHREC 2020 at 10 Å and 22 stand-ins for SSN3D/DSM-Net at 13.68 Å, each computed in
 # seconds on a CPU (times above). Densities from atoms reproduce the shipped maps (r above).
 
-# %%
+# %% tags=["hide-input"]
 path = save_result(run, {
     "timings_s": timings,
     "n_volumes": {n: len(b) for n, b in banks.items()},
     "voxel_size_A": {n: b.voxel_size_A for n, b in banks.items()},
     "resolution_A": {n: b.resolution_A for n, b in banks.items()},
-    "sizes": sizes,
+    "sizes": {n: s for n, s in sizes.items() if s},
     "atoms_vs_map_r": {e: v["r"] for e, v in rvals.items()},
     "atoms_vs_map_mass_kda": {e: [v["mass_atoms_kda"], v["mass_map_kda"]]
                               for e, v in rvals.items()},
-    "substitutions": subs,
+    "substitutions": {name: substitution_table(name) for name in SETS},
 })
-print(f"saved {path}")
+print(f"saved {display_path(path)}")

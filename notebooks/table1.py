@@ -28,13 +28,13 @@
 # with a 95 % confidence interval, per-class accuracies, confusion matrices, a sweep of the mask
 # threshold, the paper's Fig. 5, and the time per iteration split between simulation and network.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 scale = "smoke"   # "smoke": 2-core CPU in about a minute; "paper": the papers' sizes
 device = "auto"   # "auto", "cpu" or "cuda"
 seed = 0
 iterations = 0    # SGD iterations per run; 0: the scale's default (paper: 15,000, as in IV-A)
 
-# %%
+# %% tags=["hide-input"]
 import json
 import shutil
 import time
@@ -44,25 +44,34 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
+from cryo_companion._io import atomic_path, write_json
+from cryo_companion.book import table1 as figures
+from cryo_companion.book.plotting import plot_image_grid
+from cryo_companion.models.dsrf3d import DSRF3DSegNet, load_weights
+from cryo_companion.papers.che2019 import table1
 from cryo_companion.papers.che2019.evaluate import (
     PAPER_THRESHOLDS,
-    needs_inversion,
     SWEEP_THRESHOLDS,
     evaluate,
+    needs_inversion,
     preprocess,
     summarize_runs,
 )
-from cryo_companion.models.dsrf3d import DSRF3DSegNet, load_weights
-from cryo_companion.papers.claims import claims, compare, verdict
-from cryo_companion._io import atomic_path, write_json
-from cryo_companion.runs.results import load_result, repo_root, save_result
 from cryo_companion.papers.che2019.presets import get_preset
-from cryo_companion.runs.runtime import setup
 from cryo_companion.papers.che2019.test_domain import ensure_testset, test_domain_hash
-from cryo_companion.papers.che2019.train import TrainConfig, precision_check, run_dir, train, train_many
+from cryo_companion.papers.che2019.train import (
+    TrainConfig,
+    precision_check,
+    run_dir,
+    train,
+    train_many,
+)
+from cryo_companion.papers.claims import claims, compare
+from cryo_companion.runs.clean import display_path
+from cryo_companion.runs.results import load_result, repo_root, save_result
+from cryo_companion.runs.runtime import setup
 
 run = setup(scale, device, seed, chapter="table1", paper_needs_gpu=True)
-print(run)
 
 # %% [markdown]
 # ## The network (III-C)
@@ -75,7 +84,7 @@ print(run)
 
 # %%
 model0 = DSRF3DSegNet()
-print(model0.describe())
+display(Markdown(model0.describe()))
 
 # %% [markdown]
 # ## Training (IV-A)
@@ -98,7 +107,7 @@ print(model0.describe())
 # 256 (kernel launches dominate), so at paper scale each simulator call makes 8 batches at once;
 # every batch is still a fresh, independent draw, standardised on its own.
 
-# %%
+# %% tags=["hide-input"] mystnb={"figure": {"caption": "The precision check: the same network trained twice from the same weights on the same batches, in TF32 and with bfloat16 autocast (running mean of the training loss)."}}
 runs_root = repo_root() / "build" / ("table1_runs" if run.paper else "table1_runs_smoke")
 pcheck_path = runs_root / "precision_check.json"
 if run.paper:
@@ -110,20 +119,15 @@ if run.paper:
         write_json(pcheck_path, pcheck)
     precision = "bf16" if pcheck["same"] else "tf32"
     if "tf32" in pcheck:
-        fig, ax = plt.subplots(figsize=(6, 3), layout="constrained")
-        for k in ("tf32", "bf16"):
-            ax.plot(np.convolve(pcheck[k], np.ones(20) / 20, mode="valid"), label=k)
-        ax.set(xlabel="iteration", ylabel="training loss (20-iteration mean)",
-               title="TF32 vs bfloat16 autocast, same weights, same batches")
-        ax.legend()
-        plt.show()
-    print(f"mean loss over the last {pcheck['window']} iterations: TF32 "
-          f"{pcheck['mean_loss_tf32']:.4f}, bf16 {pcheck['mean_loss_bf16']:.4f} "
-          f"(relative difference {100 * pcheck['relative_difference']:.4f} %) -> {precision}")
+        figures.plot_precision_check(pcheck)
+    display(Markdown(
+        f"Mean loss over the last {pcheck['window']} iterations: TF32 "
+        f"{pcheck['mean_loss_tf32']:.4f}, bf16 {pcheck['mean_loss_bf16']:.4f} (relative "
+        f"difference {100 * pcheck['relative_difference']:.4f} %): the runs use **{precision}**."))
 else:
     pcheck, precision = None, "tf32"
 
-# %%
+# %% tags=["hide-input"]
 seeds = list(range(run.seed, run.seed + run.pick(2, 3)))
 iters = iterations or run.pick(2, 15_000)
 if iters != run.pick(2, 15_000):
@@ -141,7 +145,6 @@ else:
     shutil.rmtree(runs_root, ignore_errors=True)
     trained = [train(c, run_dir(runs_root, c), run.device, progress=False) for c in configs]
 train_wall_s = time.perf_counter() - t0
-print(f"{len(trained)} runs of {iters} iterations in {train_wall_s:.1f} s wall clock")
 
 # %% [markdown]
 # ### Time per iteration
@@ -151,20 +154,13 @@ print(f"{len(trained)} runs of {iters} iterations in {train_wall_s:.1f} s wall c
 # share one GPU, so each run's times include waiting for the others; the wall clock of all runs
 # together is the cost that matters.
 
-# %%
-timing = {f"{r.summary['config']['arm']}_seed{r.summary['config']['seed']}": {
-    k: r.summary["timing"][k] for k in ("sim_ms_per_iter", "net_ms_per_iter", "sim_fraction")}
-    for r in trained}
+# %% tags=["nbval-ignore-output"]
+timing = {f"{r.summary['config']['arm']}_seed{r.summary['config']['seed']}": r.summary["timing"]
+          for r in trained}
 sim_ms = float(np.mean([t["sim_ms_per_iter"] for t in timing.values()]))
 net_ms = float(np.mean([t["net_ms_per_iter"] for t in timing.values()]))
-for k, t in timing.items():
-    print(f"{k:>18}: simulation {t['sim_ms_per_iter']:7.2f} ms/iter, network "
-          f"{t['net_ms_per_iter']:7.2f} ms/iter ({100 * t['sim_fraction']:.1f} % simulation)")
-display(Markdown(
-    f"On {trained[0].summary['device']} ({len(trained)} runs at once), an iteration took "
-    f"{sim_ms:.2f} ms of simulation and {net_ms:.2f} ms of network on average "
-    f"({100 * sim_ms / (sim_ms + net_ms):.1f} % simulation); all runs together took "
-    f"{train_wall_s:.0f} s of wall clock."))
+display(Markdown(table1.timing_table(timing) + "\n\n" + table1.training_time_summary(
+    list(timing.values()), train_wall_s, trained[0].summary["device"])))
 
 # %% [markdown]
 # ### Validation during training
@@ -173,18 +169,8 @@ display(Markdown(
 # evaluated during training for monitoring only; the final weights are always those of the last
 # iteration.
 
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
-for r in trained:
-    h = r.summary["history"]
-    c = r.summary["config"]
-    style = "-" if c["arm"] == "randomized" else "--"
-    it = [e["iteration"] for e in h]
-    axes[0].plot(it, [e["val_loss"] for e in h], style, label=f"{c['arm']} seed {c['seed']}")
-    axes[1].plot(it, [e["val_accuracy"] for e in h], style)
-axes[0].set(xlabel="iteration", ylabel="validation loss", title="simulated validation set")
-axes[1].set(xlabel="iteration", ylabel="validation accuracy", ylim=(0, 1))
-axes[0].legend(fontsize=7)
+# %% mystnb={"figure": {"caption": "Validation loss and accuracy during training on a simulated validation set of each arm's own preset (randomized solid, baseline dashed); for monitoring only, the final weights are those of the last iteration."}}
+figures.plot_validation([r.summary for r in trained])
 plt.show()
 
 # %% [markdown]
@@ -215,64 +201,32 @@ plt.show()
 # unchanged, same hash), and the numbers of this chapter are those of the corrected evaluation.
 
 # %%
-first = load_result("table1_without_contrast_inversion")
-if first is not None:
-    fa = first["data"]["arms"]
-    print(f"first evaluation (commit {first['provenance']['commit']}, no inversion): accuracy "
-          f"randomized {fa['randomized']['accuracy']['mean']:.3f}, baseline "
-          f"{fa['baseline']['accuracy']['mean']:.3f}; membrane is "
-          f"{first['data']['test_set']['counts']['membrane'] / first['data']['test_set']['n']:.3f}"
-          " of the test set")
+first = table1.first_evaluation_summary(load_result("table1_without_contrast_inversion"))
+if first:
+    display(Markdown(first))
 
 # %%
 test = ensure_testset(None, run.scale, run.device)
 domain_hash = test_domain_hash()
-print(f"test set: {len(test)} subtomograms {test.counts}, hash {domain_hash[:12]}…")
-
-# %%
-results = []
-models = {}
+results, models = [], {}
 for r in trained:
     c = r.summary["config"]
     model, meta = load_weights(r.weights, map_location=run.device)
     ev = evaluate(model, test, threshold=PAPER_THRESHOLDS[c["arm"]], sweep=SWEEP_THRESHOLDS)
     results.append({"arm": c["arm"], "seed": c["seed"], "metrics": ev.metrics})
     models[(c["arm"], c["seed"])] = ev
-    m = ev.metrics
-    print(f"{c['arm']:>10} seed {c['seed']}: accuracy {m['accuracy']:.3f}, pixel accuracy "
-          f"{m['pixel_accuracy']:.3f}, mIoU {m['miou']:.3f} (threshold {m['threshold']})")
 summary = summarize_runs(results)
 for m in results:
     assert np.isfinite([m["metrics"][k] for k in ("accuracy", "pixel_accuracy", "miou")]).all()
+display(Markdown(
+    f"Test set: {len(test)} subtomograms ({', '.join(f'{k} {v}' for k, v in test.counts.items())}),"
+    f" hash `{domain_hash[:12]}…`.\n\n" + table1.runs_table(results)))
 
 # %% [markdown]
 # ## Table I, ours beside the paper's
 
 # %%
-labels = {"accuracy": "classification accuracy", "pixel_accuracy": "pixel accuracy",
-          "miou": "mIoU (target IoU, mean)", "iou_pooled": "target IoU, pooled",
-          "miou_fg_bg": "mean IoU target + background"}
-paper = {(c.row, c.key.split(".")[2]): c.value for c in claims(result="table1")}
-rows = []
-for arm, row in (("baseline", "w/o domain randomization"),
-                 ("randomized", "w/ domain randomization")):
-    a = summary["arms"][arm]
-    cells = []
-    for k in labels:
-        s = a[k]
-        p = paper.get((row, k))
-        sd = f" ± {s['std']:.3f}" if s["std"] is not None else ""
-        cells.append(f"{s['mean']:.3f}{sd}" + (f" (paper {p:.3f})" if p is not None else ""))
-    rows.append(f"| {row} (t = {a['threshold']}, {a['accuracy']['n']} seeds) | "
-                + " | ".join(cells) + " |")
-diff_cells = []
-for k in labels:
-    d = summary["difference"].get(k, {}).get("t")
-    diff_cells.append(f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]" if d else "n/a")
-table = ("| arm | " + " | ".join(labels.values()) + " |\n" + "|---" * (len(labels) + 1) + "|\n"
-         + "\n".join(rows) + "\n| randomized − baseline (95 % CI, Welch t) | "
-         + " | ".join(diff_cells) + " |")
-display(Markdown(table))
+display(Markdown(table1.table1_markdown(summary)))
 
 # %% [markdown]
 # ### Does our result agree with the paper's?
@@ -282,28 +236,8 @@ display(Markdown(table))
 # tuned to make the numbers agree.
 
 # %%
-verdicts = []
-for c in claims(result="table1"):
-    arm = c.key.split(".")[1]
-    row = compare(c, summary)
-    verdicts.append(verdict(row, std=summary["arms"][arm][c.key.split(".")[2]]["std"]))
-gap_ours = {k: d["t"] for k, d in summary["difference"].items()}
-lines = [f"- {v}" for v in verdicts]
-for k in ("accuracy", "pixel_accuracy", "miou"):
-    g = gap_ours.get(k)
-    pr = paper[("w/ domain randomization", k)] - paper[("w/o domain randomization", k)]
-    if g is None:
-        lines.append(f"- {labels[k]}: too few seeds for an interval.")
-        continue
-    sign = ("randomization helps" if g["low"] > 0 else
-            "randomization hurts" if g["high"] < 0 else "no significant difference")
-    same = ("no change, unlike" if g["diff"] == 0 else
-            "the same direction as" if (g["diff"] > 0) == (pr > 0) else
-            "the opposite direction to")
-    lines.append(f"- {labels[k]}: randomized − baseline = {g['diff']:+.3f} (95 % CI "
-                 f"[{g['low']:+.3f}, {g['high']:+.3f}]): {sign}; {same} the paper's "
-                 f"{pr:+.3f}.")
-display(Markdown("\n".join(lines)))
+verdicts = table1.claim_verdicts(summary)
+display(Markdown("\n".join(f"- {v}" for v in verdicts + table1.difference_verdicts(summary))))
 
 # %% [markdown]
 # ## The threshold does not decide the result
@@ -311,21 +245,11 @@ display(Markdown("\n".join(lines)))
 # The paper took 0.5 for the randomized arm and 0.2 for the baseline, the baseline's best. Here
 # both arms are evaluated at every threshold of the sweep (mean ± std over seeds).
 
-# %%
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
-for arm, style in (("randomized", "-o"), ("baseline", "--s")):
-    sw = summary["arms"][arm]["sweep"]
-    th = np.array(sw["threshold"])
-    for ax, k in zip(axes, ("miou", "pixel_accuracy")):
-        mu, sd = np.array(sw[k]["mean"]), np.array(sw[k]["std"])
-        ax.plot(th, mu, style, ms=3, label=arm)
-        ax.fill_between(th, mu - sd, mu + sd, alpha=0.2)
-for ax, k in zip(axes, ("miou", "pixel_accuracy")):
-    ax.set(xlabel="mask probability threshold", ylabel=labels[k])
-    ax.axvline(0.5, color="k", lw=0.5, ls=":")
-    ax.axvline(0.2, color="k", lw=0.5, ls=":")
-axes[0].legend()
+# %% mystnb={"figure": {"caption": "mIoU and pixel accuracy of both arms at every mask threshold of the sweep (mean \u00b1 standard deviation over seeds); dotted lines at the paper's thresholds, 0.5 (randomized) and 0.2 (baseline)."}}
+figures.plot_threshold_sweep(summary, table1.LABELS, PAPER_THRESHOLDS)
 plt.show()
+
+# %%
 best = {arm: max(summary["arms"][arm]["sweep"]["miou"]["mean"]) for arm in ("randomized",
                                                                               "baseline")}
 display(Markdown(f"Best mean mIoU over the sweep: randomized {best['randomized']:.3f}, baseline "
@@ -334,27 +258,13 @@ display(Markdown(f"Best mean mIoU over the sweep: randomized {best['randomized']
 # %% [markdown]
 # ## Per-class accuracy and confusion matrices (summed over seeds)
 
-# %%
+# %% mystnb={"figure": {"caption": "Confusion matrices of both arms on the test domain, summed over seeds: counts in the cells, colour the fraction of the true class."}}
 names = test.class_names
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.8), layout="constrained")
-for ax, arm in zip(axes, ("randomized", "baseline")):
-    cm = np.array(summary["arms"][arm]["confusion_matrix"], dtype=float)
-    frac = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    im = ax.imshow(frac, vmin=0, vmax=1, cmap="viridis")
-    for i in range(len(names)):
-        for j in range(len(names)):
-            ax.text(j, i, int(cm[i, j]), ha="center", va="center",
-                    color="w" if frac[i, j] < 0.5 else "k", fontsize=8)
-    ax.set(xticks=range(len(names)), yticks=range(len(names)), xlabel="predicted class",
-           ylabel="true class", title=arm)
-    ax.set_xticklabels(names, rotation=30)
-    ax.set_yticklabels(names)
-fig.colorbar(im, ax=axes, label="fraction of the true class")
+figures.plot_arm_confusions(summary, names)
 plt.show()
-for arm in ("randomized", "baseline"):
-    pc = summary["arms"][arm]["per_class_accuracy"]
-    print(f"{arm:>10}: " + ", ".join(f"{n} {v:.3f}" if v is not None else f"{n} n/a"
-                                     for n, v in pc.items()))
+
+# %%
+display(Markdown(table1.per_class_table(summary)))
 
 # %% [markdown]
 # ## The paper's Fig. 5
@@ -363,9 +273,7 @@ for arm in ("randomized", "baseline"):
 # ground-truth mask of the target, the mask predicted by the randomized model and by the
 # baseline model (seed 0 of each arm, at the arm's threshold).
 
-# %%
-from cryo_companion.book.plotting import plot_image_grid
-
+# %% mystnb={"figure": {"caption": "The paper's Fig. 5 on the test domain: one subtomogram per class (columns), central xy slices of the preprocessed input, the ground-truth mask of the target, and the masks predicted by the randomized and the baseline model (seed 0 of each arm, at the arm's threshold)."}}
 idx = [int(np.flatnonzero(test.labels == k)[0]) for k in range(len(names))
        if (test.labels == k).any()]
 # the input as the networks saw it: the whole set inverted (if mass-dark) and standardised
@@ -379,9 +287,9 @@ grid = np.stack([
     ev_r.prediction.masks(PAPER_THRESHOLDS["randomized"])[idx, zc].float().numpy(),
     ev_b.prediction.masks(PAPER_THRESHOLDS["baseline"])[idx, zc].float().numpy(),
 ])
-fig = plot_image_grid(grid, row_labels=["input", "ground truth", "randomized", "baseline"],
-                      col_labels=[names[int(test.labels[i])] for i in idx],
-                      voxel_size_A=test.voxel_size_A, colorbar_label="intensity / mask")
+plot_image_grid(grid, row_labels=["input", "ground truth", "randomized", "baseline"],
+                col_labels=[names[int(test.labels[i])] for i in idx],
+                voxel_size_A=test.voxel_size_A, colorbar_label="intensity / mask")
 plt.show()
 
 # %% [markdown]
@@ -395,38 +303,15 @@ plt.show()
 
 # %%
 td = load_result("test_domain")
-rp = get_preset("randomized")
-snr_td = td["data"]["snr"]["median"] if td else None
-pred_membrane = {arm: np.array(summary["arms"][arm]["confusion_matrix"])[:, names.index(
-    "membrane")].sum() / np.array(summary["arms"][arm]["confusion_matrix"]).sum()
-    for arm in ("randomized", "baseline")}
-share_membrane = test.counts["membrane"] / len(test)
-reasons = [
-    f"*Context in the box* (a hypothesis, not yet tested). Our test subtomograms are cut from "
-    f"crowded tomograms with vesicles and membrane sheets, so a {test.volumes.shape[1]}³ box "
-    f"({test.volumes.shape[1] * test.voxel_size_A / 10:.0f} nm) can hold a piece "
-    f"of bilayer or dense neighbours beside its target, while the training simulator shows one "
-    f"complex alone. The networks answer \"membrane\" for "
-    f"{100 * pred_membrane['randomized']:.0f} % (randomized) and "
-    f"{100 * pred_membrane['baseline']:.0f} % (baseline) of the test subtomograms, against a "
-    f"true share of {100 * share_membrane:.0f} %.",
-    (f"*Noise.* The test domain measures SNR {snr_td:.3f} (Frank & Al-Ali, aligned pairs); the "
-     f"randomized preset draws SNR from [{rp.snr[0]:g}, {rp.snr[1]:g}] and the paper measured "
-     f"≈ 0.1 on its real data." if snr_td is not None
-     else "*Noise.* The test domain's SNR is not recorded."),
-    f"*Training length.* These runs trained {iters:,} iterations each; the paper trained 15,000.",
-    "*Structures.* The classes are stand-ins from the offline structures (yeast 80S ribosome, "
-    "yeast 26S proteasome, yeast TRiC, procedural membranes), not the rat-neuron complexes.",
-    "*Image formation.* The test domain projects, applies a per-tilt CTF with a defocus gradient, "
-    "shot noise and weighted back-projection; the training simulator convolves. Bridging that "
-    "gap is what domain randomization is for, and how wide the gap is decides whether it can.",
-]
+reasons = table1.difference_reasons(
+    summary, names, test.counts, test.volumes.shape[1], test.voxel_size_A,
+    td["data"]["snr"]["median"] if td else None, get_preset("randomized").snr, iters)
 display(Markdown("\n".join(f"{i + 1}. {r}" for i, r in enumerate(reasons))))
 
 # %% [markdown]
 # ## Saving the numbers and the weights
 
-# %%
+# %% tags=["hide-input"]
 data = {
     **summary,
     "runs": [{"arm": r["arm"], "seed": r["seed"], **{k: v for k, v in r["metrics"].items()}}
@@ -459,4 +344,4 @@ if run.paper:
             shutil.copyfile(r.weights, tmp)
     data["weights"] = sorted(p.name for p in wdir.glob("table1_*.pt"))
 path = save_result(run, data, seeds=seeds, test_domain_hash=domain_hash)
-print(f"saved {path}")
+print(f"saved {display_path(path)}")

@@ -16,7 +16,8 @@ PKG = Path(__file__).resolve().parent.parent / "cryo_companion"
 FRONT_ENDS = ("book", "bench", "cli")
 #: Subpackages / modules of the generic machinery.
 GENERIC = ("structures", "simulate", "models", "learn", "detect", "optics", "rotation", "snr",
-           "filters", "metrics", "dataset", "mrc", "tables", "devices", "_io", "_rng", "_progress")
+           "filters", "metrics", "dataset", "mrc", "tables", "devices", "spectra", "_io", "_rng",
+           "_progress")
 
 
 def _modules() -> list[Path]:

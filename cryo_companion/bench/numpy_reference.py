@@ -1,4 +1,4 @@
-"""Per-sample NumPy/SciPy reference of the simplified simulator (issue #4's baseline for speed).
+"""Per-sample NumPy/SciPy reference of the simplified simulator (the baseline for speed).
 
 The plain way: one subtomogram at a time, scipy.ndimage.affine_transform (trilinear, order=1, the
 same interpolation as the torch simulator) for the random rotation + shift, real white noise, NumPy

@@ -1,4 +1,4 @@
-"""Time the SHREC 2020 evaluation on a benchmark-sized scene (issue #7: < 1 s on the CPU).
+"""Time the SHREC 2020 evaluation on a benchmark-sized scene (target: under 1 s on a CPU).
 
 A 512 x 512 x 512 int32 occupancy map with 2782 particles (cubes of 12 voxels on a random subset
 of a 32^3 grid of 16-voxel cells, the test tomogram's particle count, Table 2) is evaluated

@@ -106,7 +106,7 @@ def bench_device(device: torch.device, batch_sizes, box: int = 40, min_time: flo
                 reps = ref_n = 0
                 dt = ref_dt = 0.0
                 while dt < min_time or reps < 3:
-                    if reference is not None:  # ~ as long as one batch, at the 10x
+                    if reference is not None:  # ~ as long as one batch, at the 10x target
                         n_ref = max(1, round(bs / 10))
                         ref_dt += reference(n_ref)
                         ref_n += n_ref

@@ -33,6 +33,7 @@ __all__ = [
     "central_slices",
     "fourier_log_amplitude",
     "plot_central_slices",
+    "plot_confusion_matrix",
     "plot_curves",
     "plot_fourier_slices",
     "plot_histograms",
@@ -480,6 +481,75 @@ def plot_stacked_bars(rows: Mapping[str, Mapping[str, float]], *, xlabel: str,
     if title:
         ax.set_title(title)
     return fig
+
+
+def plot_confusion_matrix(ax: Axes, counts: Any, true_labels: Sequence[str],
+                          predicted_labels: Sequence[str] | None = None, *,
+                          normalise_rows: bool = False, title: str = "",
+                          xlabel: str = "predicted class", ylabel: str = "true class",
+                          cmap: str = "Blues", colorbar: bool = True,
+                          show_zeros: bool = True) -> Any:
+    """Draw a confusion matrix with its counts written in the cells.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The axes to draw into.
+    counts : array-like
+        `(T, P)` counts: row = true class, column = predicted class (``P`` may exceed ``T``, e.g.
+        a "not found" column).
+    true_labels : sequence of str
+        `T` row labels.
+    predicted_labels : sequence of str, optional
+        `P` column labels (default: ``true_labels``).
+    normalise_rows : bool
+        Colour by the fraction of each true class (rows sum to 1; the cells still show the
+        counts), on a fixed 0-1 scale; otherwise colour by count.
+    title, xlabel, ylabel : str
+        Titles of the axes.
+    cmap : str
+        Matplotlib colour map.
+    colorbar : bool
+        Draw a colour bar beside the axes.
+    show_zeros : bool
+        Write zero counts too (False leaves empty cells blank).
+
+    Returns
+    -------
+    matplotlib.image.AxesImage
+        The image (for a shared colour bar).
+
+    Raises
+    ------
+    ValueError
+        When the labels do not match the shape of ``counts``.
+    """
+    cm = np.asarray(counts, dtype=float)
+    cols = list(predicted_labels) if predicted_labels is not None else list(true_labels)
+    if cm.ndim != 2 or cm.shape != (len(true_labels), len(cols)):
+        raise ValueError(f"counts of shape {cm.shape} do not match {len(true_labels)} true and "
+                         f"{len(cols)} predicted labels")
+    if normalise_rows:
+        shown = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+        im = ax.imshow(shown, cmap=cmap, vmin=0, vmax=1)
+    else:
+        shown = cm
+        im = ax.imshow(shown, cmap=cmap, vmin=0)
+    top = float(shown.max()) if shown.size else 0.0
+    for (i, j), v in np.ndenumerate(cm):
+        if v or show_zeros:
+            ax.text(j, i, f"{int(v)}", ha="center", va="center", fontsize=7,
+                    color="w" if shown[i, j] > top / 2 else "k")
+    ax.set_xticks(range(len(cols)), cols, rotation=90 if len(cols) > 6 else 30, fontsize=8)
+    ax.set_yticks(range(len(true_labels)), list(true_labels), fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, fraction=0.046,
+                           label="fraction of the true class" if normalise_rows else "count")
+    return im
 
 
 def _axes_or_new(axes: Sequence[Axes] | None, n: int) -> tuple[Figure, Sequence[Axes]]:

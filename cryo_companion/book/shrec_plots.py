@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 
+from cryo_companion.book.plotting import plot_confusion_matrix
 from cryo_companion.papers.shrec2020.metrics import (
     CLASS_ORDER,
     NOT_FOUND,
@@ -73,20 +74,21 @@ def plot_detection_slice(ax: Axes, occupancy: np.ndarray, z: int, pred: Particle
 
 
 def plot_confusion(ax: Axes, result: ClassificationResult, title: str = "") -> None:
-    """Confusion matrix, classes by molecular weight (Fig. 12), plus a *not found* column."""
-    conf = result.confusion
-    im = ax.imshow(conf, cmap="Blues", vmin=0)
-    cols = list(result.classes) + [NOT_FOUND]
-    ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=8)
-    ax.set_yticks(range(len(result.classes)), result.classes, fontsize=8)
-    for (i, j), v in np.ndenumerate(conf):
-        if v:
-            ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
-                    color="w" if v > conf.max() / 2 else "k")
-    ax.set_xlabel("predicted class (first detection on the particle)")
-    ax.set_ylabel("true class")
-    ax.set_title(title or "confusion matrix (classes by molecular weight)")
-    plt.colorbar(im, ax=ax, label="particles", fraction=0.046)
+    """Draw the confusion matrix, classes by molecular weight (Fig. 12), plus *not found*.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The axes to draw into.
+    result : ClassificationResult
+        The classification result (its ``confusion`` counts and ``classes``).
+    title : str
+        Title (default: "confusion matrix (classes by molecular weight)").
+    """
+    plot_confusion_matrix(ax, result.confusion, list(result.classes),
+                          list(result.classes) + [NOT_FOUND], show_zeros=False,
+                          title=title or "confusion matrix (classes by molecular weight)",
+                          xlabel="predicted class (first detection on the particle)")
 
 
 def plot_cumulative_f1(ax: Axes, rows: Mapping[str, Mapping[str, float | None]]) -> None:

@@ -1,6 +1,6 @@
 """Crowded scenes: macromolecules packed in contact, membranes and an ice slab, with ground truth.
 
-Issue #5, item 1 (after SHREC 2020, Gubins et al., section 2.1, and the crowded cytoplasm that
+After SHREC 2020 (Gubins et al., section 2.1, and the crowded cytoplasm that
 Che et al. 2019 stress in their introduction). A scene is a potential map relative to vitreous
 ice (V) on a grid ``(Z, Y, X)`` with voxel ``voxel_size_A``, plus its ground truth:
 

@@ -17,7 +17,7 @@ gives::
           =            clean              +       σ · filtered noise
 
 i.e. exactly the noise-before-optics model of the paper (white noise n coloured by the same
-optics as the signal). The issue asks the SNR to be measured on the **final** output, so σ is
+optics as the signal). The SNR is measured on the **final** output, so σ is
 chosen *after* filtering, per subtomogram, as ``σ² = var(clean) / (SNR · var(F⁻¹[H F(n)]))``:
 the requested SNR then holds exactly (to float rounding) for every volume, ``noisy − clean`` is
 the noise, ``SNR = inf`` gives σ = 0 and ``noisy == clean`` bit for bit, and the same seed with

@@ -1,6 +1,6 @@
 """Image formation by projection: tilt series of a 3-D potential and weighted back-projection.
 
-This is the *realistic* image-formation path of the test domain (issue #5, item 2), deliberately
+This is the *realistic* image-formation path of the test domain, deliberately
 different from the training simulator, which convolves one volume with a CTF, an MTF and a wedge.
 Here, for every tilt of a series (SHREC 2020, Gubins et al., section 2.1, minus the multislice
 propagation):

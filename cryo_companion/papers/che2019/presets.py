@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from cryo_companion.simulate.randomization import Preset
 
-__all__ = ["PRESETS", "baseline", "get_preset", "randomized"]
+__all__ = ["PAPER_BASELINE", "PAPER_RANGES", "PRESETS", "baseline", "get_preset", "randomized"]
 
 #: Our choices for what III-B leaves open (shared by both arms, so they differ only where the
 #: paper says they do).
@@ -75,3 +75,12 @@ def get_preset(name: str | Preset) -> Preset:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; valid presets: {', '.join(PRESETS)}")
     return PRESETS[name]()
+
+#: The randomized ranges as the paper states them (Che et al. 2019, III-B): SNR log-uniform,
+#: the others uniform; the randomization chapter checks the sampler against them.
+PAPER_RANGES: dict[str, tuple[float, float]] = {
+    "snr": (0.03, 10.0), "wedge_deg": (0.0, 50.0), "defocus_um": (-12.0, 0.0),
+    "cs_mm": (1.5, 3.0)}
+#: The baseline's fixed values as the paper states them (Che et al. 2019, IV).
+PAPER_BASELINE: dict[str, float] = {"snr": 0.1, "wedge_deg": 30.0, "defocus_um": -6.0,
+                                    "cs_mm": 2.7}

@@ -1,6 +1,6 @@
 """The held-out test domain: the stand-in for the 1,051 real subtomograms of Che et al. 2019.
 
-Issue #5, items 3 and 4. Che et al. (IV-B) test on 1,051 subtomograms picked by template search
+Che et al. (IV-B) test on 1,051 subtomograms picked by template search
 from a rat-neuron tomogram (80 ribosome, 460 mitochondrial membrane, 125 TRiC, 386
 single-capped proteasome; tilt range −50° to +70°; SNR about 0.1 measured on those data). They
 are not reachable from here, so this module makes data that the training simulator has never

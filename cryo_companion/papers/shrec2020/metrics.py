@@ -14,7 +14,7 @@ Cryo-ET evaluation script", ``evaluate.py``). The choices, all tested:
   particle hit three times counts once in TP and once in MH, and its two extra detections are
   *duplicate hits*, counted in no column: RR = TP + FP + duplicates + RO.
 * **RO.** A rounded centre outside ``[0, shape)`` on any axis. Default ``outside="exclude"``:
-  such a detection is only RO (neither hit nor FP), the definition of issue #7 under which the
+  such a detection is only RO (neither hit nor FP), the definition under which the
   identity above holds. ``outside="clip"`` reproduces the script exactly: the centre is clamped
   into the volume, counted RO *and* looked up there (so it may also be a hit or an FP). In the
   paper RO = 0 for every submission, so both give the paper's numbers.
