@@ -29,6 +29,7 @@ from typing import Sequence
 
 from cryo_companion._io import atomic_path
 from cryo_companion._progress import show_progress
+from cryo_companion.runs.clean import clean_notebook
 from cryo_companion.runs.results import repo_root
 from cryo_companion.runs.runtime import DEVICES, SCALES
 from cryo_companion.runs.sources import changed_since, git_state, package_sha256
@@ -157,7 +158,9 @@ def execute_chapter(ch: Chapter, scale: str, device: str, seed: int = 0,
     """Execute one chapter with papermill; returns its wall time in seconds.
 
     The source ``.ipynb`` is first synchronised from the ``.py`` (jupytext), then executed into a
-    temporary file that is renamed onto ``book/chapters/NAME.ipynb`` only on success.
+    temporary file, cleaned (:func:`cryo_companion.runs.clean.clean_notebook`: no progress
+    frames, warnings or machine paths) and renamed onto ``book/chapters/NAME.ipynb`` only on
+    success.
     """
     import jupytext
     import nbformat
@@ -180,6 +183,7 @@ def execute_chapter(ch: Chapter, scale: str, device: str, seed: int = 0,
             src.unlink(missing_ok=True)
         wall = time.time() - t0
         out = nbformat.read(tmp, as_version=4)
+        clean_notebook(out, root=ch.root)
         out.metadata[META_KEY] = {"scale": scale, "device": device, "seed": seed, **made_from,
                                   "commit": commit, "dirty": dirty,
                                   "params": params or {},
