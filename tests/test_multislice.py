@@ -216,3 +216,26 @@ def test_snr_noise_has_the_requested_snr_and_half_follows_the_ctf():
     assert ratio == pytest.approx(float(want[peak].mean() / want[near_zero].mean()), rel=0.1)
     with pytest.raises(ValueError, match="snr must be > 0"):
         snr_noise(img, 0.0, c, g)
+
+
+def test_narrow_detector_sees_the_central_columns_and_margin_field_agrees(device):
+    from cryo_companion.simulate.tiltseries import project, project_slabs
+
+    pot = _thin_scene(Z=16, Y=24, X=48).to(device)
+    full = project(pot, [-50.0, 20.0], PX)
+    narrow, _ = project_slabs(pot, [-50.0, 20.0], PX, 40.0, width=32)
+    assert narrow.shape[-1] == 32
+    assert torch.allclose(narrow.sum(1), full[..., 8:40], atol=1e-4)
+    # simulating the recorded field plus a margin instead of the whole volume
+    pot = torch.zeros(16, 24, 48, device=device)
+    pot[6:10, 10:14, 20:28] = 2.5
+    kw = {"tilt_min_deg": -40, "tilt_max_deg": 40, "tilt_step_deg": 40,
+          "defocus_tilt_sd_um": 0.0, "slab_thickness_A": 50.0, "propagation": "multislice",
+          "detector_mtf": False, "bfactor_A2": 400.0}
+    a = simulate_tilt_series(pot, PX, Imaging(**kw), noise=False, detector_shape=(8, 16))
+    b = simulate_tilt_series(pot, PX, Imaging(**kw), noise=False, detector_shape=(8, 16),
+                             field_margin_px=8)
+    assert b.images.shape == a.images.shape == (3, 8, 16)
+    assert float((a.images - b.images).norm() / a.images.norm()) < 0.005
+    with pytest.raises(ValueError, match="field_margin_px needs a detector_shape"):
+        simulate_tilt_series(pot, PX, Imaging(**kw), noise=False, field_margin_px=4)

@@ -124,9 +124,14 @@ def fresnel_propagate(wave: Tensor, distance_A: float, k2: Tensor, wavelength_A:
     """
     if distance_A == 0:
         return wave
+    return torch.fft.ifft2(torch.fft.fft2(wave) * _propagator(k2, distance_A, wavelength_A,
+                                                               wave.dtype))
+
+
+def _propagator(k2: Tensor, distance_A: float, wavelength_A: float,
+                dtype: torch.dtype = torch.complex64) -> Tensor:
     phase = (-math.pi * wavelength_A * float(distance_A)) * k2.to(torch.float64)
-    prop = torch.polar(torch.ones_like(phase), phase).to(wave.dtype)
-    return torch.fft.ifft2(torch.fft.fft2(wave) * prop)
+    return torch.polar(torch.ones_like(phase), phase).to(dtype)
 
 
 def transmission(projected_V_A: Tensor, voltage_kv: float, amplitude_contrast: float = 0.0
@@ -199,6 +204,7 @@ def multislice_exit_wave(slabs_V_A: Tensor, heights_A: Sequence[float] | Tensor,
     filled = (slabs_V_A.abs().amax(dim=(2, 3)) > 0).any(dim=0).cpu()        # (K,)
     wave: Tensor | None = None
     here = 0.0
+    props: dict[float, Tensor] = {}                   # propagators by distance (slices repeat)
     for k in sorted(range(K), key=lambda i: -float(h[i])):                  # source side first
         if not bool(filled[k]):
             continue
@@ -206,7 +212,10 @@ def multislice_exit_wave(slabs_V_A: Tensor, heights_A: Sequence[float] | Tensor,
         if wave is None:
             wave = t                                          # a plane wave needs no propagation
         else:
-            wave = fresnel_propagate(wave, here - float(h[k]), k2, lam) * t
+            d = round(here - float(h[k]), 6)
+            if d not in props:
+                props[d] = _propagator(k2, d, lam)
+            wave = torch.fft.ifft2(torch.fft.fft2(wave) * props[d]) * t
         here = float(h[k])
     if wave is None:
         return torch.ones(T, Y, X, dtype=torch.complex64, device=dev)

@@ -238,8 +238,9 @@ def _ray_samples(Z: int, tilts_rad: Tensor) -> int:
     return max(1, math.ceil(1.0 / max(c, 1e-3)))
 
 
-def project_slabs(volume: Tensor, tilts_deg: Sequence[float] | np.ndarray | Tensor, voxel_size_A: float = 1.0,
-                  slab_thickness_A: float | None = None) -> tuple[Tensor, Tensor]:
+def project_slabs(volume: Tensor, tilts_deg: Sequence[float] | np.ndarray | Tensor,
+                  voxel_size_A: float = 1.0, slab_thickness_A: float | None = None, *,
+                  width: int | None = None) -> tuple[Tensor, Tensor]:
     """Line integrals through the tilted volume, split into slabs of beam height.
 
     Parameters
@@ -248,10 +249,12 @@ def project_slabs(volume: Tensor, tilts_deg: Sequence[float] | np.ndarray | Tens
     tilts_deg : (T,) tilt angles in degrees, |θ| < 90.
     voxel_size_A : voxel edge (Å); integrals are in unit·Å.
     slab_thickness_A : height of a slab (Å); None: one slab (a plain projection).
+    width : detector columns U, centred on the tilt axis (default X); a narrower detector than
+        the volume sees the central columns, its rays still crossing the whole volume.
 
     Returns
     -------
-    slabs : (T, K, Y, X) integrals per slab (detector width = X).
+    slabs : (T, K, Y, U) integrals per slab.
     heights_A : (K,) height of each slab's centre (Å, positive towards the source).
     """
     if volume.ndim != 3:
@@ -265,10 +268,13 @@ def project_slabs(volume: Tensor, tilts_deg: Sequence[float] | np.ndarray | Tens
     m = _ray_samples(Z, th)
     S = Z * m
     z = (torch.arange(S, device=dev, dtype=torch.float32) + 0.5) / m - Z / 2  # voxel units
-    u = _coords(X, dev)
+    U = X if width is None else int(width)
+    if U < 1:
+        raise ValueError(f"width must be >= 1 detector column, got {width}")
+    u = _coords(U, dev)
     sin, cos = torch.sin(th), torch.cos(th)
     # height range over the whole series, in voxels
-    t_half = float(((Z / 2 + (X / 2) * sin.abs()) / cos).max())
+    t_half = float(((Z / 2 + (U / 2) * sin.abs()) / cos).max())
     if slab_thickness_A is None:
         K, slab_vox = 1, 2 * t_half + 2
     else:
@@ -281,22 +287,22 @@ def project_slabs(volume: Tensor, tilts_deg: Sequence[float] | np.ndarray | Tens
         * voxel_size_A
     # (1, Y, Z, X): y as channels, each (z, x) plane is an independent 2-D problem
     inp = volume.to(torch.float32).permute(1, 0, 2).unsqueeze(0)
-    out = torch.zeros(len(th), K, Y, X, device=dev, dtype=torch.float32)
-    yc = max(1, min(Y, _BUDGET // max(1, S * X)))
+    out = torch.zeros(len(th), K, Y, U, device=dev, dtype=torch.float32)
+    yc = max(1, min(Y, _BUDGET // max(1, S * U)))
     for i in range(len(th)):
-        x = (u[None, :] - z[:, None] * sin[i]) / cos[i]                       # (S, X)
+        x = (u[None, :] - z[:, None] * sin[i]) / cos[i]                       # (S, U)
         t = (z[:, None] - u[None, :] * sin[i]) / cos[i]
-        k = ((t - t0) / slab_vox).floor().clamp_(0, K - 1).long()            # (S, X)
+        k = ((t - t0) / slab_vox).floor().clamp_(0, K - 1).long()            # (S, U)
         gx = x / max((X - 1) / 2, 0.5)
-        gz = (z[:, None] / max((Z - 1) / 2, 0.5)).expand(S, X)
-        grid = torch.stack([gx, gz], -1).unsqueeze(0)                        # (1, S, X, 2)
+        gz = (z[:, None] / max((Z - 1) / 2, 0.5)).expand(S, U)
+        grid = torch.stack([gx, gz], -1).unsqueeze(0)                        # (1, S, U, 2)
         w = float(voxel_size_A / m / cos[i])                                 # path per sample
         for y0 in range(0, Y, yc):
             y1 = min(Y, y0 + yc)
             vals = F.grid_sample(inp[:, y0:y1], grid, mode="bilinear", padding_mode="zeros",
-                                 align_corners=True)[0]                      # (yc, S, X)
-            acc = torch.zeros(y1 - y0, K, X, device=dev, dtype=torch.float32)
-            acc.scatter_add_(1, k.unsqueeze(0).expand(y1 - y0, S, X), vals)
+                                 align_corners=True)[0]                      # (yc, S, U)
+            acc = torch.zeros(y1 - y0, K, U, device=dev, dtype=torch.float32)
+            acc.scatter_add_(1, k.unsqueeze(0).expand(y1 - y0, S, U), vals)
             out[i, :, y0:y1] = acc.permute(1, 0, 2) * w
     return out, heights
 
@@ -450,7 +456,8 @@ def _crop_centre(shape: tuple[int, int], detector_shape: Sequence[int] | None
 def simulate_tilt_series(potential_V: Tensor, voxel_size_A: float, imaging: Imaging,
                          generator: torch.Generator | None = None, *, bin_factor: int = 1,
                          noise: bool = True, progress: bool = False,
-                         detector_shape: Sequence[int] | None = None) -> TiltSeries:
+                         detector_shape: Sequence[int] | None = None,
+                         field_margin_px: int | None = None) -> TiltSeries:
     """Image a scene's potential as a noisy, CTF-modulated tilt series.
 
     Parameters
@@ -473,6 +480,11 @@ def simulate_tilt_series(potential_V: Tensor, voxel_size_A: float, imaging: Imag
         `(Yd, Xd)` pixels recorded at the centre of the simulated `(Y, X)` field (the margin
         keeps the wrap-around of periodic FFTs off the record; even margins); None: the whole
         field.
+    field_margin_px : int or None
+        With ``detector_shape``: simulate only the recorded field plus this margin on each side
+        (the volume's central ``Yd + 2 margin`` rows, projected onto ``Xd + 2 margin`` columns
+        whose rays still cross the whole width X). None: the simulated field is the volume's
+        ``(Y, X)``.
 
     Returns
     -------
@@ -481,6 +493,14 @@ def simulate_tilt_series(potential_V: Tensor, voxel_size_A: float, imaging: Imag
     """
     dev = potential_V.device
     Y, X = potential_V.shape[1:]
+    rows, width = slice(None), None
+    if field_margin_px is not None:
+        if detector_shape is None or int(field_margin_px) < 0:
+            raise ValueError("field_margin_px needs a detector_shape and must be >= 0")
+        Y = int(detector_shape[0]) + 2 * int(field_margin_px)
+        width = X = int(detector_shape[1]) + 2 * int(field_margin_px)
+        rows = _crop_centre((int(potential_V.shape[1]), int(potential_V.shape[2])),
+                            (Y, int(potential_V.shape[2])))[0]
     cy, cx = _crop_centre((Y, X), detector_shape)
     Yd, Xd = len(range(Y)[cy]), len(range(X)[cx])
     if Yd % bin_factor or Xd % bin_factor:
@@ -505,12 +525,12 @@ def simulate_tilt_series(potential_V: Tensor, voxel_size_A: float, imaging: Imag
     multislice = imaging.propagation == "multislice"
     out = torch.empty(T, Yd // bin_factor, Xd // bin_factor, device=dev, dtype=torch.float32)
     for i in progress_bar(range(T), desc="tilt series", show=progress, leave=False):
-        vol = potential_V
+        vol = potential_V[:, rows]
         if noise and imaging.structural_noise_sd_V > 0:
-            vol = potential_V + imaging.structural_noise_sd_V * torch.randn(
-                potential_V.shape, generator=gdev, device=dev, dtype=potential_V.dtype)
+            vol = vol + imaging.structural_noise_sd_V * torch.randn(
+                vol.shape, generator=gdev, device=dev, dtype=vol.dtype)
         slabs, heights = project_slabs(vol, tilts[i:i + 1], voxel_size_A,
-                                       imaging.slab_thickness_A)
+                                       imaging.slab_thickness_A, width=width)
         b_i = imaging.bfactor_per_dose_A2 * float(dose_before[i]) + imaging.bfactor_A2
         if multislice:
             wave = multislice_exit_wave(slabs, heights, voxel_size_A, imaging.voltage_kv,
