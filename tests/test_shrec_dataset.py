@@ -17,6 +17,7 @@ from cryo_companion.papers.shrec2020.dataset import (
     class_counts,
     counts_table,
     crowding_stats,
+    fill_cavities,
     make_model,
     measure_snr,
     recipe,
@@ -148,7 +149,7 @@ def test_tiny_model_is_consistent(model):
 
     truth = particle_list([p["pdb"] for p in model.particles],
                           [p["xyz"] for p in model.particles])
-    check_truth(truth, model.occupancy, min_centre_fraction=1.0)
+    check_truth(truth, model.occupancy, min_centre_fraction=1.0)  # every centre in its own
     mapping = check_class_mask(model.class_mask, model.occupancy, truth)
     assert all(CLASS_ORDER[k - 1] == v for k, v in mapping.items())
     xyz = np.array([p["xyz"] for p in model.particles])
@@ -270,3 +271,41 @@ def test_cli_out_is_a_file(tmp_path, capsys):
     f.write_text("x")
     assert cli(["shrec-data", "--out", str(f), *TINY_CLI]) == 2
     assert "is a file" in capsys.readouterr().err
+
+
+def test_fill_cavities_gives_a_chamber_to_its_particle():
+    from cryo_companion.simulate.scene import make_template
+
+    zz, yy, xx = np.indices((15, 15, 15))
+    r = np.sqrt((zz - 7) ** 2 + (yy - 7) ** 2 + (xx - 7) ** 2)
+    shell = make_template("4d8q", ((r >= 3) & (r <= 5)).astype(np.float32) * 0.8, 10.0)
+    solid = make_template("1bxn", (r <= 3).astype(np.float32) * 0.8, 10.0)
+    h = shell.density.shape[0] // 2
+    occ = np.zeros((2 * h + 1, 2 * h + 1, 40), dtype=np.int32)
+    c0 = h                                               # centre (x, y, z) = (h, h, h)
+    env = (shell.density >= shell.threshold).numpy()
+    occ[:, :, 0:2 * h + 1][env] = 1
+    # a second shell centred on the last column (x = 39): cut in half by the volume's face
+    occ[:, :, 39 - h:40][env[:, :, :h + 1]] = 2
+    occ[c0 - 1:c0 + 2, c0 - 1:c0 + 2, 19:22] = 3
+    cm = np.where(occ > 0, 12, 0)
+    cm[occ == 3] = 9
+    parts = [{"class_name": "4d8q", "centre_xyz_vox": [float(c0)] * 3,
+              "euler_zyz_deg": [30.0, 50.0, 70.0]},
+             {"class_name": "4d8q", "centre_xyz_vox": [39.0, float(c0), float(c0)],
+              "euler_zyz_deg": [0.0, 0.0, 0.0]},
+             {"class_name": "1bxn", "centre_xyz_vox": [20.0, float(c0), float(c0)],
+              "euler_zyz_deg": [0.0, 0.0, 0.0]}]
+    f, c = fill_cavities(occ, cm, parts, {"4d8q": shell, "1bxn": solid})
+    assert occ[c0, c0, c0] == 0 and f[c0, c0, c0] == 1 and c[c0, c0, c0] == 12  # the chamber
+    assert occ[c0, c0, 39] == 0 and f[c0, c0, 39] == 2   # kept although cut by the face
+    assert ((f > 0) == (c > 0)).all() and (f[occ > 0] == occ[occ > 0]).all()
+    assert (f == 3).sum() == 27 and f[0, 0, 20] == 0     # a solid particle is untouched
+
+
+def test_hollow_tric_centres_lie_in_their_own_particles():
+    from cryo_companion.papers.shrec2020.particles import particle_list
+
+    m = make_model(tiny(classes=("4d8q",), particles=(3, 3), field_vox=40), 1, 0, snr=False)
+    truth = particle_list([p["pdb"] for p in m.particles], [p["xyz"] for p in m.particles])
+    check_truth(truth, m.occupancy, min_centre_fraction=1.0)

@@ -46,8 +46,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import ndimage
 from scipy.spatial import cKDTree
 
+from cryo_companion import rotation
 from cryo_companion.papers.shrec2020.metrics import CLASS_ORDER
 from cryo_companion.papers.shrec2020.paper_tables import TABLE2_COUNTS
 from cryo_companion.simulate.scene import Scene, SceneSpec, make_scene
@@ -61,13 +63,18 @@ __all__ = [
     "RECIPES",
     "ShrecModel",
     "ShrecRecipe",
+    "choices_markdown",
     "class_counts",
     "counts_table",
+    "crowding_rows",
     "crowding_stats",
+    "fill_cavities",
     "make_model",
     "measure_snr",
     "model_seed",
     "recipe",
+    "recipe_rows",
+    "snr_rows",
     "templates_for",
     "zyz_to_zxz_deg",
 ]
@@ -263,6 +270,11 @@ CHOICES: tuple[tuple[str, str, str], ...] = (
      ('random sequential placement with rejection (contact_fraction 0); centres within the'
       " 512^2 field, the grand model's margin holds ice only; envelopes kept inside the "
       '200 slices (particles may touch z = 0 and 199 and are cut at the lateral edges)')),
+    ('occupancy and class masks',
+     'voxel -> particle and voxel -> class (the threshold is not stated)',
+     ('the envelope (the densest voxels, of volume mass / 0.81 Da/A^3) with the solvent it '
+      "encloses (TRiC's chamber) given to the particle, so that every listed centre lies in "
+      'its own particle (fill_cavities)')),
     ('potential units',
      'map densities with solvent 0.15 +- 0.01 below 0.242',
      ('V relative to ice: protein 7.0 V, ice 4.5 V, 0.242 read as the protein level '
@@ -431,6 +443,63 @@ def crowding_stats(occupancy: np.ndarray, centres_xyz: np.ndarray,
     return out
 
 
+def fill_cavities(occupancy: np.ndarray, class_mask: np.ndarray, particles: Sequence[Mapping],
+                  templates: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Give each particle the solvent its envelope encloses (TRiC's chamber).
+
+    A particle's envelope (its ρ ≥ threshold voxels, :mod:`cryo_companion.simulate.scene`) can
+    enclose solvent, and a chaperonin's centre of mass lies in it: without this, the particle's
+    own listed centre would be a background voxel and a detection there a false positive. The
+    enclosed voxels are found in the template's own frame (``binary_fill_holes`` of its
+    envelope, so a particle cut by the field's edge keeps its chamber), turned like the particle
+    and given to it where they are background.
+
+    Parameters
+    ----------
+    occupancy : np.ndarray
+        `(z, y, x)` labels, 0 background, ``i`` = ``particles[i − 1]``.
+    class_mask : np.ndarray
+        `(z, y, x)` class labels of the same voxels.
+    particles : sequence of mapping
+        The scene's particle records (``class_name``, ``centre_xyz_vox``, ``euler_zyz_deg``).
+    templates : mapping
+        Class name -> :class:`~cryo_companion.simulate.scene.Template` used for the scene.
+
+    Returns
+    -------
+    tuple of np.ndarray
+        The filled occupancy and class mask (copies).
+    """
+    occ, cm = np.array(occupancy, copy=True), np.array(class_mask, copy=True)
+    if occ.shape != cm.shape or occ.ndim != 3:
+        raise ValueError(f"occupancy {occ.shape} and class mask {cm.shape} must be the same 3-D "
+                         "shape")
+    cavity: dict[str, torch.Tensor] = {}
+    for name, t in templates.items():
+        env = (t.density >= t.threshold).cpu().numpy()
+        cavity[name] = torch.from_numpy(ndimage.binary_fill_holes(env) & ~env)
+    for i, p in enumerate(particles, start=1):
+        cav = cavity.get(p["class_name"])
+        if cav is None or not bool(cav.any()):
+            continue
+        e = torch.deg2rad(torch.tensor(p["euler_zyz_deg"], dtype=torch.float64))
+        R = rotation.euler_zyz_to_matrix(e[0], e[1], e[2]).to(torch.float32)
+        turned = (rotation.rotate_volumes(cav.float()[None], R[None])[0] >= 0.5).numpy()
+        half = cav.shape[0] // 2
+        cx, cy, cz = (round(float(v)) for v in p["centre_xyz_vox"])
+        grid, box = [], []
+        for c, n in zip((cz, cy, cx), occ.shape):
+            lo, hi = c - half, c + half + 1
+            grid.append(slice(max(lo, 0), min(hi, n)))
+            box.append(slice(max(lo, 0) - lo, 2 * half + 1 - (hi - min(hi, n))))
+        g, b = tuple(grid), tuple(box)
+        add = turned[b] & (occ[g] == 0)
+        if add.any():
+            occ[g][add] = i
+            cm[g][add] = CLASS_ORDER.index(p["class_name"]) + 1
+    return occ, cm
+
+
 def measure_snr(clean: torch.Tensor, noisy: torch.Tensor) -> float:
     """Variance ratio ``var(clean) / var(noisy − clean)``: the SNR of a noisy image or volume.
 
@@ -547,7 +616,8 @@ def make_model(r: ShrecRecipe, index: int, seed: int, device: torch.device | str
     t_end = time.perf_counter()
     inner = (slice(None), slice(m, m + F), slice(m, m + F))
     noisefree = (pot[inner] + r.phi_ice_V).cpu().numpy().astype(np.float32)
-    occ = scene.occupancy.cpu().numpy()
+    occ, cmask = fill_cavities(scene.occupancy.cpu().numpy(), scene.class_mask.cpu().numpy(),
+                               scene.particles, tpl)
     occ_dtype = np.int16 if occ.max(initial=0) <= np.iinfo(np.int16).max else np.int32
     particles = [{"pdb": p["class_name"], "xyz": [round(v) for v in p["centre_xyz_vox"]],
                   "zxz_deg": list(zyz_to_zxz_deg(p["euler_zyz_deg"]))} for p in scene.particles]
@@ -564,7 +634,7 @@ def make_model(r: ShrecRecipe, index: int, seed: int, device: torch.device | str
     return ShrecModel(
         index=int(index), reconstruction=tomo.cpu().numpy().astype(np.float32),
         grandmodel=noisefree + fluct[inner].cpu().numpy().astype(np.float32),
-        grandmodel_noisefree=noisefree, class_mask=scene.class_mask.cpu().numpy().astype(np.int16),
+        grandmodel_noisefree=noisefree, class_mask=cmask.astype(np.int16),
         occupancy=occ.astype(occ_dtype), particles=particles, stats=stats)
 
 
@@ -592,3 +662,76 @@ def counts_table(counts: Mapping[str, int]) -> dict[str, dict[str, int | None]]:
     return {"Table 2 (paper, model 9)": {**paper, "total": sum(paper.values())},
             "this companion (model 9)": {**ours, "total": sum(ours.values())}}
 
+
+
+def snr_rows(snr: Mapping[str, Any]) -> dict[str, dict[str, float | str | None]]:
+    """Rows of the chapter's SNR table: the paper's number beside ours, each labelled.
+
+    Parameters
+    ----------
+    snr : mapping
+        ``ShrecModel.stats["snr"]`` (:func:`make_model`).
+
+    Returns
+    -------
+    dict
+        Row name -> ``{"SNR": value, "where": what it is}``.
+    """
+    return {
+        "paper, Sec. 2.1 (cited)": {"SNR": PAPER_SNR, "where": "as stated in the paper"},
+        "recipe parameter": {"SNR": snr.get("parameter_per_projection"),
+                             "where": "detector noise, per projection"},
+        "measured: projections": {"SNR": snr.get("projection_mean"),
+                                  "where": "mean over tilts, structural + detector noise"},
+        "measured: 0 deg projection": {"SNR": snr.get("projection_0deg"),
+                                       "where": "the untilted projection"},
+        "measured: tomogram": {"SNR": snr.get("tomogram_specimen_slices"),
+                               "where": "WBP, the 200 slices of the specimen"},
+    }
+
+
+def crowding_rows(crowding: Mapping[str, Any]) -> dict[str, dict[str, float | int | None]]:
+    """Rows of the chapter's crowding table (:func:`crowding_stats` of one model).
+
+    Parameters
+    ----------
+    crowding : mapping
+        ``ShrecModel.stats["crowding"]``.
+
+    Returns
+    -------
+    dict
+        Row name -> ``{"value": number}``.
+    """
+    nn = crowding.get("nn_centre_distance_nm") or {}
+    return {"particles": {"value": crowding.get("n_particles")},
+            "occupied fraction of the volume": {"value": crowding.get("occupied_fraction")},
+            "particles touching another": {"value": crowding.get("touching_fraction")},
+            "touching pairs": {"value": crowding.get("touching_pairs")},
+            "contacts per particle": {"value": crowding.get("contacts_per_particle")},
+            "nearest-neighbour centre distance, median (nm)": {"value": nn.get("median")},
+            "nearest-neighbour centre distance, 5th pct (nm)": {"value": nn.get("p5")},
+            "nearest-neighbour centre distance, min (nm)": {"value": nn.get("min")}}
+
+
+def choices_markdown() -> str:
+    """Return the differences from the paper (:data:`CHOICES`) as a Markdown table."""
+    lines = ["| topic | the paper / the organisers' generator | this companion |",
+             "|---|---|---|"]
+    lines += [f"| {t} | {p} | {o} |" for t, p, o in CHOICES]
+    return "\n".join(lines)
+
+
+def recipe_rows(r: ShrecRecipe) -> dict[str, dict[str, str]]:
+    """Return the rows of the chapter's recipe table: parameter -> ``{"value": text}``.
+
+    Parameters
+    ----------
+    r : ShrecRecipe
+        The recipe.
+
+    Returns
+    -------
+    dict
+    """
+    return {k: {"value": str(v)} for k, v in r.to_dict().items()}
