@@ -240,6 +240,7 @@ def test_cli_writes_models_and_refuses_to_overwrite(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["model_9", "shrec_data.json"]
     summary = json.loads((out / "shrec_data.json").read_text())
     assert summary["models"] == [9] and summary["provenance"]["device"]
+    assert summary["dataset_seed"] == 2020
     meta = json.loads((out / "model_9" / "meta.json").read_text())
     assert meta["recipe"]["field_vox"] == 24 and meta["provenance"]["scale"] == "smoke"
     before = (out / "model_9" / "reconstruction.mrc").read_bytes()

@@ -16,7 +16,7 @@ import argparse
 
 import torch
 
-from cryo_companion.papers.shrec2020.dataset import make_model, recipe, templates_for
+from cryo_companion.papers.shrec2020.dataset import DATASET_SEED, make_model, recipe, templates_for
 from cryo_companion.runs.results import save_result
 from cryo_companion.runs.runtime import setup
 
@@ -46,7 +46,7 @@ def run_benchmark(device: str, field: int | None, scale: str, snr: bool = True) 
     run = setup(scale, device, 0, chapter="bench_shrec_data", paper_needs_gpu=False)
     r = recipe("paper") if field is None else recipe("paper", field_vox=int(field))
     templates = templates_for(r)              # preparing the structures is not timed
-    model = make_model(r, 9, 2020, run.device, templates=templates, snr=snr)
+    model = make_model(r, 9, DATASET_SEED, run.device, templates=templates, snr=snr)
     t = model.stats["timing_s"]
     reduced = r.field_vox != 512
     data = {"field_vox": r.field_vox, "reduced": reduced, "thickness_vox": r.thickness_vox,

@@ -62,7 +62,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-snr", action="store_true",
                         help="skip the noise-free pass that measures the SNR")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--seed", type=int, default=2020, help="data-set seed (default 2020)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="data-set seed (default: the package's, DATASET_SEED = 2020)")
     parser.add_argument("--force", action="store_true",
                         help="overwrite this command's files of the chosen models")
 
@@ -88,7 +89,7 @@ def _check_output(out: Path, models: list[int], force: bool) -> None:
 def main(args: argparse.Namespace) -> int:
     """Check everything, simulate the models, write them and the summary."""
     from cryo_companion._io import write_json
-    from cryo_companion.papers.shrec2020.dataset import CHOICES, recipe
+    from cryo_companion.papers.shrec2020.dataset import CHOICES, DATASET_SEED, recipe
     from cryo_companion.papers.shrec2020.layout import ensure_models
     from cryo_companion.runs.results import provenance
     from cryo_companion.runs.runtime import setup
@@ -105,19 +106,20 @@ def main(args: argparse.Namespace) -> int:
         over["classes"] = tuple(dict.fromkeys(c.lower() for c in args.classes))
     r = recipe(args.scale, **over)
     r.imaging()                                     # tilt range and step checked here
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    seed = DATASET_SEED if args.seed is None else int(args.seed)
+    if seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {seed}")
     out = Path(args.out)
     _check_output(out, models, args.force)
-    run = setup(args.scale, args.device, args.seed, chapter="shrec_data",
+    run = setup(args.scale, args.device, seed, chapter="shrec_data",
                 paper_needs_gpu=args.scale == "paper" and args.device == "auto")
     t0 = time.perf_counter()
-    stats = ensure_models(out, models, r, args.seed, run.device,
+    stats = ensure_models(out, models, r, seed, run.device,
                           meta={"scale": args.scale, "provenance": provenance(run)},
                           regenerate=True, snr=not args.no_snr, progress=True)
     wall = time.perf_counter() - t0
     write_json(out / "shrec_data.json", {
-        "models": models, "scale": args.scale, "recipe": r.to_dict(), "dataset_seed": args.seed,
+        "models": models, "scale": args.scale, "recipe": r.to_dict(), "dataset_seed": seed,
         "stats": stats, "choices": [list(c) for c in CHOICES], "wall_time_s": round(wall, 2),
         "provenance": provenance(run)})
     n = sum(s["n_particles"] for s in stats)

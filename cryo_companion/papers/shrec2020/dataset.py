@@ -59,6 +59,7 @@ from cryo_companion.structures.catalogue import class_set
 
 __all__ = [
     "CHOICES",
+    "DATASET_SEED",
     "PAPER_SNR",
     "RECIPES",
     "ShrecModel",
@@ -79,6 +80,9 @@ __all__ = [
     "zyz_to_zxz_deg",
 ]
 
+#: The data set's seed (every model's own seed is derived from it and the model's number), so
+#: that the command line, the chapter and the methods' chapters make the same models.
+DATASET_SEED = 2020
 #: Gubins et al. 2020, Sec. 2.1 and 2.3 (cited): the SNR of the 2020 data ("0.004").
 PAPER_SNR = 0.004
 #: Gubins et al. 2020, Sec. 2.1 (cited): solvent 0.15 (sd 0.01) below the density 0.242;
