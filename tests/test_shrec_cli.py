@@ -59,7 +59,8 @@ def test_benchmark_script_mode(files, tmp_path):
     out = tmp_path / "evb.json"
     assert run(files, "--benchmark-script", "--json", str(out)) == 0
     d = json.loads(out.read_text())
-    assert d["settings"]["outside"] == "clip" and d["settings"]["dilate"] is True
+    assert d["settings"]["outside"] == "script" and d["settings"]["dilate"] is True
+    assert d["settings"]["script_frame"]["z_offset"] == 156
 
 
 @pytest.mark.parametrize("content,match", [

@@ -7,8 +7,10 @@ indices (use --pred-origin/--truth-origin 1 for 1-based files); maps are MRC vol
 outside SHREC 2020's Table 1 (a simulated tomogram's membranes, say) may appear in the truth
 list and are scored in extra columns; a prediction may use them too. By default a detection
 outside the volume counts only as RO and the occupancy regions are used as given;
---benchmark-script reproduces the benchmark's evaluation script (clamp + one dilation). The
-tables go to standard output, notes to standard error.
+--benchmark-script reproduces the official evaluation script number for number (the mask in
+slices 156-355 of a 512-slice volume, truth z + 156 and the script's auto-shift of
+submissions in the mask's 0-199 frame, clamping, one dilation before the padding). The tables
+go to standard output, notes to standard error.
 
 example: cryo-companion shrec-eval --pred picks.star --truth-list tomo/particles.csv
          --occupancy tomo/occupancy.mrc --json scores.json
@@ -47,13 +49,14 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--star-class-column", default=None,
                         help="STAR column holding the class (default: _shrecClass, "
                              "_rlnClassName)")
-    parser.add_argument("--outside", choices=("exclude", "clip"), default="exclude",
-                        help="detections outside the volume: only RO (exclude, default) or "
-                             "clamped and looked up (clip, the benchmark script)")
+    parser.add_argument("--outside", choices=("exclude", "clip", "script"), default="exclude",
+                        help="detections outside the volume: only RO (exclude, default), "
+                             "clamped into the map and looked up (clip), or the benchmark "
+                             "script's 512-slice frame (script)")
     parser.add_argument("--dilate", action="store_true",
                         help="dilate the occupancy map once before lookup (benchmark script)")
     parser.add_argument("--benchmark-script", action="store_true",
-                        help="the benchmark script's settings: --outside clip --dilate")
+                        help="the benchmark script's settings: --outside script --dilate")
     parser.add_argument("--hits-only", action="store_true",
                         help="per-class F1 over hit particles only (default: particles not "
                              "found count as false negatives of their class, as the script)")

@@ -2,7 +2,10 @@
 
 * :mod:`.classes` - the twelve classes of Table 1 and the Table 5 size groups.
 * :mod:`.particles` - reading/writing particle lists (text, CSV, STAR); x, y, z, 0-based voxels.
-* :mod:`.evaluate` - localisation (Table 3) and classification (Tables 4, 6) metrics.
+* :mod:`.metrics` - localisation (Table 3) and classification (Tables 4, 6) metrics, with the
+  official evaluation script's rules (``outside="script"``).
+* :mod:`.dataset` - the data set made by this package's simulator from the paper's recipe.
+* :mod:`.layout` - the benchmark's file layout (``model_K/``), writing and reading it.
 * :mod:`.paper_tables` - the paper's own Tables 2-4, 6, 8, 9 (cited numbers).
 * :mod:`.worked_example` - a small scene with hand-worked answers.
 * :mod:`.plot` - figures of the chapter.

@@ -13,19 +13,38 @@ Cryo-ET evaluation script", ``evaluate.py``). The choices, all tested:
   hit more than once (Table 3: "unique particles that had more than one result"), so a
   particle hit three times counts once in TP and once in MH, and its two extra detections are
   *duplicate hits*, counted in no column: RR = TP + FP + duplicates + RO.
-* **RO.** A rounded centre outside ``[0, shape)`` on any axis. Default ``outside="exclude"``:
-  such a detection is only RO (neither hit nor FP), the definition under which the
-  identity above holds. ``outside="clip"`` reproduces the script exactly: the centre is clamped
-  into the volume, counted RO *and* looked up there (so it may also be a hit or an FP). In the
-  paper RO = 0 for every submission, so both give the paper's numbers.
+* **RO.** A rounded centre outside the volume on any axis. Three rules (``outside=``):
+
+  - ``"exclude"`` (default): the volume is the occupancy map as
+    given; an outside detection is only RO (neither hit nor FP), so RR = TP + FP + duplicates +
+    RO holds exactly.
+  - ``"script"`` (:data:`BENCHMARK_SCRIPT`, CLI ``--benchmark-script``): the official SHREC 2020
+    evaluation script, number for number. Its volume is the *reconstruction's* 512 slices: the
+    occupancy mask (200 slices) is dilated (if ``dilate``) and then zero-padded by
+    :data:`SCRIPT_Z_OFFSET` = 156 slices above and below, so the mask sits in slices 156-355
+    of the reconstruction (the z + 156 convention); truth centres are read as whole numbers
+    (``int``) and moved to ``z + 156``; detections are rounded and, if any rounded z is below
+    156 or above 356 (the script's test, 156 + 200), *all* of them are taken to be in the
+    mask's 0-199 frame and moved by +156 (the auto-shift, :func:`script_z_shift`); each is then
+    clamped into the padded volume, counted RO if that changed it, and looked up where it was
+    clamped to. So a detection at mask z −156…−1 or 200…355 lies in the padding: an FP, not
+    RO; one beyond is RO *and* FP (or a hit on a particle at a lateral face it was clamped
+    onto). A map already padded to 512 slices (empty padding) is cropped back to its 200 slices
+    first, so that it is dilated before padding, as in the script (:func:`script_occupancy`).
+    The script clamps x and y at 511; here at the map's own size (the same for the benchmark's
+    512 x 512 maps).
+  - ``"clip"``: clamped into the occupancy map as given and looked up there (RO *and* hit or
+    FP): the rule of adaptations of the script that evaluate in the mask's own 200 slices.
+
+  In the paper RO = 0 for every submission, so all three give the paper's numbers.
 * **Dilation.** The 2020 script grey-dilates the occupancy map once (6-connected cross, the
   maximum label wins) "to close holes" before the lookup. ``dilate=True`` does the same
   (:func:`scipy.ndimage.grey_dilation` with that footprint, equal to
-  ``skimage.morphology.dilation``'s default); the default ``False`` uses the regions as given.
-  :data:`BENCHMARK_SCRIPT` holds the script's settings.
+  ``skimage.morphology.dilation``'s default, tested); the default ``False`` uses the regions as
+  given. :data:`BENCHMARK_SCRIPT` holds the script's settings.
 * **AD.** Mean over hit particles of the Euclidean distance (voxels) from the *first* detection
   (in list order) that hit it to the particle's listed centre, using the rounded (and, with
-  ``clip``, clamped) detection coordinates, as the script does.
+  ``clip`` and ``script``, clamped) detection coordinates, as the script does.
 * **Recall** = TP / number of particles; **precision** = TP / RR (Table 3 caption: "divided by
   RR"; RO detections are in RR); **miss rate** = FN / particles = 1 - recall; **F1** = harmonic
   mean of the two. Undefined values (precision with RR = 0, AD with TP = 0) are NaN (``None`` in
@@ -58,6 +77,9 @@ __all__ = [
     "BENCHMARK_SCRIPT",
     "CLASS_ORDER",
     "NOT_FOUND",
+    "OUTSIDE_RULES",
+    "SCRIPT_MASK_SLICES",
+    "SCRIPT_Z_OFFSET",
     "TABLE3_COLUMNS",
     "ClassificationResult",
     "LocalisationResult",
@@ -69,12 +91,20 @@ __all__ = [
     "evaluate",
     "evaluate_classification",
     "evaluate_localisation",
+    "script_occupancy",
+    "script_z_shift",
 ]
 
-Outside = Literal["exclude", "clip"]
+Outside = Literal["exclude", "clip", "script"]
+#: The rules for detections outside the volume (module docstring, "RO").
+OUTSIDE_RULES: tuple[str, ...] = ("exclude", "clip", "script")
 
 # The settings of the benchmark's published evaluation script (see the module docstring).
-BENCHMARK_SCRIPT: dict[str, Any] = {"outside": "clip", "dilate": True}
+BENCHMARK_SCRIPT: dict[str, Any] = {"outside": "script", "dilate": True}
+#: The script's z offset of the mask (200 slices) in the reconstruction (512 slices).
+SCRIPT_Z_OFFSET = 156
+#: Slices of the benchmark's ground-truth volumes (the auto-shift test is z > 156 + 200).
+SCRIPT_MASK_SLICES = 200
 # Table 4 / Fig. 12 order: by molecular weight (Table 1).
 CLASS_ORDER: tuple[str, ...] = tuple(c.pdb_id for c in SHREC2020_CLASSES)
 NOT_FOUND = "not found"
@@ -112,6 +142,9 @@ class LocalisationResult:
         Per detection: the 1-based index of the particle hit, 0 for none.
     outside : np.ndarray, bool, shape (RR,)
         Per detection: rounded centre outside the volume.
+    z_shift : int
+        Slices added to every detection's z before the lookup: 156 when ``outside="script"``
+        applied the script's auto-shift (the submission was in the mask's frame), else 0.
     """
 
     RR: int
@@ -130,6 +163,7 @@ class LocalisationResult:
     outcome: np.ndarray = field(repr=False)
     particle: np.ndarray = field(repr=False)
     outside: np.ndarray = field(repr=False)
+    z_shift: int = 0
 
     def table3_row(self) -> dict[str, float | int | None]:
         """The Table 3 columns (:data:`TABLE3_COLUMNS`) of this result."""
@@ -143,7 +177,8 @@ class LocalisationResult:
                 "RO": self.RO, "duplicates": self.duplicates, "AD": _nan_to_none(self.AD),
                 "recall": self.recall, "precision": _nan_to_none(self.precision),
                 "miss_rate": self.miss_rate, "f1": self.f1, "n_particles": self.n_particles,
-                "outcome": self.outcome.tolist(), "particle": self.particle.tolist()}
+                "z_shift": self.z_shift, "outcome": self.outcome.tolist(),
+                "particle": self.particle.tolist()}
 
 
 @dataclass(frozen=True)
@@ -330,6 +365,79 @@ def dilate_occupancy(occupancy: np.ndarray) -> np.ndarray:
     return ndimage.grey_dilation(occupancy, footprint=_CROSS)
 
 
+def script_occupancy(occupancy: np.ndarray, *, z_offset: int = SCRIPT_Z_OFFSET) -> np.ndarray:
+    """Return the occupancy mask in its own slices, as the script reads it (before padding).
+
+    Parameters
+    ----------
+    occupancy : np.ndarray
+        `(z, y, x)` labels: the benchmark's mask (200 slices), or a map already padded to
+        ``2 z_offset + 200`` slices whose padding is empty (then cropped back).
+    z_offset : int
+        The mask's offset in the reconstruction (156).
+
+    Returns
+    -------
+    np.ndarray
+        The mask's slices, integer labels.
+
+    Raises
+    ------
+    ValueError
+        A map of the padded height with labels in its padding (the script would pad it again).
+    """
+    occ = as_occupancy(occupancy)
+    if occ.shape[0] == 2 * z_offset + SCRIPT_MASK_SLICES:
+        pad = np.concatenate([occ[:z_offset].ravel(), occ[-z_offset:].ravel()])
+        if pad.any():
+            raise ValueError(
+                f"occupancy map has {occ.shape[0]} slices with labels in slices 0-{z_offset - 1}"
+                f" or {occ.shape[0] - z_offset}-{occ.shape[0] - 1}: the benchmark script pads "
+                f"the mask's {SCRIPT_MASK_SLICES} slices by {z_offset} itself; give the mask "
+                "(occupancy_mask.mrc) or a map whose padding is empty")
+        occ = occ[z_offset:-z_offset]
+    return occ
+
+
+def script_z_shift(z_rounded: np.ndarray, mask_slices: int = SCRIPT_MASK_SLICES, *,
+                   z_offset: int = SCRIPT_Z_OFFSET) -> int:
+    """Return the script's auto-shift: slices to add to every detection's rounded z.
+
+    Parameters
+    ----------
+    z_rounded : np.ndarray
+        `(N,)` rounded z of all detections (voxels).
+    mask_slices : int
+        Slices of the mask (200 in the benchmark).
+    z_offset : int
+        The mask's offset in the reconstruction (156).
+
+    Returns
+    -------
+    int
+        ``z_offset`` if any z is below ``z_offset`` or above ``z_offset + mask_slices`` (the
+        script's "Z<156 or Z>356": the submission is taken to be in the mask's frame), else 0
+        (also for an empty submission).
+    """
+    z = np.asarray(z_rounded)
+    if z.size and (z.min() < z_offset or z.max() > z_offset + mask_slices):
+        return int(z_offset)
+    return 0
+
+
+def _script_truth_zyx(truth: ParticleList) -> np.ndarray:
+    """Truth centres as the script reads them (``int``: whole numbers only), (z, y, x)."""
+    xyz = truth.xyz
+    bad = np.nonzero((xyz != np.trunc(xyz)).any(axis=1))[0]
+    if bad.size:
+        k = int(bad[0])
+        raise ValueError(
+            f"benchmark mode: the script reads truth coordinates with int(), which accepts whole "
+            f"numbers only; truth particle {k + 1} of {truth.source} is at (x, y, z) = "
+            f"{tuple(float(v) for v in xyz[k])}")
+    return truth.zyx
+
+
 def _as_list(p: ParticleList) -> ParticleList:
     if not isinstance(p, ParticleList):
         raise TypeError(f"expected a ParticleList, got {type(p).__name__} "
@@ -344,31 +452,46 @@ def evaluate_localisation(pred: ParticleList, truth: ParticleList, occupancy: np
 
     Parameters
     ----------
-    pred : detections (class, 0-based x, y, z in voxels).
-    truth : the true particle list; particle ``i`` (1-based, list order) is label ``i``.
-    occupancy : (z, y, x) integer labels; 0 background.
-    outside : ``"exclude"`` (default) or ``"clip"`` (the benchmark script), see module docstring.
-    dilate : grey-dilate the map once before lookup (the benchmark script).
-    check : validate the truth list against the map (:func:`check_truth`).
+    pred : ParticleList
+        Detections (class, 0-based x, y, z in voxels).
+    truth : ParticleList
+        The true particle list; particle ``i`` (1-based, list order) is label ``i``.
+    occupancy : np.ndarray
+        `(z, y, x)` integer labels; 0 background.
+    outside : str
+        ``"exclude"`` (default), ``"clip"`` or ``"script"`` (the benchmark script): see the
+        module docstring.
+    dilate : bool
+        Grey-dilate the map once before lookup (the benchmark script; with ``"script"`` before
+        the padding).
+    check : bool
+        Validate the truth list against the map (:func:`check_truth`).
 
     Returns
     -------
     LocalisationResult
     """
     pred, truth = _as_list(pred), _as_list(truth)
-    if outside not in ("exclude", "clip"):
-        raise ValueError(f"outside must be 'exclude' or 'clip', got {outside!r}")
-    occ = as_occupancy(occupancy)
+    if outside not in OUTSIDE_RULES:
+        raise ValueError(f"outside must be one of {', '.join(OUTSIDE_RULES)}; got {outside!r}")
+    occ = script_occupancy(occupancy) if outside == "script" else as_occupancy(occupancy)
     if check:
         check_truth(truth, occ)
+    truth_zyx = _script_truth_zyx(truth) if outside == "script" else truth.zyx
     if dilate:
         occ = dilate_occupancy(occ)
-    n, rr = len(truth), len(pred)
-    shape = np.asarray(occ.shape, dtype=np.int64)
     # Half to even, like the script's round(float(x)).
     zyx = np.rint(pred.zyx).astype(np.int64).reshape(-1, 3)
+    z_shift = 0
+    if outside == "script":
+        z_shift = script_z_shift(zyx[:, 0], occ.shape[0])
+        zyx[:, 0] += z_shift
+        occ = np.pad(occ, ((SCRIPT_Z_OFFSET, SCRIPT_Z_OFFSET), (0, 0), (0, 0)))
+        truth_zyx = truth_zyx + np.array([SCRIPT_Z_OFFSET, 0, 0])
+    n, rr = len(truth), len(pred)
+    shape = np.asarray(occ.shape, dtype=np.int64)
     is_out = ((zyx < 0) | (zyx >= shape)).any(axis=1)
-    if outside == "clip":
+    if outside in ("clip", "script"):
         zyx = np.clip(zyx, 0, shape - 1)
         looked = np.ones(rr, dtype=bool)
     else:
@@ -392,7 +515,7 @@ def evaluate_localisation(pred: ParticleList, truth: ParticleList, occupancy: np
     if outside == "exclude":
         outcome[is_out] = "RO"
     if tp:
-        centres = truth.zyx[first_labels - 1]
+        centres = truth_zyx[first_labels - 1]
         ad = float(np.linalg.norm(zyx[first_det] - centres, axis=1).mean())
     else:
         ad = math.nan
@@ -402,7 +525,7 @@ def evaluate_localisation(pred: ParticleList, truth: ParticleList, occupancy: np
     return LocalisationResult(
         RR=rr, TP=tp, FP=fp, FN=n - tp, MH=mh, RO=ro, duplicates=int(hit.sum()) - tp, AD=ad,
         recall=recall, precision=precision, miss_rate=(n - tp) / n if n else math.nan, f1=f1,
-        n_particles=n, outcome=outcome, particle=label, outside=is_out)
+        n_particles=n, outcome=outcome, particle=label, outside=is_out, z_shift=z_shift)
 
 
 def evaluate_classification(pred: ParticleList, truth: ParticleList,
@@ -468,16 +591,25 @@ def evaluate(pred: ParticleList, truth: ParticleList, occupancy: np.ndarray, *,
         (:func:`check_class_mask`); it does not change the scores.
     count_missed_as_fn : see :func:`evaluate_classification`.
     """
-    occ = as_occupancy(occupancy)
+    occ = script_occupancy(occupancy) if outside == "script" else as_occupancy(occupancy)
     check_truth(truth, occ)
     mask_labels = None
     if class_mask is not None:
-        mask_labels = {str(k): v for k, v in check_class_mask(class_mask, occ, truth).items()}
+        cm = script_occupancy(class_mask) if outside == "script" else class_mask
+        mask_labels = {str(k): v for k, v in check_class_mask(cm, occ, truth).items()}
     loc = evaluate_localisation(pred, truth, occ, outside=outside, dilate=dilate, check=False)
     cls = evaluate_classification(pred, truth, loc, count_missed_as_fn=count_missed_as_fn)
-    settings = {"outside": outside, "dilate": dilate, "count_missed_as_fn": count_missed_as_fn,
-                "rounding": "half to even (numpy.rint, as Python round in the script)",
-                "coordinates": "x, y, z, 0-based voxel indices; maps indexed [z, y, x]",
-                "occupancy_shape_zyx": list(occ.shape), "n_particles": len(truth),
-                "class_mask_labels": mask_labels}
+    settings: dict[str, Any] = {
+        "outside": outside, "dilate": dilate, "count_missed_as_fn": count_missed_as_fn,
+        "rounding": "half to even (numpy.rint, as Python round in the script)",
+        "coordinates": "x, y, z, 0-based voxel indices; maps indexed [z, y, x]",
+        "occupancy_shape_zyx": list(occ.shape), "n_particles": len(truth),
+        "class_mask_labels": mask_labels}
+    if outside == "script":
+        settings["script_frame"] = {
+            "z_offset": SCRIPT_Z_OFFSET, "volume_slices": occ.shape[0] + 2 * SCRIPT_Z_OFFSET,
+            "mask_slices_in_volume": [SCRIPT_Z_OFFSET, SCRIPT_Z_OFFSET + occ.shape[0] - 1],
+            "predictions_z_shift": loc.z_shift,
+            "auto_shift_rule": f"if any rounded z < {SCRIPT_Z_OFFSET} or > "
+                               f"{SCRIPT_Z_OFFSET + occ.shape[0]}, add {SCRIPT_Z_OFFSET} to all"}
     return ShrecEvaluation(localisation=loc, classification=cls, settings=settings)
