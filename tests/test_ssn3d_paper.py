@@ -81,6 +81,7 @@ def test_dataset_specs_are_the_papers() -> None:
             (40, 13.68, -60.0, 60.0)
         assert cfg.n_subtomograms == 3380 and cfg.class_set == "liu22"
         assert cfg.snr_reference == datasets.GROEL_STAND_IN == "4v94"
+        assert cfg.mask_level == datasets.MASK_LEVEL == 0.2
     a, c = datasets.dataset_config("A"), datasets.dataset_config("C")
     assert a.seed == c.seed and a.noise_seed != c.noise_seed   # one scene, three doses
     assert datasets.dataset_config("B", "smoke", dose_e_A2=12.0).total_dose_e_A2 == 12.0
