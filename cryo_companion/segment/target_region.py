@@ -19,7 +19,8 @@ scikit-learn; the original code is not used. Every step and its choice:
 5. **Model-based clustering.** A Gaussian mixture with *spherical* covariances
    (:class:`sklearn.mixture.GaussianMixture`, ``covariance_type="spherical"``) is fitted to the
    coordinates of the structural voxels (at most ``max_points``, drawn at random), for 1 to
-   ``max_clusters`` components; the number with the lowest BIC is kept. Each segment joins the
+   ``max_clusters`` components (k-means++ initialisation, one start); the number with the lowest
+   BIC is kept. Each segment joins the
    component that most of its voxels belong to, so segments are never split.
 6. **The region of the centre.** The target is the union of the segments of the component
    whose mean is nearest to the box centre ``(D − 1) / 2``.
@@ -148,7 +149,8 @@ def segment_target(volume: np.ndarray, *, contrast: str = "dark",
                                                                   replace=False)]
     best, best_bic = None, math.inf
     for k in range(1, min(p.max_clusters, len(fit_pts)) + 1):
-        gm = GaussianMixture(k, covariance_type="spherical", random_state=seed).fit(fit_pts)
+        gm = GaussianMixture(k, covariance_type="spherical", init_params="k-means++",
+                             random_state=seed).fit(fit_pts)
         bic = gm.bic(fit_pts)
         if bic < best_bic:
             best, best_bic = gm, bic
