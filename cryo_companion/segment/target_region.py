@@ -20,8 +20,8 @@ scikit-learn; the original code is not used. Every step and its choice:
    (:class:`sklearn.mixture.GaussianMixture`, ``covariance_type="spherical"``) is fitted to the
    coordinates of the structural voxels (at most ``max_points``, drawn at random), for 1 to
    ``max_clusters`` components (k-means++ initialisation, one start); the number with the lowest
-   BIC is kept. Each segment joins the
-   component that most of its voxels belong to, so segments are never split.
+   BIC is kept. Each segment joins the component that most of its voxels belong to, so
+   segments are never split.
 6. **The region of the centre.** The target is the union of the segments of the component
    whose mean is nearest to the box centre ``(D − 1) / 2``.
 
