@@ -270,3 +270,23 @@ def test_runs_on_the_device(device: torch.device) -> None:
     cfg = dataclasses.replace(SMALL, n_complexes=22, total_dose_e_A2=100.0, tilt_step_deg=20.0)
     d = make_crowded(cfg, device, progress=False)
     assert d.meta["device"].startswith(device.type) and len(d) > 0
+
+
+def test_oversampled_scene_keeps_mass_and_masks() -> None:
+    """With the scene twice as fine as the tomogram, densities are block means (mass kept) and
+    masks the blocks that are at least half target."""
+    cfg = dataclasses.replace(SMALL, class_set="shrec2020", tomogram_shape=(32, 48, 48),
+                              n_complexes=24, oversample=2, tilt_step_deg=20.0)
+    d = make_crowded(cfg, "cpu", progress=False)
+    t = load_templates({c.name: c.entry for c in class_set("shrec2020")}, cfg.voxel_size_A / 2)
+    assert len(d) > 0 and d.density is not None and d.masks is not None
+    checked = 0
+    for i in range(len(d)):
+        tp = t[d.class_names[d.labels[i]]]
+        if tp.density.shape[0] > 2 * cfg.box:
+            continue
+        mass = float(tp.density.sum()) * (cfg.voxel_size_A / 2) ** 3
+        assert d.density[i].sum() * cfg.voxel_size_A ** 3 == pytest.approx(mass, rel=0.02)
+        checked += 1
+    assert checked > 0
+    assert all(d.masks[i].any() for i in range(len(d)))
