@@ -34,7 +34,9 @@ __all__ = [
     "per_class_accuracy",
     "segmentation_counts",
     "segmentation_metrics",
+    "target_masks_from_scores",
     "threshold_sweep",
+    "two_class_scores",
 ]
 
 
@@ -215,3 +217,79 @@ def difference_ci(a: Sequence[float], b: Sequence[float], *, level: float = 0.95
         return {"diff": diff, "low": float(lo), "high": float(hi), "level": level,
                 "method": "bootstrap", "n_boot": n_boot}
     raise ValueError(f"unknown method {method!r}; valid: 't', 'bootstrap'")
+
+
+# --- two-class (target / background) segmentation, as Liu et al. 2018 (SSN3D) score it ------
+def target_masks_from_scores(scores: Any) -> Tensor:
+    """Target masks from two-channel scores: the channel of the larger score, per voxel.
+
+    Parameters
+    ----------
+    scores : torch.Tensor or numpy.ndarray
+        `(N, 2, D, D, D)` logits or probabilities, channel 0 background, channel 1 target.
+
+    Returns
+    -------
+    torch.Tensor
+        `(N, D, D, D)` bool, True where channel 1 scores higher; a tie is background, as
+        ``numpy.argmax`` (the first maximum) decides it in the authors' code.
+    """
+    s = _t(scores)
+    if s.dim() < 3 or s.shape[1] != 2:
+        raise ValueError(f"scores must be (N, 2, ...) with channel 0 background and 1 target, "
+                         f"got {tuple(s.shape)}")
+    return s[:, 1] > s[:, 0]
+
+
+def two_class_scores(pred: Any, true_mask: Any, *, per_subtomogram: bool = False
+                     ) -> dict[str, Any]:
+    """Pixel accuracy and mIoU of target-vs-background segmentation, as SSN3D's code does.
+
+    Liu et al. 2018 do not define their mIoU; their released code (``meanIoU`` in
+    ``segmentation/FCN.py`` of xulabs/projects) takes, per subtomogram, the IoU of the
+    background ``TN / (N − TP)`` and of the target ``TP / (N − TN)``, averages each over the
+    subtomograms and reports the mean of the two. Its pixel accuracy is Keras' categorical
+    accuracy: the fraction of all voxels whose arg-max class is right (every subtomogram has
+    the same number of voxels, so pooled and per-subtomogram means agree). A subtomogram in
+    which both masks have no target voxel scores a target IoU of 1 here (the authors' formula
+    divides 0 by 0 there); likewise for the background.
+
+    Parameters
+    ----------
+    pred : torch.Tensor or numpy.ndarray
+        `(N, D, D, D)` binary predicted target masks, or `(N, 2, D, D, D)` two-channel scores
+        (see :func:`target_masks_from_scores`).
+    true_mask : torch.Tensor or numpy.ndarray
+        `(N, D, D, D)` binary ground truth (True = voxel of the target complex).
+    per_subtomogram : bool
+        Also return the per-subtomogram values (lists of N floats, keys ``*_per_subtomogram``).
+
+    Returns
+    -------
+    dict
+        ``pixel_accuracy``, ``miou`` (the headline: mean of ``background_iou`` and
+        ``target_iou``), ``target_iou``, ``background_iou``: floats in [0, 1], means over the
+        subtomograms; with ``per_subtomogram`` also their per-subtomogram lists.
+    """
+    p, t = _t(pred), _t(true_mask)
+    if p.dim() == t.dim() + 1:
+        p = target_masks_from_scores(p)
+    if p.shape != t.shape or p.dim() < 2 or p.shape[0] == 0:
+        raise ValueError(f"pred {tuple(p.shape)} and true_mask {tuple(t.shape)} must both be "
+                         "(N, D, D, D) masks with N >= 1 (or pred (N, 2, D, D, D) scores)")
+    c = segmentation_counts(p, t)
+    tp, fp, fn, tn, n = c["tp"], c["fp"], c["fn"], c["tn"], c["n"]
+    union_fg, union_bg = tp + fp + fn, tn + fp + fn
+    iou_fg = torch.where(union_fg > 0, tp / union_fg.clamp(min=1), torch.ones_like(tp))
+    iou_bg = torch.where(union_bg > 0, tn / union_bg.clamp(min=1), torch.ones_like(tn))
+    acc = (tp + tn) / n
+    out: dict[str, Any] = {"pixel_accuracy": float(acc.mean()),
+                           "miou": float((iou_fg.mean() + iou_bg.mean()) / 2),
+                           "target_iou": float(iou_fg.mean()),
+                           "background_iou": float(iou_bg.mean())}
+    if per_subtomogram:
+        out.update({"pixel_accuracy_per_subtomogram": acc.tolist(),
+                    "miou_per_subtomogram": ((iou_fg + iou_bg) / 2).tolist(),
+                    "target_iou_per_subtomogram": iou_fg.tolist(),
+                    "background_iou_per_subtomogram": iou_bg.tolist()})
+    return out
