@@ -17,8 +17,7 @@ FRONT_ENDS = ("book", "bench", "cli")
 #: Subpackages / modules of the generic machinery.
 GENERIC = ("structures", "simulate", "models", "learn", "detect", "segment", "optics", "rotation",
            "snr", "filters", "metrics", "dataset", "mrc", "tables", "devices", "spectra", "_io",
-           "_rng",
-           "_progress")
+           "_rng", "_progress")
 
 
 def _modules() -> list[Path]:

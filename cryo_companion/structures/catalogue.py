@@ -135,14 +135,19 @@ _LIU = [
      ("not in the offline mirror; stand-in: archaeal singly-capped proteasome (20S core with "
      "a cap, as 1FNT is the 20S with an activator)")),
     ("1GYT", "E. coli aminopeptidase A", "1f4a", "map", _GENERIC),
-    ("1KPB", "PKCI-1-APO", "3qm1", "atoms",
-     "not in the offline mirror; stand-in: a small complex (the smallest available)"),
-    ("1LB3", "Mouse L chain ferritin", "4v94", "map",
-     "not in the offline mirror; stand-in: TRiC, like ferritin a closed cage-like shell"),
+    ("1KPB", "GroEL", "4v94", "map",
+     ("GroEL (1KP8): SSN3D's Table 1 prints 1KPB \"PKCI-1-APO\", but its Table 3 prints 1KP8 in "
+      "that row and DSM-Net names the row \"1KPB GroEL\" (\"GroEL (PDB ID: 1KP8)\" in its 3.5); "
+      "not in the offline mirror; stand-in: TRiC/CCT, the other double-ring chaperonin cage")),
+    ("1LB3", "Mouse L chain ferritin", "6pxm", "map",
+     ("not in the offline mirror; stand-in: a hollow spherical shell of about 14 nm (ferritin: "
+      "a 12 nm cage)")),
     ("1QO1", "Rotary motor in ATP synthase", "3cf3", "atoms",
      "not in the offline mirror; stand-in: p97/VCP, a hexameric ring ATPase"),
     ("1VPX", "Transaldolase", "3d2f", "atoms", _GENERIC),
-    ("1VRG", "Propionyl-CoA carboxylase", "6pxm", "map", _GENERIC),
+    ("1VRG", "Propionyl-CoA carboxylase", "3qm1", "atoms",
+     ("not in the offline mirror; stand-in: the last available distinct complex, much smaller "
+      "than 1VRG (the closer-sized ones stand in for complexes they resemble more)")),
     ("1W6T", "Octameric enolase", "4v4r_30S", "atoms", _GENERIC),
     ("1YG6", "ClpP", "1qvr", "atoms",
      "not in the offline mirror; stand-in: ClpB, the Clp family's ring chaperone"),

@@ -10,12 +10,11 @@ Choices (the paper leaves them open):
 
 * **GroEL stand-in: TRiC/CCT, entry 4v94.** GroEL (1KP8) is not in the offline mirror; TRiC is
   the other chaperonin there, a double-ring barrel like GroEL (16 subunits, ~1 MDa, ~16 nm,
-  against GroEL's 14 subunits, ~0.8 MDa, ~14 nm). In the catalogue's ``liu22`` set it is the
-  stand-in of the row "1LB3 ferritin", while the row "1KPB PKCI-1-APO" (stand-in 3qm1, the
-  smallest available complex) is in fact GroEL: Table 3 prints 1KP8 in its place, DSM-Net's
-  Table 1 names it "1KPB GroEL" and its 3.5 "GroEL (PDB ID: 1KP8)"; 1KPB is a typo. The SNR is
-  measured on the boxes of the class whose structure is 4v94, so the reference is in the
-  tomograms and is GroEL-like in size, whichever row the catalogue gives it.
+  against GroEL's 14 subunits, ~0.8 MDa, ~14 nm). It is the stand-in of the catalogue's
+  ``liu22`` row "1KPB GroEL": SSN3D's Table 1 prints that row as "1KPB PKCI-1-APO", but its
+  Table 3 prints 1KP8 in its place, DSM-Net's Table 1 names it "1KPB GroEL" and its 3.5 "GroEL
+  (PDB ID: 1KP8)"; 1KPB is a typo. The SNR is measured on the boxes of the class whose
+  structure is 4v94.
 * **One scene for A, B and C.** The three data sets have the same count (3,380), so they are
   read as one packed density imaged at three doses: the same scene seed, their own noise seeds.
 * **3,380 subtomograms drawn from the extractable boxes.** 10,000 complexes placed uniformly in
