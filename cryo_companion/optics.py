@@ -14,9 +14,15 @@ Conventions (used everywhere in ``cryo_companion``)
   [-12, 0] µm). Spherical aberration ``cs_mm`` in millimetres (>= 0). Voltage in kV.
 * Phase shift (Δf in Å, Cs in Å, λ in Å, k = |k| in 1/Å)::
 
-      χ(k) = π λ Δf k² − (π/2) Cs λ³ k⁴
+      χ(k) = π λ Δf k² + (π/2) Cs λ³ k⁴
 
-  With Δf < 0 (underfocus) both terms are negative, so χ <= 0 for every k.
+  (e.g. Williams & Carter, *Transmission Electron Microscopy*, with Scherzer's underfocus
+  Δf = −1.2 sqrt(Cs λ)). Spherical aberration focuses high-angle rays more strongly, like an
+  overfocus that grows with k⁴, so in underfocus (Δf < 0) the two terms have opposite signs:
+  χ falls from 0, turns at ``k² = −Δf / (Cs λ²)`` and rises again (the Scherzer band rests on
+  this balance; tested). Until 2026-12-02 this package had the Cs term with the sign of an
+  underfocus; at the companion's voxel sizes (10 Å and more) the term is at most a few 1e-3 rad
+  at Nyquist, so no result changed measurably.
 * CTF with amplitude contrast A (fraction, 0 <= A < 1) and a B-factor envelope::
 
       CTF(k) = [sqrt(1 − A²) sin χ(k) − A cos χ(k)] · exp(−B k² / 4)
@@ -25,7 +31,8 @@ Conventions (used everywhere in ``cryo_companion``)
   *physical* sign, in which positive mass density appears dark, as in a raw tomogram. The
   simulator (``cryo_companion.simulate.subtomogram``) flips it by default so particles stay
   bright, as in the AITom simulator that Che et al. used (there ``ctf = sin(π/2 (Cs λ³ k⁴ −
-  2 Dz λ k²)) = −sin χ``).
+  2 Dz λ k²))``, which is ``−sin χ`` at low frequency; with the underfocus ``Dz < 0`` that Che et
+  al. use, AITom's Cs term has the sign of an underfocus, as ours had).
 * Electron wavelength: relativistic, λ = h / sqrt(2 m₀ e U (1 + e U / (2 m₀ c²))).
 * MTF: ``sinc(πω/2) = sin(πω/2) / (πω/2)`` with ω = |k| / k_Nyquist (radial, Che et al. III-A,
   their ref. [28]); MTF(0) = 1 and MTF(Nyquist) = 2/π.
@@ -194,7 +201,7 @@ def ctf_coefficients(defocus_um: Tensor, cs_mm: Tensor, bfactor_A2: Tensor, *,
     """Coefficients ``(a, b, bq, phase)`` with ``CTF(k) = sin(a k² + b k⁴ − phase) · e^{bq k²}``.
 
     The one place of the CTF formula (used by :func:`ctf` and by the batched simulator, which
-    evaluates it on its own precomputed grids): ``a = π λ Δf``, ``b = −(π/2) Cs λ³`` (Å units),
+    evaluates it on its own precomputed grids): ``a = π λ Δf``, ``b = +(π/2) Cs λ³`` (Å units),
     ``bq = −B/4``, and ``sqrt(1 − A²) sin χ − A cos χ = sin(χ − arcsin A)``. Tensors keep the
     shape of the inputs (reshape them for broadcasting first).
     """
@@ -203,7 +210,10 @@ def ctf_coefficients(defocus_um: Tensor, cs_mm: Tensor, bfactor_A2: Tensor, *,
     lam = electron_wavelength_A(voltage_kv)
     dtype = defocus_um.dtype if defocus_um.is_floating_point() else torch.float32
     a = (math.pi * lam * 1e4 * defocus_um.double()).to(dtype)        # Δf: µm -> Å
-    b = (-0.5 * math.pi * lam**3 * 1e7 * cs_mm.double()).to(dtype)   # Cs: mm -> Å
+    # Spherical aberration focuses high-angle rays more strongly, like an overfocus that grows
+    # with k⁴: with Δf negative = underfocus its term has the opposite sign to an underfocus
+    # (Scherzer: an underfocus balances Cs), so b > 0 where a < 0.
+    b = (0.5 * math.pi * lam**3 * 1e7 * cs_mm.double()).to(dtype)    # Cs: mm -> Å
     return a, b, -0.25 * bfactor_A2, math.asin(amplitude_contrast)
 
 
@@ -313,7 +323,8 @@ def spherical_aberration_phase_rad(freq_A: float, cs_mm: float, *,
     Returns
     -------
     float
-        The magnitude of the Cs term of χ at ``freq_A`` (it enters χ with a minus sign).
+        The Cs term of χ at ``freq_A`` (it enters χ with a plus sign: the sign of an
+        overfocus, opposite to an underfocus; see :func:`ctf_coefficients`).
 
     Raises
     ------

@@ -239,3 +239,22 @@ def test_narrow_detector_sees_the_central_columns_and_margin_field_agrees(device
     assert float((a.images - b.images).norm() / a.images.norm()) < 0.005
     with pytest.raises(ValueError, match="field_margin_px needs a detector_shape"):
         simulate_tilt_series(pot, PX, Imaging(**kw), noise=False, field_margin_px=4)
+
+
+@pytest.mark.parametrize("z_index", [30, 170])
+def test_projection_and_multislice_agree_on_the_defocus_of_mass_far_from_the_eucentric_plane(
+        z_index):
+    """Mass 700 Å above (or below) the eucentric height: both paths image it with Δf + t.
+
+    The projection path's per-slab defocus must carry the multislice path's sign (with the old
+    ``Δf − t`` the two differ by a defocus of 2t = 0.14 µm, and this test fails)."""
+    pot = torch.zeros(200, 32, 32)
+    pot[z_index - 2:z_index + 2, 12:20, 10:22] = 2.5     # height (z − 99.5) · 10 Å ≈ ∓700 Å
+    kw = {"tilt_min_deg": -10, "tilt_max_deg": 10, "tilt_step_deg": 10, "defocus_um": -1.0,
+          "defocus_tilt_sd_um": 0.0, "slab_thickness_A": 50.0, "amplitude_contrast": A,
+          "ice_thickness_A": 0.0}
+    p = simulate_tilt_series(pot, PX, Imaging(**kw), noise=False).images
+    m = simulate_tilt_series(pot, PX, Imaging(propagation="multislice", **kw), noise=False).images
+    p, m = p - p.mean((1, 2), keepdim=True), m - m.mean((1, 2), keepdim=True)
+    err = float((p - m).norm() / m.norm())
+    assert err < 0.05

@@ -42,14 +42,15 @@ def test_ctf_first_zero_where_theory_puts_it():
     c = ctf(k, dz_um, 0.0, amplitude_contrast=a)
     first = k[torch.nonzero(c[:-1] * c[1:] <= 0)[0, 0]].item()
     assert first == pytest.approx(k0, rel=1e-4)
-    # with Cs: the first zero solves pi lam dz k^2 - pi/2 Cs lam^3 k^4 = asin(A) - pi (a quadratic in k^2)
-    cs_um = 2.7
-    A2 = -0.5 * math.pi * cs_um * 1e7 * lam**3
+    # with Cs: the first zero solves pi lam dz k^2 + pi/2 Cs lam^3 k^4 = asin(A) - pi (a quadratic
+    # in k^2; the Cs term has the sign of an overfocus)
+    cs_mm = 2.7
+    A2 = 0.5 * math.pi * cs_mm * 1e7 * lam**3
     B1 = math.pi * lam * dz_um * 1e4
     C0 = math.pi - math.asin(a)
     roots = np.roots([A2, B1, C0])
     k2 = min(r.real for r in roots if r.real > 0)
-    c = ctf(k, dz_um, cs_um, amplitude_contrast=a)
+    c = ctf(k, dz_um, cs_mm, amplitude_contrast=a)
     first = k[torch.nonzero(c[:-1] * c[1:] <= 0)[0, 0]].item()
     assert first == pytest.approx(math.sqrt(k2), rel=1e-4)
 
@@ -145,3 +146,21 @@ def test_bandlimit_sphere():
     m = bandlimit_mask((16, 16, 16))
     w = frequency_magnitude((16, 16, 16)) / 0.5
     assert bool((m[w <= 1.0] == 1).all()) and bool((m[w > 1.0 + 1e-6] == 0).all())
+
+
+def test_spherical_aberration_balances_underfocus_at_scherzer_defocus():
+    """Scherzer: at Δf = −sqrt(4/3 Cs λ) the phase CTF (A = 0) keeps one sign up to its first zero
+    at k = (16/3)^(1/4) (Cs λ³)^(-1/4) ≈ 1.52 (Cs λ³)^(-1/4) (Williams & Carter). That needs the Cs
+    term of χ to oppose the underfocus; with both of one sign the first zero falls at 0.82."""
+    from cryo_companion.optics import ctf_first_zero_per_nm, electron_wavelength_A
+
+    cs_mm, kv = 2.7, 300.0
+    lam = float(electron_wavelength_A(kv))
+    cs_A = cs_mm * 1e7
+    scherzer_um = -math.sqrt(4 / 3 * cs_A * lam) * 1e-4
+    unit = (cs_A * lam ** 3) ** -0.25                                    # 1/Å
+    k = torch.linspace(0.02, 1.45, 2000, dtype=torch.float64) * unit
+    c = ctf(k, scherzer_um, cs_mm, voltage_kv=kv, amplitude_contrast=0.0)
+    assert bool((c < 0).all())                                           # one lobe, no zero
+    first = ctf_first_zero_per_nm(scherzer_um, cs_mm, voltage_kv=kv, amplitude_contrast=0.0)
+    assert first / 10 == pytest.approx((16 / 3) ** 0.25 * unit, rel=1e-6)

@@ -53,7 +53,7 @@ def test_spherical_aberration_phase_is_the_cs_term_of_chi() -> None:
     _, b, _, _ = optics.ctf_coefficients(torch.tensor(0.0, dtype=torch.float64),
                                          torch.tensor(2.7, dtype=torch.float64),
                                          torch.tensor(0.0, dtype=torch.float64))
-    assert optics.spherical_aberration_phase_rad(k, 2.7) == pytest.approx(-float(b) * k**4)
+    assert optics.spherical_aberration_phase_rad(k, 2.7) == pytest.approx(float(b) * k**4)
     assert optics.spherical_aberration_phase_rad(2 * k, 1.0) == pytest.approx(
         16 * optics.spherical_aberration_phase_rad(k, 1.0))
     with pytest.raises(ValueError):

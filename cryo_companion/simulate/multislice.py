@@ -28,7 +28,7 @@ Conventions and units
   propagates back upstream).
 * Objective lens: the exit wave is referred to the plane ``t = 0`` (the eucentric height, where
   the tilt axis lies) and multiplied by ``H(k) = exp(−i χ(k)) · exp(−B k² / 4)`` with
-  ``χ = π λ Δf k² − (π/2) Cs λ³ k⁴`` from :func:`cryo_companion.optics.ctf_coefficients`
+  ``χ = π λ Δf k² + (π/2) Cs λ³ k⁴`` from :func:`cryo_companion.optics.ctf_coefficients`
   (``Δf`` in µm, **negative = underfocus**, the package's convention). Free propagation by ``d``
   is a lens with ``Δf = d`` and no Cs, so a defocus ``Δf`` images the plane ``Δf`` *below* the
   reference plane; an underfocused lens (``Δf < 0``) images a plane above the specimen, and a

@@ -8,7 +8,8 @@ propagation):
 1. the scene's potential (relative to vitreous ice, in V) is integrated along the beam through the
    tilted specimen, **separately for slabs of the beam height** ``t`` (``slab_thickness_A``);
 2. each slab's projected phase goes through the CTF with *its own* defocus: the tilt's defocus at
-   the eucentric height minus the slab's height. Because the specimen is tilted, a point at
+   the eucentric height plus the slab's height (an underfocused lens images a plane above the
+   specimen, so higher slabs are less underfocused). Because the specimen is tilted, a point at
    detector position ``u`` and specimen height ``z`` sits at beam height
    ``t = (z − u sin θ) / cos θ``, so this models both the defocus gradient across the tilted field
    and the defocus spread through the ice (the "strip-wise" CTF correction problem of real data);
@@ -33,19 +34,20 @@ model ``noise_model="snr"`` (:func:`snr_noise`) instead of counted electrons, no
 and a detector smaller than the simulated field (``detector_shape``: the central pixels are
 recorded, so that the periodic FFTs of a wider field do not wrap around the recorded image).
 
-Sign of the defocus gradient. In the multislice path a slice at height ``t`` is imaged with the
-defocus ``Δf + t`` (see :mod:`.multislice`: an underfocused lens images a plane above the
-specimen, so higher slices are *less* underfocused; tested). The projection path (step 2) uses
-``Δf − t``, the opposite sign; it is left so because the held-out test domain of Che et al. was
-frozen with it (the difference, ``2t``, is at most a few per cent of the defocus there).
+Sign of the defocus gradient. A slab or slice at height ``t`` (positive towards the source) is
+imaged with the defocus ``Δf + t``: an underfocused (weakened) lens images a plane above the
+specimen, so higher slabs are *less* underfocused (the multislice path does this by its
+propagation, tested in ``tests/test_multislice.py``; the projection path by its per-slab
+defocus, tested in ``tests/test_tiltseries.py``). Until 2026-12-02 the projection path used
+``Δf − t``; the difference, ``2t``, is a few per cent of the defocus of the test domain.
 
 Geometry (CONTRIBUTING): volumes ``(z, y, x)``, beam along z, tilt axis y. The coordinate of index
 ``i`` on an axis of ``N`` voxels is ``i − (N − 1) / 2`` (the geometric centre; the tilt axis passes
 through it). A tilt θ turns the specimen so that the detector coordinate of a point is
 ``u = x cos θ + z sin θ``; the projection at ``(y, u)`` is the line integral over the ray. Height
-``t`` grows towards the electron source: a point higher by ``t`` is further from the objective
-lens, i.e. more underfocused (defocus ``Δf − t``; negative defocus = underfocus, as in
-:mod:`cryo_companion.optics`). Output intensities keep the physical sign: mass appears **dark**.
+``t`` grows towards the electron source: a point higher by ``t`` is closer to the plane an
+underfocused lens images, i.e. less underfocused (defocus ``Δf + t``; negative defocus =
+underfocus, as in :mod:`cryo_companion.optics`). Output intensities keep the physical sign: mass appears **dark**.
 """
 from __future__ import annotations
 
@@ -547,8 +549,8 @@ def simulate_tilt_series(potential_V: Tensor, voxel_size_A: float, imaging: Imag
             phase = slabs[0][keep] * sigma                                   # (K', Y, X) rad
             Phi = torch.fft.rfft2(phase)
             Phi[:, 0, 0] = 0  # a uniform phase shift has no contrast (ice slab: attenuation below)
-            # defocus of each slab: the tilt's defocus minus the slab's height (module docstring)
-            dz_k = torch.as_tensor(dz[i], dtype=torch.float32, device=dev) - heights[keep] * 1e-4
+            # defocus of each slab: the tilt's defocus plus the slab's height (module docstring)
+            dz_k = torch.as_tensor(dz[i], dtype=torch.float32, device=dev) + heights[keep] * 1e-4
             b = torch.full_like(dz_k, b_i)
             c = optics.ctf(kmag, dz_k, imaging.cs_mm, voltage_kv=imaging.voltage_kv,
                            amplitude_contrast=imaging.amplitude_contrast, bfactor_A2=b)
