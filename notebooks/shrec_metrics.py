@@ -82,12 +82,14 @@ run = setup(scale, device, seed, chapter="shrec_metrics", paper_needs_gpu=False)
 # F1 = 2 precision recall / (precision + recall). The extra detections on an already-hit
 # particle (*duplicates*) appear in no column, so RR = TP + FP + duplicates + RO.
 #
-# Two choices are not fixed by the paper. The benchmark's published evaluation script clamps a
-# detection outside the volume into it (counting it RO *and* looking it up) and dilates the
-# occupancy map once before the lookup "to close holes". This companion's default counts an
-# outside detection only as RO and uses the regions as given; `outside="clip", dilate=True`
-# (CLI `--benchmark-script`) reproduces the script. In the paper RO is 0 for every method, so the
-# first choice does not touch its numbers.
+# Two choices are not fixed by the paper. The benchmark's published evaluation script works in
+# the reconstruction's 512 slices, with the 200-slice occupancy mask dilated once ("to close
+# holes") and then padded into slices 156-355; it shifts a submission written in the mask's own
+# frame by +156, clamps a detection outside the volume into it (counting it RO *and* looking it
+# up), so a detection in the padding is a false positive. This companion's default counts an
+# outside detection only as RO and uses the regions as given; `outside="script", dilate=True`
+# (CLI `--benchmark-script`) reproduces the script number for number. In the paper RO is 0 for
+# every method, so the first choice does not touch its numbers.
 
 # %% [markdown]
 # ## A worked example
