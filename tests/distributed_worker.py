@@ -13,11 +13,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from learn_tiny import job, loss  # noqa: E402
+from learn_tiny import job, loss
 
-from cryo_companion.learn.distributed import rank_info, run_sharded  # noqa: E402
-from cryo_companion.learn.fit import FitConfig  # noqa: E402
-from cryo_companion.learn.multirun import fit_many  # noqa: E402
+from cryo_companion.learn.distributed import rank_info, run_sharded
+from cryo_companion.learn.fit import FitConfig
+from cryo_companion.learn.multirun import fit_many
 
 ITERS = 4
 

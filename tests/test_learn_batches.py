@@ -108,7 +108,7 @@ def test_dataset_epochs_are_permutations_and_resume():
     ep1 = [src.next_batch(gen) for _ in range(3)]           # 9 of 10; 1 left over
     ids = torch.cat([b[0][:, 0, 0, 0] for b in ep1]).long().tolist()
     assert len(set(ids)) == 9 and src.epoch == 1
-    x, y, m = ep1[0]
+    _, y, m = ep1[0]
     assert torch.equal(y, torch.as_tensor(ids[:3]) % 3) and m.dtype == torch.bool
     state, gstate = src.state_dict(), gen.get_state()
     nxt = src.next_batch(gen)

@@ -55,7 +55,8 @@ def test_torchrun_two_processes_gloo(tmp_path):
            "PYTHONPATH": os.pathsep.join([str(HERE.parent), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
                            "--nproc_per_node", "2", str(HERE / "distributed_worker.py"),
-                           str(out)], env=env, capture_output=True, text=True, timeout=300)
+                           str(out)], env=env, capture_output=True, text=True, timeout=300,
+                           check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     runs = json.loads(out.read_text())
     assert [r["rank"] for r in runs] == [0, 1, 0]

@@ -96,7 +96,7 @@ def load_checkpoint(path: str | os.PathLike, device: torch.device) -> dict[str, 
     """
     try:
         ck = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
+    except Exception as exc:  # any unpickling failure means "not a checkpoint"
         raise ValueError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})"
                          ) from exc
     if not isinstance(ck, dict) or "iteration" not in ck or "model" not in ck:

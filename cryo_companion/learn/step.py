@@ -32,8 +32,14 @@ from cryo_companion.learn.batches import Batch
 from cryo_companion.learn.checkpoint import rng_state, set_rng_state
 from cryo_companion.learn.precision import autocast, to_channels_last
 
-__all__ = ["LossFn", "LoopStep", "RANDOM_MODULES", "VmapStep", "check_stackable",
-           "loss_terms"]
+__all__ = [
+    "RANDOM_MODULES",
+    "LoopStep",
+    "LossFn",
+    "VmapStep",
+    "check_stackable",
+    "loss_terms",
+]
 
 #: ``loss_fn(output, *targets)`` -> a scalar tensor, or a mapping of named scalar terms with
 #: the total under ``"loss"`` (the others are logged).

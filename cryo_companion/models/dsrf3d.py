@@ -41,11 +41,11 @@ from cryo_companion.models.registry import ModelSpec, register
 __all__ = [
     "CHE2019_CLASSES",
     "DEFAULT_PREPROCESSING",
+    "SPEC",
     "WEIGHTS_FORMAT",
     "DSRF3DConfig",
     "DSRF3DSegNet",
     "ModelOutput",
-    "SPEC",
     "encoder_sizes",
     "example_batch",
     "load_weights",
