@@ -5,12 +5,15 @@ dropout, global average pooling and a linear head. A step takes milliseconds on 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from cryo_companion.learn.batches import DrawnBatches
 from cryo_companion.learn.fit import Job
+from cryo_companion.models.registry import ModelSpec
 
 BOX = 8
 
@@ -62,3 +65,35 @@ def job(seed: int, *, out=None, bn: bool = False, dropout: float = 0.0, adam: bo
                generator=torch.Generator().manual_seed(seed), out=out,
                validate=val if validate else None, config={"seed": seed},
                name=name or f"seed {seed}")
+
+
+@dataclass(frozen=True)
+class TinyConfig:
+    """Configuration of :class:`Tiny` for the registry (benchmark tests)."""
+
+    bn: bool = False
+
+    def to_dict(self) -> dict:
+        return {"bn": self.bn}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TinyConfig:
+        return cls(bn=bool(d["bn"]))
+
+    def fingerprint(self) -> str:
+        return f"tiny-bn{int(self.bn)}".ljust(16, "0")
+
+
+class TinyNet(Tiny):
+    """:class:`Tiny` built the registry's way, ``TinyNet(config, class_names=None)``."""
+
+    def __init__(self, cfg: TinyConfig | None = None, class_names=None) -> None:
+        super().__init__(bn=(cfg or TinyConfig()).bn)
+
+
+def tiny_example(cfg: TinyConfig, n: int, gen: torch.Generator):
+    return draw(n, gen)
+
+
+TINY_SPEC = ModelSpec(name="tiny", config_cls=TinyConfig, model_cls=TinyNet,
+                      example_batch=tiny_example, description="test network")
