@@ -78,7 +78,8 @@ def test_cli_writes_a_record_with_its_settings(tiny, tmp_path, capsys):
     rec = json.loads(out.read_text())
     e = rec["data"]["cpu"]
     assert e["settings"] == {"batch": 2, "iters": 1, "warmup": 0, "rounds": 1,
-                             "precision": "tf32", "n_runs": [1, 2], "modes": ["loop", "vmap"],
+                             "fast_step_rounds": 3, "precision": "tf32", "sim_chunk": 1,
+                             "n_runs": [1, 2], "modes": ["loop", "vmap"],
                              "optimizer": "SGD, Nesterov momentum 0.9, lr 5e-3"}
     net = e["networks"][tiny]
     assert set(net["modes"]) == {"loop", "vmap"} and set(net["modes"]["vmap"]) == {"1", "2"}

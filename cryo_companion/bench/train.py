@@ -448,7 +448,7 @@ def _network_entry(network: str, device: torch.device, a: argparse.Namespace) ->
         entry["profile"] = profile_step(network, device, batch=a.batch, precision=a.precision)
     if a.fast_step:
         entry["fast_step"] = fast_step_trials(network, device, batch=a.batch, iters=a.iters,
-                                              warmup=a.warmup, rounds=a.rounds,
+                                              warmup=a.warmup, rounds=a.fast_step_rounds,
                                               compile_model=a.compile)
     return entry
 
@@ -496,6 +496,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", action="store_true", help="record the top operators of a step")
     p.add_argument("--fast-step", action="store_true",
                    help="time one change at a time: channels-last, bf16, foreach SGD, ...")
+    p.add_argument("--fast-step-rounds", type=int, default=3,
+                   help="rounds of --fast-step, options interleaved (default 3)")
     p.add_argument("--compile", action="store_true", help="include torch.compile in --fast-step")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default torch's)")
     p.add_argument("--json", default=None, help="write the figures to this JSON file")
@@ -504,7 +506,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def _check(a: argparse.Namespace) -> None:
-    for name in ("batch", "iters", "rounds"):
+    for name in ("batch", "iters", "rounds", "fast_step_rounds"):
         if getattr(a, name) < 1:
             raise ValueError(f"--{name} must be >= 1, got {getattr(a, name)}")
     if a.warmup < 0 or any(n < 1 for n in a.n_runs):
@@ -541,7 +543,8 @@ def main(a: argparse.Namespace) -> int:
              "load_average": {"start": [round(x, 2) for x in load0],
                               "end": [round(x, 2) for x in os.getloadavg()]},
              "settings": {"batch": a.batch, "iters": a.iters, "warmup": a.warmup,
-                          "rounds": a.rounds, "precision": a.precision,
+                          "rounds": a.rounds, "fast_step_rounds": a.fast_step_rounds,
+                          "precision": a.precision, "sim_chunk": a.sim_chunk,
                           "n_runs": list(a.n_runs), "modes": list(a.modes),
                           "optimizer": "SGD, Nesterov momentum 0.9, lr 5e-3"},
              "networks": networks}

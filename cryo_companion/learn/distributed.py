@@ -160,6 +160,10 @@ def run_sharded(n: int, work: Callable[[list[int], torch.device], list[T]],
     if own:
         dist.init_process_group("gloo")
     try:
+        counts: list[int | None] = [None] * info.world_size
+        dist.all_gather_object(counts, n)
+        if len(set(counts)) != 1:
+            raise RuntimeError(f"the processes disagree on the number of runs {counts}")
         mine = shard(n, info)
         results = work(mine, dev)
         if len(results) != len(mine):

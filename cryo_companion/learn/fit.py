@@ -4,11 +4,12 @@
 stepped together by a stepper of :mod:`cryo_companion.learn.step` (``"loop"`` or ``"vmap"``);
 :func:`cryo_companion.learn.multirun.fit_many` chooses the stepper.
 
-Every iteration, for each run: draw a batch from its source with its own generator (timed as
-*data*), then one step of all runs (timed as *network*: forward, loss, backward, optimizer
-step; a run's share is the step's time divided by the number of runs). With
-``FitConfig.time_split`` (default) the device is synchronised around both, so on CUDA the two
-times are what they say. A non-finite loss stops the run with an error naming the iteration.
+Every iteration: each run draws a batch from its source with its own generator (timed together
+as *data*), then one step of all runs (timed as *network*: forward, loss, backward, optimizer
+step); a run's share of either is the time divided by the number of runs. With
+``FitConfig.time_split`` (default) the device is synchronised after the draws and after the
+step (two synchronisations per iteration), so on CUDA the two times are what they say. A
+non-finite loss stops the run with an error naming the iteration.
 
 Every ``validate_every`` iterations (and at the end) a run's validation hook is called on its
 model in evaluation mode without gradients and its numbers are appended to the run's history
@@ -162,7 +163,7 @@ class FitResult:
         One entry per validation: ``iteration``, ``train_<term>`` of that iteration and
         ``val_<name>`` of the hook.
     timing : dict
-        ``data_s``, ``net_s`` (this run's share of the steps), ``iters_timed``,
+        ``data_s``, ``net_s`` (this run's share of the draws and steps), ``iters_timed``,
         ``data_ms_per_iter``, ``net_ms_per_iter``, ``data_fraction``,
         ``wall_s_this_session``, ``runs_per_step``, ``synchronised``.
     stepper : str
@@ -243,18 +244,15 @@ def _make_stepper(stepper: str, jobs: Sequence[Job], loss_fn: LossFn, device: to
     raise ValueError(f"unknown stepper {stepper!r}; valid: {', '.join(STEPPERS)}")
 
 
-def _draw(jobs: Sequence[Job], device: torch.device, sync: bool) -> tuple[list[Batch],
-                                                                          list[float]]:
-    batches, times = [], []
-    for j in jobs:
-        if sync:
-            _sync(device)
-        t0 = time.perf_counter()
-        batches.append(j.batches.next_batch(j.generator))
-        if sync:
-            _sync(device)
-        times.append(time.perf_counter() - t0)
-    return batches, times
+def _draw(jobs: Sequence[Job], device: torch.device, sync: bool) -> tuple[list[Batch], float]:
+    """Every run's next batch, and the seconds they took together (device synchronised)."""
+    if sync:
+        _sync(device)
+    t0 = time.perf_counter()
+    batches = [j.batches.next_batch(j.generator) for j in jobs]
+    if sync:
+        _sync(device)
+    return batches, time.perf_counter() - t0
 
 
 def _check_finite(terms: list[dict[str, Tensor]], done: int, jobs: Sequence[Job],
@@ -324,9 +322,10 @@ class _Loop:
         terms = self.stepper.step(batches)
         if cfg.time_split:
             _sync(self.device)
-        net_dt = (time.perf_counter() - t0) / len(self.jobs)
-        for st, dt in zip(self.states, data_dt):
-            st.timing["data_s"] += dt
+        n = len(self.jobs)
+        net_dt = (time.perf_counter() - t0) / n
+        for st in self.states:
+            st.timing["data_s"] += data_dt / n
             st.timing["net_s"] += net_dt
             st.timing["iters_timed"] += 1
         validating = any(j.validate is not None for j in self.jobs) and _due(

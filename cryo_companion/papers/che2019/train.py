@@ -40,7 +40,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -668,8 +668,10 @@ def _train_group(configs: Sequence[TrainConfig], root: str | os.PathLike, device
         d = run_dir(root, c)
         d.mkdir(parents=True, exist_ok=True)
         jobs.append(make_job(c, d, device, batch_fn=draws[c.arm], class_names=names))
-    results = fit_many(jobs, table1_loss(c0.cls_weight),
-                       c0.fit_config(validate=jobs[0].validate is not None), strategy=strategy,
+    cfg = c0.fit_config(validate=jobs[0].validate is not None)
+    if len(jobs) > 1:
+        cfg = replace(cfg, desc=f"train {len(jobs)} runs")
+    results = fit_many(jobs, table1_loss(c0.cls_weight), cfg, strategy=strategy,
                        resume=resume, progress=progress)
     return [_finish(c, j, r, device) for c, j, r in zip(configs, jobs, results)]
 
