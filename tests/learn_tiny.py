@@ -47,14 +47,15 @@ def loss(out: Tensor, y: Tensor) -> dict[str, Tensor]:
 
 
 def job(seed: int, *, out=None, bn: bool = False, dropout: float = 0.0, adam: bool = False,
-        batch_size: int = 4, chunk: int = 1, validate: bool = True, name: str | None = None
-        ) -> Job:
-    """One run: seeded model and optimizer, its own generator, a validation hook."""
+        batch_size: int = 4, chunk: int = 1, validate: bool = True, name: str | None = None,
+        device: torch.device | str = "cpu") -> Job:
+    """One run on ``device``: seeded model and optimizer, its own generator, a validation hook."""
+    device = torch.device(device)
     torch.manual_seed(seed)
-    model = Tiny(bn=bn, dropout=dropout)
+    model = Tiny(bn=bn, dropout=dropout).to(device)
     opt = (torch.optim.Adam(model.parameters(), lr=1e-2) if adam else
            torch.optim.SGD(model.parameters(), lr=5e-2, momentum=0.9, nesterov=True))
-    vx, vy = draw(16, torch.Generator().manual_seed(10_000 + seed))
+    vx, vy = draw(16, torch.Generator(device=device).manual_seed(10_000 + seed))
 
     def val(m: nn.Module) -> dict[str, float]:
         o = m(vx)
@@ -62,7 +63,7 @@ def job(seed: int, *, out=None, bn: bool = False, dropout: float = 0.0, adam: bo
                                                                          .float().mean())}
 
     return Job(model=model, optimizer=opt, batches=DrawnBatches(draw, batch_size, chunk=chunk),
-               generator=torch.Generator().manual_seed(seed), out=out,
+               generator=torch.Generator(device=device).manual_seed(seed), out=out,
                validate=val if validate else None, config={"seed": seed},
                name=name or f"seed {seed}")
 

@@ -363,3 +363,20 @@ def test_train_many_cli(tmp_path, capsys):
     mtime = (tmp_path / "baseline_seed0" / "weights.pt").stat().st_mtime_ns
     assert main(argv) == 0
     assert (tmp_path / "baseline_seed0" / "weights.pt").stat().st_mtime_ns == mtime
+
+
+def test_measured_step_times_come_from_the_bench_record(tmp_path, monkeypatch):
+    from cryo_companion.papers.che2019.train import measured_step_ms
+
+    monkeypatch.setenv("CRYO_COMPANION_RESULTS", str(tmp_path))
+    cpu = torch.device("cpu")
+    assert measured_step_ms(6, cpu) == {}                        # nothing recorded
+    modes = {"loop": {"6": {"ms_per_step": 30.0}}, "vmap": {"6": {"ms_per_step": 12.0}},
+             "processes": {"6": {"ms_per_step": 40.0}}}
+    rec = {"data": {"cpu": {"settings": {"batch": 32}, "networks": {"dsrf3d": {"modes": modes}}}}}
+    (tmp_path / "bench_train.json").write_text(json.dumps(rec))
+    assert measured_step_ms(6, cpu) == {"loop": 30.0, "vmap": 12.0}
+    assert measured_step_ms(2, cpu) == {}                        # N = 2 not measured
+    rec["data"]["cpu"]["settings"]["batch"] = 2                  # not Table I's batch
+    (tmp_path / "bench_train.json").write_text(json.dumps(rec))
+    assert measured_step_ms(6, cpu) == {}

@@ -155,3 +155,19 @@ def test_a_plain_tensor_loss_and_no_validation():
             DrawnBatches(draw, 4), opt, FitConfig(iters=2, validate_every=1),
             generator=torch.Generator().manual_seed(0), progress=False)
     assert r.history == [] and r.iterations == 2
+
+
+def test_precision_parity_compares_two_trainings_of_one_run():
+    from cryo_companion.learn.parity import precision_parity
+
+    same = precision_parity(lambda: job(0, validate=False), loss, FitConfig(iters=4),
+                            reference="fp32", candidate="fp32", window=2)
+    assert same["relative_difference"] == 0.0 and same["same"]      # identical runs
+    r = precision_parity(lambda: job(0, validate=False), loss, FitConfig(iters=4),
+                         reference="fp32", candidate="bf16", window=2, tolerance=0.05)
+    assert len(r["fp32"]) == len(r["bf16"]) == 4 and r["fp32"] != r["bf16"]
+    a, b = sum(r["fp32"][-2:]) / 2, sum(r["bf16"][-2:]) / 2
+    assert r["relative_difference"] == pytest.approx(abs(a - b) / a)
+    assert r["same"] == (r["relative_difference"] <= 0.05)
+    with pytest.raises(ValueError, match="window"):
+        precision_parity(lambda: job(0), loss, FitConfig(iters=1), window=0)

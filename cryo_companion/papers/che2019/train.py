@@ -44,7 +44,6 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -65,6 +64,7 @@ __all__ = [
     "joint_loss",
     "load_summary",
     "make_job",
+    "measured_step_ms",
     "precision_check",
     "run_dir",
     "simulator_batches",
@@ -416,7 +416,7 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def make_job(cfg: TrainConfig, out: str | os.PathLike, device: torch.device | str, *,
+def make_job(cfg: TrainConfig, out: str | os.PathLike | None, device: torch.device | str, *,
              batch_fn: BatchFn | None = None,
              class_names: Sequence[str] | None = None) -> Job:
     """One Table I run as a :class:`~cryo_companion.learn.fit.Job` (model seeded and built).
@@ -425,8 +425,8 @@ def make_job(cfg: TrainConfig, out: str | os.PathLike, device: torch.device | st
     ----------
     cfg : TrainConfig
         The run.
-    out : str or os.PathLike
-        Its folder (checkpoint, weights, summary).
+    out : str or os.PathLike or None
+        Its folder (checkpoint, weights, summary); None: nothing is written.
     device : torch.device or str
         Training device.
     batch_fn : BatchFn or None
@@ -457,7 +457,8 @@ def make_job(cfg: TrainConfig, out: str | os.PathLike, device: torch.device | st
     source = DrawnBatches(batch_fn, cfg.batch_size, chunk=cfg.sim_chunk, standardize=True,
                           total=cfg.iters)
     return Job(model=model, optimizer=opt, batches=source,
-               generator=_generator(device, cfg.seed), out=Path(out), validate=validate,
+               generator=_generator(device, cfg.seed),
+               out=None if out is None else Path(out), validate=validate,
                config=cfg.to_dict(), accepts=cfg.same_run, name=f"{cfg.arm} seed {cfg.seed}")
 
 
@@ -567,28 +568,19 @@ def precision_check(device: torch.device | str, *, iters: int = 300, arm: str = 
         ...}`` with ``r`` the relative difference of the mean loss over the last ``window``
         iterations.
     """
-    import tempfile
+    from cryo_companion.learn.parity import precision_parity
 
     device = torch.device(device)
     if device.type != "cuda":
         raise ValueError("precision_check compares CUDA TF32 with CUDA bf16; it needs a GPU")
     if batch_fn is None:
         batch_fn, _ = simulator_batches(arm, device)
-    curves = {}
-    for precision in ("tf32", "bf16"):
-        cfg = TrainConfig(arm=arm, seed=seed, iters=iters, checkpoint_every=0, val_every=0,
-                          val_size=0, precision=precision)
-        with tempfile.TemporaryDirectory() as tmp:
-            losses: list[float] = []
-            # same seed: same initial weights and the same batches in both runs
-            train(cfg, tmp, device, batch_fn=batch_fn, progress=False, loss_log=losses)
-        curves[precision] = losses
-    a = float(np.mean(curves["tf32"][-window:]))
-    b = float(np.mean(curves["bf16"][-window:]))
-    r = abs(a - b) / max(abs(a), 1e-12)
-    return {**curves, "iters": iters, "window": window, "mean_loss_tf32": a,
-            "mean_loss_bf16": b, "relative_difference": r, "tolerance": tolerance,
-            "same": r <= tolerance}
+    cfg = TrainConfig(arm=arm, seed=seed, iters=iters, checkpoint_every=0, val_every=0,
+                      val_size=0)
+    # same seed: same initial weights and the same batches in both runs
+    return precision_parity(lambda: make_job(cfg, None, device, batch_fn=batch_fn),
+                            table1_loss(cfg.cls_weight), cfg.fit_config(validate=False),
+                            window=window, tolerance=tolerance)
 
 
 def load_summary(out: str | os.PathLike) -> TrainResult:
@@ -655,6 +647,38 @@ def _start_iteration(cfg: TrainConfig, root: str | os.PathLike, resume: bool) ->
     return int(load_checkpoint(ck, torch.device("cpu"))["iteration"])
 
 
+def measured_step_ms(n_runs: int, device: torch.device) -> dict[str, float]:
+    """Read the recorded step times of ``n_runs`` DSRF3D runs on ``device``'s kind.
+
+    Parameters
+    ----------
+    n_runs : int
+        Runs trained together.
+    device : torch.device
+        The training device (its type selects the record's ``cpu`` or ``cuda`` entry).
+
+    Returns
+    -------
+    dict
+        ``{stepper: ms per step}`` from ``results/bench_train.json`` (``cryo-companion bench
+        train``) for exactly ``n_runs`` runs, measured at Table I's batch of 32; empty when
+        not recorded (the choice then falls back to
+        :func:`cryo_companion.learn.multirun.choose_strategy`'s rule).
+    """
+    from cryo_companion.runs.results import load_result
+
+    try:
+        rec = load_result("bench_train") or {}
+    except (OSError, ValueError):  # a malformed record must not stop a training
+        return {}
+    entry = (rec.get("data") or {}).get(device.type) or {}
+    if (entry.get("settings") or {}).get("batch") != 32:
+        return {}
+    modes = ((entry.get("networks") or {}).get("dsrf3d") or {}).get("modes") or {}
+    return {m: float(v[str(n_runs)]["ms_per_step"]) for m, v in modes.items()
+            if m in ("loop", "vmap") and "ms_per_step" in (v.get(str(n_runs)) or {})}
+
+
 def _train_group(configs: Sequence[TrainConfig], root: str | os.PathLike, device: torch.device,
                  *, resume: bool, strategy: str, progress: bool) -> list[TrainResult]:
     """Train runs of equal settings (but arm and seed) and equal start, one step for all."""
@@ -672,7 +696,8 @@ def _train_group(configs: Sequence[TrainConfig], root: str | os.PathLike, device
     if len(jobs) > 1:
         cfg = replace(cfg, desc=f"train {len(jobs)} runs")
     results = fit_many(jobs, table1_loss(c0.cls_weight), cfg, strategy=strategy,
-                       resume=resume, progress=progress)
+                       resume=resume, progress=progress,
+                       measured_ms=measured_step_ms(len(jobs), device))
     return [_finish(c, j, r, device) for c, j, r in zip(configs, jobs, results)]
 
 
@@ -752,8 +777,9 @@ def train_many(configs: Sequence[TrainConfig], root: str | os.PathLike,
         the runs are spread over the processes first. ``"processes"``: one subprocess per run
         (``cryo-companion train``), all at once, each logging to ``train.log`` in its folder.
     strategy : str
-        Step of an in-process group: ``"auto"``, ``"loop"`` or ``"vmap"``
-        (:func:`cryo_companion.learn.multirun.choose_strategy`).
+        Step of an in-process group: ``"loop"``, ``"vmap"`` or ``"auto"`` (the faster one in
+        ``results/bench_train.json`` for this many runs on this kind of device, see
+        :func:`measured_step_ms`; else :func:`cryo_companion.learn.multirun.choose_strategy`).
     threads_per_run : int
         ``OMP_NUM_THREADS`` of each subprocess (``"processes"`` only).
     poll_s : float
