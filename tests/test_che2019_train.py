@@ -6,8 +6,17 @@ import json
 import pytest
 import torch
 
+from cryo_companion.metrics import segmentation_metrics
 from cryo_companion.models.dsrf3d import DSRF3DConfig, DSRF3DSegNet, load_weights
-from cryo_companion.papers.che2019.train import TrainConfig, joint_loss, run_dir, train, train_many
+from cryo_companion.papers.che2019.train import (
+    TrainConfig,
+    joint_loss,
+    load_summary,
+    run_dir,
+    train,
+    train_many,
+)
+from cryo_companion.simulate.randomization import standardize_batch
 
 SMALL = DSRF3DConfig(n_classes=3, box=32, enc_widths=(4, 4, 8, 8, 8), fc_widths=(16, 16))
 
@@ -113,7 +122,7 @@ def test_learns_stub_task(tmp_path):
     torch.manual_seed(cfg.seed)                   # the initialisation train() starts from
     with torch.no_grad():
         o = DSRF3DSegNet(SMALL)(x)
-    untrained = joint_loss(o.log_probs, o.mask_logits, y, m, cfg.lam)[0]
+    untrained = joint_loss(o.log_probs, o.mask_logits, y, m, cfg.cls_weight)[0]
     assert h["val_loss"] < 0.7 * float(untrained)
     assert h["val_pixel_accuracy"] > 0.8
 
@@ -138,8 +147,12 @@ def test_train_many_reports_failed_subprocess(tmp_path):
     # a run that fails (CUDA requested where there is none) is reported with its log tail
     cfg = TrainConfig(arm="baseline", seed=0, iters=1)
     with pytest.raises(RuntimeError, match="1 of 1 training runs failed(.|\n)*no CUDA GPU"):
-        train_many([cfg], tmp_path, device="cuda", poll_s=0.2, progress=False)
+        train_many([cfg], tmp_path, device="cuda", poll_s=0.2, progress=False,
+                   launcher="processes")
     assert (run_dir(tmp_path, cfg) / "train.log").exists()
+    # in one process the same request fails at once, before any work
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        train_many([cfg], tmp_path / "inprocess", device="cuda", progress=False)
 
 
 def test_sim_chunk_must_divide_checkpoints():
@@ -182,3 +195,188 @@ def test_cli_takes_the_whole_config_as_json(tmp_path):
     assert main(["train", "--arm", "baseline", "--seed", "3", "--out", str(tmp_path / "x"),
                  "--config-json", blob]) == 2          # arm disagrees with the JSON
     assert not (tmp_path / "x" / "summary.json").exists()
+
+
+# --- the Table I loop before cryo_companion.learn, kept as the reference ---------------------
+def reference_train(cfg: dict, batch_fn, class_names, out=None, stop=None):
+    """A faithful minimal copy of ``train()`` as it was before ``learn.fit`` (commit d26ccf1):
+    seed, model, SGD, validation set, chunked standardised batches, joint loss with ``lam``,
+    history, checkpoints in the old format. Returns (losses, model, history)."""
+    torch.manual_seed(cfg["seed"])
+    model = DSRF3DSegNet(DSRF3DConfig.from_dict(cfg["model"]), class_names=class_names)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
+                          nesterov=True)
+    val = None
+    if cfg["val_size"] > 0 and cfg["val_every"] > 0:
+        vx, vy, vm = batch_fn(cfg["val_size"],
+                              torch.Generator().manual_seed(1_000_003 + cfg["seed"]))
+        val = (standardize_batch(vx), vy, vm)
+    gen = torch.Generator().manual_seed(cfg["seed"])
+    losses, history, chunk = [], [], []
+    stop = stop or cfg["iters"]
+    for it in range(stop):
+        if not chunk:
+            n = min(cfg["sim_chunk"], cfg["iters"] - it)
+            xs, ys, ms = batch_fn(cfg["batch_size"] * n, gen)
+            chunk = [(standardize_batch(xs[i::n]), ys[i::n], ms[i::n]) for i in range(n)]
+            chunk.reverse()
+        x, y, m = chunk.pop()
+        o = model(x)
+        loss, lc, ls = joint_loss(o.log_probs, o.mask_logits, y, m, cfg["lam"])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        loss, lc, ls = loss.detach(), lc.detach(), ls.detach()
+        losses.append(float(loss))
+        done = it + 1
+        if val is not None and (done % cfg["val_every"] == 0 or done == cfg["iters"]):
+            with torch.no_grad():
+                model.eval()
+                vl, preds, masks = [], [], []
+                for i in range(0, val[0].shape[0], 64):
+                    ov = model(val[0][i:i + 64])
+                    vl.append(float(joint_loss(ov.log_probs, ov.mask_logits, val[1][i:i + 64],
+                                               val[2][i:i + 64], cfg["lam"])[0])
+                              * val[0][i:i + 64].shape[0])
+                    p = ov.log_probs.argmax(1)
+                    preds.append(p)
+                    masks.append(ov.mask_logits[torch.arange(p.shape[0]), p] > 0)
+                model.train()
+            seg = segmentation_metrics(torch.cat(masks), val[2])
+            history.append({"iteration": done, "train_loss": float(loss),
+                            "train_cls": float(lc), "train_seg": float(ls),
+                            "val_loss": sum(vl) / val[0].shape[0],
+                            "val_accuracy": float((torch.cat(preds) == val[1]).float().mean()),
+                            "val_pixel_accuracy": seg["pixel_accuracy"],
+                            "val_miou": seg["miou"]})
+    if out is not None:     # the old checkpoint format (at a chunk boundary)
+        out.mkdir(parents=True, exist_ok=True)
+        torch.save({"config": cfg, "iteration": stop, "model": model.state_dict(),
+                    "optimizer": opt.state_dict(), "generator": gen.get_state(),
+                    "rng": {"torch_cpu": torch.get_rng_state()}, "history": history,
+                    "timing": {"sim_s": 0.5, "net_s": 1.0, "iters_timed": stop}},
+                   out / "checkpoint.pt")
+    return losses, model, history
+
+
+def _old_dict(cfg: TrainConfig) -> dict:
+    d = cfg.to_dict()
+    d["lam"] = d.pop("cls_weight")
+    return d
+
+
+@pytest.mark.parametrize("chunk", [1, 2])
+def test_learn_path_equals_the_old_loop(tmp_path, chunk):
+    """Same settings, same seed: identical losses, history and weights (CPU)."""
+    cfg = _cfg(iters=4, sim_chunk=chunk, cls_weight=0.3)
+    names = ["s", "m", "l"]
+    ref_losses, ref_model, ref_hist = reference_train(_old_dict(cfg), stub_batches(), names)
+    losses: list[float] = []
+    res = train(cfg, tmp_path, batch_fn=stub_batches(), class_names=names, progress=False,
+                loss_log=losses)
+    assert losses == ref_losses
+    assert res.summary["history"] == ref_hist
+    new, _ = load_weights(res.weights)
+    for k, v in ref_model.state_dict().items():
+        assert torch.equal(new.state_dict()[k], v), k
+
+
+def test_resume_from_a_checkpoint_of_the_old_loop(tmp_path):
+    """An old checkpoint (config key ``lam``, no batch-source state) resumes exactly."""
+    cfg = _cfg(iters=4, val_every=0, val_size=0, checkpoint_every=2)
+    names = ["s", "m", "l"]
+    full, model_full, _ = reference_train(_old_dict(cfg), stub_batches(), names)
+    reference_train(_old_dict(cfg), stub_batches(), names, out=tmp_path, stop=2)
+    losses: list[float] = []
+    res = train(cfg, tmp_path, batch_fn=stub_batches(), class_names=names, resume=True,
+                progress=False, loss_log=losses)
+    assert losses == full[2:]
+    new, _ = load_weights(res.weights)
+    for k, v in model_full.state_dict().items():
+        assert torch.equal(new.state_dict()[k], v), k
+    assert res.summary["timing"]["iters_timed"] == 4     # 2 recorded before, 2 now
+
+
+def test_config_reads_the_old_key_lam():
+    d = _cfg(cls_weight=0.25).to_dict()
+    assert "lam" not in d and d["cls_weight"] == 0.25
+    old = _old_dict(_cfg(cls_weight=0.25))
+    assert TrainConfig.from_dict(old) == _cfg(cls_weight=0.25)
+    assert _cfg(cls_weight=0.25).same_run(old) and not _cfg().same_run(old)
+    with pytest.raises(ValueError, match="differ"):
+        TrainConfig.from_dict({**d, "lam": 0.5})
+    with pytest.raises(ValueError, match="unknown training settings"):
+        TrainConfig.from_dict({**d, "lambda": 0.5})
+    with pytest.raises(ValueError, match="cls_weight"):
+        _cfg(cls_weight=1.5)
+
+
+def test_old_summaries_and_cli_json_are_read(tmp_path):
+    from cryo_companion.cli.main import main
+
+    cfg = _cfg(iters=1, val_every=0, val_size=0, checkpoint_every=0)
+    train(cfg, run_dir(tmp_path, cfg), batch_fn=stub_batches(), class_names=["s", "m", "l"],
+          progress=False)
+    path = run_dir(tmp_path, cfg) / "summary.json"
+    s = json.loads(path.read_text())
+    s["config"] = _old_dict(cfg)                      # as written before the rename
+    path.write_text(json.dumps(s))
+    assert load_summary(run_dir(tmp_path, cfg)).summary["config"] == cfg.to_dict()
+    # a finished run with the old key is collected, not repeated
+    runs = train_many([cfg], tmp_path, device="cpu", progress=False)
+    assert runs[0].summary["config"]["cls_weight"] == cfg.cls_weight
+    # --config-json with the old key: parsed (the arm check then refuses the mismatch)
+    assert main(["train", "--arm", "baseline", "--seed", "3", "--out", str(tmp_path / "x"),
+                 "--config-json", json.dumps(_old_dict(cfg))]) == 2
+
+
+def test_train_many_in_one_process_equals_runs_alone(tmp_path):
+    """Two arms trained as one group in one process (simulator batches, the loop stepper):
+    the same weights as each run trained alone; summaries say how they ran."""
+    four = DSRF3DConfig(n_classes=4, box=32, enc_widths=(4, 4, 8, 8, 8), fc_widths=(16, 16))
+    cfgs = [_cfg(arm=a, seed=1, iters=2, batch_size=2, val_every=2, val_size=2,
+                 checkpoint_every=0, model=four) for a in ("randomized", "baseline")]
+    runs = train_many(cfgs, tmp_path / "group", device="cpu", strategy="loop", progress=False)
+    for c, r in zip(cfgs, runs):
+        assert r.summary["timing"]["runs_per_step"] == 2
+        assert r.summary["timing"]["stepper"] == "loop"
+        alone = train(c, tmp_path / "alone" / c.arm, progress=False)
+        a, _ = load_weights(alone.weights)
+        b, _ = load_weights(r.weights)
+        for k, v in a.state_dict().items():
+            assert torch.equal(b.state_dict()[k], v), k
+        assert r.summary["history"] == alone.summary["history"]
+
+
+def test_train_many_cli(tmp_path, capsys):
+    """cryo-companion train-many: one line per run; a second call collects the finished runs."""
+    from cryo_companion.cli.main import main
+
+    four = DSRF3DConfig(n_classes=4, box=32, enc_widths=(2, 2, 4, 4, 4), fc_widths=(4, 4))
+    base = TrainConfig(iters=1, batch_size=2, val_every=0, val_size=0, checkpoint_every=0,
+                       model=four).to_dict()
+    argv = ["train-many", "--root", str(tmp_path), "--arms", "baseline", "--seeds", "0", "1",
+            "--device", "cpu", "--quiet", "--config-json", json.dumps(base)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == ["baseline seed 0", "baseline seed 1"]
+    mtime = (tmp_path / "baseline_seed0" / "weights.pt").stat().st_mtime_ns
+    assert main(argv) == 0
+    assert (tmp_path / "baseline_seed0" / "weights.pt").stat().st_mtime_ns == mtime
+
+
+def test_measured_step_times_come_from_the_bench_record(tmp_path, monkeypatch):
+    from cryo_companion.papers.che2019.train import measured_step_ms
+
+    monkeypatch.setenv("CRYO_COMPANION_RESULTS", str(tmp_path))
+    cpu = torch.device("cpu")
+    assert measured_step_ms(6, cpu) == {}                        # nothing recorded
+    modes = {"loop": {"6": {"ms_per_step": 30.0}}, "vmap": {"6": {"ms_per_step": 12.0}},
+             "processes": {"6": {"ms_per_step": 40.0}}}
+    rec = {"data": {"cpu": {"settings": {"batch": 32}, "networks": {"dsrf3d": {"modes": modes}}}}}
+    (tmp_path / "bench_train.json").write_text(json.dumps(rec))
+    assert measured_step_ms(6, cpu) == {"loop": 30.0, "vmap": 12.0}
+    assert measured_step_ms(2, cpu) == {}                        # N = 2 not measured
+    rec["data"]["cpu"]["settings"]["batch"] = 2                  # not Table I's batch
+    (tmp_path / "bench_train.json").write_text(json.dumps(rec))
+    assert measured_step_ms(6, cpu) == {}

@@ -2,14 +2,15 @@
 
 ``cryo-companion bench TARGET`` runs them: ``simulate`` (:mod:`.simulate`, the subtomogram
 simulator against :mod:`.numpy_reference`), ``tomogram`` (:mod:`.tomogram`), ``shrec-eval``
-(:mod:`.shrec_eval`), ``train-step`` (:mod:`.train_step`) and ``shrec-data``
-(:mod:`.shrec_data`, one model of the SHREC 2020 data set). Every module has ``add_args(parser)``
-and ``main(args) -> int``. Nothing in the library imports this package.
+(:mod:`.shrec_eval`), ``shrec-data`` (:mod:`.shrec_data`, one model of the SHREC 2020 data
+set) and ``train`` (:mod:`.train`: N training runs per step, in one process and in N; the
+former ``train-step`` target is its ``--fast-step``). Every module has ``add_args(parser)`` and
+``main(args) -> int``. Nothing in the library imports this package.
 """
 
 #: Benchmark targets of ``cryo-companion bench``: name -> module (under this package).
 TARGETS: dict[str, str] = {"simulate": "simulate", "tomogram": "tomogram",
-                           "shrec-eval": "shrec_eval", "train-step": "train_step",
-                           "shrec-data": "shrec_data"}
+                           "shrec-eval": "shrec_eval", "shrec-data": "shrec_data",
+                           "train": "train"}
 
 __all__ = ["TARGETS"]

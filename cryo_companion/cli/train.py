@@ -78,7 +78,7 @@ def main(args: argparse.Namespace) -> int:
     tune_cpu_allocator()  # CPU simulation on the fly (no effect on GPU work)
 
     if args.config_json:
-        cfg = TrainConfig(**json.loads(args.config_json))
+        cfg = TrainConfig.from_dict(json.loads(args.config_json))  # reads the old key lam too
         if (cfg.arm, cfg.seed) != (args.arm, args.seed):
             raise ValueError(f"--config-json is for {cfg.arm} seed {cfg.seed}, not "
                              f"{args.arm} seed {args.seed}")

@@ -35,14 +35,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cryo_companion.models.blocks import UNetUp, count_parameters
+from cryo_companion.models.registry import ModelSpec, register
+
 __all__ = [
     "CHE2019_CLASSES",
     "DEFAULT_PREPROCESSING",
+    "SPEC",
     "WEIGHTS_FORMAT",
     "DSRF3DConfig",
     "DSRF3DSegNet",
     "ModelOutput",
     "encoder_sizes",
+    "example_batch",
     "load_weights",
     "parameter_count_formula",
     "save_weights",
@@ -144,20 +149,6 @@ class ModelOutput:
     mask_logits: Tensor
 
 
-class _Up(nn.Module):
-    """One decoder stack (III-C-2): 3D deconvolution, concat skip, 3x3x3 convolution, ReLU."""
-
-    def __init__(self, c_in: int, c_skip: int) -> None:
-        super().__init__()
-        self.up = nn.ConvTranspose3d(c_in, c_skip, kernel_size=2, stride=2)
-        self.conv = nn.Conv3d(2 * c_skip, c_skip, kernel_size=3, padding=1)
-
-    def forward(self, x: Tensor, skip: Tensor) -> Tensor:
-        # output_size resolves odd sizes (2 -> 5 needs output padding 1)
-        x = self.up(x, output_size=list(skip.shape[-3:]))
-        return F.relu(self.conv(torch.cat([x, skip], dim=1)))
-
-
 class DSRF3DSegNet(nn.Module):
     """Joint classifier and per-class segmenter of Che et al. 2019, III-C (see module docstring).
 
@@ -181,8 +172,8 @@ class DSRF3DSegNet(nn.Module):
         f = [flat, *self.cfg.fc_widths, self.cfg.n_classes]
         self.fc = nn.ModuleList(nn.Linear(f[i], f[i + 1]) for i in range(3))
         w = self.cfg.enc_widths
-        self.dec = nn.ModuleList([_Up(w[4], w[3]), _Up(w[3], w[2]), _Up(w[2], w[1]),
-                                  _Up(w[1], w[0])])
+        self.dec = nn.ModuleList([UNetUp(w[4], w[3]), UNetUp(w[3], w[2]), UNetUp(w[2], w[1]),
+                                  UNetUp(w[1], w[0])])
         self.head = nn.Conv3d(w[0], self.cfg.n_classes, kernel_size=1)
 
     def forward(self, x: Tensor) -> ModelOutput:
@@ -214,7 +205,7 @@ class DSRF3DSegNet(nn.Module):
 
     def n_parameters(self) -> int:
         """Number of trainable parameters."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return count_parameters(self)
 
     def describe(self) -> str:
         """One paragraph: widths, sizes and parameter count."""
@@ -299,3 +290,37 @@ def load_weights(path: str | os.PathLike, map_location: str | torch.device = "cp
     model.eval()
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
     return model.to(map_location), meta
+
+
+def example_batch(cfg: DSRF3DConfig, n: int, generator: torch.Generator
+                  ) -> tuple[Tensor, Tensor, Tensor]:
+    """Random inputs and targets of the right shapes for benchmarks and tests (not data).
+
+    Parameters
+    ----------
+    cfg : DSRF3DConfig
+        Architecture (box and number of classes).
+    n : int
+        Batch size.
+    generator : torch.Generator
+        Source of the draws; the tensors are made on its device.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        `(n, D, D, D)` float32 standard normal inputs, `(n,)` int64 labels uniform in
+        ``[0, K)``, `(n, D, D, D)` bool target masks (about a fifth of the voxels set).
+    """
+    dev = generator.device
+    d = cfg.box
+    x = torch.randn(n, d, d, d, generator=generator, device=dev)
+    label = torch.randint(cfg.n_classes, (n,), generator=generator, device=dev)
+    mask = torch.rand(n, d, d, d, generator=generator, device=dev) > 0.8
+    return x, label, mask
+
+
+#: The registry entry of the Table I network (:mod:`cryo_companion.models.registry`).
+SPEC = register(ModelSpec(name="dsrf3d", config_cls=DSRF3DConfig, model_cls=DSRF3DSegNet,
+                          example_batch=example_batch,
+                          description="DSRF3D-v2 classifier + U-Net segmenter, Che et al. 2019, "
+                                      "III-C"))

@@ -95,25 +95,21 @@ class Prediction:
         return self.mask_prob > threshold
 
 
-@torch.no_grad()
+def _predicted_class(out: Any, chunk: slice) -> tuple[Tensor, Tensor, Tensor]:
+    """Per chunk: predicted class, class probabilities, sigmoid of the predicted class's mask."""
+    p = out.log_probs.argmax(1)
+    idx = torch.arange(p.shape[0], device=p.device)
+    return p, out.log_probs.exp(), torch.sigmoid(out.mask_logits[idx, p].float())
+
+
 def predict(model: DSRF3DSegNet, x: Tensor, *, batch_size: int = 64,
             progress: bool = False) -> Prediction:
     """Run ``model`` on preprocessed volumes ``x`` (N, D, D, D), in chunks on the model's device."""
-    from cryo_companion._progress import progress as progress_bar
+    from cryo_companion.learn.predict import predict as predict_chunks
 
-    dev = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    preds, probs, masks = [], [], []
-    for i in progress_bar(range(0, x.shape[0], batch_size), show=progress, desc="predict"):
-        out = model(x[i:i + batch_size].to(dev))
-        p = out.log_probs.argmax(1)
-        idx = torch.arange(p.shape[0], device=dev)
-        preds.append(p.cpu())
-        probs.append(out.log_probs.exp().cpu())
-        masks.append(torch.sigmoid(out.mask_logits[idx, p].float()).cpu())
-    model.train(was_training)
-    return Prediction(pred=torch.cat(preds), prob=torch.cat(probs), mask_prob=torch.cat(masks))
+    pred, prob, mask = predict_chunks(model, x, batch_size=batch_size, reduce=_predicted_class,
+                                      progress=progress)
+    return Prediction(pred=pred, prob=prob, mask_prob=mask)
 
 
 @dataclass

@@ -1,29 +1,36 @@
-"""Training the joint classifier + segmenter on subtomograms simulated on the fly (Che et al. 2019,
-IV and IV-A), with exact resume, timing of simulation vs network, and many runs on one GPU.
+"""Training the joint classifier + segmenter of Table I (Che et al. 2019, IV and IV-A).
 
-One run (:func:`train`):
+Table I is expressed through the model-agnostic loop of :mod:`cryo_companion.learn`.
 
-- every iteration simulates a batch of 32 subtomograms with the engine's ``Simulator`` for the
-  preset ``"randomized"`` (domain randomization, III-B) or ``"baseline"`` (fixed parameters
-  measured on the test domain, IV), standardises it with one global mean and standard deviation
-  (``randomization.standardize_batch``, IV) and takes one SGD step;
-- loss ``λ·NLL(class) + (1 − λ)·BCE(mask of the true class)`` with λ = 0.15 (IV-A, III-C-2: the
-  masks of the other classes get no gradient);
+What is the paper's lives here; how to train lives in ``learn``:
+
+- every iteration takes a batch of 32 subtomograms simulated on the fly for the preset
+  ``"randomized"`` (domain randomization, III-B) or ``"baseline"`` (fixed parameters, IV)
+  (:func:`cryo_companion.papers.che2019.presets.get_preset`), classes drawn uniformly;
+  **the batch source standardises** each batch with one global mean and standard deviation
+  (:class:`~cryo_companion.learn.batches.DrawnBatches`, ``standardize=True``; IV);
+- loss ``w·NLL(class) + (1 − w)·BCE(mask of the true class)`` with the classification weight
+  ``w = cls_weight = 0.15`` (IV-A's λ; III-C-2: the masks of the other classes get no
+  gradient), :func:`joint_loss`;
 - SGD with Nesterov momentum 0.9, learning rate 5e-3, 15,000 iterations at paper scale (IV-A);
-- a separate simulated validation set of the same preset (never the test domain) is evaluated
-  every ``val_every`` iterations for monitoring; it selects nothing (the final weights are those
-  of the last iteration);
-- a checkpoint (model, optimizer, all RNG states, iteration, history) is written atomically every
-  ``checkpoint_every`` iterations, and ``resume=True`` continues from it exactly;
-- on CUDA the matmuls/convolutions run in TF32 (``precision="tf32"``, the default); bfloat16
-  autocast is available (``precision="bf16"``) but not the default because it has not been shown
-  to leave the Table I numbers unchanged (see the chapter);
-- time per iteration is split into simulation (sample + standardise) and network (forward,
-  backward, step), each measured with CUDA-synchronised timers.
+- a simulated validation set of the same preset (never the test domain) is evaluated every
+  ``val_every`` iterations for monitoring; it selects nothing (the final weights are those of
+  the last iteration);
+- checkpoints, exact resume, timing split into simulation and network, precision (TF32 on CUDA
+  by default; bf16 autocast only behind :func:`precision_check`) and progress come from
+  :func:`cryo_companion.learn.fit.run_jobs`;
+- the weights are saved with the paper's mask threshold of the arm
+  (:data:`~cryo_companion.papers.che2019.evaluate.PAPER_THRESHOLDS`, V) and the training
+  contrast.
 
-Several runs (:func:`train_many`): one subprocess per run (``python -m cryo_companion.cli.main
-train ...``), all on the same GPU at once, each writing its own folder; then the summaries are
-collected.
+Several runs (:func:`train_many`): by default in one process, N runs per step
+(:func:`cryo_companion.learn.multirun.fit_many`); under ``torchrun`` the runs are spread over
+the processes (:mod:`cryo_companion.learn.distributed`); ``launcher="processes"`` keeps the
+older way, one subprocess per run.
+
+``TrainConfig.cls_weight`` was called ``lam`` before (it read as the electron wavelength):
+:meth:`TrainConfig.from_dict` reads the old key, so old checkpoints, summaries and
+``--config-json`` strings still load.
 """
 from __future__ import annotations
 
@@ -32,42 +39,53 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from cryo_companion._io import atomic_path, write_json
+from cryo_companion._io import write_json
+from cryo_companion.learn.batches import DrawnBatches, simulator_draw
+from cryo_companion.learn.fit import CHECKPOINT, FitConfig, FitResult, Job, ValidateFn, run_jobs
+from cryo_companion.learn.multirun import fit_many
+from cryo_companion.learn.predict import predict
 from cryo_companion.models.dsrf3d import DSRF3DConfig, DSRF3DSegNet, save_weights
 
 __all__ = [
     "ARMS",
+    "LAUNCHERS",
     "BatchFn",
     "TrainConfig",
     "TrainResult",
     "joint_loss",
     "load_summary",
+    "make_job",
+    "measured_step_ms",
     "precision_check",
     "run_dir",
     "simulator_batches",
+    "table1_loss",
     "train",
     "train_many",
+    "validation_hook",
 ]
 
 ARMS = ("randomized", "baseline")
+#: How :func:`train_many` runs several trainings.
+LAUNCHERS = ("inprocess", "processes")
 
-#: A batch source: ``fn(n, generator) -> (x (n, D, D, D), label (n,), mask (n, D, D, D) bool)``
-#: on the training device; :func:`train` standardises each batch it takes (IV).
-BatchFn = Callable[[int, torch.Generator], tuple[Tensor, Tensor, Tensor]]
+#: A batch function: ``fn(n, generator) -> (x (n, D, D, D), label (n,), mask (n, D, D, D) bool)``
+#: on the training device, not standardised (the batch source standardises, IV).
+BatchFn = Callable[[int, torch.Generator], tuple[Tensor, ...]]
 
-CHECKPOINT = "checkpoint.pt"
 WEIGHTS = "weights.pt"
 SUMMARY = "summary.json"
+#: Offset of the validation set's seed from the run's seed.
+VAL_SEED_OFFSET = 1_000_003
 
 
 @dataclass
@@ -76,22 +94,41 @@ class TrainConfig:
 
     Attributes
     ----------
-    arm : ``"randomized"`` or ``"baseline"`` (the simulator preset).
-    seed : seed of the weights' initialisation, of the training batches and of the validation set.
-    iters : SGD iterations (15,000 in the paper).
-    batch_size : subtomograms per iteration (32).
-    lr, momentum : SGD with Nesterov momentum (5e-3, 0.9).
-    lam : weight λ of the classification loss (0.15).
-    checkpoint_every : iterations between checkpoints (0: only at the end).
-    val_every, val_size : validation period (iterations) and validation-set size (0: none).
-    precision : ``"fp32"``, ``"tf32"`` (CUDA only; default) or ``"bf16"`` (CUDA autocast with
-        channels-last 3-D layout; losses and weights stay float32; see :func:`precision_check`).
-    sim_chunk : batches simulated per simulator call (the batches are the same kind of fresh,
-        independent draws; only the launch overhead of small batches is amortised on a GPU).
-        ``checkpoint_every`` must be a multiple, so that a checkpoint never falls inside a chunk
-        and resuming stays exact.
-    structure_set, voxel_size_A : the templates the simulator draws (set "che2019", 13.68 Å).
-    model : architecture.
+    arm : str
+        ``"randomized"`` or ``"baseline"`` (the simulator preset).
+    seed : int
+        Seed of the weights' initialisation, of the training batches and of the validation set.
+    iters : int
+        SGD iterations (15,000 in the paper).
+    batch_size : int
+        Subtomograms per iteration (32).
+    lr : float
+        Learning rate of SGD with Nesterov momentum (5e-3).
+    momentum : float
+        Momentum (0.9).
+    cls_weight : float
+        Weight ``w`` of the classification loss, IV-A's λ (0.15); the segmentation loss has
+        ``1 − w``. Read from the old key ``lam`` too (:meth:`from_dict`).
+    checkpoint_every : int
+        Iterations between checkpoints (0: only at the end).
+    val_every : int
+        Iterations between validations (0: none).
+    val_size : int
+        Simulated validation subtomograms (0: none).
+    precision : str
+        ``"fp32"``, ``"tf32"`` (default; TF32 on CUDA, fp32 on the CPU) or ``"bf16"``
+        (autocast, with channels-last 3-D on CUDA; losses and weights stay float32; see
+        :func:`precision_check`).
+    sim_chunk : int
+        Batches simulated per simulator call (each batch a fresh independent draw; only a GPU's
+        launch overhead of small batches is amortised). ``checkpoint_every`` must be a multiple
+        so that a checkpoint holds no batch simulated ahead.
+    structure_set : str
+        Templates the simulator draws (``"che2019"``).
+    voxel_size_A : float
+        Voxel size in Å (13.68).
+    model : DSRF3DConfig
+        Architecture.
     """
 
     arm: str = "randomized"
@@ -100,7 +137,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 5e-3
     momentum: float = 0.9
-    lam: float = 0.15
+    cls_weight: float = 0.15
     checkpoint_every: int = 1000
     val_every: int = 500
     val_size: int = 256
@@ -111,6 +148,7 @@ class TrainConfig:
     model: DSRF3DConfig = field(default_factory=DSRF3DConfig)
 
     def __post_init__(self) -> None:
+        """Validate the settings (``ValueError`` naming the bad one)."""
         if self.arm not in ARMS:
             raise ValueError(f"unknown arm {self.arm!r}; valid: {', '.join(ARMS)}")
         for name in ("iters", "batch_size"):
@@ -118,8 +156,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.seed < 0:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
-        if not 0.0 <= self.lam <= 1.0:
-            raise ValueError(f"lam must lie in [0, 1], got {self.lam}")
+        if not 0.0 <= self.cls_weight <= 1.0:
+            raise ValueError(f"cls_weight must lie in [0, 1], got {self.cls_weight}")
         if self.precision not in ("fp32", "tf32", "bf16"):
             raise ValueError(f"unknown precision {self.precision!r}; valid: fp32, tf32, bf16")
         if self.sim_chunk < 1 or (self.checkpoint_every > 0
@@ -130,15 +168,110 @@ class TrainConfig:
             self.model = DSRF3DConfig.from_dict(self.model)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
+        """JSON-able form.
+
+        Returns
+        -------
+        dict
+            Every field; ``model`` as :meth:`DSRF3DConfig.to_dict`.
+        """
         d = asdict(self)
         d["model"] = self.model.to_dict()
         return d
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`, also reading the old key ``lam`` (now ``cls_weight``).
+
+        Parameters
+        ----------
+        d : mapping
+            A configuration as written by :meth:`to_dict` (now or before the rename).
+
+        Returns
+        -------
+        TrainConfig
+            The configuration.
+
+        Raises
+        ------
+        ValueError
+            For unknown keys, or ``lam`` and ``cls_weight`` both given and different.
+        """
+        d = dict(d)
+        if "lam" in d:
+            lam = d.pop("lam")
+            if "cls_weight" in d and d["cls_weight"] != lam:
+                raise ValueError(f"both cls_weight ({d['cls_weight']}) and its old name lam "
+                                 f"({lam}) given, and they differ")
+            d["cls_weight"] = lam
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown training settings {unknown}; valid: {sorted(names)}")
+        return cls(**d)
+
+    def same_run(self, stored: Mapping[str, Any] | None) -> bool:
+        """Tell whether a stored configuration (old key names allowed) is this one.
+
+        Parameters
+        ----------
+        stored : mapping or None
+            The ``config`` of a checkpoint or summary.
+
+        Returns
+        -------
+        bool
+            True if it describes the same run.
+        """
+        if stored is None:
+            return False
+        try:
+            return TrainConfig.from_dict(stored) == self
+        except (TypeError, ValueError):
+            return False
+
+    def fit_config(self, *, validate: bool) -> FitConfig:
+        """Return the loop's settings of this run.
+
+        Parameters
+        ----------
+        validate : bool
+            Whether the run has a validation set.
+
+        Returns
+        -------
+        FitConfig
+            Iterations, checkpoint and validation periods, precision.
+        """
+        return FitConfig(iters=self.iters, checkpoint_every=self.checkpoint_every,
+                         validate_every=self.val_every if validate else 0,
+                         precision=self.precision, desc=f"train {self.arm} seed {self.seed}")
+
+    def group_key(self) -> str:
+        """Return the settings shared by runs that train in one group (all but arm and seed).
+
+        Returns
+        -------
+        str
+            A canonical JSON string.
+        """
+        d = self.to_dict()
+        del d["arm"], d["seed"]
+        return json.dumps(d, sort_keys=True)
+
 
 @dataclass
 class TrainResult:
-    """What a finished run leaves: its folder and its summary (see :func:`load_summary`)."""
+    """What a finished run leaves: its folder and its summary (see :func:`load_summary`).
+
+    Attributes
+    ----------
+    out : pathlib.Path
+        The run's folder.
+    summary : dict
+        The contents of ``summary.json``.
+    """
 
     out: Path
     summary: dict[str, Any]
@@ -150,109 +283,211 @@ class TrainResult:
 
 
 def joint_loss(log_probs: Tensor, mask_logits: Tensor, label: Tensor, mask: Tensor,
-               lam: float) -> tuple[Tensor, Tensor, Tensor]:
-    """``λ·NLL + (1 − λ)·BCE`` on the true class's mask only (Che et al. 2019, III-C-2, IV-A).
+               cls_weight: float) -> tuple[Tensor, Tensor, Tensor]:
+    """``w·NLL + (1 − w)·BCE`` on the true class's mask only (Che et al. 2019, III-C-2, IV-A).
 
     Parameters
     ----------
-    log_probs : (B, K) log-softmax scores.
-    mask_logits : (B, K, D, D, D) mask logits.
-    label : (B,) int64 true classes.
-    mask : (B, D, D, D) bool ground-truth target masks.
-    lam : weight of the classification loss.
+    log_probs : torch.Tensor
+        `(B, K)` log-softmax scores.
+    mask_logits : torch.Tensor
+        `(B, K, D, D, D)` mask logits.
+    label : torch.Tensor
+        `(B,)` int64 true classes.
+    mask : torch.Tensor
+        `(B, D, D, D)` bool ground-truth target masks.
+    cls_weight : float
+        Weight ``w`` of the classification loss (the paper's λ = 0.15).
 
     Returns
     -------
-    (total, classification, segmentation) losses, scalars.
+    tuple of torch.Tensor
+        ``(total, classification, segmentation)`` losses, float32 scalars.
     """
     cls = F.nll_loss(log_probs.float(), label)
     idx = torch.arange(label.shape[0], device=label.device)
     true_logits = mask_logits[idx, label].float()          # (B, D, D, D): only the true class
     seg = F.binary_cross_entropy_with_logits(true_logits, mask.to(true_logits.dtype))
-    return lam * cls + (1.0 - lam) * seg, cls, seg
+    return cls_weight * cls + (1.0 - cls_weight) * seg, cls, seg
 
 
-def simulator_batches(arm: str, device: torch.device, *, structure_set: str = "che2019",
-                      voxel_size_A: float = 13.68, box: int = 40) -> tuple[BatchFn, list[str]]:
-    """The engine's on-the-fly batches for preset ``arm``, classes balanced (the training loop
-    standardises each batch).
+def table1_loss(cls_weight: float) -> Callable[..., dict[str, Tensor]]:
+    """Make the loop's loss: :func:`joint_loss` on a ``ModelOutput``, as named terms.
+
+    Parameters
+    ----------
+    cls_weight : float
+        Weight of the classification loss.
 
     Returns
     -------
-    (batch function, class names of the structure set).
+    callable
+        ``loss(output, label, mask) -> {"loss", "cls", "seg"}``.
     """
-    from cryo_companion.papers.che2019.presets import get_preset
+    def loss(out: Any, label: Tensor, mask: Tensor) -> dict[str, Tensor]:
+        total, cls, seg = joint_loss(out.log_probs, out.mask_logits, label, mask, cls_weight)
+        return {"loss": total, "cls": cls, "seg": seg}
+
+    return loss
+
+
+def _simulator(structure_set: str, voxel_size_A: float, box: int, device: torch.device
+               ) -> tuple[Any, list[str]]:
     from cryo_companion.simulate.subtomogram import Simulator
     from cryo_companion.structures.templates import template_bank
 
     bank = template_bank(structure_set, voxel_size_A, box)
     sim = Simulator(torch.as_tensor(bank.volumes), torch.as_tensor(bank.labels),
                     voxel_size_A=voxel_size_A, device=device)
-    preset = get_preset(arm)
-    # Classes are drawn uniformly, then a template within the class (the membrane class has many
-    # patch templates; drawing templates uniformly would make most batches membrane).
-    labels = torch.as_tensor(bank.labels, device=device)
-    classes = torch.unique(labels)
-    order = torch.argsort(labels, stable=True)
-    counts = torch.stack([(labels == c).sum() for c in classes])
-    starts = torch.cumsum(counts, 0) - counts
-
-    def batch(n: int, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
-        cls = torch.randint(len(classes), (n,), generator=generator, device=device)
-        u = torch.rand(n, generator=generator, device=device)
-        within = (u * counts[cls]).long().clamp(max=counts[cls] - 1)
-        # training needs the noisy volume and the mask only: skip the clean volume's inverse FFT
-        b = sim.sample(n, preset, generator, template_index=order[starts[cls] + within],
-                       need_clean=False)
-        return (b.noisy.to(device), b.label.to(device),
-                b.mask.to(device))
-
-    return batch, list(bank.class_names)
+    return sim, list(bank.class_names)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+def simulator_batches(arm: str, device: torch.device, *, structure_set: str = "che2019",
+                      voxel_size_A: float = 13.68, box: int = 40) -> tuple[BatchFn, list[str]]:
+    """Make the simulator's on-the-fly batches for preset ``arm``, classes balanced.
+
+    Parameters
+    ----------
+    arm : str
+        ``"randomized"`` or ``"baseline"``.
+    device : torch.device
+        Simulation device.
+    structure_set : str
+        Templates (a class set of :mod:`cryo_companion.structures.catalogue`).
+    voxel_size_A : float
+        Voxel size in Å.
+    box : int
+        Box edge in voxels.
+
+    Returns
+    -------
+    tuple
+        ``(batch function, class names)``; the batches are not standardised.
+    """
+    from cryo_companion.papers.che2019.presets import get_preset
+
+    sim, names = _simulator(structure_set, voxel_size_A, box, torch.device(device))
+    return simulator_draw(sim, get_preset(arm)), names
+
+
+def validation_hook(val: tuple[Tensor, ...], cls_weight: float, chunk: int = 64) -> ValidateFn:
+    """Make the monitoring validation of a run: loss, accuracy, pixel accuracy and mIoU.
+
+    Parameters
+    ----------
+    val : tuple of torch.Tensor
+        Standardised ``(x (N, D, D, D), label (N,), mask (N, D, D, D))`` on the device.
+    cls_weight : float
+        Weight of the classification loss.
+    chunk : int
+        Subtomograms per forward pass.
+
+    Returns
+    -------
+    ValidateFn
+        ``hook(model) -> {"loss", "accuracy", "pixel_accuracy", "miou"}``: the loss averaged
+        over the set (chunk losses weighted by their sizes), the masks of the predicted class
+        at logit 0 (probability 0.5).
+    """
+    from cryo_companion.metrics import segmentation_metrics
+
+    x, y, m = val
+    n = x.shape[0]
+
+    def reduce(out: Any, sl: slice) -> tuple[Tensor, Tensor, Tensor]:
+        loss = joint_loss(out.log_probs, out.mask_logits, y[sl], m[sl], cls_weight)[0]
+        p = out.log_probs.argmax(1)
+        idx = torch.arange(p.shape[0], device=p.device)
+        return loss.reshape(1), p, out.mask_logits[idx, p] > 0
+
+    def hook(model: torch.nn.Module) -> dict[str, float]:
+        losses, pred, masks = predict(model, x, batch_size=chunk, reduce=reduce,
+                                      out_device=None)
+        sizes = [min(chunk, n - i) for i in range(0, n, chunk)]
+        seg = segmentation_metrics(masks, m)
+        return {"loss": sum(v * s for v, s in zip(losses.tolist(), sizes)) / n,
+                "accuracy": float((pred == y).float().mean()),
+                "pixel_accuracy": seg["pixel_accuracy"], "miou": seg["miou"]}
+
+    return hook
 
 
 def _generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
 
-def _rng_state(device: torch.device) -> dict[str, Any]:
-    st: dict[str, Any] = {"torch_cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        st["torch_cuda"] = torch.cuda.get_rng_state(device)
-    return st
+def make_job(cfg: TrainConfig, out: str | os.PathLike | None, device: torch.device | str, *,
+             batch_fn: BatchFn | None = None,
+             class_names: Sequence[str] | None = None) -> Job:
+    """One Table I run as a :class:`~cryo_companion.learn.fit.Job` (model seeded and built).
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The run.
+    out : str or os.PathLike or None
+        Its folder (checkpoint, weights, summary); None: nothing is written.
+    device : torch.device or str
+        Training device.
+    batch_fn : BatchFn or None
+        Batch function (default: :func:`simulator_batches` of ``cfg.arm``).
+    class_names : sequence of str or None
+        Class names (default: those of the structure set; with a ``batch_fn``, generic names).
+
+    Returns
+    -------
+    Job
+        Seeded with ``cfg.seed`` (weights) and its own generators for the training batches
+        (seed ``cfg.seed``) and the validation set (``cfg.seed + 1,000,003``).
+    """
+    from cryo_companion.simulate.randomization import standardize_batch
+
+    device = torch.device(device)
+    if batch_fn is None:
+        batch_fn, names = simulator_batches(cfg.arm, device, structure_set=cfg.structure_set,
+                                            voxel_size_A=cfg.voxel_size_A, box=cfg.model.box)
+        class_names = class_names or names
+    torch.manual_seed(cfg.seed)
+    model = DSRF3DSegNet(cfg.model, class_names=class_names).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+    validate = None
+    if cfg.val_size > 0 and cfg.val_every > 0:
+        vx, vy, vm = batch_fn(cfg.val_size, _generator(device, VAL_SEED_OFFSET + cfg.seed))
+        validate = validation_hook((standardize_batch(vx), vy, vm), cfg.cls_weight)
+    source = DrawnBatches(batch_fn, cfg.batch_size, chunk=cfg.sim_chunk, standardize=True,
+                          total=cfg.iters)
+    return Job(model=model, optimizer=opt, batches=source,
+               generator=_generator(device, cfg.seed),
+               out=None if out is None else Path(out), validate=validate,
+               config=cfg.to_dict(), accepts=cfg.same_run, name=f"{cfg.arm} seed {cfg.seed}")
 
 
-def _set_rng_state(st: dict[str, Any], device: torch.device) -> None:
-    torch.set_rng_state(st["torch_cpu"])
-    if device.type == "cuda" and "torch_cuda" in st:
-        torch.cuda.set_rng_state(st["torch_cuda"], device)
+def _finish(cfg: TrainConfig, job: Job, res: FitResult, device: torch.device) -> TrainResult:
+    # the mask threshold stored with the weights is the paper's for this arm (V); the
+    # preprocessing records the voxel size and contrast the network was trained at
+    from cryo_companion.models.dsrf3d import DEFAULT_PREPROCESSING
+    from cryo_companion.papers.che2019.evaluate import PAPER_THRESHOLDS, TRAINING_CONTRAST
 
-
-@torch.no_grad()
-def _validate(model: DSRF3DSegNet, val: tuple[Tensor, Tensor, Tensor], lam: float,
-              chunk: int = 64) -> dict[str, float]:
-    from cryo_companion.metrics import segmentation_metrics
-
-    model.eval()
-    x, y, m = val
-    losses, preds, masks = [], [], []
-    for i in range(0, x.shape[0], chunk):
-        out = model(x[i:i + chunk])
-        losses.append(float(joint_loss(out.log_probs, out.mask_logits, y[i:i + chunk],
-                                       m[i:i + chunk], lam)[0]) * x[i:i + chunk].shape[0])
-        p = out.log_probs.argmax(1)
-        preds.append(p)
-        idx = torch.arange(p.shape[0], device=p.device)
-        masks.append(out.mask_logits[idx, p] > 0)         # probability > 0.5
-    model.train()
-    pred = torch.cat(preds)
-    seg = segmentation_metrics(torch.cat(masks), m)
-    return {"loss": sum(losses) / x.shape[0], "accuracy": float((pred == y).float().mean()),
-            "pixel_accuracy": seg["pixel_accuracy"], "miou": seg["miou"]}
+    out = Path(job.out)  # type: ignore[arg-type]
+    model = job.model
+    assert isinstance(model, DSRF3DSegNet)
+    weights = save_weights(
+        model, out / WEIGHTS, threshold=PAPER_THRESHOLDS[cfg.arm],
+        preprocessing={**DEFAULT_PREPROCESSING, "voxel_size_A": cfg.voxel_size_A,
+                       "contrast": TRAINING_CONTRAST},
+        training={"arm": cfg.arm, "seed": cfg.seed, "iters": cfg.iters, "preset": cfg.arm})
+    t = res.timing
+    summary = {
+        "config": cfg.to_dict(), "device": str(device), "n_parameters": model.n_parameters(),
+        "history": res.history, "weights": weights.name,
+        "timing": {"sim_s": t["data_s"], "net_s": t["net_s"], "iters_timed": t["iters_timed"],
+                   "sim_ms_per_iter": t["data_ms_per_iter"],
+                   "net_ms_per_iter": t["net_ms_per_iter"], "sim_fraction": t["data_fraction"],
+                   "wall_s_this_session": t["wall_s_this_session"],
+                   "runs_per_step": t["runs_per_step"], "stepper": res.stepper},
+    }
+    write_json(out / SUMMARY, summary)
+    return TrainResult(out=out, summary=summary)
 
 
 def train(cfg: TrainConfig, out: str | os.PathLike, device: torch.device | str = "cpu", *,
@@ -263,222 +498,233 @@ def train(cfg: TrainConfig, out: str | os.PathLike, device: torch.device | str =
 
     Parameters
     ----------
-    cfg : hyper-parameters.
-    out : output folder (created).
-    device : torch device.
-    batch_fn : batch source (default: :func:`simulator_batches` for ``cfg.arm``); tests pass a
+    cfg : TrainConfig
+        Hyper-parameters.
+    out : str or os.PathLike
+        Output folder (created).
+    device : torch.device or str
+        Training device.
+    batch_fn : BatchFn or None
+        Batch function (default: :func:`simulator_batches` for ``cfg.arm``); tests pass a
         small stand-in.
-    class_names : class names (default: those of the structure set).
-    resume : continue from ``out/checkpoint.pt`` if present (exactly: same batches, same steps).
-    progress : show a progress bar (on a terminal only).
-    loss_log : if given, the training loss of every iteration is appended to it (a host sync
-        per iteration: for checks, not for paper-scale runs).
-    """
-    from cryo_companion._progress import progress as progress_bar
-    from cryo_companion.simulate.randomization import standardize_batch
+    class_names : sequence of str or None
+        Class names (default: those of the structure set).
+    resume : bool
+        Continue from ``out/checkpoint.pt`` if present (exactly: same batches, same steps).
+    progress : bool
+        Show a progress bar (on a terminal only).
+    loss_log : list of float or None
+        If given, the training loss of every iteration is appended to it (a host sync per
+        iteration: for checks, not for paper-scale runs).
 
+    Returns
+    -------
+    TrainResult
+        The run's folder and summary (``config``, ``device``, ``n_parameters``, ``history``,
+        ``weights``, ``timing``: ``sim_ms_per_iter``, ``net_ms_per_iter``, ``sim_fraction``, ...).
+    """
     device = torch.device(device)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if batch_fn is None:
-        batch_fn, names = simulator_batches(cfg.arm, device, structure_set=cfg.structure_set,
-                                            voxel_size_A=cfg.voxel_size_A, box=cfg.model.box)
-        class_names = class_names or names
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = cfg.precision != "fp32"
-        torch.backends.cudnn.allow_tf32 = cfg.precision != "fp32"
-        torch.backends.cudnn.benchmark = True
-
-    torch.manual_seed(cfg.seed)
-    model = DSRF3DSegNet(cfg.model, class_names=class_names).to(device)
-    channels_last = cfg.precision == "bf16" and device.type == "cuda"
-    if channels_last:  # bf16 convolutions are fastest in the channels-last 3-D layout
-        model = model.to(memory_format=torch.channels_last_3d)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
-    # separate streams: validation set (fixed), training batches
-    val = None
-    if cfg.val_size > 0 and cfg.val_every > 0:
-        vx, vy, vm = batch_fn(cfg.val_size, _generator(device, 1_000_003 + cfg.seed))
-        val = (standardize_batch(vx), vy, vm)
-    gen = _generator(device, cfg.seed)
-    start, history = 0, []
-    timing = {"sim_s": 0.0, "net_s": 0.0, "iters_timed": 0}
-    ckpt_path = out / CHECKPOINT
-    if resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        if ck["config"] != cfg.to_dict():
-            raise ValueError(f"{ckpt_path}: checkpoint was written with another configuration "
-                             f"({ck['config']}); refusing to resume with {cfg.to_dict()}")
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        gen.set_state(ck["generator"])
-        _set_rng_state(ck["rng"], device)
-        start, history, timing = ck["iteration"], ck["history"], ck["timing"]
-
-    def checkpoint(it: int) -> None:
-        with atomic_path(ckpt_path, suffix=".pt") as tmp:
-            torch.save({"config": cfg.to_dict(), "iteration": it, "model": model.state_dict(),
-                        "optimizer": opt.state_dict(), "generator": gen.get_state(),
-                        "rng": _rng_state(device), "history": history, "timing": timing}, tmp)
-
-    autocast = (torch.autocast("cuda", dtype=torch.bfloat16)
-                if cfg.precision == "bf16" and device.type == "cuda" else None)
-    model.train()
-    t_start = time.perf_counter()
-    bar = progress_bar(range(start, cfg.iters), initial=start, total=cfg.iters, show=progress,
-               desc=f"train {cfg.arm} seed {cfg.seed}", mininterval=2.0)
-    chunk: list[tuple[Tensor, Tensor, Tensor]] = []
-    for it in bar:
-        _sync(device)
-        t0 = time.perf_counter()
-        if not chunk:
-            n = min(cfg.sim_chunk, cfg.iters - it)
-            xs, ys, ms = batch_fn(cfg.batch_size * n, gen)
-            # each batch of the chunk is standardised on its own, as a batch drawn alone would be
-            chunk = [(standardize_batch(xs[i::n]), ys[i::n], ms[i::n]) for i in range(n)]
-            chunk.reverse()
-        x, y, m = chunk.pop()
-        if channels_last:
-            x = x.unsqueeze(1).contiguous(memory_format=torch.channels_last_3d)
-        _sync(device)
-        t1 = time.perf_counter()
-        if autocast is not None:
-            with autocast:
-                o = model(x)
-        else:
-            o = model(x)
-        loss, lc, ls = joint_loss(o.log_probs, o.mask_logits, y, m, cfg.lam)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        loss, lc, ls = loss.detach(), lc.detach(), ls.detach()
-        if loss_log is not None:
-            loss_log.append(float(loss))
-        _sync(device)
-        t2 = time.perf_counter()
-        timing["sim_s"] += t1 - t0
-        timing["net_s"] += t2 - t1
-        timing["iters_timed"] += 1
-        done = it + 1
-        if not torch.isfinite(loss):
-            raise RuntimeError(f"loss became {float(loss)} at iteration {done} "
-                               f"({cfg.arm}, seed {cfg.seed})")
-        if val is not None and (done % cfg.val_every == 0 or done == cfg.iters):
-            v = _validate(model, val, cfg.lam)
-            history.append({"iteration": done, "train_loss": float(loss),
-                            "train_cls": float(lc), "train_seg": float(ls),
-                            **{f"val_{k}": x_ for k, x_ in v.items()}})
-            bar.set_postfix(loss=f"{float(loss):.3f}", val_acc=f"{v['accuracy']:.3f}")
-        if cfg.checkpoint_every > 0 and done % cfg.checkpoint_every == 0 and done < cfg.iters:
-            checkpoint(done)
-    bar.close()
-    checkpoint(cfg.iters)
-    # the mask threshold stored with the weights is the paper's for this arm (V); the
-    # preprocessing records the voxel size and contrast the network was trained at
-    from cryo_companion.models.dsrf3d import DEFAULT_PREPROCESSING
-    from cryo_companion.papers.che2019.evaluate import PAPER_THRESHOLDS, TRAINING_CONTRAST
-
-    weights = save_weights(
-        model, out / WEIGHTS, threshold=PAPER_THRESHOLDS[cfg.arm],
-        preprocessing={**DEFAULT_PREPROCESSING, "voxel_size_A": cfg.voxel_size_A,
-                       "contrast": TRAINING_CONTRAST},
-        training={"arm": cfg.arm, "seed": cfg.seed, "iters": cfg.iters, "preset": cfg.arm})
-    n = max(timing["iters_timed"], 1)
-    summary = {
-        "config": cfg.to_dict(), "device": str(device), "n_parameters": model.n_parameters(),
-        "history": history, "weights": weights.name,
-        "timing": {**timing, "sim_ms_per_iter": 1e3 * timing["sim_s"] / n,
-                   "net_ms_per_iter": 1e3 * timing["net_s"] / n,
-                   "sim_fraction": timing["sim_s"] / max(timing["sim_s"] + timing["net_s"], 1e-12),
-                   "wall_s_this_session": time.perf_counter() - t_start},
-    }
-    write_json(out / SUMMARY, summary)
-    return TrainResult(out=out, summary=summary)
+    job = make_job(cfg, out, device, batch_fn=batch_fn, class_names=class_names)
+    res = run_jobs([job], table1_loss(cfg.cls_weight),
+                   cfg.fit_config(validate=job.validate is not None), stepper="loop",
+                   resume=resume, progress=progress,
+                   loss_logs=None if loss_log is None else [loss_log])[0]
+    return _finish(cfg, job, res, device)
 
 
 def precision_check(device: torch.device | str, *, iters: int = 300, arm: str = "randomized",
                     seed: int = 0, batch_fn: BatchFn | None = None, window: int = 100,
                     tolerance: float = 0.05) -> dict[str, Any]:
-    """Does bf16 autocast change training? Train the same network twice from the same weights on
-    the same batches, in TF32 and in bf16, and compare the loss curves.
+    """Test whether bf16 autocast changes training: one network trained in TF32 and in bf16.
 
-    Returns ``{"tf32": losses, "bf16": losses, "relative_difference": r, "same": r <= tolerance}``
-    where ``r`` is the relative difference of the mean loss over the last ``window`` iterations.
-    ``tolerance`` (5 %) is a stated criterion, not a measurement; the observed difference is
-    reported so a reader can compare it with the spread between seeds.
+    Both runs start from the same weights and see the same batches; the loss curves are
+    compared.
+
+    Parameters
+    ----------
+    device : torch.device or str
+        A CUDA device.
+    iters : int
+        Iterations of each run.
+    arm : str
+        Preset of the batches.
+    seed : int
+        Seed of both runs.
+    batch_fn : BatchFn or None
+        Batch function (default: the simulator's).
+    window : int
+        Last iterations whose mean loss is compared.
+    tolerance : float
+        Largest relative difference called "the same" (5 %: a stated criterion, not a
+        measurement; the observed difference is reported so a reader can compare it with the
+        spread between seeds).
+
+    Returns
+    -------
+    dict
+        ``{"tf32": losses, "bf16": losses, "relative_difference": r, "same": r <= tolerance,
+        ...}`` with ``r`` the relative difference of the mean loss over the last ``window``
+        iterations.
     """
-    import tempfile
+    from cryo_companion.learn.parity import precision_parity
 
     device = torch.device(device)
     if device.type != "cuda":
         raise ValueError("precision_check compares CUDA TF32 with CUDA bf16; it needs a GPU")
     if batch_fn is None:
         batch_fn, _ = simulator_batches(arm, device)
-    curves = {}
-    for precision in ("tf32", "bf16"):
-        cfg = TrainConfig(arm=arm, seed=seed, iters=iters, checkpoint_every=0, val_every=0,
-                          val_size=0, precision=precision)
-        with tempfile.TemporaryDirectory() as tmp:
-            losses: list[float] = []
-            # same seed: same initial weights and the same batches in both runs
-            train(cfg, tmp, device, batch_fn=batch_fn, progress=False, loss_log=losses)
-        curves[precision] = losses
-    a = float(np.mean(curves["tf32"][-window:]))
-    b = float(np.mean(curves["bf16"][-window:]))
-    r = abs(a - b) / max(abs(a), 1e-12)
-    return {**curves, "iters": iters, "window": window, "mean_loss_tf32": a,
-            "mean_loss_bf16": b, "relative_difference": r, "tolerance": tolerance,
-            "same": r <= tolerance}
+    cfg = TrainConfig(arm=arm, seed=seed, iters=iters, checkpoint_every=0, val_every=0,
+                      val_size=0)
+    # same seed: same initial weights and the same batches in both runs
+    return precision_parity(lambda: make_job(cfg, None, device, batch_fn=batch_fn),
+                            table1_loss(cfg.cls_weight), cfg.fit_config(validate=False),
+                            window=window, tolerance=tolerance)
 
 
 def load_summary(out: str | os.PathLike) -> TrainResult:
-    """The :class:`TrainResult` of a finished run folder."""
+    """Read the :class:`TrainResult` of a finished run folder.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The run's folder.
+
+    Returns
+    -------
+    TrainResult
+        With ``summary["config"]`` in today's key names (``lam`` read as ``cls_weight``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the run has no summary (it has not finished).
+    """
     out = Path(out)
     path = out / SUMMARY
     if not path.exists():
         raise FileNotFoundError(f"{path}: no summary; the run in {out} has not finished")
-    return TrainResult(out=out, summary=json.loads(path.read_text()))
+    summary = json.loads(path.read_text())
+    if isinstance(summary.get("config"), dict):
+        summary["config"] = TrainConfig.from_dict(summary["config"]).to_dict()
+    return TrainResult(out=out, summary=summary)
 
 
 def run_dir(root: str | os.PathLike, cfg: TrainConfig) -> Path:
-    """Folder of one run under ``root``: ``ARM_seedK``."""
-    return Path(root) / f"{cfg.arm}_seed{cfg.seed}"
-
-
-def train_many(configs: Sequence[TrainConfig], root: str | os.PathLike,
-               device: str = "cuda", *, resume: bool = True, threads_per_run: int = 2,
-               poll_s: float = 5.0, progress: bool = True) -> list[TrainResult]:
-    """Train several runs concurrently, one subprocess each, all on ``device`` (one GPU).
-
-    Each run is ``python -m cryo_companion.cli.main train --arm A --seed K --iters N --out
-    ROOT/A_seedK --device DEVICE [--resume]`` with its log in ``ROOT/A_seedK/train.log``. A run
-    whose summary already exists with the same configuration is not repeated.
+    """Folder of one run under ``root``: ``ARM_seedK``.
 
     Parameters
     ----------
-    configs : the runs (distinct (arm, seed) pairs).
-    root : folder of the run folders.
-    device : device string passed to every run.
-    resume : pass ``--resume`` (an interrupted run continues from its checkpoint).
-    threads_per_run : ``OMP_NUM_THREADS`` of each subprocess.
-    poll_s : seconds between progress polls.
+    root : str or os.PathLike
+        Folder of the run folders.
+    cfg : TrainConfig
+        The run.
 
     Returns
     -------
-    The finished runs, in the order of ``configs``.
+    pathlib.Path
+        ``root / f"{arm}_seed{seed}"``.
     """
-    from cryo_companion._progress import progress as progress_bar
+    return Path(root) / f"{cfg.arm}_seed{cfg.seed}"
 
-    keys = [(c.arm, c.seed) for c in configs]
-    if len(set(keys)) != len(keys):
-        raise ValueError(f"duplicate (arm, seed) pairs in {keys}")
-    procs: list[tuple[TrainConfig, Path, subprocess.Popen | None, Any]] = []
+
+def _finished(cfg: TrainConfig, root: str | os.PathLike) -> TrainResult | None:
+    d = run_dir(root, cfg)
+    if (d / SUMMARY).exists():
+        res = load_summary(d)
+        if cfg.same_run(res.summary["config"]):
+            return res
+    return None
+
+
+def _start_iteration(cfg: TrainConfig, root: str | os.PathLike, resume: bool) -> int:
+    ck = run_dir(root, cfg) / CHECKPOINT
+    if not (resume and ck.exists()):
+        return 0
+    from cryo_companion.learn.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(ck, torch.device("cpu"))["iteration"])
+
+
+def measured_step_ms(n_runs: int, device: torch.device) -> dict[str, float]:
+    """Read the recorded step times of ``n_runs`` DSRF3D runs on ``device``'s kind.
+
+    Parameters
+    ----------
+    n_runs : int
+        Runs trained together.
+    device : torch.device
+        The training device (its type selects the record's ``cpu`` or ``cuda`` entry).
+
+    Returns
+    -------
+    dict
+        ``{stepper: ms per step}`` from ``results/bench_train.json`` (``cryo-companion bench
+        train``) for exactly ``n_runs`` runs, measured at Table I's batch of 32; empty when
+        not recorded (the choice then falls back to
+        :func:`cryo_companion.learn.multirun.choose_strategy`'s rule).
+    """
+    from cryo_companion.runs.results import load_result
+
+    try:
+        rec = load_result("bench_train") or {}
+    except (OSError, ValueError):  # a malformed record must not stop a training
+        return {}
+    entry = (rec.get("data") or {}).get(device.type) or {}
+    if (entry.get("settings") or {}).get("batch") != 32:
+        return {}
+    modes = ((entry.get("networks") or {}).get("dsrf3d") or {}).get("modes") or {}
+    return {m: float(v[str(n_runs)]["ms_per_step"]) for m, v in modes.items()
+            if m in ("loop", "vmap") and "ms_per_step" in (v.get(str(n_runs)) or {})}
+
+
+def _train_group(configs: Sequence[TrainConfig], root: str | os.PathLike, device: torch.device,
+                 *, resume: bool, strategy: str, progress: bool) -> list[TrainResult]:
+    """Train runs of equal settings (but arm and seed) and equal start, one step for all."""
+    from cryo_companion.papers.che2019.presets import get_preset
+
+    c0 = configs[0]
+    sim, names = _simulator(c0.structure_set, c0.voxel_size_A, c0.model.box, device)
+    draws = {arm: simulator_draw(sim, get_preset(arm)) for arm in {c.arm for c in configs}}
+    jobs = []
     for c in configs:
         d = run_dir(root, c)
         d.mkdir(parents=True, exist_ok=True)
-        if (d / SUMMARY).exists() and load_summary(d).summary["config"] == c.to_dict():
-            procs.append((c, d, None, None))
-            continue
+        jobs.append(make_job(c, d, device, batch_fn=draws[c.arm], class_names=names))
+    cfg = c0.fit_config(validate=jobs[0].validate is not None)
+    if len(jobs) > 1:
+        cfg = replace(cfg, desc=f"train {len(jobs)} runs")
+    results = fit_many(jobs, table1_loss(c0.cls_weight), cfg, strategy=strategy,
+                       resume=resume, progress=progress,
+                       measured_ms=measured_step_ms(len(jobs), device))
+    return [_finish(c, j, r, device) for c, j, r in zip(configs, jobs, results)]
+
+
+def _train_in_process(configs: Sequence[TrainConfig], root: str | os.PathLike,
+                      device: torch.device, *, resume: bool, strategy: str,
+                      progress: bool) -> list[TrainResult]:
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, c in enumerate(configs):
+        groups.setdefault((c.group_key(), _start_iteration(c, root, resume)), []).append(i)
+    out: dict[int, TrainResult] = {}
+    for idx in groups.values():
+        for i, r in zip(idx, _train_group([configs[i] for i in idx], root, device,
+                                          resume=resume, strategy=strategy,
+                                          progress=progress)):
+            out[i] = r
+    return [out[i] for i in range(len(configs))]
+
+
+def _train_processes(configs: Sequence[TrainConfig], root: str | os.PathLike, device: str, *,
+                     resume: bool, threads_per_run: int, poll_s: float,
+                     progress: bool) -> list[TrainResult]:
+    from cryo_companion._progress import progress as progress_bar
+
+    procs: list[tuple[Path, subprocess.Popen[bytes], Any]] = []
+    for c in configs:
+        d = run_dir(root, c)
+        d.mkdir(parents=True, exist_ok=True)
         # the whole configuration travels, so no setting is dropped on the way
         cmd = [sys.executable, "-m", "cryo_companion.cli.main", "train", "--arm", c.arm,
                "--seed", str(c.seed), "--out", str(d), "--device", device,
@@ -487,20 +733,93 @@ def train_many(configs: Sequence[TrainConfig], root: str | os.PathLike,
             cmd.append("--resume")
         env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_run)}
         log = open(d / "train.log", "a")  # noqa: SIM115 - closed when the run ends
-        procs.append((c, d, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
-                                             env=env), log))
-    running = [p for p in procs if p[2] is not None]
+        procs.append((d, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env),
+                      log))
+    running = list(procs)
     with progress_bar(total=len(running), desc="runs finished", show=progress) as bar:
         while running:
             time.sleep(poll_s)
             for p in list(running):
-                if p[2].poll() is not None:
+                if p[1].poll() is not None:
                     running.remove(p)
-                    p[3].close()
+                    p[2].close()
                     bar.update(1)
-    failed = [(c, d, p.returncode) for c, d, p, _ in procs if p is not None and p.returncode != 0]
+    failed = [(d, p.returncode) for d, p, _ in procs if p.returncode != 0]
     if failed:
         tails = "\n".join(f"--- {d} (exit {rc}):\n" + "\n".join(
-            (d / "train.log").read_text().splitlines()[-10:]) for _, d, rc in failed)
+            (d / "train.log").read_text().splitlines()[-10:]) for d, rc in failed)
         raise RuntimeError(f"{len(failed)} of {len(procs)} training runs failed:\n{tails}")
-    return [load_summary(d) for _, d, _, _ in procs]
+    return [load_summary(d) for d, _, _ in procs]
+
+
+def train_many(configs: Sequence[TrainConfig], root: str | os.PathLike,
+               device: str = "cuda", *, resume: bool = True, launcher: str = "inprocess",
+               strategy: str = "auto", threads_per_run: int = 2, poll_s: float = 5.0,
+               progress: bool = True) -> list[TrainResult]:
+    """Train several runs, each in its own folder ``run_dir(root, cfg)``; collect the summaries.
+
+    A run whose summary already exists with the same configuration is not repeated.
+
+    Parameters
+    ----------
+    configs : sequence of TrainConfig
+        The runs (distinct (arm, seed) pairs).
+    root : str or os.PathLike
+        Folder of the run folders.
+    device : str
+        Device of every run (under ``torchrun``, ``"cuda"`` means each process's own GPU,
+        ``cuda:LOCAL_RANK``).
+    resume : bool
+        An interrupted run continues from its checkpoint.
+    launcher : str
+        ``"inprocess"`` (default): runs of equal settings train together in this process,
+        N runs per step (:func:`cryo_companion.learn.multirun.fit_many`); under ``torchrun``
+        the runs are spread over the processes first. ``"processes"``: one subprocess per run
+        (``cryo-companion train``), all at once, each logging to ``train.log`` in its folder.
+    strategy : str
+        Step of an in-process group: ``"loop"``, ``"vmap"`` or ``"auto"`` (the faster one in
+        ``results/bench_train.json`` for this many runs on this kind of device, see
+        :func:`measured_step_ms`; else :func:`cryo_companion.learn.multirun.choose_strategy`).
+    threads_per_run : int
+        ``OMP_NUM_THREADS`` of each subprocess (``"processes"`` only).
+    poll_s : float
+        Seconds between polls of the subprocesses (``"processes"`` only).
+    progress : bool
+        Show progress (on a terminal only).
+
+    Returns
+    -------
+    list of TrainResult
+        The finished runs, in the order of ``configs``.
+
+    Raises
+    ------
+    ValueError
+        For duplicate (arm, seed) pairs or an unknown launcher.
+    RuntimeError
+        When a subprocess fails (its log's tail is included).
+    """
+    from cryo_companion.learn.distributed import rank_info, run_sharded
+
+    keys = [(c.arm, c.seed) for c in configs]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"duplicate (arm, seed) pairs in {keys}")
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"unknown launcher {launcher!r}; valid: {', '.join(LAUNCHERS)}")
+    done = {i: r for i, c in enumerate(configs) if (r := _finished(c, root)) is not None}
+    todo = [c for i, c in enumerate(configs) if i not in done]
+    if todo and launcher == "processes":
+        fresh = _train_processes(todo, root, device, resume=resume,
+                                 threads_per_run=threads_per_run, poll_s=poll_s,
+                                 progress=progress)
+    elif todo:
+        def work(idx: list[int], dev: torch.device) -> list[TrainResult]:
+            return _train_in_process([todo[i] for i in idx], root, dev, resume=resume,
+                                     strategy=strategy, progress=progress) if idx else []
+
+        info = rank_info()
+        fresh = run_sharded(len(todo), work, device, info=info)
+    else:
+        fresh = []
+    it = iter(fresh)
+    return [done[i] if i in done else next(it) for i in range(len(configs))]
