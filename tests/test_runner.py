@@ -410,4 +410,4 @@ def test_the_gpu_chapters_declare_what_they_read() -> None:
         STRUCTURES)
     gpu = [j for j in all_jobs() if j.needs_gpu]
     files, why = structure_files(gpu, Path(os.environ["CRYO_COMPANION_STRUCTURES"]))
-    assert "declared by test_domain, table1" in why and len(files) > len(STRUCTURES)
+    assert "test_domain, table1" in why and "shrec_data" in why and len(files) > len(STRUCTURES)

@@ -7,9 +7,15 @@
   throughput at large batch (target: at least 80,000 subtomograms per second), merged into
   ``results/bench_simulate.json`` with the device and commit.
 
-Both are cheap and validate code that every GPU chapter runs, so they come first. Neither reads
-the structures mirror (the tests and the benchmark use synthetic templates; measured with an
-audit hook on file opens).
+- ``learn-cuda-tests``: the training engine's tests (one loop, N runs per step by loop and by
+  ``vmap``, batch sources, chunked prediction) with CUDA present.
+- ``bench-train-cuda``: ``cryo-companion bench train --device cuda --save`` at the paper's batch
+  of 32 (ms per run-iteration for N = 1, 2, 6, 12 runs in one process and in N processes, the
+  simulator's share, Table I's projected wall time), merged into ``results/bench_train.json``;
+  the multi-run launcher then picks the measured faster stepper, and Table I's estimate reads it.
+They are cheap and validate code that the GPU chapters run, so they come first. None reads the
+structures mirror (synthetic templates; measured with an audit hook on file opens). The papers'
+own checks are in their ``jobs.py`` (e.g. :mod:`cryo_companion.papers.shrec2020.jobs`).
 """
 from __future__ import annotations
 
@@ -18,6 +24,10 @@ from cryo_companion.runs.jobs import command_job
 __all__ = ["JOBS"]
 
 _TESTS = ("tests/test_simulate_subtomogram.py", "tests/test_rng.py", "tests/test_rotation.py")
+_LEARN_TESTS = ("tests/test_learn_multirun.py", "tests/test_learn_fit.py",
+                "tests/test_learn_batches.py", "tests/test_learn_predict.py")
+_CLI = ("{python}", "-m", "cryo_companion.cli.main")
+_PYTEST = ("{python}", "-m", "pytest", "-q", "-p", "no:cacheprovider")
 
 JOBS = [
     command_job(
@@ -36,4 +46,15 @@ JOBS = [
         guess_s=180,
         guess_source="4 batch sizes x 5 rounds of at least 1 s, plus compilation and warm-up",
         description="simulator throughput on CUDA -> results/bench_simulate.json"),
+    command_job(
+        "learn-cuda-tests", (*_PYTEST, *_LEARN_TESTS), priority=30,
+        inputs=(*_LEARN_TESTS, "tests/conftest.py", "pyproject.toml"), structures=(),
+        guess_s=120, guess_source="the four files took about 90 s on a busy 2-core CPU",
+        description="training-engine tests (fit, multi-run loop and vmap) with CUDA present"),
+    command_job(
+        "bench-train-cuda",
+        (*_CLI, "bench", "train", "--device", "cuda", "--batch", "32", "--rounds", "2", "--save"),
+        priority=40, after=("learn-cuda-tests",), structures=(),
+        guess_s=240, guess_source="4 group sizes x 3 modes x 2 rounds of a few dozen steps",
+        description="training speed on CUDA -> results/bench_train.json (Table I projection)"),
 ]
