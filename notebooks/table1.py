@@ -92,9 +92,11 @@ display(Markdown(model0.describe()))
 # Both arms train with the paper's settings: batches of 32 subtomograms simulated on the fly
 # (classes drawn uniformly), each standardised with one global mean and standard deviation; loss
 # 0.15·NLL + 0.85·BCE on the mask of the true class; SGD with Nesterov momentum 0.9, learning
-# rate 5e-3; 15,000 iterations. At paper scale the runs (two arms × several seeds) run
-# concurrently on one GPU, one process each. At smoke scale a few iterations on tiny batches only
-# check that everything runs.
+# rate 5e-3; 15,000 iterations. At paper scale the runs (two arms × several seeds) train
+# together in one process on one GPU, all of them in every step, each with its own weights,
+# optimizer state, batches and random generator (`cryo_companion.learn.fit_many`; tested to give
+# the same weights as each run trained alone). At smoke scale a few iterations on tiny batches
+# only check that everything runs.
 #
 # *Mixed precision, only where it does not change results.* Before the paper-scale runs, the
 # same network is trained twice from the same weights on the same batches, once in TF32 and once
@@ -151,8 +153,9 @@ train_wall_s = time.perf_counter() - t0
 #
 # Each run times the simulation of a batch (sampling and standardisation) and the network step
 # (forward, backward, update) separately, with CUDA-synchronised timers. At paper scale the runs
-# share one GPU, so each run's times include waiting for the others; the wall clock of all runs
-# together is the cost that matters.
+# train together, so a run's time per iteration is its share of one step of all of them (the
+# step's time divided by the number of runs); the wall clock of all runs together is the cost
+# that matters.
 
 # %% tags=["nbval-ignore-output"]
 timing = {f"{r.summary['config']['arm']}_seed{r.summary['config']['seed']}": r.summary["timing"]
