@@ -29,9 +29,11 @@ others anyway), about half of the half grid.
 
 Steps of :meth:`Simulator.simulate`, each a private method (and a stage of the timer hook
 :meth:`Simulator.timed`, :data:`TIMED_STAGES`): the parameters (checked, gathered); the noise
-draw (the generator's only use inside ``simulate``; drawing it first or last gives the same
-numbers, nothing else draws in between); rotation + mask; the forward FFT; the filter; the
-spectra (clean, filtered noise, σ, augmentation); the inverse FFTs.
+draw (drawn first: the noise is then the same with or without context, and without context
+drawing it first or last gives the same numbers, nothing else draws in between); rotation +
+mask; the context (neighbours packed around the target by the simulator's
+:class:`~cryo_companion.simulate.context.ContextBank`, only when the parameters ask for it); the
+forward FFT; the filter; the spectra (clean, filtered noise, σ, augmentation); the inverse FFTs.
 
 Cost: one ``rfftn`` (density) and one ``irfftn`` per output volume; the spectra are stored
 ``k_x``-major so that each ``irfftn`` makes one transposing copy instead of two. The noise lives
@@ -54,8 +56,12 @@ Conventions
 * ``invert_contrast=True`` (default) multiplies the physical CTF (CTF(0) = −A, dense matter dark)
   by −1, so that particles stay bright (positive), as in the AITom simulator used by Che et al.
 * Rotation and shift: :mod:`cryo_companion.rotation` (active, about the box centre, trilinear).
-* Ground-truth mask: the rotated, shifted, noise-free density **before** the optics,
-  thresholded at ``mask_level`` (default 0.25) times the maximum of its (unrotated) template.
+* Ground-truth mask: the rotated, shifted, noise-free density of the **target** before the
+  optics, thresholded at ``mask_level`` (default 0.25) times the maximum of its (unrotated)
+  template; the neighbours of the context are never in it (their masks are disjoint from it).
+* Context: the neighbours' density is added to the target's before the optics, so it passes
+  through the same wedge, CTF, MTF, noise and augmentation. The SNR is that of the whole box,
+  neighbours included (as an SNR measured on a real subtomogram includes its surroundings).
 * Generators: every random draw uses the ``torch.Generator`` given; its device must be the
   simulator's device (CUDA: ``torch.Generator(device="cuda").manual_seed(seed)``).
 """
@@ -80,25 +86,31 @@ from cryo_companion.optics import (
     wedge_measured,
 )
 from cryo_companion.rotation import VolumeBank, matrix_to_euler_zyz, random_rotation_matrices
+from cryo_companion.simulate.context import ContextBank
 from cryo_companion.simulate.randomization import Preset, sample_params
 
 if TYPE_CHECKING:
     from cryo_companion.structures.templates import TemplateBank
 
-__all__ = ["DEFAULT_PARAMS", "REQUIRED_PARAMS", "STAGES", "TIMED_STAGES", "SimBatch",
-           "Simulator"]
+__all__ = ["CONTEXT_PARAM", "DEFAULT_PARAMS", "MAX_CONTEXT_FRACTION", "REQUIRED_PARAMS",
+           "STAGES", "TIMED_STAGES", "SimBatch", "Simulator"]
 
 #: Names of the intermediate stages returned with ``return_stages=True`` (Che et al. III-A order).
 STAGES = ("density", "noise", "density+noise", "wedge", "ctf", "mtf", "bandlimit")
 #: Stages the timer hook of :meth:`Simulator.timed` is called with, in pipeline order
 #: ("parameters": drawing and checking them, and the output's bookkeeping).
-TIMED_STAGES = ("parameters", "noise draw", "rotation and mask", "forward FFT", "filter",
-                "spectra", "inverse FFTs")
+TIMED_STAGES = ("parameters", "noise draw", "rotation and mask", "context", "forward FFT",
+                "filter", "spectra", "inverse FFTs")
 #: Parameters :meth:`Simulator.simulate` needs.
 REQUIRED_PARAMS = ("snr", "wedge_deg", "defocus_um", "cs_mm")
 #: Defaults of the optional parameters of :meth:`Simulator.simulate`.
 DEFAULT_PARAMS = {"bfactor_A2": 0.0, "intensity_scale": 1.0, "intensity_offset": 0.0,
                   "shift_x_vox": 0.0, "shift_y_vox": 0.0, "shift_z_vox": 0.0}
+#: The optional parameter that asks for context: the occupancy to reach, fraction of the box
+#: (absent: no context, exactly the simulator without it).
+CONTEXT_PARAM = "context_fraction"
+#: Largest occupancy :meth:`Simulator.simulate` accepts (a random packing does not go further).
+MAX_CONTEXT_FRACTION = 0.5
 #: The timer hook's type: called with the name of the stage that has just ended.
 StageTimer = Callable[[str], None]
 
@@ -128,6 +140,9 @@ class SimBatch:
     stages : dict[str, torch.Tensor] or None
         With ``return_stages=True``, ``{stage: (n, D, D, D)}`` for :data:`STAGES` (noisy path,
         before the intensity augmentation); else None.
+    context_mask : torch.Tensor or None
+        With context, ``(n, D, D, D)`` bool union of the neighbours' masks (disjoint from
+        ``mask``); else None.
     """
 
     noisy: Tensor
@@ -136,6 +151,7 @@ class SimBatch:
     label: Tensor
     params: dict[str, Tensor]
     stages: dict[str, Tensor] | None = None
+    context_mask: Tensor | None = None
 
     def __len__(self) -> int:
         """Return the number of subtomograms."""
@@ -156,9 +172,10 @@ class SimBatch:
         """
         stages = None if self.stages is None else {k: v.to(device) for k, v in self.stages.items()}
         clean = None if self.clean is None else self.clean.to(device)
+        ctx = None if self.context_mask is None else self.context_mask.to(device)
         return SimBatch(self.noisy.to(device), clean, self.mask.to(device),
                         self.label.to(device), {k: v.to(device) for k, v in self.params.items()},
-                        stages)
+                        stages, ctx)
 
 
 def _kx_major(t: Tensor) -> Tensor:
@@ -274,13 +291,17 @@ class Simulator:
         (several times faster on the CPU). The filter is compiled here, once, and run on a
         two-sample input; if that fails it warns and stays eager. Results equal the default
         path to float rounding.
+    context : ContextBank or None
+        Neighbours to pack around the target when the parameters ask for context
+        (``context_fraction``; presets with a context range); its box must be ``box`` and its
+        device this simulator's. None: no context (asking for it is an error).
     """
 
     def __init__(self, volumes: Tensor, labels: Tensor, voxel_size_A: float = 13.68,
                  device: torch.device | str | None = None, *, box: int | None = None,
                  invert_contrast: bool = True, mask_level: float = 0.25,
                  bandlimit_fraction_nyquist: float = 1.0, class_names: list[str] | None = None,
-                 compile: bool = False) -> None:
+                 compile: bool = False, context: ContextBank | None = None) -> None:
         volumes, labels = _checked_volumes(volumes, labels)
         if not voxel_size_A > 0:
             raise ValueError(f"voxel_size_A must be > 0 Å, got {voxel_size_A}")
@@ -306,6 +327,13 @@ class Simulator:
         self._grids(bandlimit_fraction_nyquist)
         self._mark: StageTimer = _no_timer
         self._filter: Callable[..., Tensor] | None = self._compiled_filter() if compile else None
+        if context is not None and not isinstance(context, ContextBank):
+            raise TypeError(f"context must be a ContextBank, got {type(context).__name__}")
+        if context is not None and (context.box != box
+                                    or context.device.type != self.device.type):
+            raise ValueError(f"the context bank's box {context.box} on {context.device} must be "
+                             f"the simulator's box {box} on {self.device}")
+        self.context = context
 
     def _grids(self, bandlimit_fraction_nyquist: float) -> None:
         """Precompute the frequency grids on the rfftn half grid ``(D, D, D // 2 + 1)``."""
@@ -481,7 +509,22 @@ class Simulator:
         p = {k: self._param(params, k, n) for k in (*REQUIRED_PARAMS, *DEFAULT_PARAMS)}
         if validate:
             self._check_params(p)
+        if CONTEXT_PARAM in params:
+            p[CONTEXT_PARAM] = self._context_fraction(params, n, validate)
         return idx, R, p
+
+    def _context_fraction(self, params: Mapping[str, object], n: int, validate: bool) -> Tensor:
+        """Return the ``(n,)`` occupancy asked for, after checking that context can be made."""
+        if self.context is None:
+            raise ValueError(f"{CONTEXT_PARAM} asks for context, but this simulator has no "
+                             "context bank: build it with Simulator(..., context=ContextBank(...))"
+                             " (Che et al. 2019: cryo_companion.papers.che2019.context."
+                             "context_bank)")
+        phi = self._param(params, CONTEXT_PARAM, n)
+        if validate and not bool(((phi >= 0) & (phi <= MAX_CONTEXT_FRACTION)).all()):
+            raise ValueError(f"{CONTEXT_PARAM} must be in [0, {MAX_CONTEXT_FRACTION}] (fraction "
+                             "of the box volume)")
+        return phi
 
     # ------------------------------------------------------------------ filters
     def transfer(self, params: Mapping[str, object], *, amplitude_contrast: float = 0.07,
@@ -606,6 +649,21 @@ class Simulator:
         density = self._bank.rotate(idx, R, shift)
         return density, density > self._mask_thr[idx].reshape(-1, 1, 1, 1)
 
+    def _add_context(self, density: Tensor, mask: Tensor, p: dict[str, Tensor],
+                     generator: torch.Generator | None) -> tuple[Tensor, Tensor | None]:
+        """Add the neighbours' density to the target's; return it and the neighbours' masks.
+
+        Without :data:`CONTEXT_PARAM` nothing is drawn or added (``density`` itself comes back).
+        The measured occupancy and the number of neighbours join ``p``.
+        """
+        if CONTEXT_PARAM not in p:
+            return density, None
+        assert self.context is not None  # checked with the parameters
+        pack = self.context.pack(mask, p[CONTEXT_PARAM], generator)
+        p["context_fraction_measured"] = pack.fraction
+        p["context_count"] = pack.count
+        return density + pack.density, pack.mask
+
     def _inverse(self, F_: Tensor) -> Tensor:
         """Return the real volumes ``(n, D, D, D)`` of half-grid spectra."""
         return torch.fft.irfftn(F_, s=self._shape, dim=(-3, -2, -1))
@@ -704,6 +762,8 @@ class Simulator:
         mark("noise draw")
         density, mask = self._rotate_and_mask(idx, R, p)
         mark("rotation and mask")
+        density, context_mask = self._add_context(density, mask, p, generator)
+        mark("context")
         S = torch.fft.rfftn(density, dim=(-3, -2, -1))
         mark("forward FFT")
         H = self._filter_with_gain(p, amplitude_contrast, voltage_kv)
@@ -722,7 +782,8 @@ class Simulator:
             if not need_clean:
                 clean = None
         out = SimBatch(noisy=noisy, clean=clean, mask=mask, label=self.labels[idx],
-                       params=self._out_params(idx, R, p), stages=stages)
+                       params=self._out_params(idx, R, p), stages=stages,
+                       context_mask=context_mask)
         mark("parameters")
         return out
 
@@ -744,7 +805,9 @@ class Simulator:
             Scalars or ``(n,)`` tensors: required ``snr`` (> 0, inf = no noise), ``wedge_deg``
             ([0, 90)), ``defocus_um`` (negative = underfocus), ``cs_mm`` (>= 0); optional
             (defaults :data:`DEFAULT_PARAMS`) ``bfactor_A2`` (Å²), ``intensity_scale``,
-            ``intensity_offset``, ``shift_{x,y,z}_vox``.
+            ``intensity_offset``, ``shift_{x,y,z}_vox``; and :data:`CONTEXT_PARAM`
+            (``context_fraction``, in [0, 0.5]: the occupancy of the box by neighbours to reach,
+            which needs the simulator's ``context`` bank; absent: no context).
         generator : torch.Generator or None
             Generator of the noise, on the simulator's device (on the CPU it seeds the two
             noise streams of :func:`cryo_companion._rng.randn_complex`).
@@ -761,7 +824,9 @@ class Simulator:
         Returns
         -------
         SimBatch
-            The batch; the stage timer of :meth:`timed`, if any, is called along the way.
+            The batch; the stage timer of :meth:`timed`, if any, is called along the way. With
+            context, ``params`` also holds ``context_fraction_measured`` (the occupancy reached)
+            and ``context_count`` (neighbours placed), and ``context_mask`` the neighbours.
 
         Raises
         ------
@@ -782,7 +847,8 @@ class Simulator:
         Draw order (fixed, so a seed reproduces a batch): parameters
         (:func:`cryo_companion.simulate.randomization.sample_params`), template indices (uniform
         over the templates unless ``template_index`` is given), rotations (uniform on SO(3)),
-        noise. The timer's first stage, "parameters", includes these draws.
+        noise, context (the neighbours, when ``preset`` has a context range). The timer's first
+        stage, "parameters", includes the first three.
 
         Parameters
         ----------
@@ -809,6 +875,11 @@ class Simulator:
         if not isinstance(preset, Preset):
             raise TypeError(f"preset must be a Preset, got {type(preset).__name__} (named "
                             "presets: cryo_companion.papers.che2019.presets.get_preset)")
+        if preset.has_context and self.context is None:
+            raise ValueError(f"preset {preset.name!r} randomizes the context (context_fraction "
+                             f"{preset.context_fraction}) but this simulator has no context "
+                             "bank: build it with Simulator(..., context=ContextBank(...)) (Che "
+                             "et al. 2019: cryo_companion.papers.che2019.context.context_bank)")
         self._check_generator(generator)
         params = sample_params(preset, n, generator, self.device)
         if template_index is None:
