@@ -251,3 +251,14 @@ def test_membrane_fragments_are_seeded_discs_of_bilayer():
         assert (f > 0.25 * f.max()).float().mean().item() < 0.15
     with pytest.raises(ValueError, match="radius_fraction"):
         membrane_fragments(1, 32, 13.68, radius_fraction=(0.3, 0.6))
+
+
+def test_the_context_benchmark_measures_both_ways():
+    from cryo_companion.bench.context import measure
+
+    out = measure(_sim(), {"no context": get_preset("randomized"), "context": _preset()}, 4,
+                  rounds=1, min_time=0.0)
+    assert set(out) == {"no context", "context"}
+    assert all(float(v["subtomograms_per_s"]) > 0 for v in out.values())
+    assert "occupancy_measured_mean" not in out["no context"]
+    assert 0 < float(out["context"]["occupancy_measured_mean"]) <= 0.15 + 0.01

@@ -2,12 +2,14 @@
 
 ``cryo-companion bench TARGET`` runs them: ``simulate`` (:mod:`.simulate`, the subtomogram
 simulator against :mod:`.numpy_reference`), ``tomogram`` (:mod:`.tomogram`), ``shrec-eval``
-(:mod:`.shrec_eval`) and ``train-step`` (:mod:`.train_step`). Every module has ``add_args(parser)``
+(:mod:`.shrec_eval`), ``train-step`` (:mod:`.train_step`) and ``context`` (:mod:`.context`, the
+cost of context randomization). Every module has ``add_args(parser)``
 and ``main(args) -> int``. Nothing in the library imports this package.
 """
 
 #: Benchmark targets of ``cryo-companion bench``: name -> module (under this package).
 TARGETS: dict[str, str] = {"simulate": "simulate", "tomogram": "tomogram",
-                           "shrec-eval": "shrec_eval", "train-step": "train_step"}
+                           "shrec-eval": "shrec_eval", "train-step": "train_step",
+                           "context": "context"}
 
 __all__ = ["TARGETS"]
