@@ -89,8 +89,9 @@ def measure(sim: Simulator, presets: dict[str, Preset], batch: int, *, rounds: i
                 spent[k] += time.perf_counter() - t0
                 done[k] += 1
                 if "context_fraction" in b.params:
-                    occ[k].append(tuple(float(b.params[x].float().mean()) for x in (
-                        "context_fraction", "context_fraction_measured", "context_count")))
+                    drawn, got, count = (float(b.params[x].float().mean()) for x in (
+                        "context_fraction", "context_fraction_measured", "context_count"))
+                    occ[k].append((drawn, got, count))
         for k in presets:
             rates[k].append(done[k] * batch / spent[k])
     out: dict[str, dict[str, object]] = {}
