@@ -24,7 +24,8 @@ Choices (stated here, tested in ``tests/test_simulate_context.py``)
   the bank's weights (per entry: its volume's weight over its copies in the pool) and placed at
   integer positions, so a box may hold the same posed neighbour twice, at different places.
 * **Placement.** Rounds; in each, every sample that still needs occupancy draws ``candidates``
-  neighbours and ``proposals`` centres for each, drawn uniformly in the box enlarged on each side
+  neighbours (more when few samples are left: about ``n × candidates`` per round, at most 8
+  times as many per sample) and ``proposals`` centres for each, drawn uniformly in the box enlarged on each side
   by ``margin`` times the neighbour's mask radius (neighbours cut by the box edge are common, as
   in a tomogram). A candidate takes the first centre at which every ``8``-th of its mask voxels
   is free (a cheap preselection), and is kept if its whole mask is free there; candidates of the
@@ -47,9 +48,10 @@ Choices (stated here, tested in ``tests/test_simulate_context.py``)
   voxels (for the overlap tests) and its support voxels with their density (added to the box
   when accepted): the same as rotating and shifting the whole template in the box.
 
-Batching: the rounds (and the few sub-box sizes of the pool's rendering) are Python loops; every
-operation inside them acts on all the samples of the batch at once (no loop over samples), on the
-CPU and CUDA alike. The random draws have fixed shapes (every sample draws in every round,
+Batching: the rounds, the candidates' ranks within a round (the in-order acceptance), the waves
+of density additions (one neighbour per sample each) and the few sub-box sizes of the pool's
+rendering are Python loops; every operation inside them acts on all the samples of the batch at
+once (no loop over samples), on the CPU and CUDA alike. The random draws have fixed shapes (every sample draws in every round,
 finished or not), so a seed gives the same batch; a batch whose every φ is 0 draws nothing.
 """
 from __future__ import annotations
@@ -76,6 +78,8 @@ _SIZE_STEP = 4
 _NO_CLAIM = 2**31 - 1
 #: The proposals of a candidate are first compared on every this-many-th of its mask voxels.
 _PRESELECT_STRIDE = 8
+#: When few samples are left open, each gets up to this many times ``candidates`` per round.
+_TAIL_FACTOR = 8
 
 
 @dataclass
@@ -322,7 +326,9 @@ class ContextBank:
             rows = (2 * room > v_min).nonzero().reshape(-1)  # samples still open
             if rows.numel() == 0:
                 break
-            self._place(st, pool, rows, e[rows], t[rows])
+            # the fewer samples still open, the more candidates each (about n C per round)
+            c = min(_TAIL_FACTOR * self.candidates, self.candidates * n // rows.numel())
+            self._place(st, pool, rows, e[rows, :c], t[rows, :c])
         return st.result()
 
     def _pool(self, M: int, generator: torch.Generator | None) -> _Pool:
@@ -358,12 +364,13 @@ class ContextBank:
 
     def _draw(self, pool: _Pool, room: Tensor, generator: torch.Generator | None
               ) -> tuple[Tensor, Tensor]:
-        """Draw, for every sample, ``candidates`` pool entries that could fit, and centres.
+        """Draw, for every sample, pool entries that could fit and centres for them.
 
         Returns the entries ``(n, C)`` and integer centre shifts ``(n, C, P, 3)`` (voxels from
-        the box centre, z-y-x; ``P`` proposals per candidate).
+        the box centre, z-y-x; ``P`` proposals per candidate), with ``C`` the most candidates a
+        round can use (:data:`_TAIL_FACTOR` times ``candidates``): fixed shapes, fixed draws.
         """
-        dev, n, C, P = self.device, room.numel(), self.candidates, self.proposals
+        dev, n, C, P = self.device, room.numel(), _TAIL_FACTOR * self.candidates, self.proposals
         fits = pool.mask_len.reshape(1, -1) < 2 * room.reshape(-1, 1)
         cum = torch.cumsum(torch.where(fits, pool.weight, torch.zeros_like(pool.weight)), 1)
         u = torch.rand(n, C, generator=generator, device=dev, dtype=torch.float64)
@@ -375,7 +382,7 @@ class ContextBank:
 
     def _place(self, st: _State, pool: _Pool, rows: Tensor, e: Tensor, t: Tensor) -> None:
         """Try the candidates of ``rows`` (``(m, C)`` entries, ``(m, C, P, 3)`` centres)."""
-        m, C, D, dev = rows.numel(), self.candidates, self.box, self.device
+        (m, C), D, dev = e.shape, self.box, self.device
         q_row = rows.repeat_interleave(C)  # candidate q = i C + c belongs to sample rows[i]
         t = t.reshape(m * C, self.proposals, 3)
         seg, pos, zyx, _ = pool.voxels("mask", e.reshape(-1))  # mask voxels of each candidate
@@ -397,12 +404,16 @@ class ContextBank:
         if keep.numel() == 0:
             return
         st.mark(q_row[seg[keep]], at[keep])
-        for c in range(C):  # one neighbour per sample per call: no index repeats
-            qs = (torch.arange(m, device=dev) * C + c)[accepted[:, c]]
-            if qs.numel():
-                s_seg, _, s_zyx, s_val = pool.voxels("support", e.reshape(-1)[qs])
-                assert s_val is not None
-                st.add_density(q_row[qs][s_seg], s_zyx + shift[qs][s_seg], s_val)
+        # the density of the accepted, added in waves of one neighbour per sample (no index
+        # repeats within a wave: a deterministic sum on CUDA too)
+        qs = accepted.reshape(-1).nonzero().reshape(-1)
+        wave = (accepted.cumsum(1) - 1).reshape(-1)[qs]
+        s_seg, _, s_zyx, s_val = pool.voxels("support", e.reshape(-1)[qs])
+        assert s_val is not None
+        s_row, s_zyx, s_wave = q_row[qs][s_seg], s_zyx + shift[qs][s_seg], wave[s_seg]
+        for w in range(int(wave.max()) + 1):
+            here = s_wave == w
+            st.add_density(s_row[here], s_zyx[here], s_val[here])
         st.voxels.index_add_(0, rows, acc)
         st.count.index_add_(0, rows, accepted.sum(1))
 
