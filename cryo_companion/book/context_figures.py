@@ -99,13 +99,14 @@ def context_examples(simulator: Simulator, preset: Preset, *, seed: int = 0,
     g = torch.Generator(device=dev).manual_seed(seed)
     params = sample_params(preset, idx.numel(), g, dev)
     R = random_rotation_matrices(idx.numel(), g, device=dev)
-    kw = {"amplitude_contrast": preset.amplitude_contrast, "voltage_kv": preset.voltage_kv}
+    ac, kv = preset.amplitude_contrast, preset.voltage_kv
     noise_seed = int(torch.randint(2**62, (1,), generator=g, device=dev))
     alone_params = {k: v for k, v in params.items() if k != "context_fraction"}
     alone = simulator.simulate(idx, R, alone_params,
-                               torch.Generator(device=dev).manual_seed(noise_seed), **kw)
+                               torch.Generator(device=dev).manual_seed(noise_seed),
+                               amplitude_contrast=ac, voltage_kv=kv)
     ctx = simulator.simulate(idx, R, params, torch.Generator(device=dev).manual_seed(noise_seed),
-                             **kw)
+                             amplitude_contrast=ac, voltage_kv=kv)
     assert alone.clean is not None and ctx.clean is not None and ctx.context_mask is not None
     names = simulator.class_names
     lab = simulator.labels[idx].tolist()

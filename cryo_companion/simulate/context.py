@@ -25,9 +25,9 @@ Choices (stated here, tested in ``tests/test_simulate_context.py``)
   integer positions, so a box may hold the same posed neighbour twice, at different places.
 * **Placement.** Rounds; in each, every sample that still needs occupancy draws ``candidates``
   neighbours (more when few samples are left: about ``n × candidates`` per round, at most 8
-  times as many per sample) and ``proposals`` centres for each, drawn uniformly in the box enlarged on each side
-  by ``margin`` times the neighbour's mask radius (neighbours cut by the box edge are common, as
-  in a tomogram). A candidate takes the first centre at which every ``8``-th of its mask voxels
+  times as many per sample) and ``proposals`` centres for each, drawn uniformly in the box
+  enlarged on each side by ``margin`` times the neighbour's mask radius (neighbours cut by the
+  box edge are common, as in a tomogram). A candidate takes the first centre at which every ``8``-th of its mask voxels
   is free (a cheap preselection), and is kept if its whole mask is free there; candidates of the
   same sample that would overlap each other are resolved in their drawing order (the first
   claims the voxels, the later ones wait for the next round). Neighbours are not slid into
@@ -51,8 +51,9 @@ Choices (stated here, tested in ``tests/test_simulate_context.py``)
 Batching: the rounds, the candidates' ranks within a round (the in-order acceptance), the waves
 of density additions (one neighbour per sample each) and the few sub-box sizes of the pool's
 rendering are Python loops; every operation inside them acts on all the samples of the batch at
-once (no loop over samples), on the CPU and CUDA alike. The random draws have fixed shapes (every sample draws in every round,
-finished or not), so a seed gives the same batch; a batch whose every φ is 0 draws nothing.
+once (no loop over samples), on the CPU and CUDA alike. The random draws have fixed shapes
+(every sample draws in every round, finished or not), so a seed gives the same batch; a batch
+whose every φ is 0 draws nothing.
 """
 from __future__ import annotations
 
