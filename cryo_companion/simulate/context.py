@@ -27,11 +27,11 @@ Choices (stated here, tested in ``tests/test_simulate_context.py``)
   neighbours (more when few samples are left: about ``n × candidates`` per round, at most 8
   times as many per sample) and ``proposals`` centres for each, drawn uniformly in the box
   enlarged on each side by ``margin`` times the neighbour's mask radius (neighbours cut by the
-  box edge are common, as in a tomogram). A candidate takes the first centre at which every ``8``-th of its mask voxels
-  is free (a cheap preselection), and is kept if its whole mask is free there; candidates of the
-  same sample that would overlap each other are resolved in their drawing order (the first
-  claims the voxels, the later ones wait for the next round). Neighbours are not slid into
-  contact: they touch where chance puts them.
+  box edge are common, as in a tomogram). A candidate takes the first centre at which every
+  8th of its mask voxels is free (a cheap preselection), and is kept if its whole mask is free
+  there; candidates of the same sample that would overlap each other are resolved in their
+  drawing order (the first claims the voxels, the later ones wait for the next round).
+  Neighbours are not slid into contact: they touch where chance puts them.
 * **Reaching the drawn occupancy φ.** Candidates are drawn among the pool entries whose whole
   mask is less than twice the missing occupancy (those that could be accepted anywhere), and
   accepted, in drawing order, while each brings the occupancy closer to φ (its in-box volume
