@@ -98,3 +98,19 @@ def test_standardize_batch_global():
     assert z.std(correction=0).item() == pytest.approx(1.0, abs=1e-5)
     # one global scale: per-sample ratios preserved
     torch.testing.assert_close(z[3].std() / z[0].std(), x[3].std() / x[0].std())
+
+
+def test_context_is_one_more_factor_off_by_default():
+    p = Preset(name="p", **_RANGES)
+    assert p.context_fraction == (0.0, 0.0) and not p.has_context
+    assert p.as_dict()["context_fraction"] == (0.0, 0.0)
+    assert "context_fraction" not in sample_params(p, 4, torch.Generator().manual_seed(0))
+    c = p.replace(context_fraction=(0.05, 0.2))
+    assert c.has_context
+    phi = sample_params(c, 2000, torch.Generator().manual_seed(0))["context_fraction"]
+    assert phi.dtype == torch.float32 and 0.05 <= phi.min() and phi.max() <= 0.2
+    fixed = sample_params(p.replace(context_fraction=0.1), 3)["context_fraction"]
+    assert torch.equal(fixed, torch.full((3,), 0.1))
+    for bad in ((-0.1, 0.1), (0.0, 0.51), (float("nan"), 0.1)):
+        with pytest.raises(ValueError, match="context_fraction"):
+            p.replace(context_fraction=bad)

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from simulator_reference import assert_same_batch, reference_sample, reference_simulate
 
 from cryo_companion.optics import ctf, frequency_magnitude, mtf, wedge_mask
 from cryo_companion.papers.che2019.presets import get_preset
@@ -287,3 +288,82 @@ def test_band_variance_equals_the_variance_of_the_scattered_spectrum(box):
     torch.testing.assert_close(band, _var_rfft(dense, box**3, box % 2 == 0), rtol=1e-5, atol=0)
     torch.testing.assert_close(band.double(), real.reshape(3, -1).double().var(1, correction=0),
                                rtol=1e-4, atol=0)
+
+
+# --------------------------------------------------------------------------- the named steps
+@pytest.mark.parametrize("box", [24, 25])
+@pytest.mark.parametrize("return_stages, need_clean", [(False, True), (False, False),
+                                                        (True, True), (True, False)])
+def test_named_steps_equal_the_monolithic_simulate_bit_for_bit(device, box, return_stages,
+                                                               need_clean):
+    s = Simulator(*_templates(box), device=device)
+    for preset in ("randomized", "baseline"):
+        kw = {"return_stages": return_stages, "need_clean": need_clean}
+        a = s.sample(5, get_preset(preset), torch.Generator(device=device).manual_seed(8), **kw)
+        b = reference_sample(s, 5, get_preset(preset),
+                              torch.Generator(device=device).manual_seed(8), **kw)
+        assert_same_batch(a, b)
+    R = torch.eye(3, device=device).expand(3, 3, 3)
+    p = _fixed(3, snr=torch.tensor([math.inf, 0.5, 2.0]), intensity_scale=1.2,
+               intensity_offset=0.1, bfactor_A2=torch.tensor([0.0, 100.0, 500.0]))
+    a = s.simulate(torch.tensor([0, 1, 1]), R, p, torch.Generator(device=device).manual_seed(3),
+                   return_stages=return_stages, need_clean=need_clean)
+    b = reference_simulate(s, torch.tensor([0, 1, 1]), R, p,
+                            torch.Generator(device=device).manual_seed(3),
+                            return_stages=return_stages, need_clean=need_clean)
+    assert_same_batch(a, b)
+
+
+@pytest.mark.slow
+def test_compiled_named_steps_equal_the_monolithic_simulate_bit_for_bit():
+    s = Simulator(*_templates(), compile=True)
+    assert s._filter is not None
+    for rs in (False, True):
+        a = s.sample(6, get_preset("randomized"), torch.Generator().manual_seed(5),
+                     return_stages=rs)
+        b = reference_sample(s, 6, get_preset("randomized"), torch.Generator().manual_seed(5),
+                              return_stages=rs)
+        assert_same_batch(a, b)
+
+
+def test_stage_timer_is_an_instance_hook_called_at_the_end_of_each_stage(sim):
+    from cryo_companion.simulate.subtomogram import TIMED_STAGES
+
+    seen: list[str] = []
+    with sim.timed(seen.append) as same:
+        assert same is sim
+        b = sim.sample(3, get_preset("randomized"), torch.Generator().manual_seed(1))
+    assert seen[0] == "parameters" and seen[-1] == "parameters"
+    assert set(seen) == set(TIMED_STAGES)
+    # pipeline order: the first time each stage ends
+    assert sorted(set(seen), key=seen.index) == list(TIMED_STAGES)
+    n_calls = len(seen)
+    sim.sample(3, get_preset("randomized"), torch.Generator().manual_seed(1))
+    assert len(seen) == n_calls  # the hook is gone after the block
+    # timing changes nothing
+    c = sim.sample(3, get_preset("randomized"), torch.Generator().manual_seed(1))
+    assert torch.equal(b.noisy, c.noisy)
+    with pytest.raises(KeyError), sim.timed(lambda stage: {}[stage]):
+        sim.sample(1, get_preset("baseline"))
+    sim.sample(1, get_preset("baseline"))  # restored after an exception too
+
+
+def test_compiled_filter_fallback_is_decided_once_at_construction(monkeypatch):
+    """A compiled filter that fails warns once, when the simulator is made; later calls take the
+    eager filter silently (pytest turns warnings into errors) and give the eager results."""
+    def broken_compile(fn, **kw):  # the filter's backend fails; the rotation stays eager
+        def run(*args, **kwargs):
+            raise RuntimeError("no backend")
+        return run if fn.__name__ == "_transfer_fused" else fn
+
+    v, lab = _templates()
+    eager = Simulator(v, lab)
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    with pytest.warns(RuntimeWarning, match="Fourier filter failed.*no backend"):
+        s = Simulator(v, lab, compile=True)
+    assert s._filter is None
+    monkeypatch.undo()
+    a = s.sample(4, get_preset("randomized"), torch.Generator().manual_seed(2))
+    b = eager.sample(4, get_preset("randomized"), torch.Generator().manual_seed(2))
+    # (the rotation here is the uncompiled gather: equal to grid_sample to float rounding)
+    torch.testing.assert_close(a.noisy, b.noisy, atol=1e-5 * b.noisy.abs().max().item(), rtol=0)

@@ -3,14 +3,15 @@
 ``cryo-companion bench TARGET`` runs them: ``simulate`` (:mod:`.simulate`, the subtomogram
 simulator against :mod:`.numpy_reference`), ``tomogram`` (:mod:`.tomogram`), ``shrec-eval``
 (:mod:`.shrec_eval`), ``shrec-data`` (:mod:`.shrec_data`, one model of the SHREC 2020 data
-set) and ``train`` (:mod:`.train`: N training runs per step, in one process and in N; the
-former ``train-step`` target is its ``--fast-step``). Every module has ``add_args(parser)`` and
-``main(args) -> int``. Nothing in the library imports this package.
+set), ``train`` (:mod:`.train`: N training runs per step, in one process and in N; the former
+``train-step`` target is its ``--fast-step``) and ``context`` (:mod:`.context`, the cost of
+context randomization). Every module has ``add_args(parser)`` and ``main(args) -> int``. Nothing
+in the library imports this package.
 """
 
 #: Benchmark targets of ``cryo-companion bench``: name -> module (under this package).
 TARGETS: dict[str, str] = {"simulate": "simulate", "tomogram": "tomogram",
                            "shrec-eval": "shrec_eval", "shrec-data": "shrec_data",
-                           "train": "train"}
+                           "train": "train", "context": "context"}
 
 __all__ = ["TARGETS"]

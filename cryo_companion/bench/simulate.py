@@ -162,7 +162,8 @@ def stage_profile(sim, batch: int, preset: str | Preset, generator: torch.Genera
     for _ in range(reps):
         sync()
         last[0] = time.perf_counter()
-        sim.sample(batch, preset, generator, need_clean=need_clean, _timer=mark)
+        with sim.timed(mark):
+            sim.sample(batch, preset, generator, need_clean=need_clean)
     return {k: round(1e3 * v / (reps * batch), 4) for k, v in acc.items()}
 
 

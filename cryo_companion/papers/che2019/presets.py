@@ -1,4 +1,4 @@
-"""The simulator presets of Che et al. 2019 (III-B and IV): ``"randomized"`` and ``"baseline"``.
+"""The simulator presets of Che et al. 2019 (III-B and IV), and this book's context arms.
 
 * ``"randomized"``: every subtomogram draws its own parameters (III-B): SNR log-uniform on
   [0.03, 10], missing-wedge angle uniform on [0°, 50°] (tilt ranges ±90° to ±40°), defocus Dz
@@ -8,6 +8,15 @@
   intensity augmentation (and the pose) random. If ``results/test_domain.json`` holds
   ``data.baseline_preset`` (values measured on this book's test domain) those values are used
   instead; :attr:`~cryo_companion.simulate.randomization.Preset.source` says which.
+
+* ``"randomized+context"`` and ``"baseline+context"`` (beyond the paper; issue 14): the two arms
+  with one more randomized factor, the context: neighbours packed around the target at an
+  occupancy drawn uniformly in :data:`CONTEXT_FRACTION` (0-25 % of the box volume), from the
+  bank of :func:`cryo_companion.papers.che2019.context.context_bank` (a simulator for these
+  presets needs it: ``Simulator(..., context=context_bank(templates))``). Both context arms draw
+  the same range, so they differ exactly where the paper's two arms differ (optics and noise
+  randomized or fixed): the baseline's rule "fix what was measured on the test data" is not
+  applied to the context, whose test-domain value is not measured (the test domain is held out).
 
 Parameters the paper does not give are our choices, stated as such: the CTF envelope
 (``bfactor_A2`` 2000 Å²), the sub-box shift range (±2 voxels), the augmentation ranges (gain
@@ -19,24 +28,31 @@ from collections.abc import Callable
 
 from cryo_companion.simulate.randomization import Preset
 
-__all__ = ["PAPER_BASELINE", "PAPER_RANGES", "PRESETS", "baseline", "get_preset", "randomized"]
+__all__ = ["CONTEXT_FRACTION", "PAPER_BASELINE", "PAPER_RANGES", "PRESETS", "baseline",
+           "baseline_context", "get_preset", "randomized", "randomized_context"]
 
 #: Our choices for what III-B leaves open (shared by both arms, so they differ only where the
 #: paper says they do).
 _OURS = {"bfactor_A2": (2000.0, 2000.0), "intensity_scale": (0.8, 1.25),
          "intensity_offset": (-0.2, 0.2), "max_shift_vox": 2.0, "amplitude_contrast": 0.07,
          "voltage_kv": 300.0}
+#: Occupancy range of the context arms: fraction of the box volume inside the neighbours' masks
+#: (the issue's example range; our choice).
+CONTEXT_FRACTION = (0.0, 0.25)
+#: Where the context arms' context comes from.
+_CONTEXT_SOURCE = ("context: ours (beyond the paper, issue 14), occupancy uniform in "
+                   f"{CONTEXT_FRACTION}, bank cryo_companion.papers.che2019.context")
 
 
 def randomized() -> Preset:
-    """The domain-randomization preset (Che et al. 2019, III-B)."""
+    """Return the domain-randomization preset (Che et al. 2019, III-B)."""
     return Preset(name="randomized", snr=(0.03, 10.0), snr_log_uniform=True,
                   wedge_deg=(0.0, 50.0), defocus_um=(-12.0, 0.0), cs_mm=(1.5, 3.0),
                   source="Che et al. 2019, III-B", **_OURS)  # type: ignore[arg-type]
 
 
 def baseline() -> Preset:
-    """The fixed-parameter baseline (Che et al. 2019, IV), measured values where recorded."""
+    """Return the fixed-parameter baseline (Che et al. 2019, IV), measured values where recorded."""
     # Che et al. 2019, IV: "Missing wedge tilt angles, Dz and Cs are 30°, −6 µm and 2.7 mm
     # respectively. Baseline SNR is set to be 0.1 by measuring the testing data."
     values = {"snr": 0.1, "wedge_deg": 30.0, "defocus_um": -6.0, "cs_mm": 2.7}
@@ -59,11 +75,36 @@ def baseline() -> Preset:
                   source=source, **_OURS)  # type: ignore[arg-type]
 
 
-PRESETS: dict[str, Callable[[], Preset]] = {"randomized": randomized, "baseline": baseline}
+def randomized_context() -> Preset:
+    """Return ``"randomized"`` with the context randomized too (:data:`CONTEXT_FRACTION`)."""
+    p = randomized()
+    return p.replace(name="randomized+context", context_fraction=CONTEXT_FRACTION,
+                     source=f"{p.source}; {_CONTEXT_SOURCE}")
+
+
+def baseline_context() -> Preset:
+    """Return ``"baseline"`` with the context randomized (:data:`CONTEXT_FRACTION`)."""
+    p = baseline()
+    return p.replace(name="baseline+context", context_fraction=CONTEXT_FRACTION,
+                     source=f"{p.source}; {_CONTEXT_SOURCE}")
+
+
+PRESETS: dict[str, Callable[[], Preset]] = {
+    "randomized": randomized, "baseline": baseline,
+    "randomized+context": randomized_context, "baseline+context": baseline_context}
 
 
 def get_preset(name: str | Preset) -> Preset:
-    """The preset called ``name`` (``"randomized"`` or ``"baseline"``); a Preset is returned as is.
+    """Return the preset called ``name`` (a key of :data:`PRESETS`); a Preset is returned as is.
+
+    Parameters
+    ----------
+    name : str or Preset
+        ``"randomized"``, ``"baseline"``, ``"randomized+context"`` or ``"baseline+context"``.
+
+    Returns
+    -------
+    Preset
 
     Raises
     ------
