@@ -380,3 +380,26 @@ def test_measured_step_times_come_from_the_bench_record(tmp_path, monkeypatch):
     rec["data"]["cpu"]["settings"]["batch"] = 2                  # not Table I's batch
     (tmp_path / "bench_train.json").write_text(json.dumps(rec))
     assert measured_step_ms(6, cpu) == {}
+
+
+@pytest.mark.parametrize("arm, threshold", [("randomized+context", 0.5), ("baseline+context", 0.2)])
+def test_context_arms_train_with_neighbours_and_keep_their_papers_threshold(tmp_path, arm,
+                                                                           threshold):
+    """A context arm draws its batches with neighbours packed around the target (the training
+    context bank), and its weights carry the mask threshold of the arm it is built on (V)."""
+    from cryo_companion.papers.che2019.presets import get_preset
+    from cryo_companion.papers.che2019.train import _simulator, simulator_batches
+
+    sim, _ = _simulator("che2019", 13.68, 32, torch.device("cpu"), context=True)
+    b = sim.sample(4, get_preset(arm), torch.Generator().manual_seed(0), need_clean=False)
+    occupied = b.params["context_fraction_measured"]
+    assert bool((occupied > 0).any()) and not bool((b.mask & b.context_mask).any())
+    draw, names = simulator_batches(arm, torch.device("cpu"), box=32)
+    assert names == ["ribosome", "membrane", "TRiC", "proteasome"]
+    x, y, m = draw(4, torch.Generator().manual_seed(0))[:3]
+    assert x.shape == (4, 32, 32, 32) and m.dtype == torch.bool
+    four = DSRF3DConfig(n_classes=4, box=32, enc_widths=(4, 4, 8, 8, 8), fc_widths=(16, 16))
+    res = train(_cfg(arm=arm, seed=0, iters=1, batch_size=2, val_every=0, val_size=0,
+                     checkpoint_every=0, model=four), tmp_path / arm, progress=False)
+    _, meta = load_weights(res.weights)
+    assert meta["threshold"] == threshold and meta["training"]["arm"] == arm

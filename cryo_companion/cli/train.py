@@ -20,8 +20,11 @@ COMMAND = "train"
 
 def add_args(p: argparse.ArgumentParser) -> None:
     """Arguments of ``cryo-companion train``."""
-    p.add_argument("--arm", required=True, choices=["randomized", "baseline"],
-                   help="simulator preset: domain randomization or the fixed baseline")
+    from cryo_companion.papers.che2019.train import ARMS
+
+    p.add_argument("--arm", required=True, choices=list(ARMS),
+                   help="simulator preset: domain randomization or the fixed baseline, each "
+                        "also with context randomization (neighbours packed in the box)")
     p.add_argument("--seed", type=int, default=0, help="seed (weights, batches, validation set)")
     p.add_argument("--iters", type=int, default=15_000, help="SGD iterations (paper: 15000)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder of the run")

@@ -19,9 +19,11 @@ COMMAND = "train-many"
 
 def add_args(p: argparse.ArgumentParser) -> None:
     """Arguments of ``cryo-companion train-many``."""
+    from cryo_companion.papers.che2019.train import ARMS
+
     p.add_argument("--root", required=True, help="folder of the run folders")
     p.add_argument("--arms", nargs="+", default=["randomized", "baseline"],
-                   choices=["randomized", "baseline"], help="simulator presets (default both)")
+                   choices=list(ARMS), help="simulator presets (default: the paper's two)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
                    help="seeds per arm (default 0 1 2)")
     p.add_argument("--iters", type=int, default=15_000, help="SGD iterations (paper: 15000)")

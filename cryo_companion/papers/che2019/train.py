@@ -57,6 +57,7 @@ from cryo_companion.models.dsrf3d import DSRF3DConfig, DSRF3DSegNet, save_weight
 
 __all__ = [
     "ARMS",
+    "base_arm",
     "LAUNCHERS",
     "BatchFn",
     "TrainConfig",
@@ -74,7 +75,23 @@ __all__ = [
     "validation_hook",
 ]
 
-ARMS = ("randomized", "baseline")
+ARMS = ("randomized", "baseline", "randomized+context", "baseline+context")
+
+
+def base_arm(arm: str) -> str:
+    """The paper's arm an arm is built on (``"randomized+context"`` -> ``"randomized"``).
+
+    Parameters
+    ----------
+    arm : str
+        One of :data:`ARMS`.
+
+    Returns
+    -------
+    str
+        ``"randomized"`` or ``"baseline"``: the arm whose mask threshold (V) applies.
+    """
+    return arm.split("+", 1)[0]
 #: How :func:`train_many` runs several trainings.
 LAUNCHERS = ("inprocess", "processes")
 
@@ -331,14 +348,19 @@ def table1_loss(cls_weight: float) -> Callable[..., dict[str, Tensor]]:
     return loss
 
 
-def _simulator(structure_set: str, voxel_size_A: float, box: int, device: torch.device
-               ) -> tuple[Any, list[str]]:
+def _simulator(structure_set: str, voxel_size_A: float, box: int, device: torch.device,
+               context: bool = False) -> tuple[Any, list[str]]:
     from cryo_companion.simulate.subtomogram import Simulator
     from cryo_companion.structures.templates import template_bank
 
     bank = template_bank(structure_set, voxel_size_A, box)
+    ctx = None
+    if context:  # the context arms: neighbours from the training bank around every target
+        from cryo_companion.papers.che2019.context import context_bank
+
+        ctx = context_bank(bank, device=device)
     sim = Simulator(torch.as_tensor(bank.volumes), torch.as_tensor(bank.labels),
-                    voxel_size_A=voxel_size_A, device=device)
+                    voxel_size_A=voxel_size_A, device=device, context=ctx)
     return sim, list(bank.class_names)
 
 
@@ -349,7 +371,8 @@ def simulator_batches(arm: str, device: torch.device, *, structure_set: str = "c
     Parameters
     ----------
     arm : str
-        ``"randomized"`` or ``"baseline"``.
+        One of :data:`ARMS` (the context arms simulate with the training context bank of
+        :mod:`cryo_companion.papers.che2019.context`).
     device : torch.device
         Simulation device.
     structure_set : str
@@ -366,8 +389,10 @@ def simulator_batches(arm: str, device: torch.device, *, structure_set: str = "c
     """
     from cryo_companion.papers.che2019.presets import get_preset
 
-    sim, names = _simulator(structure_set, voxel_size_A, box, torch.device(device))
-    return simulator_draw(sim, get_preset(arm)), names
+    preset = get_preset(arm)
+    sim, names = _simulator(structure_set, voxel_size_A, box, torch.device(device),
+                            context=preset.has_context)
+    return simulator_draw(sim, preset), names
 
 
 def validation_hook(val: tuple[Tensor, ...], cls_weight: float, chunk: int = 64) -> ValidateFn:
@@ -472,7 +497,7 @@ def _finish(cfg: TrainConfig, job: Job, res: FitResult, device: torch.device) ->
     model = job.model
     assert isinstance(model, DSRF3DSegNet)
     weights = save_weights(
-        model, out / WEIGHTS, threshold=PAPER_THRESHOLDS[cfg.arm],
+        model, out / WEIGHTS, threshold=PAPER_THRESHOLDS[base_arm(cfg.arm)],
         preprocessing={**DEFAULT_PREPROCESSING, "voxel_size_A": cfg.voxel_size_A,
                        "contrast": TRAINING_CONTRAST},
         training={"arm": cfg.arm, "seed": cfg.seed, "iters": cfg.iters, "preset": cfg.arm})
