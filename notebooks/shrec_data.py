@@ -35,12 +35,12 @@
 # The data are written with `cryo-companion shrec-data --out DIR --models 0-9` (about 1 GB per
 # model at paper scale, never committed); this chapter makes the test model only.
 
-# %% tags=["parameters"]
+# %% tags=["parameters", "remove-cell"]
 scale = "smoke"   # "smoke": 2-core CPU in about a minute; "paper": the papers' sizes
 device = "auto"   # "auto", "cpu" or "cuda"
 seed = 0
 
-# %%
+# %% tags=["hide-input"]
 import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
@@ -49,12 +49,11 @@ from cryo_companion.dataset import default_data_dir
 from cryo_companion.mrc import read_mrc
 from cryo_companion.papers.shrec2020 import dataset as sd
 from cryo_companion.papers.shrec2020.layout import ensure_models, model_dir, read_truth
-from cryo_companion.papers.shrec2020.metrics import BENCHMARK_SCRIPT, evaluate
 from cryo_companion.runs.results import save_result
 from cryo_companion.runs.runtime import setup
 from cryo_companion.tables import format_table
 
-run = setup(scale, device, seed, chapter="shrec_data", paper_needs_gpu=True)
+run = setup(scale, device, seed, chapter="shrec_data", paper_needs_gpu=False)
 r = sd.recipe(scale)
 print("device:", run.device, "| scale:", scale)
 
@@ -67,7 +66,7 @@ print("device:", run.device, "| scale:", scale)
 # to 96² voxels with about a hundred particles: a check of the pipeline, not the data set.
 
 # %%
-print(format_table(sd.recipe_rows(r), ["value"], first="parameter"))
+display(Markdown(format_table(sd.recipe_rows(r), ["value"], first="parameter", style="markdown")))
 imaging = r.imaging()
 display(Markdown(
     f"{len(imaging.tilts_deg)} tilts from {imaging.tilts_deg[0]:g}° to "
@@ -103,7 +102,7 @@ print(f"{folder.name}: {stats['n_particles']} particles, reconstruction {tomo.sh
 # mask, (c) the reconstruction. Here the same three panels of our test model, the same plane in
 # each (the reconstruction's slice z + 156).
 
-# %%
+# %% mystnb={"figure": {"caption": "Fig. 3 of the paper, from our test model: the central slice of (a) the grand model, (b) the class mask and (c) the reconstruction (the same plane, z + 156 in the reconstruction)."}}
 plot_fig3(grand, class_mask, tomo, r.z_offset, r.voxel_size_A,
           title=f"model 9 ({scale} scale): central slices")
 plt.show()
@@ -116,9 +115,10 @@ plt.show()
 # (the paper: "similar protein distribution"). At smoke scale the numbers are a few per class;
 # the fractions are comparable at any scale.
 
-# %%
+# %% mystnb={"figure": {"caption": "The fraction of the particles in each class: our test model beside the paper's Table 2 (cited)."}}
 rows = sd.counts_table(stats["counts"])
-print(format_table(rows, [*sd.CLASS_ORDER, "total"], first="model 9"))
+display(Markdown(format_table(rows, [*sd.CLASS_ORDER, "total"], first="model 9",
+                              style="markdown")))
 plot_class_fractions(rows, title="fraction of the particles per class")
 plt.show()
 
@@ -133,7 +133,8 @@ plt.show()
 
 # %%
 snr = stats["snr"]
-print(format_table(sd.snr_rows(snr), ["SNR", "where"], first="SNR"))
+display(Markdown(format_table(sd.snr_rows(snr), ["SNR", "where"], first="SNR",
+                              style="markdown")))
 display(Markdown(
     f"The SNR measured on our tomogram is **{snr['tomogram_specimen_slices']:.4f}** (the paper: "
     f"{sd.PAPER_SNR}, cited); on the projections it is {snr['projection_mean']:.3f} on average "
@@ -148,7 +149,8 @@ display(Markdown(
 # can be"). Two particles touch when their envelopes share a voxel face.
 
 # %%
-print(format_table(sd.crowding_rows(stats["crowding"]), ["value"], first="model 9"))
+display(Markdown(format_table(sd.crowding_rows(stats["crowding"]), ["value"],
+                              first="model 9", style="markdown")))
 
 # %% [markdown]
 # ## Evaluating on the test model
@@ -158,11 +160,9 @@ print(format_table(sd.crowding_rows(stats["crowding"]), ["value"], first="model 
 # here with the script's auto-shift, since the list is in the mask's 0-199 frame).
 
 # %%
-for name, kw in (("default", {}), ("benchmark script", BENCHMARK_SCRIPT)):
-    ev = evaluate(truth, truth, occupancy, class_mask=class_mask, **kw)
-    loc = ev.localisation
-    print(f"{name:16s} TP {loc.TP} of {loc.n_particles}, FP {loc.FP}, RO {loc.RO}, "
-          f"F1 {loc.f1:.3f}, z shift {loc.z_shift}, mean class F1 {ev.classification.mean_f1:.3f}")
+display(Markdown(format_table(sd.self_evaluation_rows(truth, occupancy, class_mask),
+                              ["TP", "particles", "FP", "RO", "F1", "z shift", "mean class F1"],
+                              first="mode", style="markdown")))
 
 # %% [markdown]
 # ## Every difference from the paper

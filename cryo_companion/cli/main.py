@@ -160,5 +160,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return int(rc or 0)
 
 
+def entry() -> None:
+    """Run :func:`main` as a program: its status is the process's exit status.
+
+    After Ctrl-C the process ends at once with status 130 (streams flushed, no interpreter
+    teardown): a worker thread interrupted inside a native operation can otherwise abort the
+    teardown (``terminate called without an active exception``, status −6) after the one line
+    was printed. Every output was already completed or removed while the interrupt unwound.
+    """
+    rc = main()
+    if rc == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    sys.exit(rc)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

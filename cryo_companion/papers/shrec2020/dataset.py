@@ -50,14 +50,16 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from cryo_companion import rotation
-from cryo_companion.papers.shrec2020.metrics import CLASS_ORDER
+from cryo_companion.papers.shrec2020.metrics import BENCHMARK_SCRIPT, CLASS_ORDER, evaluate
 from cryo_companion.papers.shrec2020.paper_tables import TABLE2_COUNTS
+from cryo_companion.papers.shrec2020.particles import ParticleList
 from cryo_companion.simulate.scene import Scene, SceneSpec, make_scene
 from cryo_companion.simulate.tiltseries import Imaging, reconstruct, simulate_tilt_series
 from cryo_companion.simulate.tomogram import load_templates
 from cryo_companion.structures.catalogue import class_set
 
 __all__ = [
+    "self_evaluation_rows",
     "CHOICES",
     "DATASET_SEED",
     "PAPER_SNR",
@@ -739,3 +741,33 @@ def recipe_rows(r: ShrecRecipe) -> dict[str, dict[str, str]]:
     dict
     """
     return {k: {"value": str(v)} for k, v in r.to_dict().items()}
+
+
+def self_evaluation_rows(truth: ParticleList, occupancy: np.ndarray,
+                         class_mask: np.ndarray) -> dict[str, dict[str, float | int | None]]:
+    """Score a model's ground truth against itself in both evaluation modes (a check: all TP).
+
+    Parameters
+    ----------
+    truth : ParticleList
+        The model's particle list (mask frame, 0-based voxels).
+    occupancy : numpy.ndarray
+        `(200, Y, X)` occupancy map (voxel -> 1-based particle index).
+    class_mask : numpy.ndarray
+        `(200, Y, X)` class map.
+
+    Returns
+    -------
+    dict
+        ``{"default": row, "benchmark script": row}`` with ``TP``, ``particles``, ``FP``,
+        ``RO``, ``F1``, ``z shift`` and ``mean class F1``.
+    """
+    out: dict[str, dict[str, float | int | None]] = {}
+    for name, kw in (("default", {}), ("benchmark script", BENCHMARK_SCRIPT)):
+        ev = evaluate(truth, truth, occupancy, class_mask=class_mask, **kw)
+        loc = ev.localisation
+        out[name] = {"TP": loc.TP, "particles": loc.n_particles, "FP": loc.FP, "RO": loc.RO,
+                     "F1": loc.f1, "z shift": loc.z_shift,
+                     "mean class F1": ev.classification.mean_f1}
+    return out
+
