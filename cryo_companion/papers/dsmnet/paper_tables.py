@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -60,9 +61,9 @@ TABLE1_IDS = ("1A1S", "1BXR", "1EQR", "1F1B", "1FNT", "1GYT", "1KPB", "1LB3", "1
 #: 3.2: "Adam ... learning rate to 10−3 with the batch size of 64 and exponential decay rates to
 #: β1 = 0.9 and β2 = 0.99 ... no more than 100 epochs ... early stopping ... if the validation
 #: dataset did not improve for 15 consecutive epochs"; 3.3: DSM-Net's loss weights 1 : 10 : 1.
-RECIPE = {"optimizer": "adam", "lr": 1e-3, "betas": (0.9, 0.99), "batch_size": 64,
-          "max_epochs": 100, "patience": 15, "loss_weights": {"cls": 1.0, "seg": 10.0,
-                                                              "rec": 1.0}}
+RECIPE: dict[str, Any] = {
+    "optimizer": "adam", "lr": 1e-3, "betas": (0.9, 0.99), "batch_size": 64, "max_epochs": 100,
+    "patience": 15, "loss_weights": {"cls": 1.0, "seg": 10.0, "rec": 1.0}}
 #: 3.3: validation and test fractions ("at the ratio of 0.1 respectively").
 SPLIT_FRACTIONS = {"validation": 0.1, "test": 0.1}
 #: 3.5 and Fig. 3: the FSC "score" of the recovered GroEL (read as a resolution in nm).
