@@ -208,3 +208,21 @@ def test_recovered_structure_and_its_fsc() -> None:
     assert same["crossed"] == "never" and same["resolution_nm"] == pytest.approx(2.736)
     with pytest.raises(ValueError, match="must both be"):
         unseen.recovered_structure(rec[:2], truth, eul, off)
+
+
+def test_every_run_builds_its_network() -> None:
+    counts = training.parameter_counts()
+    assert counts["table2/dsmnet"] == 2_174_905 and counts["table2/dsrf3d_v2"] == 18_315_574
+    assert counts["table2/ssn3d_ed"] == 895_746 and counts["unseen/dsmnet_21"] == 2_173_880
+    assert counts["table2/cls+seg"] == counts["table4/cls+seg_1:100"]
+    x = torch.randn(2, 16, 16, 16)
+    for name in ("table2/ssn3d_ed", "table2/dsrf3d_v2", "table3/C/dsmnet"):
+        spec = training.run_spec(name)
+        net = training.build_network(spec, 0, box=16).eval()
+        out = evaluate.head_outputs(net(x))
+        if "class_logits" in out:
+            assert out["class_logits"].shape == (2, spec.n_classes)
+        if spec.network == "ssn3d_ed":
+            assert set(out) == {"segmentation"} and out["segmentation"].shape == (2, 2, 16, 16, 16)
+    with pytest.raises(ValueError, match="segmentation logits"):
+        evaluate.head_outputs(torch.zeros(2, 3))

@@ -32,7 +32,8 @@ from torch import Tensor
 from cryo_companion import metrics
 from cryo_companion.simulate.scene import PROTEIN_DENSITY_DA_A3
 
-__all__ = ["PREPROCESSING", "converged", "prepare", "recovery_target", "score", "standardize"]
+__all__ = ["PREPROCESSING", "converged", "head_outputs", "prepare", "recovery_target", "score",
+           "standardize"]
 
 #: How the networks' inputs and recovery targets are made (stored with the weights).
 PREPROCESSING: dict[str, Any] = {
@@ -111,6 +112,27 @@ def prepare(data: Any, index: Any | None = None, labels: Any | None = None) -> d
     return {"x": standardize(data.volumes[idx]), "labels": torch.as_tensor(lab[idx]).long(),
             "masks": torch.as_tensor(data.masks[idx]).bool(),
             "density": recovery_target(data.density[idx])}
+
+
+def head_outputs(out: Tensor | Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Name a network's outputs by head, as DSM-Net's :meth:`forward` does.
+
+    Parameters
+    ----------
+    out : torch.Tensor or Mapping of str to torch.Tensor
+        What a network returned: DSM-Net's and DSRF3D-v2's dicts pass through; SSN3D-ED's
+        `(B, 2, D, D, D)` logits become ``{"segmentation": logits}``.
+
+    Returns
+    -------
+    dict of torch.Tensor
+    """
+    if isinstance(out, Tensor):
+        if out.dim() != 5 or out.shape[1] != 2:
+            raise ValueError(f"a tensor output must be (B, 2, D, D, D) segmentation logits, "
+                             f"got {tuple(out.shape)}")
+        return {"segmentation": out}
+    return dict(out)
 
 
 def score(outputs: Mapping[str, Tensor], labels: Any | None = None, masks: Any | None = None,

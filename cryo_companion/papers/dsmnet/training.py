@@ -20,9 +20,15 @@ held-out class and seeds. Phase B's jobs train them with ``cryo_companion.learn`
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from torch import nn
+
+from cryo_companion.models.dsmnet import dsmnet
+from cryo_companion.models.dsrf3d_v2 import dsrf3d_v2
+from cryo_companion.models.ssn3d import ssn3d
 from cryo_companion.papers.dsmnet.paper_tables import RECIPE
 
 __all__ = ["PAPER_RECIPE", "RUNS", "SEEDS", "SPLIT_SEED", "Recipe", "RunSpec", "run_spec"]
@@ -180,3 +186,47 @@ def run_spec(name: str) -> RunSpec:
         if r.name == name:
             return r
     raise KeyError(f"no runs called {name!r}; valid: {', '.join(r.name for r in RUNS)}")
+
+
+def build_network(spec: RunSpec, seed: int, *, box: int = 40,
+                  class_names: Sequence[str] | None = None) -> nn.Module:
+    """Build the network of ``spec``, initialised from ``seed``.
+
+    Parameters
+    ----------
+    spec : RunSpec
+        The runs.
+    seed : int
+        Seed of the initial weights.
+    box : int
+        Edge of the input boxes.
+    class_names : sequence of str or None
+        Names of the ``spec.n_classes`` classes (classifiers keep them).
+
+    Returns
+    -------
+    torch.nn.Module
+        DSM-Net (the spec's variant and classes), DSRF3D-v2 (its classes) or SSN3D-ED (two
+        output channels, target and background), on the CPU, in training mode.
+    """
+    if spec.network == "dsmnet":
+        assert spec.variant is not None
+        return dsmnet(spec.variant, seed, n_classes=spec.n_classes, box=box,
+                      class_names=class_names)
+    if spec.network == "dsrf3d_v2":
+        return dsrf3d_v2(seed, n_classes=spec.n_classes, box=box, class_names=class_names)
+    if spec.network == "ssn3d_ed":
+        return ssn3d("ed", seed, box=box)
+    raise ValueError(f"unknown network {spec.network!r}; valid: dsmnet, dsrf3d_v2, ssn3d_ed")
+
+
+def parameter_counts() -> dict[str, int]:
+    """Count the trainable parameters of every network the runs train, by run name.
+
+    Returns
+    -------
+    dict
+        ``{RunSpec.name: parameters}`` for every run of :data:`RUNS`.
+    """
+    return {r.name: sum(p.numel() for p in build_network(r, 0).parameters()
+                        if p.requires_grad) for r in RUNS}
