@@ -16,8 +16,8 @@ PKG = Path(__file__).resolve().parent.parent / "cryo_companion"
 FRONT_ENDS = ("book", "bench", "cli")
 #: Subpackages / modules of the generic machinery.
 GENERIC = ("structures", "simulate", "models", "learn", "detect", "segment", "optics", "rotation",
-           "snr", "filters", "metrics", "dataset", "mrc", "tables", "devices", "spectra", "_io",
-           "_rng", "_progress")
+           "snr", "filters", "metrics", "clustering", "dataset", "mrc", "tables", "devices",
+           "spectra", "_io", "_rng", "_progress")
 
 
 def _modules() -> list[Path]:

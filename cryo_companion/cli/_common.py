@@ -7,9 +7,10 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
 from collections.abc import Callable
 
-__all__ = ["cli_box_advice", "finite_float", "int_at_least", "positive_float"]
+__all__ = ["cli_box_advice", "finite_float", "input_contrast", "int_at_least", "positive_float"]
 
 _PY_ADVICE = re.compile(r"[;,]?\s*(pass|use) a larger box or grow_box=True\.?\s*$")
 
@@ -63,3 +64,47 @@ def int_at_least(lo: int) -> Callable[[str], int]:
         return v
     parse.__name__ = f"integer >= {lo}"
     return parse
+
+
+def input_contrast(choice: str, path: str, command: str) -> str:
+    """Return how mass appears in an input: ``choice``, or the contrast recorded beside it.
+
+    With ``choice`` ``"auto"`` the contrast recorded beside the input
+    (:func:`cryo_companion.dataset.recorded_contrast`) is used, else mass is assumed dark (raw
+    reconstructions) and a warning says so; an explicit choice that contradicts a record is
+    kept, with a warning.
+
+    Parameters
+    ----------
+    choice : str
+        ``"auto"``, ``"dark"`` or ``"bright"`` (the ``--contrast`` option).
+    path : str
+        The input MRC file.
+    command : str
+        The subcommand, named in the warnings.
+
+    Returns
+    -------
+    str
+        ``"dark"`` or ``"bright"``.
+    """
+    from cryo_companion.dataset import recorded_contrast
+
+    def warn(message: str) -> None:
+        print(f"cryo-companion {command}: warning: {message}", file=sys.stderr)
+
+    if choice != "auto":
+        try:
+            recorded, side = recorded_contrast(path)
+        except ValueError:
+            recorded, side = None, None
+        if recorded is not None and recorded != choice:
+            warn(f"--contrast {choice} overrides the contrast {recorded!r} recorded in {side}")
+        return choice
+    recorded, side = recorded_contrast(path)
+    if recorded is None:
+        warn(f"no contrast recorded beside {path} (no NAME.json or meta.json saying "
+             "\"contrast\"); assuming mass is dark (raw reconstructions): pass --contrast "
+             "bright if it is bright, e.g. inverted or simulated")
+        return "dark"
+    return recorded

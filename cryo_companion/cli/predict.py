@@ -51,37 +51,13 @@ def outputs(args: argparse.Namespace):
     return OutputPlan(files=[args.out_masks], inputs=[args.weights, args.subtomograms])
 
 
-def _warn(message: str) -> None:
-    print(f"cryo-companion predict: warning: {message}", file=sys.stderr)
-
-
-def _contrast(choice: str, path: str) -> str:
-    """Return the contrast of the input: the choice, or the one recorded beside it (else dark)."""
-    from cryo_companion.dataset import recorded_contrast
-
-    if choice != "auto":
-        try:
-            recorded, side = recorded_contrast(path)
-        except ValueError:
-            recorded, side = None, None
-        if recorded is not None and recorded != choice:
-            _warn(f"--contrast {choice} overrides the contrast {recorded!r} recorded in {side}")
-        return choice
-    recorded, side = recorded_contrast(path)
-    if recorded is None:
-        _warn(f"no contrast recorded beside {path} (no NAME.json or meta.json saying "
-              "\"contrast\"); assuming mass is dark (raw reconstructions): pass --contrast "
-              "bright if it is bright, e.g. inverted or simulated")
-        return "dark"
-    return recorded
-
-
 def main(args: argparse.Namespace) -> int:
     """Run ``cryo-companion predict``."""
     import numpy as np
     import torch
     import torch.nn.functional as F
 
+    from cryo_companion.cli._common import input_contrast
     from cryo_companion.devices import resolve_device
     from cryo_companion.models.dsrf3d import load_weights
     from cryo_companion.mrc import read_mrc, write_mrc
@@ -114,7 +90,7 @@ def main(args: argparse.Namespace) -> int:
             f"{pre.get('voxel_size_A')} Å/voxel); extract {box}^3 boxes at that voxel size, "
             f"or pass --resample to resample each volume to {box}^3 (voxel size becomes "
             f"{vol.voxel_size_A * shape[0] / box:.2f} Å)")
-    invert = needs_inversion(_contrast(args.contrast, args.subtomograms),
+    invert = needs_inversion(input_contrast(args.contrast, args.subtomograms, COMMAND),
                              pre.get("contrast", "bright"))
     x = torch.from_numpy(data)
     if shape[0] != box:

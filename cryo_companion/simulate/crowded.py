@@ -69,9 +69,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from cryo_companion import rotation, snr
+from cryo_companion import snr
 from cryo_companion._io import write_text
 from cryo_companion._progress import progress as progress_bar
 from cryo_companion.dataset import (
@@ -82,6 +81,7 @@ from cryo_companion.dataset import (
 )
 from cryo_companion.devices import resolve_device
 from cryo_companion.simulate.scene import Scene, SceneSpec, Template, make_scene
+from cryo_companion.simulate.targets import level_masks, target_densities
 from cryo_companion.simulate.tiltseries import Imaging, reconstruct, simulate_tilt_series
 from cryo_companion.simulate.tomogram import (
     extract_targets,
@@ -454,64 +454,16 @@ def _extractable(config: CrowdedConfig, scene: Scene) -> list[tuple[int, tuple]]
 
 def _target_densities(config: CrowdedConfig, scene: Scene, templates: dict[str, Template],
                       targets: list[tuple[int, tuple]]) -> torch.Tensor:
-    """Render each target's own density in its box (Da/Å³ per tomogram voxel).
-
-    As the scene placed it: the template rotated by the particle's rotation about its centre
-    voxel and put at its integer centre on the scene grid, then averaged over ``oversample``³
-    blocks.
-    """
-    os_, b = config.oversample, config.box
-    B = b * os_
-    out = torch.zeros(len(targets), b, b, b)
-    by_class: dict[str, list[int]] = {}
-    for j, (pid, _) in enumerate(targets):
-        by_class.setdefault(scene.particles[pid]["class_name"], []).append(j)
-    for name, js in by_class.items():
-        t = templates[name]
-        D = t.density.shape[0]
-        half = D // 2
-        for k in range(0, len(js), 256):
-            chunk = js[k:k + 256]
-            e = torch.tensor([scene.particles[targets[j][0]]["euler_zyz_deg"] for j in chunk],
-                             dtype=torch.float64).deg2rad()
-            R = rotation.euler_zyz_to_matrix(e[:, 0], e[:, 1], e[:, 2]).to(torch.float32)
-            rot = rotation.rotate_volumes(t.density.expand(len(chunk), D, D, D).contiguous(),
-                                          R).clamp_min(0)
-            for r, j in zip(rot, chunk):
-                pid, (cx, cy, cz) = targets[j]
-                pos = np.array([cz, cy, cx]).round().astype(int)          # scene voxel, z-y-x
-                ct = np.round(scene_to_tomogram_vox(pos, os_)).astype(int)
-                start = (ct - b // 2) * os_                               # box origin, scene
-                lo = pos - half - start                                   # template origin
-                big = torch.zeros(B, B, B)
-                src, dst = [], []
-                for a in range(3):
-                    s0, s1 = max(0, -lo[a]), min(D, B - lo[a])
-                    src.append(slice(s0, s1))
-                    dst.append(slice(lo[a] + s0, lo[a] + s1))
-                big[tuple(dst)] = r[tuple(src)].cpu()
-                out[j] = F.avg_pool3d(big[None, None], os_)[0, 0] if os_ > 1 else big
-    return out
+    """Render each target's own density in its box (Da/Å³ per tomogram voxel)."""
+    return target_densities(scene, templates, targets, config.box, config.oversample)
 
 
 def _level_masks(config: CrowdedConfig, scene: Scene, templates: dict[str, Template],
                  targets: list[tuple[int, tuple]], density: torch.Tensor) -> torch.Tensor:
     """Masks "density >= level x template maximum", less other complexes' envelopes."""
     assert config.mask_level is not None
-    os_, b = config.oversample, config.box
-    occ = scene.occupancy
-    out = torch.zeros(density.shape, dtype=torch.bool)
-    for j, (pid, (cx, cy, cz)) in enumerate(targets):
-        name = scene.particles[pid]["class_name"]
-        level = config.mask_level * float(templates[name].density.max())
-        pos = np.array([cz, cy, cx]).round().astype(int)
-        s = np.round(scene_to_tomogram_vox(pos, os_)).astype(int) - b // 2
-        ss = tuple(slice(a * os_, (a + b) * os_) for a in s)
-        o = occ[ss].cpu()
-        other = ((o != 0) & (o != pid + 1)).float()[None, None]
-        other_b = (F.avg_pool3d(other, os_)[0, 0] >= 0.5) if os_ > 1 else other[0, 0] > 0
-        out[j] = (density[j] >= level) & ~other_b
-    return out
+    return level_masks(scene, templates, targets, density, config.box, config.oversample,
+                       config.mask_level)
 
 
 def _snr_summary(values: np.ndarray, reference: str, per_tomogram: list[int]) -> dict[str, Any]:

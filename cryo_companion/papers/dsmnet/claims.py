@@ -1,4 +1,8 @@
-"""DSM-Net's cited numbers (Table 2), with where ours will be in ``results/dsmnet.json``."""
+"""DSM-Net's cited numbers (Tables 2 and 3, 3.5), with where ours will be in ``results/dsmnet.json``.
+
+Accuracies as fractions; keys follow :mod:`cryo_companion.papers.dsmnet.tables` (``table2.ROW.
+METRIC.mean``) and :mod:`cryo_companion.papers.dsmnet.unseen` (``unseen.fsc.resolution...``).
+"""
 from __future__ import annotations
 
 from cryo_companion.papers.claim import NOT_YET, Claim
@@ -6,12 +10,26 @@ from cryo_companion.papers.claim import NOT_YET, Claim
 __all__ = ["CLAIMS"]
 
 _DSM = "Liu et al. (DSM-Net)"
+_A = "DSM-Net, Dataset A (SNR 0.06)"
+_B = "DSM-Net, Dataset B (SNR 0.01)"
+_C = "DSM-Net, Dataset C (experimental; ours: its simulated stand-in)"
 
-# DSM-Net, Table 2 (Dataset A, SNR 0.06)
 CLAIMS: tuple[Claim, ...] = (
-    Claim("dsmnet/table2/dsmnet/miou", _DSM, "Table 2", "DSM-Net, Dataset A (SNR 0.06)", "mIoU",
-          0.89, "dsmnet", "dsmnet.dataset_a.miou.mean", NOT_YET),
-    Claim("dsmnet/table2/dsmnet/accuracy", _DSM, "Table 2", "DSM-Net, Dataset A (SNR 0.06)",
-          "classification accuracy", 0.9375, "dsmnet", "dsmnet.dataset_a.accuracy.mean",
-          NOT_YET),
+    Claim("dsmnet/table2/dsmnet/pixel_accuracy", _DSM, "Table 2", _A, "pixel accuracy", 0.9921,
+          "dsmnet", "table2.dsmnet.pixel_accuracy.mean", NOT_YET),
+    Claim("dsmnet/table2/dsmnet/miou", _DSM, "Table 2", _A, "mIoU", 0.8900, "dsmnet",
+          "table2.dsmnet.miou.mean", NOT_YET),
+    Claim("dsmnet/table2/dsmnet/accuracy", _DSM, "Table 2", _A, "classification accuracy",
+          0.9375, "dsmnet", "table2.dsmnet.object_accuracy.mean", NOT_YET),
+    Claim("dsmnet/table3/B/dsmnet/miou", _DSM, "Table 3", _B, "mIoU", 0.8140, "dsmnet",
+          "table3.B.dsmnet.miou.mean", NOT_YET),
+    Claim("dsmnet/table3/B/dsmnet/accuracy", _DSM, "Table 3", _B, "classification accuracy",
+          0.5312, "dsmnet", "table3.B.dsmnet.object_accuracy.mean", NOT_YET),
+    Claim("dsmnet/table3/C/dsmnet/miou", _DSM, "Table 3", _C, "mIoU", 0.6126, "dsmnet",
+          "table3.C.dsmnet.miou.mean", NOT_YET),
+    Claim("dsmnet/table3/C/dsmnet/accuracy", _DSM, "Table 3", _C, "classification accuracy",
+          1.0, "dsmnet", "table3.C.dsmnet.object_accuracy.mean", NOT_YET),
+    Claim("dsmnet/unseen/fsc", _DSM, "3.5, Fig. 3", "GroEL, never trained on",
+          "FSC 'score' of the recovered structure (read as the resolution in nm at FSC 0.5)",
+          5.0, "dsmnet", "unseen.fsc.resolution.fsc_0_5.resolution_nm", NOT_YET),
 )
