@@ -13,9 +13,10 @@ each rung adds one factor to the one before it:
 3. ``ctf``: the per-tilt CTF of the domain (defocus gradient across the tilted field and through
    the ice, amplitude contrast, dose-dependent B-factor) and the detector MTF;
 4. ``shot_noise``: Poisson shot noise of the domain's dose (the domain's full imaging);
-5. ``copies``: the other copies of the target classes at the domain's density, placed at random
-   without overlap: a box may now hold more than its target (the condition of the issue's
-   "isolated particles" measurement, finding (d));
+5. ``copies``: the other copies of the target classes at the domain's density (the generator's
+   copies per wanted target, at the ladder scale's targets per tomogram and area), placed at
+   random without overlap: a box may now hold more than its target (the condition of the
+   issue's "isolated particles" measurement, finding (d));
 6. ``crowders``: the non-target complexes at the domain's volume fraction, placed at random;
 7. ``contact``: placements in contact with a neighbour at the domain's contact fraction;
 8. ``membranes``: the domain's vesicles and sheets and membrane targets: the full domain.
@@ -26,10 +27,10 @@ from the same seed, so each tomogram keeps its defocus). Membrane targets exist 
 so the ladder's comparable headline is the accuracy on the three particle classes.
 
 The ladder's sizes (:data:`LADDER_SCALES`) are its own, smaller than the frozen domain's paper
-scale; everything physical is the domain's, except where a scale says otherwise (``reduced``:
-no oversampling of the scene, i.e. the scene is built, projected and detected at the tomogram's
-13.68 Å instead of 6.84 Å). Rungs are cached on disk in the project's data-set format
-(:func:`ensure_ladder`).
+scale, with the domain's class proportions and densities; everything physical is the domain's,
+except where a scale says otherwise (``reduced``: no oversampling of the scene, i.e. the scene is
+built, projected and detected at the tomogram's 13.68 Å instead of 6.84 Å). Rungs are cached on
+disk in the project's data-set format (:func:`ensure_ladder`).
 """
 from __future__ import annotations
 
@@ -123,19 +124,25 @@ RUNGS: tuple[Rung, ...] = (
          "vesicles, sheets and membrane targets: the full test domain", FULL_REALISM, "full"),
 )
 
-#: Sizes of the ladder. ``smoke``: a pipeline check; ``reduced``: what a 2-core CPU does in
-#: about a quarter of an hour (the chapter's paper scale); ``oversampled``: every physical
-#: setting of the frozen domain (the scene at 6.84 Å), for a GPU.
+#: Sizes of the ladder. ``smoke``: a pipeline check (a few of each class). ``reduced``: what a
+#: 2-core CPU does in about a quarter of an hour (the chapter's paper scale): 2 tomograms of
+#: 192² per group of rungs with the frozen domain's targets per tomogram and area (its paper
+#: scale's 80/460/125/386 over 8 tomograms of 256², times (192/256)²) and its membranes per
+#: area (1 vesicle + 1 sheet against 2 + 2 on 256²), so the density of target copies, crowders
+#: and membranes is the domain's; the scene is not oversampled (13.68 Å instead of 6.84 Å).
+#: ``oversampled``: every physical setting of the frozen domain, half its paper scale (4
+#: tomograms of 256², the scene at 6.84 Å), for a GPU.
 LADDER_SCALES: dict[str, dict[str, Any]] = {
     "smoke": {"tomograms": 1, "tomogram_xy": 96, "oversample": 1, "tilt_step_deg": 5.0,
               "vesicles": 1, "sheets": 1,
               "counts": {"ribosome": 2, "membrane": 2, "TRiC": 2, "proteasome": 2},
               "snr_pairs_per_class": 1},
     "reduced": {"tomograms": 2, "tomogram_xy": 192, "oversample": 1, "tilt_step_deg": 2.0,
-                "counts": {"ribosome": 16, "membrane": 16, "TRiC": 16, "proteasome": 16},
-                "snr_pairs_per_class": 8},
+                "vesicles": 1, "sheets": 1,
+                "counts": {"ribosome": 11, "membrane": 65, "TRiC": 18, "proteasome": 54},
+                "snr_pairs_per_class": 5},
     "oversampled": {"tomograms": 4, "tomogram_xy": 256, "oversample": 2, "tilt_step_deg": 2.0,
-                    "counts": {"ribosome": 40, "membrane": 40, "TRiC": 40, "proteasome": 40},
+                    "counts": {"ribosome": 40, "membrane": 230, "TRiC": 62, "proteasome": 193},
                     "snr_pairs_per_class": 20},
 }
 
