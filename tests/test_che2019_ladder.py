@@ -121,6 +121,8 @@ def test_where_the_gap_opens_and_finding_d():
     assert s["rungs"] == names and s["arms"]["x"]["paper"]["ideal"]["particle_accuracy"][
         "mean"] == pytest.approx(0.96)
     g = le.where_gap_opens(s)
+    assert g["x"]["opens"]["to"] == "projection" and g["x"]["opens"]["best_before"] == "ideal"
+    assert g["y"]["opens"] is None
     assert g["x"]["first_significant_drop"]["to"] == "projection"
     assert g["x"]["largest_drop"]["to"] == "projection"
     assert g["x"]["largest_drop"]["change"] == pytest.approx(-0.40)
@@ -131,6 +133,14 @@ def test_where_the_gap_opens_and_finding_d():
     assert f["y"]["cause"] is None
     lines = le.verdict_lines(s)
     assert any("Finding (d), **x**" in line and "projection" in line for line in lines)
+    # a rung the next one recovers from does not open the gap: it opens where it stays open
+    z = dict(zip(names, [[0.6, 0.6], [0.3, 0.3], [0.95, 0.95], [0.97, 0.97], [0.5, 0.5],
+                         [0.02, 0.02], [0.0, 0.0], [0.0, 0.0]]))
+    gz = le.where_gap_opens(le.summarize_ladder(_rows(z, "z")))["z"]
+    assert gz["first_significant_drop"]["to"] == "projection"
+    assert (gz["opens"]["from"], gz["opens"]["to"], gz["opens"]["best_before"]) == (
+        "shot_noise", "copies", "shot_noise")
+    assert gz["largest_drop"]["to"] == "crowders"
     with pytest.raises(ValueError, match="unknown metric"):
         le.where_gap_opens(s, metric="f1")
     with pytest.raises(ValueError, match="finding"):

@@ -69,3 +69,13 @@ def test_rungs_and_sets_tables():
     s = sets_table([{"rung": "ideal", "n": 6, "counts": {"a": 3, "b": 3, "c": 0},
                      "tomograms": 2, "snr_median": None}]).splitlines()
     assert s[2] == "| `ideal` | 6 | a 3, b 3 | 2 | — |"
+
+
+def test_per_class_table():
+    from cryo_companion.book.ladder_figures import per_class_table
+
+    t = per_class_table(_summary()).splitlines()
+    assert t[0] == "| rung | baseline: a | randomized: a |"
+    assert len(t) == 2 + len(RUNGS) - 1
+    v = f"{(0.9 + 0.91) / 2:.2f}"                           # mean over the two seeds
+    assert t[2] == f"| `ideal` | {v} | {v} |"

@@ -18,8 +18,8 @@ from cryo_companion.papers.che2019.evaluate import needs_inversion, preprocess
 from cryo_companion.papers.che2019.ladder import RUNGS, rung
 from cryo_companion.papers.che2019.ladder_eval import LADDER_METRICS
 
-__all__ = ["ladder_table", "plot_ladder", "plot_rung_examples", "rungs_table",
-           "sets_table"]
+__all__ = ["ladder_table", "per_class_table", "plot_ladder", "plot_rung_examples",
+           "rungs_table", "sets_table"]
 
 _STYLE = {"paper": "-", "matched": "--"}
 _MARK = {"randomized": "o", "baseline": "s"}
@@ -114,7 +114,8 @@ def plot_ladder(summary: Mapping[str, Any], *,
         ax.set_ylabel(_SHORT[m])
         ax.set_xlabel("rung (realism added left to right)")
         ax.grid(axis="y", lw=0.3)
-    axes[0][0].legend(fontsize="x-small", loc="lower left")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncol=len(labels), fontsize="small")
     return fig
 
 
@@ -156,6 +157,35 @@ def ladder_table(summary: Mapping[str, Any], *, protocol: str = "paper",
                     continue
                 sd = f" ± {c[m]['std']:.2f}" if c[m]["std"] is not None else ""
                 cells.append(f"{c[m]['mean']:.2f}{sd}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def per_class_table(summary: Mapping[str, Any], *, protocol: str = "paper") -> str:
+    """Markdown table: per-class accuracy (recall, mean over seeds) of each arm on every rung.
+
+    Parameters
+    ----------
+    summary : Mapping
+        :func:`~cryo_companion.papers.che2019.ladder_eval.summarize_ladder`.
+    protocol : str
+        The protocol shown.
+
+    Returns
+    -------
+    str
+        The table; a class absent from a rung shows as "—".
+    """
+    arms = list(summary["arms"])
+    first = next(iter(summary["arms"][arms[0]].get(protocol, {}).values()), None)
+    names = list(first["per_class_accuracy"]) if first else []
+    head = ["rung"] + [f"{a}: {n}" for a in arms for n in names]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in summary["rungs"]:
+        cells = [f"`{r}`"]
+        for a in arms:
+            pc = (summary["arms"][a].get(protocol, {}).get(r) or {}).get("per_class_accuracy", {})
+            cells += ["—" if pc.get(n) is None else f"{pc[n]:.2f}" for n in names]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -9,8 +9,9 @@ the whole set, each row has the headline numbers restricted to the three particl
 "membrane" (the collapse seen in Table I).
 
 :func:`summarize_ladder` averages over the seeds of each arm; :func:`where_gap_opens` finds, per
-arm, the rung step with the largest drop and the first step whose drop exceeds two standard
-errors; :func:`finding_d` answers the issue's finding (d): of the accuracy isolated particles
+arm, where the gap opens for good (the first step after which every later rung stays more than
+two standard errors below the best rung before it), the largest drop and the first step whose
+drop exceeds two standard errors; :func:`finding_d` answers the issue's finding (d): of the accuracy isolated particles
 lose, how much goes with projection + back-projection, with the CTF, with the shot noise and
 with the other target copies in the box. The standard error of a rung's value is the test set's
 own sampling error (binomial for accuracies, the standard deviation of the per-subtomogram IoU
@@ -261,9 +262,29 @@ def _steps(cells: Mapping[str, Any], order: Sequence[str], metric: str) -> list[
     return out
 
 
+def _opens(cells: Mapping[str, Any], order: Sequence[str], metric: str
+           ) -> dict[str, Any] | None:
+    """The first step after which every later rung stays more than two standard errors below the
+    best rung before it (a drop that does not recover), or None."""
+    names = [r for r in order if r in cells]
+    v = [cells[r][metric]["mean"] for r in names]
+    se = [cells[r][metric]["se"] for r in names]
+    for i in range(1, len(names)):
+        b = max(range(i), key=lambda j: v[j])
+        if all(v[j] < v[b] - 2 * math.hypot(se[b], se[j]) for j in range(i, len(names))):
+            return {"from": names[i - 1], "to": names[i], "adds": rung(names[i]).adds,
+                    "best_before": names[b], "best_value": v[b], "value": v[i],
+                    "change": v[i] - v[i - 1], "se": math.hypot(se[i - 1], se[i])}
+    return None
+
+
 def where_gap_opens(summary: Mapping[str, Any], *, protocol: str = "paper",
                     metric: str = "particle_accuracy") -> dict[str, Any]:
-    """Per arm: every rung step's change, the largest drop and the first significant drop.
+    """Per arm: where the gap opens for good, every rung step's change and the largest drop.
+
+    The gap *opens* at the first step after which every later rung stays more than two standard
+    errors below the best rung before it: a drop that the following rungs do not recover (a
+    rung outside the training distribution that a later one recovers from does not count).
 
     Parameters
     ----------
@@ -277,9 +298,10 @@ def where_gap_opens(summary: Mapping[str, Any], *, protocol: str = "paper",
     Returns
     -------
     dict
-        ``{arm: {"steps": [{"from", "to", "adds", "change", "se", "significant_drop"}],
-        "largest_drop": step or None, "first_significant_drop": step or None, "first": value
-        on the first rung, "last": value on the last rung}}``.
+        ``{arm: {"opens": {"from", "to", "adds", "best_before", "best_value", "value",
+        "change", "se"} or None, "steps": [{"from", "to", "adds", "change", "se",
+        "significant_drop"}], "largest_drop": step or None, "first_significant_drop": step or
+        None, "first": value on the first rung, "last": value on the last rung}}``.
     """
     if metric not in LADDER_METRICS:
         raise ValueError(f"unknown metric {metric!r}; valid: {', '.join(LADDER_METRICS)}")
@@ -292,6 +314,7 @@ def where_gap_opens(summary: Mapping[str, Any], *, protocol: str = "paper",
         steps = _steps(cells, order, metric)
         drops = [s for s in steps if s["change"] < 0]
         out[arm] = {
+            "opens": _opens(cells, order, metric),
             "steps": steps,
             "largest_drop": min(drops, key=lambda s: s["change"]) if drops else None,
             "first_significant_drop": next((s for s in steps if s["significant_drop"]), None),
@@ -344,9 +367,8 @@ def finding_d(summary: Mapping[str, Any], *, protocol: str = "paper",
 
 def _fmt(step: Mapping[str, Any] | None) -> str:
     if step is None:
-        return "no step lowers it"
-    return (f"{rung(step['from']).name} → {rung(step['to']).name} "
-            f"({step['change']:+.2f} ± {step['se']:.2f})")
+        return "none (no step lowers it)"
+    return f"{step['from']} → {step['to']} ({step['change']:+.2f} ± {step['se']:.2f})"
 
 
 def verdict_lines(summary: Mapping[str, Any], *, protocol: str = "paper",
@@ -372,11 +394,16 @@ def verdict_lines(summary: Mapping[str, Any], *, protocol: str = "paper",
     gaps = where_gap_opens(summary, protocol=protocol, metric=metric)
     lines = []
     for arm, g in gaps.items():
+        o = g["opens"]
+        opens = ("the gap does not open: no rung stays two standard errors below an earlier "
+                 "one" if o is None else
+                 f"the gap opens at **{o['from']} → {o['to']}** ({o['to']}: {o['value']:.2f}): "
+                 f"from there on every rung stays more than two standard errors below the best "
+                 f"rung before it ({o['best_before']}, {o['best_value']:.2f})")
         lines.append(
             f"**{arm}** ({label}, {protocol} protocol): {g['first']:.2f} on the first rung, "
-            f"{g['last']:.2f} on the full domain. The gap opens at "
-            f"{_fmt(g['first_significant_drop'])} (first drop beyond two standard errors); the "
-            f"largest drop is {_fmt(g['largest_drop'])}.")
+            f"{g['last']:.2f} on the full domain; {opens}. The largest single drop is "
+            f"{_fmt(g['largest_drop'])}.")
     if all(r in summary["rungs"] for r in _FINDING_D):
         for arm, f in finding_d(summary, protocol=protocol, metric=metric).items():
             v, st = f["values"], f["steps"]
