@@ -95,3 +95,15 @@ def test_evaluate_bad_input():
     ds.volumes[0, 0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         evaluate(model, ds)
+
+
+def test_evaluation_records_the_test_domain():
+    from cryo_companion.papers.che2019.test_domain import FROZEN_HASHES, domain_hash
+
+    model = _Fixed(SMALL, class_names=NAMES)
+    ds = _set()
+    assert evaluate(model, ds).metrics["test_domain"] is None          # not a test-domain set
+    b = "che2019_test_domain_b"
+    ds.meta.update({"test_domain": b, "test_domain_hash": domain_hash(b), "config_version": 1})
+    assert evaluate(model, ds).metrics["test_domain"] == {"name": b, "hash": FROZEN_HASHES[b],
+                                                          "version": 1}

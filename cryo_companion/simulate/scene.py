@@ -26,6 +26,12 @@ Packing: objects never overlap (their envelopes, the ρ ≥ threshold voxels who
 mass / ρ_p, are disjoint on the grid), and most touch: a proposal is placed next to an already
 placed neighbour and slid towards it by bisection until the envelopes are one voxel short of
 overlapping (molecular crowding).
+
+Isolation (``SceneSpec.isolation_half_width_A`` > 0, for test sets of isolated particles): the
+cube of that half-width centred on any macromolecule holds no part of another macromolecule's
+bounding sphere, i.e. the Chebyshev (largest per-axis) distance between two centres is at least
+the half-width plus the larger of the two radii. A subtomogram box of that half-width cut around
+one of them then contains that molecule alone (plus ice; membranes are not kept out).
 """
 from __future__ import annotations
 
@@ -143,6 +149,12 @@ class SceneSpec:
     ice_sd_V : sd of the ice's voxel-wise potential fluctuation (V).
     contact_fraction : fraction of proposals placed in contact with a neighbour.
     max_tries : proposals per object before the packing is declared unsatisfiable.
+    isolation_half_width_A : half-width (Å) of the cube around each macromolecule that no other
+        macromolecule's bounding sphere may enter (module docstring); 0 turns isolation off.
+        Needs ``contact_fraction`` 0.
+    skip_unplaceable : leave out a macromolecule that finds no free place in ``max_tries``
+        proposals (counted in ``Scene.stats["skipped"]``) instead of raising
+        :class:`PackingError`; for isolated packings, whose capacity is not known in advance.
     """
 
     shape: tuple[int, int, int]
@@ -159,6 +171,8 @@ class SceneSpec:
     ice_sd_V: float = 0.05
     contact_fraction: float = 0.8
     max_tries: int = 200
+    isolation_half_width_A: float = 0.0
+    skip_unplaceable: bool = False
 
 
 @dataclass
@@ -191,6 +205,12 @@ def _check_spec(spec: SceneSpec, templates: dict[str, Template], class_names: Se
             raise KeyError(f"class {name!r} is not in the class set {list(class_names)}")
         if n < 0:
             raise ValueError(f"count of {name!r} must be >= 0, got {n}")
+    iso = spec.isolation_half_width_A
+    if not (math.isfinite(iso) and iso >= 0):
+        raise ValueError(f"isolation_half_width_A must be a finite value >= 0, got {iso}")
+    if iso > 0 and spec.contact_fraction > 0:
+        raise ValueError(f"isolation (isolation_half_width_A {iso:g} Å) excludes contact "
+                         f"packing: contact_fraction must be 0, got {spec.contact_fraction}")
     if (spec.vesicles or spec.sheets) and spec.membrane_class not in class_names:
         raise KeyError(f"membrane class {spec.membrane_class!r} is not in {list(class_names)}")
     # Unsatisfiable packing, refused before any work: envelopes cannot fill more than the
@@ -309,6 +329,15 @@ def make_scene(spec: SceneSpec, templates: dict[str, Template], class_names: Seq
     placed_c: list[Tensor] = []
     placed_r: list[float] = []
     n_contact = 0
+    n_skipped = 0
+    iso_vox = spec.isolation_half_width_A / vs
+
+    def _isolated(pos: tuple[int, int, int], radius_vox: float) -> bool:
+        # Chebyshev distance to every placed centre >= half-width + the larger radius
+        d = (torch.stack(placed_c) - torch.tensor(pos, dtype=torch.float32)).abs().amax(1)
+        need = iso_vox + torch.clamp(torch.tensor(placed_r), min=radius_vox)
+        return bool((d >= need).all())
+
     bar = progress_bar(total=len(todo), desc="packing", show=progress, leave=False)
     cache: dict[tuple, Tensor] = {}
     for j, name in enumerate(todo):
@@ -323,6 +352,8 @@ def make_scene(spec: SceneSpec, templates: dict[str, Template], class_names: Seq
 
         def free(cz: int, cy: int, cx: int) -> bool:
             if not lo_z <= cz <= hi_z:
+                return False
+            if iso_vox > 0 and placed_c and not _isolated((cz, cy, cx), t.radius_vox):
                 return False
             so, sb = _region((cz, cy, cx), half, (Z, Y, X))
             return not bool((occ[so] > 0)[env[sb]].any())
@@ -357,6 +388,10 @@ def make_scene(spec: SceneSpec, templates: dict[str, Template], class_names: Seq
                     pos = cand
             if pos is not None:
                 break
+        if pos is None and spec.skip_unplaceable:
+            n_skipped += 1
+            bar.update(1)
+            continue
         if pos is None:
             bar.close()
             raise PackingError(
@@ -385,10 +420,12 @@ def make_scene(spec: SceneSpec, templates: dict[str, Template], class_names: Seq
         gd = torch.Generator(device=dev).manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
         noise = torch.randn(Z, Y, X, generator=gd, device=dev) * spec.ice_sd_V
         pot += noise * in_ice * (occ == 0)
-    n_mol = len(todo)
+    n_mol = len(todo) - n_skipped
     ice_vox = (z_hi - z_lo + 1) * Y * X
     stats = {"n_objects": len(particles), "n_macromolecules": n_mol,
              "n_membranes": len(kinds), "contact_placements": n_contact,
              "occupied_fraction_of_ice": float((occ > 0).sum()) / ice_vox}
+    if spec.skip_unplaceable:
+        stats["skipped"] = n_skipped
     return Scene(potential_V=pot, class_mask=cmask, occupancy=occ, particles=particles,
                  class_names=class_names, voxel_size_A=vs, ice_z_vox=(z_lo, z_hi), stats=stats)

@@ -5,6 +5,19 @@ masks of their targets only, and the SNR measured the way one measures it on rea
 Conventions: scene and tomogram volumes are z-y-x; particle centres are x-y-z in scene voxels;
 the scene is ``bin_factor`` times finer than the tomogram, with voxel centres at whole numbers
 on both grids (:func:`scene_to_tomogram_vox`).
+
+Imaging modes (:func:`image_scene`, realism added one step at a time; :data:`IMAGING_MODES`):
+
+* ``"ideal"``: no imaging at all, the scene's potential itself averaged onto the tomogram grid
+  (mass bright);
+* ``"projection"``: line integrals of the potential through the tilted specimen at every tilt of
+  the series (phase ``σ ∫ φ dz``), Fourier-binned and reconstructed by weighted back-projection:
+  the missing wedge and the reconstruction's artefacts, with no CTF, no detector and no noise
+  (mass bright);
+* ``"ctf"``: the full image formation of :func:`~cryo_companion.simulate.tiltseries.
+  simulate_tilt_series` without shot noise: per-tilt, per-slab CTF with the defocus gradient,
+  the dose-dependent B-factor, the detector MTF (mass dark);
+* ``"full"``: the same with Poisson shot noise (mass dark): what the test domain uses.
 """
 from __future__ import annotations
 
@@ -18,10 +31,25 @@ import torch.nn.functional as F
 
 from cryo_companion import rotation, snr
 from cryo_companion.simulate.scene import Scene, Template, make_template
-from cryo_companion.simulate.tiltseries import Imaging, reconstruct, simulate_tilt_series
+from cryo_companion.simulate.tiltseries import (
+    Imaging,
+    TiltSeries,
+    fourier_bin,
+    interaction_constant,
+    project,
+    reconstruct,
+    simulate_tilt_series,
+    wbp,
+)
 
-__all__ = ["extract_targets", "load_templates", "measure_snr", "membrane_targets",
-           "scene_to_tomogram_vox", "simulate_tomogram"]
+__all__ = ["IMAGING_MODES", "MODE_CONTRAST", "extract_targets", "image_scene", "load_templates",
+           "measure_snr", "membrane_targets", "scene_to_tomogram_vox", "simulate_tomogram"]
+
+#: Imaging modes of :func:`image_scene`, from none to the test domain's (module docstring).
+IMAGING_MODES: tuple[str, ...] = ("ideal", "projection", "ctf", "full")
+#: How mass appears in a tomogram of each mode ("bright": positive, "dark": negative).
+MODE_CONTRAST: dict[str, str] = {"ideal": "bright", "projection": "bright", "ctf": "dark",
+                                 "full": "dark"}
 
 
 def scene_to_tomogram_vox(c, bin_factor: int):
@@ -56,6 +84,53 @@ def simulate_tomogram(scene: Scene, imaging: Imaging, bin_factor: int,
         raise ValueError(f"scene height {Z} is not divisible by bin_factor {bin_factor}")
     tomo = reconstruct(series, Z // bin_factor)
     return series, tomo
+
+def image_scene(scene: Scene, imaging: Imaging, bin_factor: int, generator: torch.Generator,
+                mode: str = "full", *, progress: bool = False
+                ) -> tuple[TiltSeries | None, torch.Tensor]:
+    """Tomogram of a scene in one of the :data:`IMAGING_MODES` (module docstring).
+
+    Parameters
+    ----------
+    scene : Scene
+        The scene; its potential (V, relative to ice) is imaged on its device.
+    imaging : Imaging
+        Acquisition parameters (``"projection"`` uses only the tilt angles and the voltage).
+    bin_factor : int
+        Scene voxels per tomogram voxel along each axis (>= 1; divides every scene size).
+    generator : torch.Generator
+        CPU generator of the tilt-series modes (defocus errors, shot noise); ``"ideal"`` and
+        ``"projection"`` draw nothing from it.
+    mode : str
+        One of :data:`IMAGING_MODES`.
+    progress : bool
+        Progress bar over tilts (on a terminal only).
+
+    Returns
+    -------
+    tuple
+        ``(series, tomogram)``: the :class:`~cryo_companion.simulate.tiltseries.TiltSeries`
+        (None for ``"ideal"`` and ``"projection"``) and the `(Z/b, Y/b, X/b)` float32
+        tomogram; mass appears as :data:`MODE_CONTRAST` says.
+    """
+    if mode not in IMAGING_MODES:
+        raise ValueError(f"unknown imaging mode {mode!r}; valid: {', '.join(IMAGING_MODES)}")
+    b = int(bin_factor)
+    pot = scene.potential_V
+    if b < 1 or any(n % b for n in pot.shape):
+        raise ValueError(f"bin_factor {bin_factor} must be >= 1 and divide the scene's shape "
+                         f"{tuple(pot.shape)}")
+    if mode == "ideal":
+        tomo = F.avg_pool3d(pot[None, None].float(), b)[0, 0] if b > 1 else pot.float().clone()
+        return None, tomo
+    if mode == "projection":
+        tilts = imaging.tilts_deg.tolist()
+        phase = project(pot, tilts, scene.voxel_size_A) * interaction_constant(imaging.voltage_kv)
+        return None, wbp(fourier_bin(phase, b), tilts, pot.shape[0] // b)
+    series = simulate_tilt_series(pot, scene.voxel_size_A, imaging, generator, bin_factor=b,
+                                  noise=mode == "full", progress=progress)
+    return series, reconstruct(series, pot.shape[0] // b)
+
 
 def membrane_targets(scene: Scene, box: int, bin_factor: int, n: int, spacing_vox: float,
                       generator: torch.Generator) -> list[tuple[int, tuple[float, float, float]]]:

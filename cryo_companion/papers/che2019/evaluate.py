@@ -141,9 +141,10 @@ def evaluate(model: DSRF3DSegNet, dataset: Any, *, threshold: float = 0.5,
     Returns
     -------
     :class:`Evaluation` with ``metrics``: ``accuracy``, ``per_class_accuracy`` (by name),
-    ``confusion_matrix`` (rows true, columns predicted), ``class_names``, ``n``, and when masks
-    exist ``pixel_accuracy``, ``miou``, ``iou_pooled``, ``miou_fg_bg`` at ``threshold`` and
-    ``sweep`` (lists per threshold).
+    ``confusion_matrix`` (rows true, columns predicted), ``class_names``, ``n``,
+    ``test_domain`` (name, hash and version of the frozen domain the set comes from, from its
+    ``meta``; None for other data), and when masks exist ``pixel_accuracy``, ``miou``,
+    ``iou_pooled``, ``miou_fg_bg`` at ``threshold`` and ``sweep`` (lists per threshold).
     """
     vols = np.asarray(dataset.volumes)
     box = model.cfg.box
@@ -170,6 +171,7 @@ def evaluate(model: DSRF3DSegNet, dataset: Any, *, threshold: float = 0.5,
         "accuracy": accuracy(pr.pred, labels),
         "per_class_accuracy": dict(zip(names, per_class_accuracy(pr.pred, labels, k))),
         "confusion_matrix": confusion_matrix(pr.pred, labels, k),
+        "test_domain": _domain_of(dataset),
     }
     if dataset.masks is not None:
         true = torch.from_numpy(np.asarray(dataset.masks, dtype=bool))
@@ -183,6 +185,14 @@ def evaluate(model: DSRF3DSegNet, dataset: Any, *, threshold: float = 0.5,
                 m.update(mm)
         m["sweep"] = sw
     return Evaluation(metrics=m, prediction=pr)
+
+
+def _domain_of(dataset: Any) -> dict[str, Any] | None:
+    """The frozen test domain a set comes from (its meta), or None for other data."""
+    from cryo_companion.papers.che2019.test_domain import domain_record
+
+    rec = domain_record(getattr(dataset, "meta", None) or {})
+    return rec if rec["hash"] else None
 
 
 #: Metrics summarised over seeds in Table I (classification, then segmentation).
