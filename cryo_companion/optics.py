@@ -21,8 +21,10 @@ Conventions (used everywhere in ``cryo_companion``)
   overfocus that grows with k⁴, so in underfocus (Δf < 0) the two terms have opposite signs:
   χ falls from 0, turns at ``k² = −Δf / (Cs λ²)`` and rises again (the Scherzer band rests on
   this balance; tested). Until 2026-12-02 this package had the Cs term with the sign of an
-  underfocus; at the companion's voxel sizes (10 Å and more) the term is at most a few 1e-3 rad
-  at Nyquist, so no result changed measurably.
+  underfocus; at the companion's voxel sizes (10 Å and more) the term is at most about 0.01 rad
+  at Nyquist. The first frozen test domain is still generated with the old sign (and the old
+  defocus gradient, :class:`cryo_companion.simulate.tiltseries.Imaging` ``legacy_signs``), so
+  that it stays the data its committed results were measured on.
 * CTF with amplitude contrast A (fraction, 0 <= A < 1) and a B-factor envelope::
 
       CTF(k) = [sqrt(1 − A²) sin χ(k) − A cos χ(k)] · exp(−B k² / 4)
@@ -169,6 +171,14 @@ def ctf(freq_A: Tensor, defocus_um, cs_mm, *, voltage_kv: float = 300.0,
     -------
     ``S`` if all parameters are scalars, else ``(B, *S)``.
     """
+    return _ctf(freq_A, defocus_um, cs_mm, voltage_kv=voltage_kv,
+                amplitude_contrast=amplitude_contrast, bfactor_A2=bfactor_A2)
+
+
+def _ctf(freq_A: Tensor, defocus_um, cs_mm, *, voltage_kv: float, amplitude_contrast: float,
+         bfactor_A2, cs_sign: float = 1.0) -> Tensor:
+    """:func:`ctf`, with the Cs term's sign as a factor (−1 only to regenerate data frozen with
+    the sign this package had until 2026-12-02; see the module docstring)."""
     if not isinstance(freq_A, Tensor):
         freq_A = torch.as_tensor(freq_A, dtype=torch.float32)
     if not freq_A.is_floating_point():
@@ -192,7 +202,7 @@ def ctf(freq_A: Tensor, defocus_um, cs_mm, *, voltage_kv: float = 300.0,
     a, b, bq, phase = ctf_coefficients(dz, cs, bf, amplitude_contrast=amplitude_contrast,
                                        voltage_kv=voltage_kv)
     k2 = freq_A * freq_A
-    return torch.sin(k2 * a + k2 * k2 * b - phase) * torch.exp(k2 * bq)
+    return torch.sin(k2 * a + k2 * k2 * (b * cs_sign) - phase) * torch.exp(k2 * bq)
 
 
 def ctf_coefficients(defocus_um: Tensor, cs_mm: Tensor, bfactor_A2: Tensor, *,

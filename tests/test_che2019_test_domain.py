@@ -250,3 +250,11 @@ def test_isolated_snr_at_smoke_scale():
                            "proteasome": 2 * pairs}
     assert r["pairs"] == 3 * pairs and r["test_domain_hash"] == test_domain_hash()
     assert r["median"] is not None and np.isfinite(r["median"])
+
+
+def test_only_the_first_domain_is_imaged_with_the_old_signs():
+    """The first domain was frozen with the image formation of before 2026-12-02 and is
+    regenerated with it; the second, frozen later, uses the corrected physics."""
+    assert test_domain_hash(ts.load_config("che2019_test_domain")) in ts.LEGACY_IMAGING_HASHES
+    assert test_domain_hash(ts.load_config("che2019_test_domain_b")) not in \
+        ts.LEGACY_IMAGING_HASHES

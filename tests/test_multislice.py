@@ -258,3 +258,24 @@ def test_projection_and_multislice_agree_on_the_defocus_of_mass_far_from_the_euc
     p, m = p - p.mean((1, 2), keepdim=True), m - m.mean((1, 2), keepdim=True)
     err = float((p - m).norm() / m.norm())
     assert err < 0.05
+
+
+def test_legacy_signs_reproduce_the_old_projection_and_nothing_else():
+    """``legacy_signs`` (only for regenerating the first frozen test domain) images mass above the
+    eucentric plane at Δf − t with the old Cs sign: far from the plane it differs from the
+    physical default; at the plane (0°, Cs = 0) it hardly does."""
+    kw = {"tilt_min_deg": -10, "tilt_max_deg": 10, "tilt_step_deg": 10, "defocus_um": -1.0,
+          "defocus_tilt_sd_um": 0.0, "slab_thickness_A": 50.0, "amplitude_contrast": A,
+          "ice_thickness_A": 0.0}
+
+    def change(z0: int, **extra: float) -> float:
+        pot = torch.zeros(200, 32, 32)
+        pot[z0:z0 + 4, 12:20, 10:22] = 2.5
+        new = simulate_tilt_series(pot, PX, Imaging(**{**kw, **extra}), noise=False).images[1]
+        old = simulate_tilt_series(pot, PX, Imaging(legacy_signs=True, **{**kw, **extra}),
+                                   noise=False).images[1]
+        new, old = new - new.mean(), old - old.mean()
+        return float((new - old).norm() / new.norm())
+
+    assert change(28) > 0.05                       # 700 Å above the plane
+    assert change(98, cs_mm=0.0) < 0.01            # at the plane, no Cs

@@ -36,10 +36,11 @@ recorded, so that the periodic FFTs of a wider field do not wrap around the reco
 
 Sign of the defocus gradient. A slab or slice at height ``t`` (positive towards the source) is
 imaged with the defocus ``Δf + t``: an underfocused (weakened) lens images a plane above the
-specimen, so higher slabs are *less* underfocused (the multislice path does this by its
-propagation, tested in ``tests/test_multislice.py``; the projection path by its per-slab
-defocus, tested in ``tests/test_tiltseries.py``). Until 2026-12-02 the projection path used
-``Δf − t``; the difference, ``2t``, is a few per cent of the defocus of the test domain.
+specimen, so higher slabs are *less* underfocused (the multislice path by its propagation, the
+projection path by its per-slab defocus; both tested in ``tests/test_multislice.py``). Until 2026-12-02 the projection path used
+``Δf − t`` (and the CTF's Cs term had the sign of an underfocus); ``Imaging(legacy_signs=True)``
+keeps that image formation for the first frozen test domain only, so that it stays the data its
+committed results were measured on (the difference, ``2t``, is a few per cent of its defocus).
 
 Geometry (CONTRIBUTING): volumes ``(z, y, x)``, beam along z, tilt axis y. The coordinate of index
 ``i`` on an axis of ``N`` voxels is ``i − (N − 1) / 2`` (the geometric centre; the tilt axis passes
@@ -128,6 +129,11 @@ class Imaging:
         The SNR of ``noise_model="snr"`` (variance ratio per projection, > 0).
     detector_mtf : bool
         Blur the images with the detector MTF.
+    legacy_signs : bool
+        Regenerate data frozen before 2026-12-02 bit for bit: the projection path then images a
+        slab at height ``t`` with ``Δf − t`` and takes the CTF's Cs term with the sign of an
+        underfocus, as this package did until then (both wrong; see the module docstring). Only
+        the first held-out test domain of Che et al., frozen with them, sets it.
     """
 
     tilt_min_deg: float = -60.0
@@ -149,6 +155,7 @@ class Imaging:
     noise_model: str = "poisson"
     snr: float | None = None
     detector_mtf: bool = True
+    legacy_signs: bool = False
 
     def __post_init__(self) -> None:
         if self.propagation not in PROPAGATIONS:
@@ -550,10 +557,13 @@ def simulate_tilt_series(potential_V: Tensor, voxel_size_A: float, imaging: Imag
             Phi = torch.fft.rfft2(phase)
             Phi[:, 0, 0] = 0  # a uniform phase shift has no contrast (ice slab: attenuation below)
             # defocus of each slab: the tilt's defocus plus the slab's height (module docstring)
-            dz_k = torch.as_tensor(dz[i], dtype=torch.float32, device=dev) + heights[keep] * 1e-4
+            sign = -1.0 if imaging.legacy_signs else 1.0
+            dz_k = (torch.as_tensor(dz[i], dtype=torch.float32, device=dev)
+                    + sign * heights[keep] * 1e-4)
             b = torch.full_like(dz_k, b_i)
-            c = optics.ctf(kmag, dz_k, imaging.cs_mm, voltage_kv=imaging.voltage_kv,
-                           amplitude_contrast=imaging.amplitude_contrast, bfactor_A2=b)
+            c = optics._ctf(kmag, dz_k, imaging.cs_mm, voltage_kv=imaging.voltage_kv,
+                            amplitude_contrast=imaging.amplitude_contrast, bfactor_A2=b,
+                            cs_sign=sign)
             contrast = torch.fft.irfft2(2 * (c * Phi).sum(0), s=(Y, X))      # weak phase
             intensity = (1 + contrast).clamp_min(0)
         intensity = intensity[cy, cx]

@@ -69,6 +69,7 @@ __all__ = [
     "DEFAULT_DOMAIN",
     "DOMAIN_FILES",
     "FROZEN_HASHES",
+    "LEGACY_IMAGING_HASHES",
     "FULL_REALISM",
     "ISOLATED",
     "TEST_DOMAIN_CONFIG",
@@ -101,6 +102,12 @@ DEFAULT_DOMAIN = "che2019_test_domain"
 #: was frozen (the first: 2026-11-23, as in ``results/test_domain.json``; the second:
 #: 2026-12-02, before any context arm was evaluated). Never edit one without bumping the
 #: file's ``version`` and saying why in its ``changes``.
+#: Domains frozen with the image formation of before 2026-12-02 (per-slab defocus Δf − t and the
+#: Cs term with an underfocus's sign, both since corrected): they are generated with
+#: ``Imaging(legacy_signs=True)``, so that the frozen domain stays the data it was (the
+#: committed results were measured on it). Every domain frozen later uses the corrected physics.
+LEGACY_IMAGING_HASHES: frozenset[str] = frozenset(
+    {"0a302048c2687c68f9ca3b057807896a29c91ebd4efc3021f6474fd7355c6ad7"})
 FROZEN_HASHES: dict[str, str] = {
     "che2019_test_domain": "0a302048c2687c68f9ca3b057807896a29c91ebd4efc3021f6474fd7355c6ad7",
     "che2019_test_domain_b": "7939b04cbc4c6f7edb557f2a51197a2e3218c17fbd852e5ce967bc638a9cb7ff",
@@ -394,6 +401,7 @@ def generate_sets(config: Mapping[str, Any], sizes: Mapping[str, Any], *,
     scn: dict[str, Any] = dict(cfg["scene"])
     im_kw: dict[str, Any] = dict(cfg["imaging"])
     im_kw["tilt_step_deg"] = float(sc.get("tilt_step_deg", im_kw["tilt_step_deg"]))
+    im_kw["legacy_signs"] = test_domain_hash(cfg) in LEGACY_IMAGING_HASHES
     Imaging(**im_kw)  # validate before any work
     entries = class_entries(cfg)
     mol = {n: e for n, e in entries.items() if e is not None}
