@@ -28,7 +28,8 @@ _pool_pid = 0
 
 def _executor() -> ThreadPoolExecutor:
     """One worker thread, made again after a fork (a forked child has the object, not the
-    thread)."""
+    thread).
+    """
     global _pool, _pool_pid
     if _pool is None or _pool_pid != os.getpid():
         _pool = ThreadPoolExecutor(max_workers=CPU_STREAMS - 1,

@@ -186,12 +186,14 @@ def load_subtomograms(folder: str | os.PathLike,
 
     Parameters
     ----------
-    folder : folder holding ``labels.csv`` (columns ``file,class[,mask]``, paths relative to the
-        folder) and the MRC files it names. All volumes must be cubes of one size.
-    class_names : class order (label k = ``class_names[k]``). Default: the order stored in
-        ``meta.json`` when the folder was written by :func:`save_subtomograms`, else the class
-        names in order of first appearance in ``labels.csv``. A class in the table that is not in
-        ``class_names`` is an error.
+    folder : str | os.PathLike
+        Folder holding ``labels.csv`` (columns ``file,class[,mask]``, paths relative to the folder)
+        and the MRC files it names. All volumes must be cubes of one size.
+    class_names : Sequence[str] | None, optional
+        Class order (label k = ``class_names[k]``). Default: the order stored in ``meta.json`` when
+        the folder was written by :func:`save_subtomograms`, else the class names in order of first
+        appearance in ``labels.csv``. A class in the table that is not in ``class_names`` is an
+        error.
 
     Returns
     -------

@@ -2,10 +2,18 @@
 from __future__ import annotations
 
 import os
+from typing import TypeAlias
 
 import torch
+from torch import Tensor
 
-__all__ = ["DEVICES", "resolve_device", "tune_cpu_allocator"]
+__all__ = ["DEVICES", "DeviceLike", "ScalarOrTensor", "resolve_device", "tune_cpu_allocator"]
+
+#: A device as the package's functions accept it: a ``torch.device``, a name (``"cpu"``,
+#: ``"cuda:0"``), or None for the default (the inputs' device, else the CPU).
+DeviceLike: TypeAlias = "torch.device | str | None"
+#: A per-sample physical parameter: one value for the whole batch, or a ``(B,)`` tensor.
+ScalarOrTensor: TypeAlias = "float | Tensor"
 
 DEVICES = ("auto", "cpu", "cuda")
 

@@ -15,8 +15,10 @@ def gaussian_filter3d(x: Tensor, sigma_vox: float) -> Tensor:
 
     Parameters
     ----------
-    x : (N, D, H, W) volumes.
-    sigma_vox : standard deviation in voxels (0: no filtering).
+    x : Tensor
+        `(N, D, H, W)` volumes.
+    sigma_vox : float
+        Standard deviation in voxels (0: no filtering).
     """
     if sigma_vox < 0 or not math.isfinite(sigma_vox):
         raise ValueError(f"sigma_vox must be a finite value >= 0, got {sigma_vox}")

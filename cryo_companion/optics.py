@@ -51,6 +51,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from cryo_companion.devices import DeviceLike, ScalarOrTensor
+
 __all__ = [
     "bandlimit_mask",
     "ctf",
@@ -77,11 +79,13 @@ def electron_wavelength_A(voltage_kv: float | Tensor) -> float | Tensor:
 
     Parameters
     ----------
-    voltage_kv : accelerating voltage in kV (> 0); a float or a tensor.
+    voltage_kv : float | Tensor
+        Accelerating voltage in kV (> 0); a float or a tensor.
 
     Returns
     -------
-    λ in Å (0.01969 Å at 300 kV, 0.02508 Å at 200 kV); a float for a float input.
+    float | Tensor
+        λ in Å (0.01969 Å at 300 kV, 0.02508 Å at 200 kV); a float for a float input.
     """
     if isinstance(voltage_kv, Tensor):
         if bool((voltage_kv <= 0).any()):
@@ -102,22 +106,29 @@ def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
     return shape
 
 
-def fourier_grid(shape: Sequence[int], voxel_size_A: float = 1.0, device=None, *,
+def fourier_grid(shape: Sequence[int], voxel_size_A: float = 1.0,
+                 device: DeviceLike = None, *,
                  rfft: bool = False, dtype: torch.dtype = torch.float32) -> tuple[Tensor, ...]:
     """Per-axis spatial frequencies of a real-space grid, broadcastable against each other.
 
     Parameters
     ----------
-    shape : real-space shape, e.g. ``(D, H, W)`` for ``(z, y, x)``.
-    voxel_size_A : voxel size in Å (> 0). ``voxel_size_A=1`` gives cycles per voxel.
-    device : torch device of the result.
-    rfft : if True the last axis has ``W // 2 + 1`` non-negative frequencies (``rfftn`` layout).
-    dtype : floating dtype.
+    shape : Sequence[int]
+        Real-space shape, e.g. ``(D, H, W)`` for ``(z, y, x)``.
+    voxel_size_A : float, optional
+        Voxel size in Å (> 0). ``voxel_size_A=1`` gives cycles per voxel.
+    device : DeviceLike, optional
+        Torch device of the result.
+    rfft : bool, optional
+        If True the last axis has ``W // 2 + 1`` non-negative frequencies (``rfftn`` layout).
+    dtype : torch.dtype, optional
+        Floating dtype.
 
     Returns
     -------
-    One tensor per axis in 1/Å, fftfreq layout; axis ``i`` has size ``shape[i]`` at position ``i``
-    and 1 elsewhere (e.g. ``kz (D,1,1)``, ``ky (1,H,1)``, ``kx (1,1,W)``).
+    tuple[Tensor, ...]
+        One tensor per axis in 1/Å, fftfreq layout; axis ``i`` has size ``shape[i]`` at position
+        ``i`` and 1 elsewhere (e.g. ``kz (D,1,1)``, ``ky (1,H,1)``, ``kx (1,1,W)``).
     """
     shape = _check_shape(shape)
     if not voxel_size_A > 0:
@@ -135,7 +146,8 @@ def fourier_grid(shape: Sequence[int], voxel_size_A: float = 1.0, device=None, *
     return tuple(out)
 
 
-def frequency_magnitude(shape: Sequence[int], voxel_size_A: float = 1.0, device=None, *,
+def frequency_magnitude(shape: Sequence[int], voxel_size_A: float = 1.0,
+                        device: DeviceLike = None, *,
                         rfft: bool = False, dtype: torch.dtype = torch.float32) -> Tensor:
     """``|k|`` in 1/Å on the grid of :func:`fourier_grid` (full shape, or rfft half shape)."""
     grids = fourier_grid(shape, voxel_size_A, device, rfft=rfft, dtype=dtype)
@@ -154,31 +166,41 @@ def _as_batch(value, name: str, ref: Tensor) -> tuple[Tensor, bool]:
     return t, t.ndim == 1
 
 
-def ctf(freq_A: Tensor, defocus_um, cs_mm, *, voltage_kv: float = 300.0,
-        amplitude_contrast: float = 0.07, bfactor_A2=0.0) -> Tensor:
+def ctf(freq_A: Tensor, defocus_um: ScalarOrTensor, cs_mm: ScalarOrTensor, *,
+        voltage_kv: float = 300.0, amplitude_contrast: float = 0.07,
+        bfactor_A2: ScalarOrTensor = 0.0) -> Tensor:
     """Contrast transfer function (physical sign, CTF(0) = −A; see the module docstring).
 
     Parameters
     ----------
-    freq_A : ``|k|`` in 1/Å, any shape ``S`` (e.g. from :func:`frequency_magnitude`).
-    defocus_um : defocus Δf in µm, **negative = underfocus**; scalar or ``(B,)`` tensor.
-    cs_mm : spherical aberration in mm (>= 0); scalar or ``(B,)``.
-    voltage_kv : accelerating voltage in kV (Che et al.: 300 kV).
-    amplitude_contrast : amplitude contrast fraction A in [0, 1) (0.07 typical for ice).
-    bfactor_A2 : B-factor of the envelope ``exp(−B k² / 4)`` in Å² (>= 0); scalar or ``(B,)``.
+    freq_A : Tensor
+        ``|k|`` in 1/Å, any shape ``S`` (e.g. from :func:`frequency_magnitude`).
+    defocus_um : ScalarOrTensor
+        Defocus Δf in µm, **negative = underfocus**; scalar or ``(B,)`` tensor.
+    cs_mm : ScalarOrTensor
+        Spherical aberration in mm (>= 0); scalar or ``(B,)``.
+    voltage_kv : float, optional
+        Accelerating voltage in kV (Che et al.: 300 kV).
+    amplitude_contrast : float, optional
+        Amplitude contrast fraction A in [0, 1) (0.07 typical for ice).
+    bfactor_A2 : ScalarOrTensor, optional
+        B-factor of the envelope ``exp(−B k² / 4)`` in Å² (>= 0); scalar or ``(B,)``.
 
     Returns
     -------
-    ``S`` if all parameters are scalars, else ``(B, *S)``.
+    Tensor
+        ``S`` if all parameters are scalars, else ``(B, *S)``.
     """
     return _ctf(freq_A, defocus_um, cs_mm, voltage_kv=voltage_kv,
                 amplitude_contrast=amplitude_contrast, bfactor_A2=bfactor_A2)
 
 
-def _ctf(freq_A: Tensor, defocus_um, cs_mm, *, voltage_kv: float, amplitude_contrast: float,
-         bfactor_A2, cs_sign: float = 1.0) -> Tensor:
+def _ctf(freq_A: Tensor, defocus_um: ScalarOrTensor, cs_mm: ScalarOrTensor, *,
+         voltage_kv: float, amplitude_contrast: float, bfactor_A2: ScalarOrTensor,
+         cs_sign: float = 1.0) -> Tensor:
     """:func:`ctf`, with the Cs term's sign as a factor (−1 only to regenerate data frozen with
-    the sign this package had until 2026-12-02; see the module docstring)."""
+    the sign this package had until 2026-12-02; see the module docstring).
+    """
     if not isinstance(freq_A, Tensor):
         freq_A = torch.as_tensor(freq_A, dtype=torch.float32)
     if not freq_A.is_floating_point():
@@ -232,18 +254,20 @@ def mtf(freq_fraction_nyquist: Tensor) -> Tensor:
 
     Parameters
     ----------
-    freq_fraction_nyquist : ω = |k| / k_Nyquist (dimensionless, any shape).
+    freq_fraction_nyquist : Tensor
+        ω = |k| / k_Nyquist (dimensionless, any shape).
 
     Returns
     -------
-    Same shape; 1 at ω = 0 and 2/π ≈ 0.637 at Nyquist.
+    Tensor
+        Same shape; 1 at ω = 0 and 2/π ≈ 0.637 at Nyquist.
     """
     w = torch.as_tensor(freq_fraction_nyquist)
     # torch.sinc(x) = sin(πx)/(πx), so sinc(πω/2) in the unnormalised sense is torch.sinc(ω/2)
     return torch.sinc(0.5 * w)
 
 
-def _wedge_rad(wedge_deg, device) -> Tensor:
+def _wedge_rad(wedge_deg: ScalarOrTensor, device: DeviceLike) -> Tensor:
     a = torch.as_tensor(wedge_deg, dtype=torch.float64, device=device)
     if a.ndim > 1:
         raise ValueError(f"wedge_deg must be a scalar or (B,), got shape {tuple(a.shape)}")
@@ -253,7 +277,8 @@ def _wedge_rad(wedge_deg, device) -> Tensor:
     return torch.deg2rad(a.reshape(-1))
 
 
-def wedge_mask(shape: Sequence[int], wedge_deg, device=None, *, rfft: bool = False) -> Tensor:
+def wedge_mask(shape: Sequence[int], wedge_deg: ScalarOrTensor, device: DeviceLike = None, *,
+               rfft: bool = False) -> Tensor:
     """Missing-wedge mask in Fourier space: 1 where measured, 0 in the missing wedge.
 
     Beam along z, tilt axis y, tilts covering ±(90° − α): a component is measured iff
@@ -263,14 +288,19 @@ def wedge_mask(shape: Sequence[int], wedge_deg, device=None, *, rfft: bool = Fal
 
     Parameters
     ----------
-    shape : real-space shape ``(D, H, W)`` (z, y, x); any sizes (voxels assumed isotropic).
-    wedge_deg : wedge angle α in degrees, in [0, 90); scalar or ``(B,)``.
-    device : torch device of the result.
-    rfft : if True, return the ``rfftn`` half-grid ``(B, D, H, W // 2 + 1)``.
+    shape : Sequence[int]
+        Real-space shape ``(D, H, W)`` (z, y, x); any sizes (voxels assumed isotropic).
+    wedge_deg : ScalarOrTensor
+        Wedge angle α in degrees, in [0, 90); scalar or ``(B,)``.
+    device : DeviceLike, optional
+        Torch device of the result.
+    rfft : bool, optional
+        If True, return the ``rfftn`` half-grid ``(B, D, H, W // 2 + 1)``.
 
     Returns
     -------
-    float32 tensor ``(B, *shape)`` (B = 1 for a scalar angle) of zeros and ones.
+    Tensor
+        Float32 tensor ``(B, *shape)`` (B = 1 for a scalar angle) of zeros and ones.
     """
     shape = _check_shape(shape)
     if len(shape) != 3:
@@ -293,7 +323,8 @@ def wedge_measured(kz_abs: Tensor, kx_abs: Tensor, alpha_rad: Tensor) -> Tensor:
     return kz_abs.double() * torch.sin(a) <= kx_abs.double() * torch.cos(a) + 1e-12
 
 
-def bandlimit_mask(shape: Sequence[int], cutoff_fraction_nyquist: float = 1.0, device=None, *,
+def bandlimit_mask(shape: Sequence[int], cutoff_fraction_nyquist: float = 1.0,
+                   device: DeviceLike = None, *,
                    rfft: bool = False) -> Tensor:
     """Spherical low-pass mask: 1 where ``|k| <= cutoff · k_Nyquist`` (real, symmetric).
 
@@ -302,13 +333,19 @@ def bandlimit_mask(shape: Sequence[int], cutoff_fraction_nyquist: float = 1.0, d
 
     Parameters
     ----------
-    shape : real-space shape.
-    cutoff_fraction_nyquist : cutoff as a fraction of Nyquist, in (0, sqrt(ndim)].
-    device, rfft : as in :func:`fourier_grid`.
+    shape : Sequence[int]
+        Real-space shape.
+    cutoff_fraction_nyquist : float, optional
+        Cutoff as a fraction of Nyquist, in (0, sqrt(ndim)].
+    device : DeviceLike, optional
+        Device of the result.
+    rfft : bool, optional
+        If True, the ``rfftn`` half grid (as in :func:`fourier_grid`).
 
     Returns
     -------
-    float32 ``shape`` (or the rfft half shape).
+    Tensor
+        Float32 ``shape`` (or the rfft half shape).
     """
     if not 0 < cutoff_fraction_nyquist:
         raise ValueError(f"cutoff_fraction_nyquist must be > 0, got {cutoff_fraction_nyquist}")

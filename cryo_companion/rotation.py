@@ -59,11 +59,14 @@ def random_rotation_matrices(n: int, generator: torch.Generator | None = None, *
 
     Parameters
     ----------
-    n : number of rotations (>= 0).
-    generator : torch generator; its device must be ``device`` (a CUDA generator is made with
+    n : int
+        Number of rotations (>= 0).
+    generator : torch.Generator | None, optional
+        Torch generator; its device must be ``device`` (a CUDA generator is made with
         ``torch.Generator(device="cuda").manual_seed(seed)``).
     device : device of the result (default: the generator's device, else CPU).
-    dtype : floating dtype of the result.
+    dtype : torch.dtype, optional
+        Floating dtype of the result.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
@@ -117,13 +120,17 @@ def rotation_grid(R: Tensor, shape: Sequence[int], shift_xyz: Tensor | None = No
 
     Parameters
     ----------
-    R : ``(B, 3, 3)`` rotation matrices (x-y-z).
-    shape : volume shape ``(D, H, W)`` (z, y, x); input and output boxes are the same.
-    shift_xyz : optional ``(B, 3)`` shift in voxels, (x, y, z) order.
+    R : Tensor
+        ``(B, 3, 3)`` rotation matrices (x-y-z).
+    shape : Sequence[int]
+        Volume shape ``(D, H, W)`` (z, y, x); input and output boxes are the same.
+    shift_xyz : Tensor | None, optional
+        Optional ``(B, 3)`` shift in voxels, (x, y, z) order.
 
     Returns
     -------
-    ``(B, D, H, W, 3)`` normalised coordinates (``align_corners=True``).
+    Tensor
+        ``(B, D, H, W, 3)`` normalised coordinates (``align_corners=True``).
     """
     D, H, W = (int(s) for s in shape)
     B = R.shape[0]
@@ -156,15 +163,21 @@ def rotate_volumes(vol: Tensor, R: Tensor, shift_xyz: Tensor | None = None, *,
 
     Parameters
     ----------
-    vol : ``(B, D, H, W)`` or ``(B, C, D, H, W)`` real volumes, any box shape.
-    R : ``(B, 3, 3)`` rotation matrices acting on (x, y, z) coordinates (or ``(3, 3)``, broadcast).
-    shift_xyz : optional ``(B, 3)`` shift in voxels, (x, y, z) order, applied after the rotation.
-    mode : ``"bilinear"`` (trilinear in 3-D) or ``"nearest"``.
-    padding_mode : what enters from outside the box (``"zeros"``, ``"border"``, ``"reflection"``).
+    vol : Tensor
+        ``(B, D, H, W)`` or ``(B, C, D, H, W)`` real volumes, any box shape.
+    R : Tensor
+        ``(B, 3, 3)`` rotation matrices acting on (x, y, z) coordinates (or ``(3, 3)``, broadcast).
+    shift_xyz : Tensor | None, optional
+        Optional ``(B, 3)`` shift in voxels, (x, y, z) order, applied after the rotation.
+    mode : str, optional
+        ``"bilinear"`` (trilinear in 3-D) or ``"nearest"``.
+    padding_mode : str, optional
+        What enters from outside the box (``"zeros"``, ``"border"``, ``"reflection"``).
 
     Returns
     -------
-    Tensor of the same shape as ``vol``.
+    Tensor
+        Tensor of the same shape as ``vol``.
     """
     if vol.ndim not in (4, 5):
         raise ValueError(f"vol must be (B, D, H, W) or (B, C, D, H, W), got {tuple(vol.shape)}")

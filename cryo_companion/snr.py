@@ -22,11 +22,13 @@ def snr_from_clean(clean: Tensor, noisy: Tensor) -> Tensor:
 
     Parameters
     ----------
-    clean, noisy : ``(B, ...)`` noise-free and noisy volumes of the same shape.
+    clean, noisy : Tensor
+        ``(B, ...)`` noise-free and noisy volumes of the same shape.
 
     Returns
     -------
-    ``(B,)`` float64; ``inf`` where ``noisy == clean``.
+    Tensor
+        ``(B,)`` float64; ``inf`` where ``noisy == clean``.
     """
     if clean.shape != noisy.shape:
         raise ValueError(f"clean {tuple(clean.shape)} and noisy {tuple(noisy.shape)} differ")
@@ -54,11 +56,13 @@ def snr_from_correlation(a: Tensor, b: Tensor) -> Tensor:
 
     Parameters
     ----------
-    a, b : ``(B, ...)`` two realisations (same signal, independent noise).
+    a, b : Tensor
+        ``(B, ...)`` two realisations (same signal, independent noise).
 
     Returns
     -------
-    ``(B,)`` float64 SNR estimates (negative when ρ < 0, i.e. pure noise by chance).
+    Tensor
+        ``(B,)`` float64 SNR estimates (negative when ρ < 0, i.e. pure noise by chance).
     """
     rho = pearson_correlation(a, b)
     return rho / (1 - rho)

@@ -73,7 +73,8 @@ def central_slices(volume: Any) -> dict[str, np.ndarray]:
 
     Parameters
     ----------
-    volume : array or tensor, shape (Z, Y, X)
+    volume : Any
+        Array or tensor, shape (Z, Y, X)
 
     Returns
     -------
@@ -93,9 +94,11 @@ def fourier_log_amplitude(volume: Any, *, eps: float = 1e-12) -> np.ndarray:
 
     Parameters
     ----------
-    volume : array or tensor, shape (Z, Y, X)
-    eps : added to the amplitude before the logarithm so that exact zeros (inside the missing
-        wedge, on CTF zeros) stay finite.
+    volume : Any
+        Array or tensor, shape (Z, Y, X)
+    eps : float, optional
+        Added to the amplitude before the logarithm so that exact zeros (inside the missing wedge,
+        on CTF zeros) stay finite.
 
     Returns
     -------
@@ -108,13 +111,13 @@ def fourier_log_amplitude(volume: Any, *, eps: float = 1e-12) -> np.ndarray:
 
 
 def _extent_nm(n_h: int, n_v: int, voxel_size_A: float) -> tuple[float, float, float, float]:
-    """imshow extent (left, right, bottom, top) in nm for a slice centred on 0."""
+    """Imshow extent (left, right, bottom, top) in nm for a slice centred on 0."""
     s = voxel_size_A / 10.0
     return (-n_h * s / 2, n_h * s / 2, -n_v * s / 2, n_v * s / 2)
 
 
 def _extent_inv_nm(n_h: int, n_v: int, voxel_size_A: float) -> tuple[float, float, float, float]:
-    """imshow extent in 1/nm for an fftshift-ed spectrum slice (pixel centres at k = j/(N d))."""
+    """Imshow extent in 1/nm for an fftshift-ed spectrum slice (pixel centres at k = j/(N d))."""
     d_nm = voxel_size_A / 10.0
 
     def edges(n: int) -> tuple[float, float]:
@@ -162,18 +165,26 @@ def plot_central_slices(volume: Any, voxel_size_A: float, *, title: str | None =
 
     Parameters
     ----------
-    volume : array or tensor, shape (Z, Y, X)
-    voxel_size_A : voxel size in Å (the axes are labelled in nm).
-    title : figure title.
-    cmap : Matplotlib colour map.
-    percentile : the colour range spans the ``percentile`` .. ``100 - percentile`` percentiles of
-        the three slices (robust to a few extreme voxels).
-    colorbar_label : label of the colour bar (give the unit).
-    axes : three existing axes to draw into (a new figure otherwise).
+    volume : Any
+        Array or tensor, shape (Z, Y, X)
+    voxel_size_A : float
+        Voxel size in Å (the axes are labelled in nm).
+    title : str | None, optional
+        Figure title.
+    cmap : str, optional
+        Matplotlib colour map.
+    percentile : float, optional
+        The colour range spans the ``percentile`` .. ``100 - percentile`` percentiles of the three
+        slices (robust to a few extreme voxels).
+    colorbar_label : str, optional
+        Label of the colour bar (give the unit).
+    axes : Sequence[Axes] | None, optional
+        Three existing axes to draw into (a new figure otherwise).
 
     Returns
     -------
-    matplotlib.figure.Figure
+    Figure
+        Matplotlib.figure.Figure
     """
     _check_positive(voxel_size_A, "voxel_size_A")
     slices = central_slices(volume)
@@ -197,17 +208,24 @@ def plot_fourier_slices(volume: Any, voxel_size_A: float, *, title: str | None =
 
     Parameters
     ----------
-    volume : array or tensor, shape (Z, Y, X), real space.
-    voxel_size_A : voxel size in Å; Nyquist is ``10 / (2 voxel_size_A)`` 1/nm.
-    title : figure title.
-    cmap : Matplotlib colour map.
-    floor_decades : the colour range spans ``floor_decades`` decades below the maximum, so that
-        exact zeros (the wedge) show as the darkest colour instead of stretching the scale.
-    axes : three existing axes to draw into (a new figure otherwise).
+    volume : Any
+        Array or tensor, shape (Z, Y, X), real space.
+    voxel_size_A : float
+        Voxel size in Å; Nyquist is ``10 / (2 voxel_size_A)`` 1/nm.
+    title : str | None, optional
+        Figure title.
+    cmap : str, optional
+        Matplotlib colour map.
+    floor_decades : float, optional
+        The colour range spans ``floor_decades`` decades below the maximum, so that exact zeros (the
+        wedge) show as the darkest colour instead of stretching the scale.
+    axes : Sequence[Axes] | None, optional
+        Three existing axes to draw into (a new figure otherwise).
 
     Returns
     -------
-    matplotlib.figure.Figure
+    Figure
+        Matplotlib.figure.Figure
     """
     _check_positive(voxel_size_A, "voxel_size_A")
     logamp = fourier_log_amplitude(volume)
@@ -230,13 +248,19 @@ def plot_stages(stages: Mapping[str, Any], voxel_size_A: float, *, fourier: bool
 
     Parameters
     ----------
-    stages : ordered mapping ``stage name -> volume (Z, Y, X)`` (e.g. density, rotated, noisy,
-        CTF, MTF, wedge).
-    voxel_size_A : voxel size in Å.
-    fourier : also show the Fourier log-amplitude slices (three more columns).
-    percentile : robust colour range of each real-space row (per stage).
-    floor_decades : dynamic range of the Fourier rows (decades below each row's maximum).
-    panel_size : inches per panel.
+    stages : Mapping[str, Any]
+        Ordered mapping ``stage name -> volume (Z, Y, X)`` (e.g. density, rotated, noisy, CTF, MTF,
+        wedge).
+    voxel_size_A : float
+        Voxel size in Å.
+    fourier : bool, optional
+        Also show the Fourier log-amplitude slices (three more columns).
+    percentile : float, optional
+        Robust colour range of each real-space row (per stage).
+    floor_decades : float, optional
+        Dynamic range of the Fourier rows (decades below each row's maximum).
+    panel_size : float, optional
+        Inches per panel.
 
     Returns
     -------
@@ -286,21 +310,30 @@ def plot_image_grid(images: Any, *, row_labels: Sequence[str] | None = None,
 
     Parameters
     ----------
-    images : array-like, shape (R, C, H, W)
-    row_labels, col_labels : labels of rows (left) and columns (top).
-    voxel_size_A : if given, the bottom-left panel carries axes in nm; otherwise axes are hidden.
-    cmap : Matplotlib colour map.
-    percentile : robust colour range (per image, or over all with ``shared_range``).
-    shared_range : one colour range and one colour bar for the whole grid; otherwise each image
-        is scaled to its own range (the paper's Fig. 3 style) and the colour bar reads
-        "per-image range".
-    colorbar_label : label of the colour bar.
-    panel_size : inches per panel.
-    title : figure title.
+    images : Any
+        Array-like, shape (R, C, H, W)
+    row_labels, col_labels : Sequence[str] | None, optional
+        Labels of rows (left) and columns (top).
+    voxel_size_A : float | None, optional
+        If given, the bottom-left panel carries axes in nm; otherwise axes are hidden.
+    cmap : str, optional
+        Matplotlib colour map.
+    percentile : float, optional
+        Robust colour range (per image, or over all with ``shared_range``).
+    shared_range : bool, optional
+        One colour range and one colour bar for the whole grid; otherwise each image is scaled to
+        its own range (the paper's Fig. 3 style) and the colour bar reads "per-image range".
+    colorbar_label : str, optional
+        Label of the colour bar.
+    panel_size : float, optional
+        Inches per panel.
+    title : str | None, optional
+        Figure title.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    Figure
+        Matplotlib.figure.Figure
     """
     arr = as_numpy(images)
     if arr.ndim != 4:
@@ -355,16 +388,23 @@ def plot_curves(x: Any, curves: Mapping[str, Any], *, xlabel: str, ylabel: str,
 
     Parameters
     ----------
-    x : 1-D array, shared abscissa (e.g. spatial frequency in 1/nm).
-    curves : ``label -> y`` (each the length of ``x``).
-    xlabel, ylabel : axis labels, with units.
-    title : axes title.
-    vlines : ``label -> x position`` drawn as dashed vertical lines (e.g. Nyquist).
-    ax : existing axes to draw into.
+    x : Any
+        1-D array, shared abscissa (e.g. spatial frequency in 1/nm).
+    curves : Mapping[str, Any]
+        ``label -> y`` (each the length of ``x``).
+    xlabel, ylabel : str
+        Axis labels, with units.
+    title : str | None, optional
+        Axes title.
+    vlines : Mapping[str, float] | None, optional
+        ``label -> x position`` drawn as dashed vertical lines (e.g. Nyquist).
+    ax : Axes | None, optional
+        Existing axes to draw into.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    Figure
+        Matplotlib.figure.Figure
     """
     xs = as_numpy(x).ravel()
     if ax is None:
@@ -398,18 +438,27 @@ def plot_histograms(samples: Mapping[str, Any], *,
 
     Parameters
     ----------
-    samples : ``name -> 1-D samples``.
-    ranges : ``name -> (low, high)``: the paper's range, shaded and marked.
-    log_x : names whose panels use a logarithmic x axis with log-spaced bins (e.g. SNR).
-    labels : ``name -> axis label with unit`` (default: the name).
-    bins : number of bins.
-    fixed : ``name -> value`` of a fixed setting (e.g. the baseline) drawn as a red line.
-    range_label : legend entry of the shaded ranges.
-    title : figure title.
+    samples : Mapping[str, Any]
+        ``name -> 1-D samples``.
+    ranges : Mapping[str, tuple[float, float]] | None, optional
+        ``name -> (low, high)``: the paper's range, shaded and marked.
+    log_x : Sequence[str], optional
+        Names whose panels use a logarithmic x axis with log-spaced bins (e.g. SNR).
+    labels : Mapping[str, str] | None, optional
+        ``name -> axis label with unit`` (default: the name).
+    bins : int, optional
+        Number of bins.
+    fixed : Mapping[str, float] | None, optional
+        ``name -> value`` of a fixed setting (e.g. the baseline) drawn as a red line.
+    range_label : str, optional
+        Legend entry of the shaded ranges.
+    title : str | None, optional
+        Figure title.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    Figure
+        Matplotlib.figure.Figure
     """
     if not samples:
         raise ValueError("samples is empty")
@@ -451,13 +500,17 @@ def plot_stacked_bars(rows: Mapping[str, Mapping[str, float]], *, xlabel: str,
 
     Parameters
     ----------
-    rows : ``row label -> {part: value}``; every row has the same parts, in the same order.
-    xlabel : label of the value axis, with its unit.
-    title : figure title.
+    rows : Mapping[str, Mapping[str, float]]
+        ``row label -> {part: value}``; every row has the same parts, in the same order.
+    xlabel : str
+        Label of the value axis, with its unit.
+    title : str | None, optional
+        Figure title.
 
     Returns
     -------
-    matplotlib.figure.Figure
+    Figure
+        Matplotlib.figure.Figure
     """
     if not rows:
         raise ValueError("rows is empty")

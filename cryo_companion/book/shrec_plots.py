@@ -1,5 +1,6 @@
 """Figures of the SHREC evaluation chapter: detections on an occupancy slice, confusion matrix
-(Fig. 12 layout) and cumulative F1 curves (Fig. 10)."""
+(Fig. 12 layout) and cumulative F1 curves (Fig. 10).
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -35,12 +36,20 @@ def plot_detection_slice(ax: Axes, occupancy: np.ndarray, z: int, pred: Particle
 
     Parameters
     ----------
-    ax : matplotlib axes.
-    occupancy : (z, y, x) labels.
-    z : slice index.
-    pred, result : the detections and their localisation result.
-    truth : optional truth list, to label each region with its index and class.
-    max_dz : show detections whose rounded z is within this many voxels of ``z``.
+    ax : Axes
+        Matplotlib axes.
+    occupancy : np.ndarray
+        `(z, y, x)` labels.
+    z : int
+        Slice index.
+    pred : ParticleList
+        The detections.
+    result : LocalisationResult
+        Their localisation result (the outcome of each detection).
+    truth : ParticleList | None, optional
+        Optional truth list, to label each region with its index and class.
+    max_dz : float, optional
+        Show detections whose rounded z is within this many voxels of ``z``.
     """
     sl = occupancy[z]
     n = int(occupancy.max())

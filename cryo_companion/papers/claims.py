@@ -81,9 +81,12 @@ def verdict(row: dict[str, Any], std: float | None = None, tol: float = 0.02) ->
 
     Parameters
     ----------
-    row : a :func:`compare` row.
-    std : our standard deviation over seeds (widens the "agrees" band to 2 std).
-    tol : absolute difference below which we call the values in agreement.
+    row : dict[str, Any]
+        A :func:`compare` row.
+    std : float | None, optional
+        Our standard deviation over seeds (widens the "agrees" band to 2 std).
+    tol : float, optional
+        Absolute difference below which we call the values in agreement.
     """
     ours = row["ours"]
     if ours is None:

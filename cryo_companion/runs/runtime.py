@@ -56,11 +56,16 @@ def setup(scale: str, device: str, seed: int, *, chapter: str,
 
     Parameters
     ----------
-    scale : ``"smoke"`` (a 2-core CPU in about a minute) or ``"paper"`` (the papers' sizes).
-    device : ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-    seed : base seed of the run.
-    chapter : the chapter's name (results file name, provenance).
-    paper_needs_gpu : if True, ``scale="paper"`` without a GPU is refused.
+    scale : str
+        ``"smoke"`` (a 2-core CPU in about a minute) or ``"paper"`` (the papers' sizes).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    seed : int
+        Base seed of the run.
+    chapter : str
+        The chapter's name (results file name, provenance).
+    paper_needs_gpu : bool, optional
+        If True, ``scale="paper"`` without a GPU is refused.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; valid values: {', '.join(SCALES)}")

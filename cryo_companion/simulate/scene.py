@@ -63,11 +63,16 @@ class Template:
 
     Attributes
     ----------
-    name : class name.
-    density : (D, D, D) float32 tensor, Da/Å³, D odd, centre of mass at ``D // 2``.
-    threshold : density (Da/Å³) above which a voxel belongs to the envelope.
-    volume_A3 : envelope volume (Å³) = mass / ρ_p.
-    radius_vox : radius of the envelope's bounding sphere about the centre (voxels).
+    name : str
+        Class name.
+    density : Tensor
+        `(D, D, D)` float32 tensor, Da/Å³, D odd, centre of mass at ``D // 2``.
+    threshold : float
+        Density (Da/Å³) above which a voxel belongs to the envelope.
+    volume_A3 : float
+        Envelope volume (Å³) = mass / ρ_p.
+    radius_vox : float
+        Radius of the envelope's bounding sphere about the centre (voxels).
     """
 
     name: str
@@ -138,23 +143,35 @@ class SceneSpec:
 
     Attributes
     ----------
-    shape : (Z, Y, X) voxels.
-    voxel_size_A : voxel edge (Å).
-    ice_thickness_A : thickness of the vitreous ice slab, centred in z (Å).
-    counts : {template name: number of copies}.
-    vesicles : number of vesicles (radius uniform in ``vesicle_radius_A``).
-    sheets : number of gently curved membrane sheets (radius uniform in ``sheet_radius_A``).
-    membrane_class : class name of membranes (or None: no membranes allowed).
-    phi_protein_V, phi_ice_V : mean inner potentials (V).
-    ice_sd_V : sd of the ice's voxel-wise potential fluctuation (V).
-    contact_fraction : fraction of proposals placed in contact with a neighbour.
-    max_tries : proposals per object before the packing is declared unsatisfiable.
-    isolation_half_width_A : half-width (Å) of the cube around each macromolecule that no other
-        macromolecule's bounding sphere may enter (module docstring); 0 turns isolation off.
-        Needs ``contact_fraction`` 0.
-    skip_unplaceable : leave out a macromolecule that finds no free place in ``max_tries``
-        proposals (counted in ``Scene.stats["skipped"]``) instead of raising
-        :class:`PackingError`; for isolated packings, whose capacity is not known in advance.
+    shape : tuple[int, int, int]
+        `(Z, Y, X)` voxels.
+    voxel_size_A : float
+        Voxel edge (Å).
+    ice_thickness_A : float
+        Thickness of the vitreous ice slab, centred in z (Å).
+    counts : dict[str, int]
+        {template name: number of copies}.
+    vesicles : int, optional
+        Number of vesicles (radius uniform in ``vesicle_radius_A``).
+    sheets : int, optional
+        Number of gently curved membrane sheets (radius uniform in ``sheet_radius_A``).
+    membrane_class : str | None, optional
+        Class name of membranes (or None: no membranes allowed).
+    phi_protein_V, phi_ice_V : float, optional
+        Mean inner potentials (V).
+    ice_sd_V : float, optional
+        Sd of the ice's voxel-wise potential fluctuation (V).
+    contact_fraction : float, optional
+        Fraction of proposals placed in contact with a neighbour.
+    max_tries : int, optional
+        Proposals per object before the packing is declared unsatisfiable.
+    isolation_half_width_A : float, optional
+        Half-width (Å) of the cube around each macromolecule that no other macromolecule's bounding
+        sphere may enter (module docstring); 0 turns isolation off. Needs ``contact_fraction`` 0.
+    skip_unplaceable : bool, optional
+        Leave out a macromolecule that finds no free place in ``max_tries`` proposals (counted in
+        ``Scene.stats["skipped"]``) instead of raising :class:`PackingError`; for isolated packings,
+        whose capacity is not known in advance.
     """
 
     shape: tuple[int, int, int]
@@ -246,12 +263,18 @@ def make_scene(spec: SceneSpec, templates: dict[str, Template], class_names: Seq
 
     Parameters
     ----------
-    spec : what to place and where.
-    templates : {name: Template} for every name in ``spec.counts``, at ``spec.voxel_size_A``.
-    class_names : class order of ``class_mask`` (value k + 1 = ``class_names[k]``).
-    generator : CPU torch generator: same seed, same scene.
-    device : where the volumes live (default CPU).
-    progress : progress bar over objects (on a terminal only).
+    spec : SceneSpec
+        What to place and where.
+    templates : dict[str, Template]
+        {name: Template} for every name in ``spec.counts``, at ``spec.voxel_size_A``.
+    class_names : Sequence[str]
+        Class order of ``class_mask`` (value k + 1 = ``class_names[k]``).
+    generator : torch.Generator | None, optional
+        CPU torch generator: same seed, same scene.
+    device : torch.device | str | None, optional
+        Where the volumes live (default CPU).
+    progress : bool, optional
+        Progress bar over objects (on a terminal only).
 
     Raises
     ------

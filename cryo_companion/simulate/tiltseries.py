@@ -65,6 +65,7 @@ from torch import Tensor
 
 from cryo_companion import optics
 from cryo_companion._progress import progress as progress_bar
+from cryo_companion.devices import DeviceLike
 from cryo_companion.simulate.multislice import (
     image_intensity,
     interaction_constant,
@@ -191,12 +192,18 @@ class TiltSeries:
 
     Attributes
     ----------
-    images : (T, Y, U) float32 contrast images (``counts / expected − 1``), at ``pixel_size_A``.
-    tilts_deg : (T,) tilt angles.
-    defocus_um : (T,) defocus of each tilt at the eucentric height.
-    dose_before_e_A2 : (T,) dose received before each exposure (dose-symmetric order).
-    electrons_per_pixel : (T,) expected zero-loss electrons per detector pixel (sim sampling).
-    pixel_size_A : pixel size of ``images``.
+    images : Tensor
+        `(T, Y, U)` float32 contrast images (``counts / expected − 1``), at ``pixel_size_A``.
+    tilts_deg : np.ndarray
+        `(T,)` tilt angles.
+    defocus_um : np.ndarray
+        `(T,)` defocus of each tilt at the eucentric height.
+    dose_before_e_A2 : np.ndarray
+        `(T,)` dose received before each exposure (dose-symmetric order).
+    electrons_per_pixel : np.ndarray
+        `(T,)` expected zero-loss electrons per detector pixel (sim sampling).
+    pixel_size_A : float
+        Pixel size of ``images``.
     """
 
     images: Tensor
@@ -257,17 +264,23 @@ def project_slabs(volume: Tensor, tilts_deg: Sequence[float] | np.ndarray | Tens
 
     Parameters
     ----------
-    volume : (Z, Y, X) tensor (any unit, e.g. V); projected on its device.
-    tilts_deg : (T,) tilt angles in degrees, |θ| < 90.
-    voxel_size_A : voxel edge (Å); integrals are in unit·Å.
-    slab_thickness_A : height of a slab (Å); None: one slab (a plain projection).
-    width : detector columns U, centred on the tilt axis (default X); a narrower detector than
-        the volume sees the central columns, its rays still crossing the whole volume.
+    volume : Tensor
+        `(Z, Y, X)` tensor (any unit, e.g. V); projected on its device.
+    tilts_deg : Sequence[float] | np.ndarray | Tensor
+        `(T,)` tilt angles in degrees, |θ| < 90.
+    voxel_size_A : float, optional
+        Voxel edge (Å); integrals are in unit·Å.
+    slab_thickness_A : float | None, optional
+        Height of a slab (Å); None: one slab (a plain projection).
+    width : int | None, optional
+        Detector columns U, centred on the tilt axis (default X); a narrower detector than the
+        volume sees the central columns, its rays still crossing the whole volume.
 
     Returns
     -------
-    slabs : (T, K, Y, U) integrals per slab.
-    heights_A : (K,) height of each slab's centre (Å, positive towards the source).
+    tuple[Tensor, Tensor]
+        Slabs : (T, K, Y, U) integrals per slab. heights_A : (K,) height of each slab's centre (Å,
+        positive towards the source).
     """
     if volume.ndim != 3:
         raise ValueError(f"volume must be (Z, Y, X), got {tuple(volume.shape)}")
@@ -324,9 +337,10 @@ def project(volume: Tensor, tilts_deg: Sequence[float] | np.ndarray | Tensor, vo
     return project_slabs(volume, tilts_deg, voxel_size_A, None)[0][:, 0]
 
 
-def ramp_filter(n: int, device=None) -> Tensor:
+def ramp_filter(n: int, device: DeviceLike = None) -> Tensor:
     """Ram-Lak filter (R-weighting) for rows of ``n`` pixels, zero-padded to ``2n``: ``(n + 1,)``
-    rfft of the spatial kernel (Kak & Slaney eq. 3.61), so the DC term is right."""
+    rfft of the spatial kernel (Kak & Slaney eq. 3.61), so the DC term is right.
+    """
     N = 2 * n
     idx = torch.arange(N, device=device, dtype=torch.float64)
     idx = torch.where(idx > N // 2, idx - N, idx)
@@ -342,13 +356,17 @@ def backproject(projections: Tensor, tilts_deg: Sequence[float] | np.ndarray | T
 
     Parameters
     ----------
-    projections : (T, Y, U) images.
-    tilts_deg : (T,) angles.
-    thickness : Z, the number of voxels along the beam of the output.
+    projections : Tensor
+        `(T, Y, U)` images.
+    tilts_deg : Sequence[float] | np.ndarray | Tensor
+        `(T,)` angles.
+    thickness : int
+        Z, the number of voxels along the beam of the output.
 
     Returns
     -------
-    (Z, Y, U) volume: ``Σ_θ p_θ(y, x cos θ + z sin θ)``.
+    Tensor
+        `(Z, Y, U)` volume: ``Σ_θ p_θ(y, x cos θ + z sin θ)``.
     """
     if projections.ndim != 3:
         raise ValueError(f"projections must be (T, Y, U), got {tuple(projections.shape)}")

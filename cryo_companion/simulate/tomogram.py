@@ -22,7 +22,7 @@ Imaging modes (:func:`image_scene`, realism added one step at a time; :data:`IMA
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,7 +54,8 @@ MODE_CONTRAST: dict[str, str] = {"ideal": "bright", "projection": "bright", "ctf
 
 def scene_to_tomogram_vox(c, bin_factor: int):
     """Voxel coordinates on the (oversampled) scene grid -> on the tomogram grid (voxel centres
-    at whole numbers on both grids; works on floats and numpy arrays)."""
+    at whole numbers on both grids; works on floats and numpy arrays).
+    """
     return (c + 0.5) / bin_factor - 0.5
 
 def load_templates(names_entries: Mapping[str, str], voxel_size_A: float) -> dict[str, Template]:
@@ -164,17 +165,30 @@ def membrane_targets(scene: Scene, box: int, bin_factor: int, n: int, spacing_vo
             break
     return chosen
 
-def extract_targets(scene: Scene, tomogram: torch.Tensor, targets, box: int, bin_factor: int):
+def extract_targets(scene: Scene, tomogram: torch.Tensor,
+                    targets: Sequence[tuple[int, tuple[float, float, float]]], box: int,
+                    bin_factor: int) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """Cut ``box``³ subtomograms of the tomogram around targets, with their targets' masks.
 
     Parameters
     ----------
-    targets : list of (particle index, centre (x, y, z) in scene voxels).
+    scene : Scene
+        The scene the tomogram was made from (its occupancy gives the targets' masks).
+    tomogram : torch.Tensor
+        `(Z / b, Y / b, X / b)` reconstruction, z-y-x.
+    targets : sequence of (int, (float, float, float))
+        ``(particle index, centre (x, y, z) in scene voxels)`` of each target.
+    box : int
+        Edge of the subtomograms (tomogram voxels).
+    bin_factor : int
+        Scene voxels per tomogram voxel along each axis.
 
     Returns
     -------
-    vols (N, box, box, box) float32, masks (N, box, box, box) bool, offsets (N, 3) x-y-z: the
-    target centre minus the box's centre voxel ``box // 2`` (tomogram voxels).
+    tuple of (torch.Tensor, torch.Tensor, numpy.ndarray)
+        Volumes `(N, box, box, box)` float32, masks `(N, box, box, box)` bool, and offsets
+        `(N, 3)` x-y-z: the target centre minus the box's centre voxel ``box // 2`` (tomogram
+        voxels).
     """
     occ = scene.occupancy
     vols, masks, offs = [], [], []

@@ -105,11 +105,15 @@ def read_atoms(path: str | os.PathLike, *, hydrogens: bool = False, waters: bool
 
     Parameters
     ----------
-    path : the file.
-    hydrogens : keep hydrogen (and deuterium) atoms; default False, so that models with and
-        without explicit hydrogens give the same density.
-    waters : keep water molecules; default False (ordered waters are not part of the complex).
-    hetero : keep other HETATM records (ligands, ions, cofactors); default True.
+    path : str | os.PathLike
+        The file.
+    hydrogens : bool, optional
+        Keep hydrogen (and deuterium) atoms; default False, so that models with and without explicit
+        hydrogens give the same density.
+    waters : bool, optional
+        Keep water molecules; default False (ordered waters are not part of the complex).
+    hetero : bool, optional
+        Keep other HETATM records (ligands, ions, cofactors); default True.
     """
     path = Path(path)
     text = _read_text(path)

@@ -28,14 +28,20 @@ class ClassEntry:
 
     Attributes
     ----------
-    name : human-readable class name (the paper's).
-    paper_id : the PDB ID the paper used (None for procedural classes such as membrane).
-    entry : what :func:`~cryo_companion.structures.density.load_density` loads: an ID of
+    name : str
+        Human-readable class name (the paper's).
+    paper_id : str | None
+        The PDB ID the paper used (None for procedural classes such as membrane).
+    entry : str
+        What :func:`~cryo_companion.structures.density.load_density` loads: an ID of
         ``shared/structures`` (``"4v94"``, ``"mb_5gjv"``) or ``"membrane"`` (procedural).
-    source : ``"atoms"`` (PDB2VOL from the atomic model), ``"map"`` (the 10 Å map resampled)
-        or ``"procedural"`` (:func:`~cryo_companion.structures.membrane.membrane_patch`).
-    substitute_reason : why ``entry`` differs from ``paper_id`` (None when it does not).
-    mw_kda : molecular weight (kDa) as cited by the paper (SHREC 2020 Table 1), else None.
+    source : str
+        ``"atoms"`` (PDB2VOL from the atomic model), ``"map"`` (the 10 Å map resampled) or
+        ``"procedural"`` (:func:`~cryo_companion.structures.membrane.membrane_patch`).
+    substitute_reason : str | None, optional
+        Why ``entry`` differs from ``paper_id`` (None when it does not).
+    mw_kda : float | None, optional
+        Molecular weight (kDa) as cited by the paper (SHREC 2020 Table 1), else None.
     """
 
     name: str

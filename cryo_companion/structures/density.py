@@ -131,16 +131,24 @@ def atoms_to_density(atoms: Atoms, voxel_size_A: float, box: int,
 
     Parameters
     ----------
-    atoms : the model (:func:`~cryo_companion.structures.atoms.read_atoms`).
-    voxel_size_A : voxel edge (Å).
-    box : edge of the cubic output (voxels).
-    resolution_A : PDB2VOL resolution R (Å); each atom is a Gaussian of ``sigma = R / 2``.
-        Default: ``2 * voxel_size_A``.
-    grow_box : if the molecule does not fit, return a larger (even) box instead of failing.
-    center : put the centre of mass on voxel ``box // 2`` (else keep file coordinates, origin
-        at voxel ``box // 2``).
-    implicit_hydrogens : add hydrogen mass to heavy atoms (:func:`atom_masses_Da`).
-    device : torch device for the computation (default CPU).
+    atoms : Atoms
+        The model (:func:`~cryo_companion.structures.atoms.read_atoms`).
+    voxel_size_A : float
+        Voxel edge (Å).
+    box : int
+        Edge of the cubic output (voxels).
+    resolution_A : float | None, optional
+        PDB2VOL resolution R (Å); each atom is a Gaussian of ``sigma = R / 2``. Default: ``2 *
+        voxel_size_A``.
+    grow_box : bool, optional
+        If the molecule does not fit, return a larger (even) box instead of failing.
+    center : bool, optional
+        Put the centre of mass on voxel ``box // 2`` (else keep file coordinates, origin at voxel
+        ``box // 2``).
+    implicit_hydrogens : bool, optional
+        Add hydrogen mass to heavy atoms (:func:`atom_masses_Da`).
+    device : torch.device | str | None, optional
+        Torch device for the computation (default CPU).
 
     Returns
     -------
@@ -375,18 +383,27 @@ def load_density(entry: str | os.PathLike, voxel_size_A: float, box: int,
 
     Parameters
     ----------
-    entry : structure ID (``"4v94"``, ``"mb_5gjv"``, ``"4v4r_30S"``) or a path to a PDB/mmCIF
-        model or an MRC map (plain or ``.gz``). Located by
+    entry : str | os.PathLike
+        Structure ID (``"4v94"``, ``"mb_5gjv"``, ``"4v4r_30S"``) or a path to a PDB/mmCIF model or
+        an MRC map (plain or ``.gz``). Located by
         :func:`~cryo_companion.structures.sources.find_structure`.
-    voxel_size_A : voxel edge (Å); e.g. 13.68 (Che et al. 2019), 10 (SHREC 2020).
-    box : output edge (voxels); e.g. 40.
-    resolution_A : PDB2VOL resolution (Å), ``sigma = R / 2``; default ``2 * voxel_size_A``.
-    source : ``"auto"`` (atomic model if there is one, else map), ``"atoms"`` or ``"map"``.
-    grow_box : return a larger box instead of raising :class:`BoxTooSmallError`.
-    mass_Da : mass to scale a map to (default: the volume-based estimate; atoms carry theirs).
-    use_cache : read/write ``cache_dir()/volumes`` (keyed by entry, source, voxel size, box,
-        resolution and, for files, path/size/mtime).
-    device : torch device for atoms -> density (default CPU).
+    voxel_size_A : float
+        Voxel edge (Å); e.g. 13.68 (Che et al. 2019), 10 (SHREC 2020).
+    box : int
+        Output edge (voxels); e.g. 40.
+    resolution_A : float | None, optional
+        PDB2VOL resolution (Å), ``sigma = R / 2``; default ``2 * voxel_size_A``.
+    source : str, optional
+        ``"auto"`` (atomic model if there is one, else map), ``"atoms"`` or ``"map"``.
+    grow_box : bool, optional
+        Return a larger box instead of raising :class:`BoxTooSmallError`.
+    mass_Da : float | None, optional
+        Mass to scale a map to (default: the volume-based estimate; atoms carry theirs).
+    use_cache : bool, optional
+        Read/write ``cache_dir()/volumes`` (keyed by entry, source, voxel size, box, resolution and,
+        for files, path/size/mtime).
+    device : torch.device | str | None, optional
+        Torch device for atoms -> density (default CPU).
 
     Returns
     -------
@@ -441,7 +458,8 @@ def structure_size(vol: np.ndarray, voxel_size_A: float, *, threshold_fraction: 
 
     Returns
     -------
-    dict with ``diameter_nm``, ``n_voxels``, ``mass_kda``.
+    dict[str, float]
+        Dict with ``diameter_nm``, ``n_voxels``, ``mass_kda``.
     """
     vol = np.asarray(vol, dtype=np.float64)
     if vol.ndim != 3 or not vol.max() > 0:

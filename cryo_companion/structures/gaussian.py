@@ -128,5 +128,5 @@ def _splat_fourier(pos_vox: torch.Tensor, mass: torch.Tensor, box: int,
 
 def as_tensor(x: np.ndarray, device: torch.device | str | None = None,
               dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """numpy -> torch on ``device`` (CPU by default)."""
+    """Numpy -> torch on ``device`` (CPU by default)."""
     return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)

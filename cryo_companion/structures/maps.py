@@ -99,15 +99,20 @@ def resample_volume(volume: torch.Tensor | np.ndarray, voxel_size_A: float,
 
     Parameters
     ----------
-    volume : (z, y, x) values (mass per voxel, zero background).
-    voxel_size_A, new_voxel_size_A : voxel edges in Å, before and after.
-    shape : output shape; default: the physical extent of the input at the new voxel size.
-    center_zyx : input point (voxel indices, may be fractional) placed at output voxel
-        ``n // 2``; default: the input's voxel ``n // 2`` (no shift). Pass
-        :func:`center_of_mass` to centre the map.
-    pad : zero voxels added around the input so that nothing wraps around.
-    renormalize : rescale the output so its sum equals the input's exactly (the interpolation
-        alone conserves it to a fraction of a percent when the output covers the molecule).
+    volume : torch.Tensor | np.ndarray
+        `(z, y, x)` values (mass per voxel, zero background).
+    voxel_size_A, new_voxel_size_A : float
+        Voxel edges in Å, before and after.
+    shape : Sequence[int] | None, optional
+        Output shape; default: the physical extent of the input at the new voxel size.
+    center_zyx : Sequence[float] | torch.Tensor | None, optional
+        Input point (voxel indices, may be fractional) placed at output voxel ``n // 2``; default:
+        the input's voxel ``n // 2`` (no shift). Pass :func:`center_of_mass` to centre the map.
+    pad : int, optional
+        Zero voxels added around the input so that nothing wraps around.
+    renormalize : bool, optional
+        Rescale the output so its sum equals the input's exactly (the interpolation alone conserves
+        it to a fraction of a percent when the output covers the molecule).
 
     Returns
     -------

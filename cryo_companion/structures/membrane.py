@@ -40,11 +40,16 @@ class MembraneParams:
 
     Attributes
     ----------
-    normal_zyx : unit normal of the membrane at the point nearest the box centre.
-    offset_A : signed distance of the mid-surface from the box centre along the normal (Å).
-    radius_A : radius of curvature of the mid-surface (Å); ``inf`` for a flat patch.
-    protein : the embedded membrane protein entry, or None.
-    protein_angle_deg : rotation of the protein about the membrane normal (degrees).
+    normal_zyx : tuple[float, float, float]
+        Unit normal of the membrane at the point nearest the box centre.
+    offset_A : float
+        Signed distance of the mid-surface from the box centre along the normal (Å).
+    radius_A : float
+        Radius of curvature of the mid-surface (Å); ``inf`` for a flat patch.
+    protein : str | None
+        The embedded membrane protein entry, or None.
+    protein_angle_deg : float
+        Rotation of the protein about the membrane normal (degrees).
     """
 
     normal_zyx: tuple[float, float, float]
@@ -115,25 +120,37 @@ def membrane_patch(box: int, voxel_size_A: float, rng: np.random.Generator | int
 
     Parameters
     ----------
-    box : edge of the cubic volume (voxels).
-    voxel_size_A : voxel edge (Å), e.g. 13.68 (Che et al. 2019).
-    rng : ``np.random.Generator`` or seed; every random choice comes from it.
-    spacing_A : distance between the two leaflets' centres (Å); head-group to head-group
-        distance of a bilayer, about 4 nm.
-    leaflet_fwhm_A : thickness (full width at half maximum, Å) of each leaflet, about 2 nm.
-    leaflet_density : peak density of a leaflet (Da/Å³); lipid head groups, about
-        1.35 g/cm³ = 0.8 Da/Å³, as dense as protein.
-    core_density : density of the hydrocarbon core between the leaflets (Da/Å³); lipid tails,
-        about 0.85 g/cm³ = 0.5 Da/Å³.
+    box : int
+        Edge of the cubic volume (voxels).
+    voxel_size_A : float
+        Voxel edge (Å), e.g. 13.68 (Che et al. 2019).
+    rng : np.random.Generator | int | None, optional
+        ``np.random.Generator`` or seed; every random choice comes from it.
+    spacing_A : float, optional
+        Distance between the two leaflets' centres (Å); head-group to head-group distance of a
+        bilayer, about 4 nm.
+    leaflet_fwhm_A : float, optional
+        Thickness (full width at half maximum, Å) of each leaflet, about 2 nm.
+    leaflet_density : float, optional
+        Peak density of a leaflet (Da/Å³); lipid head groups, about 1.35 g/cm³ = 0.8 Da/Å³, as dense
+        as protein.
+    core_density : float, optional
+        Density of the hydrocarbon core between the leaflets (Da/Å³); lipid tails, about 0.85 g/cm³
+        = 0.5 Da/Å³.
     radius_range_A : range of the radius of curvature (Å), drawn log-uniformly
         (15-200 nm: small vesicles to nearly flat mitochondrial membranes).
-    flat_probability : probability of a flat patch (infinite radius).
-    max_offset_A : largest distance of the mid-surface from the box centre (Å), drawn uniformly
-        in ``[-max, max]``; default a quarter of the box edge.
-    protein : embed a membrane protein: an entry (``"mb_5gjv"``), ``"random"`` (one of
+    flat_probability : float, optional
+        Probability of a flat patch (infinite radius).
+    max_offset_A : float | None, optional
+        Largest distance of the mid-surface from the box centre (Å), drawn uniformly in ``[-max,
+        max]``; default a quarter of the box edge.
+    protein : str | None, optional
+        Embed a membrane protein: an entry (``"mb_5gjv"``), ``"random"`` (one of
         :data:`MEMBRANE_PROTEINS` drawn with ``rng``) or None.
-    resolution_A : resolution of the embedded protein (see ``load_density``).
-    return_params : also return the drawn :class:`MembraneParams`.
+    resolution_A : float | None, optional
+        Resolution of the embedded protein (see ``load_density``).
+    return_params : bool, optional
+        Also return the drawn :class:`MembraneParams`.
 
     Returns
     -------

@@ -63,10 +63,14 @@ class StructureSource:
 
     Attributes
     ----------
-    name : the ID or the file's stem.
-    path : the file.
-    kind : ``"atoms"`` (PDB/mmCIF model) or ``"map"`` (MRC map).
-    origin : ``"path"``, ``"structures"``, ``"cache"`` or ``"download"``.
+    name : str
+        The ID or the file's stem.
+    path : Path
+        The file.
+    kind : str
+        ``"atoms"`` (PDB/mmCIF model) or ``"map"`` (MRC map).
+    origin : str
+        ``"path"``, ``"structures"``, ``"cache"`` or ``"download"``.
     """
 
     name: str
@@ -128,9 +132,12 @@ def find_structure(name_or_path: str | os.PathLike, *, kind: str = "auto",
 
     Parameters
     ----------
-    name_or_path : a file path, or an ID/name such as ``4v94``, ``4v4r_50S``, ``mb_5gjv``.
-    kind : ``"auto"`` (an atomic model if there is one, else a map), ``"atoms"`` or ``"map"``.
-    download : allow step 4; default: unless ``$CRYO_COMPANION_OFFLINE`` is set.
+    name_or_path : str | os.PathLike
+        A file path, or an ID/name such as ``4v94``, ``4v4r_50S``, ``mb_5gjv``.
+    kind : str, optional
+        ``"auto"`` (an atomic model if there is one, else a map), ``"atoms"`` or ``"map"``.
+    download : bool | None, optional
+        Allow step 4; default: unless ``$CRYO_COMPANION_OFFLINE`` is set.
     """
     if kind not in ("auto", "atoms", "map"):
         raise ValueError(f"kind must be 'auto', 'atoms' or 'map', got {kind!r}")

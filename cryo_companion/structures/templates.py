@@ -36,7 +36,8 @@ PAPER_BOX: dict[str, int] = {"che2019": 40, "liu22": 40, "shrec2020": 40}
 def paper_resolution_A(set_name: str, voxel_size_A: float) -> float | None:
     """Resolution the paper's maps have: Che et al. made PDB2VOL maps "with a resolution and
     voxel spacing of 1.368 nm" (R = voxel size); elsewhere None (``load_density``'s default,
-    twice the voxel size)."""
+    twice the voxel size).
+    """
     return float(voxel_size_A) if set_name == "che2019" else None
 
 
@@ -55,8 +56,11 @@ class TemplateBank:
     entries : list[str]
         What each volume was made from (structure entry, or ``membrane:SEED:i``).
     set_name : str
+        Str
     voxel_size_A : float
+        Float
     resolution_A : float | None
+        Float | None
     """
 
     volumes: np.ndarray
@@ -88,20 +92,30 @@ def template_bank(set_name: str, voxel_size_A: float, box: int, *,
 
     Parameters
     ----------
-    set_name : ``"che2019"``, ``"shrec2020"`` or ``"liu22"`` (:func:`class_set`).
-    voxel_size_A : voxel edge (Å); the papers': :data:`PAPER_VOXEL_SIZE_A`.
-    box : edge (voxels); 40 in the papers.
-    resolution_A : PDB2VOL resolution (Å); default: :func:`paper_resolution_A` (the voxel size
-        for che2019, as the paper states; otherwise twice the voxel size).
-    n_membrane : number of random patches for a procedural membrane class.
-    seed : seed of the membrane patches (same seed, same bank).
-    membrane_protein_fraction : fraction of the patches with an embedded ``mb_*`` protein.
-    use_cache : read/write the disk cache of computed volumes (``load_density``).
-    progress : show a progress bar (on a terminal only).
+    set_name : str
+        ``"che2019"``, ``"shrec2020"`` or ``"liu22"`` (:func:`class_set`).
+    voxel_size_A : float
+        Voxel edge (Å); the papers': :data:`PAPER_VOXEL_SIZE_A`.
+    box : int
+        Edge (voxels); 40 in the papers.
+    resolution_A : float | None, optional
+        PDB2VOL resolution (Å); default: :func:`paper_resolution_A` (the voxel size for che2019, as
+        the paper states; otherwise twice the voxel size).
+    n_membrane : int, optional
+        Number of random patches for a procedural membrane class.
+    seed : int, optional
+        Seed of the membrane patches (same seed, same bank).
+    membrane_protein_fraction : float, optional
+        Fraction of the patches with an embedded ``mb_*`` protein.
+    use_cache : bool, optional
+        Read/write the disk cache of computed volumes (``load_density``).
+    progress : bool, optional
+        Show a progress bar (on a terminal only).
 
     Returns
     -------
     TemplateBank
+        TemplateBank
 
     Raises
     ------

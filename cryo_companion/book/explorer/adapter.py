@@ -24,14 +24,19 @@ def simulator_render_fn(simulator: Any, *, class_to_template: Mapping[int, int] 
 
     Parameters
     ----------
-    simulator : a :class:`cryo_companion.simulate.subtomogram.Simulator`.
-    class_to_template : class label -> template index (default: the first template of each
-        label).
-    seed : seed of the noise.
-    rotation : ``(3, 3)`` rotation matrix applied to every template (default: identity, the
-        template's own orientation).
-    fixed_params : further simulator parameters held fixed (e.g. ``{"bfactor_A2": 2000}``).
-    output : ``"noisy"`` or ``"clean"``.
+    simulator : Any
+        A :class:`cryo_companion.simulate.subtomogram.Simulator`.
+    class_to_template : Mapping[int, int] | None, optional
+        Class label -> template index (default: the first template of each label).
+    seed : int, optional
+        Seed of the noise.
+    rotation : Any, optional
+        ``(3, 3)`` rotation matrix applied to every template (default: identity, the template's own
+        orientation).
+    fixed_params : Mapping[str, float] | None, optional
+        Further simulator parameters held fixed (e.g. ``{"bfactor_A2": 2000}``).
+    output : str, optional
+        ``"noisy"`` or ``"clean"``.
 
     Returns
     -------

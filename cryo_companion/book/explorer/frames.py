@@ -1,5 +1,6 @@
 """Explorer frames: the axes a reader moves, one frame per parameter combination, and the grid
-of all frames (rendered without Matplotlib, so the live widget and the static page agree)."""
+of all frames (rendered without Matplotlib, so the live widget and the static page agree).
+"""
 from __future__ import annotations
 
 import itertools
@@ -32,13 +33,19 @@ class ExplorerAxis:
 
     Parameters
     ----------
-    name : key in the render function's ``params`` (``"class"``, ``"snr"``, ``"wedge_deg"``,
+    name : str
+        Key in the render function's ``params`` (``"class"``, ``"snr"``, ``"wedge_deg"``,
         ``"defocus_um"``, ``"cs_mm"``).
-    label : human-readable label with the unit, e.g. ``"defocus Dz (µm)"``.
-    values : the values of the static grid, in slider order (for ``"class"``: the class indices).
-    choices : for a categorical axis, the display names of ``values`` (e.g. class names).
-    live_range : ``(min, max)`` of the live slider (defaults to the grid's range).
-    log : the live slider is logarithmic (SNR).
+    label : str
+        Human-readable label with the unit, e.g. ``"defocus Dz (µm)"``.
+    values : tuple[float, ...]
+        The values of the static grid, in slider order (for ``"class"``: the class indices).
+    choices : tuple[str, ...] | None, optional
+        For a categorical axis, the display names of ``values`` (e.g. class names).
+    live_range : tuple[float, float] | None, optional
+        ``(min, max)`` of the live slider (defaults to the grid's range).
+    log : bool, optional
+        The live slider is logarithmic (SNR).
     """
 
     name: str
@@ -82,8 +89,10 @@ def default_axes(class_names: Sequence[str], *, snr: Sequence[float] = (0.03, 0.
 
     Parameters
     ----------
-    class_names : names of the classes (the drop-down), in label order.
-    snr, wedge_deg, defocus_um, cs_mm : grid values of the static explorer.
+    class_names : Sequence[str]
+        Names of the classes (the drop-down), in label order.
+    snr, wedge_deg, defocus_um, cs_mm : Sequence[float], optional
+        Grid values of the static explorer.
 
     Returns
     -------
@@ -135,13 +144,18 @@ def frame_image(volume: Any, *, fourier: bool = False, percentile: float = 1.0,
 
     Parameters
     ----------
-    volume : array or tensor, shape (Z, Y, X)
-    fourier : add a second row with the central slices of ``log10 |F|`` (``floor_decades``
-        decades of dynamic range); the k_y = 0 (x–z) panel shows the missing wedge.
-    percentile : robust range of the real-space row.
-    floor_decades : dynamic range of the Fourier row.
-    levels : number of grey levels (2..256); 64 is indistinguishable by eye on noisy slices and
-        makes the PNGs about a quarter smaller than 256.
+    volume : Any
+        Array or tensor, shape (Z, Y, X)
+    fourier : bool, optional
+        Add a second row with the central slices of ``log10 |F|`` (``floor_decades`` decades of
+        dynamic range); the k_y = 0 (x–z) panel shows the missing wedge.
+    percentile : float, optional
+        Robust range of the real-space row.
+    floor_decades : float, optional
+        Dynamic range of the Fourier row.
+    levels : int, optional
+        Number of grey levels (2..256); 64 is indistinguishable by eye on noisy slices and makes the
+        PNGs about a quarter smaller than 256.
 
     Returns
     -------
@@ -181,11 +195,16 @@ class FrameGrid:
 
     Attributes
     ----------
-    axes : the explorer axes, in index order.
-    frames : PNG bytes of each combination, C order over ``axes`` (the last axis varies fastest).
-    fourier : whether frames carry the Fourier row.
-    voxel_size_A : voxel size in Å (for the captions).
-    box : box size in voxels.
+    axes : list[ExplorerAxis]
+        The explorer axes, in index order.
+    frames : list[bytes]
+        PNG bytes of each combination, C order over ``axes`` (the last axis varies fastest).
+    fourier : bool
+        Whether frames carry the Fourier row.
+    voxel_size_A : float
+        Voxel size in Å (for the captions).
+    box : int
+        Box size in voxels.
     """
 
     axes: list[ExplorerAxis]
@@ -230,18 +249,26 @@ def precompute_frames(render: RenderFn, axes: Sequence[ExplorerAxis], *, voxel_s
 
     Parameters
     ----------
-    render : ``render(params) -> (N, D, D, D)`` volumes; ``params`` maps each axis name to a 1-D
-        float array of length N (``"class"`` holds integer-valued class indices).
-    axes : the explorer axes (see :func:`default_axes`).
-    voxel_size_A : voxel size in Å.
-    fourier : add the Fourier row to each frame.
-    batch_size : combinations per call of ``render``.
-    progress : show a progress bar (on a terminal only).
-    max_frames : refuse grids larger than this (the page must stay small).
+    render : RenderFn
+        ``render(params) -> (N, D, D, D)`` volumes; ``params`` maps each axis name to a 1-D float
+        array of length N (``"class"`` holds integer-valued class indices).
+    axes : Sequence[ExplorerAxis]
+        The explorer axes (see :func:`default_axes`).
+    voxel_size_A : float
+        Voxel size in Å.
+    fourier : bool, optional
+        Add the Fourier row to each frame.
+    batch_size : int, optional
+        Combinations per call of ``render``.
+    progress : bool, optional
+        Show a progress bar (on a terminal only).
+    max_frames : int, optional
+        Refuse grids larger than this (the page must stay small).
 
     Returns
     -------
     FrameGrid
+        FrameGrid
     """
     axes = list(axes)
     names = [a.name for a in axes]

@@ -1,5 +1,6 @@
 """The live explorer: ipywidgets sliders that re-simulate and redraw on every change (needs a
-running kernel)."""
+running kernel).
+"""
 from __future__ import annotations
 
 import html
@@ -17,7 +18,7 @@ __all__ = ["live_explorer"]
 
 def live_explorer(render: RenderFn, axes: Sequence[ExplorerAxis], *, fourier: bool = True,
                   width_px: int = 600) -> Any:
-    """ipywidgets explorer: sliders re-simulate one subtomogram and redraw its frame.
+    """Ipywidgets explorer: sliders re-simulate one subtomogram and redraw its frame.
 
     Needs a running kernel (in the static website use :func:`static_explorer`). Numeric axes
     become continuous sliders over ``live_range`` (``FloatLogSlider`` for a ``log`` axis), the
@@ -26,10 +27,14 @@ def live_explorer(render: RenderFn, axes: Sequence[ExplorerAxis], *, fourier: bo
 
     Parameters
     ----------
-    render : ``render(params) -> (1, D, D, D)`` (called with arrays of length 1).
-    axes : the explorer axes (see :func:`default_axes`).
-    fourier : show the Fourier row.
-    width_px : displayed width of the frame.
+    render : RenderFn
+        ``render(params) -> (1, D, D, D)`` (called with arrays of length 1).
+    axes : Sequence[ExplorerAxis]
+        The explorer axes (see :func:`default_axes`).
+    fourier : bool, optional
+        Show the Fourier row.
+    width_px : int, optional
+        Displayed width of the frame.
 
     Returns
     -------

@@ -15,7 +15,8 @@ def encode_png_gray(image: np.ndarray) -> bytes:
 
     Parameters
     ----------
-    image : np.ndarray of uint8, shape (H, W); row 0 is the top of the picture.
+    image : np.ndarray
+        Np.ndarray of uint8, shape (H, W); row 0 is the top of the picture.
 
     Returns
     -------

@@ -1,5 +1,6 @@
 """The static explorer: every frame inline as base64 PNG, with sliders in a few lines of inline
-JavaScript (no CDN, no network, no kernel): it works in the built book."""
+JavaScript (no CDN, no network, no kernel): it works in the built book.
+"""
 from __future__ import annotations
 
 import base64
@@ -75,13 +76,18 @@ def static_explorer_html(grid: FrameGrid, *, title: str | None = None,
 
     Parameters
     ----------
-    grid : the precomputed frames.
-    title : heading shown above the sliders.
-    element_id : id of the root ``<div>`` (a fresh unique id by default, so several explorers
-        can share a page).
-    width_px : displayed width of the frame (pixels are scaled up without smoothing).
-    initial : ``axis name -> value index`` shown first (default 0 for the class, the middle
-        value otherwise).
+    grid : FrameGrid
+        The precomputed frames.
+    title : str | None, optional
+        Heading shown above the sliders.
+    element_id : str | None, optional
+        Id of the root ``<div>`` (a fresh unique id by default, so several explorers can share a
+        page).
+    width_px : int, optional
+        Displayed width of the frame (pixels are scaled up without smoothing).
+    initial : Mapping[str, int] | None, optional
+        ``axis name -> value index`` shown first (default 0 for the class, the middle value
+        otherwise).
 
     Returns
     -------
@@ -151,9 +157,12 @@ def static_explorer_page(grid: FrameGrid, *, title: str = "Simulation explorer",
 
     Parameters
     ----------
-    grid : the precomputed frames.
-    title : the document title and heading.
-    **kwargs : passed on to :func:`static_explorer_html`.
+    grid : FrameGrid
+        The precomputed frames.
+    title : str, optional
+        The document title and heading.
+    **kwargs : Any
+        Passed on to :func:`static_explorer_html`.
 
     Returns
     -------

@@ -32,8 +32,10 @@ def companion_rows(results: Mapping[str, Mapping], table: str) -> dict[str, dict
 
     Parameters
     ----------
-    results : ``{name: result}`` as returned by :func:`cryo_companion.runs.results.load_all`.
-    table : ``"table3"``, ``"table4"`` or ``"table6"``.
+    results : Mapping[str, Mapping]
+        ``{name: result}`` as returned by :func:`cryo_companion.runs.results.load_all`.
+    table : str
+        ``"table3"``, ``"table4"`` or ``"table6"``.
     """
     rows: dict[str, dict[str, object]] = {}
     for name, res in sorted(results.items()):

@@ -46,6 +46,7 @@ class WorkedExample:
     class_mask : np.ndarray, int32, same shape
         0 background, ``k`` = the ``k``-th class of ``SHREC2020_CLASSES`` (1-based, by weight).
     truth, pred : ParticleList
+        ParticleList
     z_slice : int
         The plane holding every particle centre.
     """
@@ -63,9 +64,12 @@ def sphere_occupancy(shape_zyx: tuple[int, int, int], centres_xyz: np.ndarray,
 
     Parameters
     ----------
-    shape_zyx : volume shape (z, y, x).
-    centres_xyz : (N, 3) centres (x, y, z), 0-based voxels.
-    radii : (N,) radii in voxels.
+    shape_zyx : tuple[int, int, int]
+        Volume shape (z, y, x).
+    centres_xyz : np.ndarray
+        `(N, 3)` centres (x, y, z), 0-based voxels.
+    radii : np.ndarray
+        `(N,)` radii in voxels.
 
     Raises
     ------
@@ -104,8 +108,9 @@ def grid_scene(size: int, n_particles: int, n_detections: int, seed: int = 0, *,
 
     Returns
     -------
-    occupancy : np.ndarray, int32, shape (size, size, size), (z, y, x)
-    truth, pred : ParticleList
+    tuple[np.ndarray, ParticleList, ParticleList]
+        Occupancy : np.ndarray, int32, shape (size, size, size), (z, y, x) truth, pred :
+        ParticleList
     """
     rng = np.random.default_rng(seed)
     g = size // cell
