@@ -108,6 +108,10 @@ class Detections:
             i = i.astype(np.int64)
         return Detections(self.zyx[i], self.label[i], self.score[i], self.size[i])
 
+    def relabel(self, label: int) -> Detections:
+        """Return the same rows, every one with ``label`` (>= 1)."""
+        return Detections(self.zyx, np.full(len(self), int(label)), self.score, self.size)
+
     def by_score(self) -> Detections:
         """Return the rows sorted by decreasing score (stable: ties keep their order)."""
         return self.take(np.argsort(-self.score, kind="stable"))
