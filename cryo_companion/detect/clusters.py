@@ -108,7 +108,7 @@ def mean_shift_clusters(label_map: np.ndarray, bandwidth: float, *, bin_seeding:
 
 def connected_components(label_map: np.ndarray, *, min_size: int = 1,
                          min_separation_vox: float = 0.0) -> Detections:
-    """Connected components of the foreground of a label map (UMC).
+    """Find the connected components of the foreground of a label map (UMC).
 
     Gubins et al. 2020 (3.6) "filtered out components that have less than 10 voxels or have
     centroids less than 5 voxels away from another connected component". Read literally, both

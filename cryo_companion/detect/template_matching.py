@@ -129,7 +129,7 @@ def crowther_step_deg(diameter_vox: float, resolution_vox: float) -> float:
 
 def spherical_mask(box: int, radius_vox: float, sigma_vox: float = 1.0, *,
                    device: torch.device | str | None = None) -> Tensor:
-    """A ball about the box centre with a Gaussian edge: 1 inside ``radius_vox``, then decaying.
+    """Make a ball about the box centre with a Gaussian edge: 1 inside ``radius_vox``.
 
     Parameters
     ----------
@@ -163,7 +163,7 @@ def spherical_mask(box: int, radius_vox: float, sigma_vox: float = 1.0, *,
 def ctf_template(density: Tensor, voxel_size_A: float, *, defocus_um: float, cs_mm: float,
                  voltage_kv: float = 300.0, amplitude_contrast: float = 0.07,
                  bfactor_A2: float = 0.0, cut_at_first_zero: bool = True) -> Tensor:
-    """A template as the microscope shows it: the density filtered by the CTF.
+    """Filter a density by the CTF: the template as the microscope shows it.
 
     SHREC 2020 (3.7): "the templates were modulated in the frequency domain using a standard
     CTF curve at 3 µm defocus. Frequencies beyond the first CTF zero were set to 0."

@@ -98,7 +98,7 @@ def class_radius_vox(pdb_id: str, voxel_size_A: float = 10.0, kind: str = "equal
 
 
 def to_particle_list(det: Detections, *, z_offset: float = 0.0) -> ParticleList:
-    """A SHREC particle list (x, y, z; PDB IDs) of detections with labels 1-12.
+    """Turn detections with labels 1-12 into a SHREC particle list (x, y, z; PDB IDs).
 
     Parameters
     ----------

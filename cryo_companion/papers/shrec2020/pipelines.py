@@ -18,7 +18,7 @@ post-processing settings. Labels follow :mod:`.methods` (1-12 = Table 1 by weigh
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,16 @@ def standardise(volume: Tensor) -> Tensor:
     return (v - v.mean()) / v.std().clamp_min(1e-12)
 
 
-def _softmax_fn(model: nn.Module, output: int | None = None):
+def _cfg(model: nn.Module) -> Any:
+    """Return the network's configuration (``cfg``), with a clear error for a foreign module."""
+    cfg = getattr(model, "cfg", None)
+    if cfg is None:
+        raise ValueError(f"{type(model).__name__} has no cfg; pass a DeepFinder, YOPO or UMC "
+                         "network of cryo_companion.models")
+    return cfg
+
+
+def _softmax_fn(model: nn.Module, output: int | None = None) -> Callable[[Tensor], Tensor]:
     def fn(x: Tensor) -> Tensor:
         with torch.no_grad():
             out = model(x)
@@ -101,7 +110,7 @@ def detect_deepfinder(model: nn.Module, volume: Tensor, *, tile: int = 192, crop
         Cluster centres in voxels of ``volume``, majority labels, sizes (binned voxels).
     """
     model.eval()
-    n_cls = int(model.cfg.n_classes)  # type: ignore[union-attr]
+    n_cls = int(_cfg(model).n_classes)
     probs = tiled_map(standardise(volume), _softmax_fn(model), n_cls, tile=tile, crop=crop,
                       batch_size=batch_size, progress=progress)
     labels = bin_mean(probs, bin_factor).argmax(0).cpu().numpy().astype(np.int16)
@@ -137,20 +146,20 @@ def detect_yopo(model: nn.Module, volume: Tensor, *, tile: int = 88, threshold: 
         Box centres, the class of each, its probability as the score.
     """
     model.eval()
+    dense: Callable[[Tensor], Tensor] = model.dense  # type: ignore[assignment]
 
     def fn(x: Tensor) -> Tensor:
         with torch.no_grad():
-            return torch.softmax(model.dense(x).float(), 1)  # type: ignore[operator]
+            return torch.softmax(dense(x).float(), 1)
 
-    n_cls = int(model.cfg.n_classes)  # type: ignore[union-attr]
-    box = int(model.cfg.box)  # type: ignore[union-attr]
+    n_cls, box = int(_cfg(model).n_classes), int(_cfg(model).box)
     probs = tiled_map(standardise(volume), fn, n_cls, tile=tile,
                       margin=(box // 2, box // 2 - 1), batch_size=batch_size,
                       progress=progress)
     best, arg = probs[1:].max(0)
     peaks = find_peaks(best, min_distance_vox, threshold=threshold)
     at = peaks.zyx.astype(np.int64)
-    labels = (arg.cpu().numpy()[at[:, 0], at[:, 1], at[:, 2]] + 1) if len(at) else []
+    labels = arg.cpu().numpy()[at[:, 0], at[:, 1], at[:, 2]] + 1
     return Detections.make(peaks.zyx, labels, peaks.score)
 
 
@@ -183,7 +192,7 @@ def detect_umc(model: nn.Module, volume: Tensor, *, tile: int = 128, crop: int =
         Component centroids, majority labels, sizes.
     """
     model.eval()
-    n_cls = int(model.cfg.outputs[-1])  # type: ignore[union-attr,index]
+    n_cls = int(_cfg(model).outputs[-1])
     probs = tiled_map(standardise(volume), _softmax_fn(model, output=-1), n_cls, tile=tile,
                       crop=crop, batch_size=batch_size, progress=progress)
     labels = probs.argmax(0).cpu().numpy().astype(np.int16)
@@ -191,7 +200,7 @@ def detect_umc(model: nn.Module, volume: Tensor, *, tile: int = 128, crop: int =
 
 
 def build_network(method: str, config: Mapping[str, Any]) -> nn.Module:
-    """A network of a trained method from its configuration (weights uninitialised).
+    """Build the network of a trained method from its configuration (weights uninitialised).
 
     Parameters
     ----------
@@ -242,7 +251,7 @@ def save_detector(path: str | os.PathLike, method: str, model: nn.Module, *,
     if not voxel_size_A > 0:
         raise ValueError(f"voxel_size_A must be > 0, got {voxel_size_A}")
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    blob = {"format": DETECTOR_FORMAT, "method": method, "config": model.cfg.to_dict(),
+    blob = {"format": DETECTOR_FORMAT, "method": method, "config": _cfg(model).to_dict(),
             "voxel_size_A": float(voxel_size_A), "postprocess": dict(postprocess or {}),
             "meta": dict(meta or {}), "state_dict": state}
     with atomic_path(path, suffix=".pt") as tmp:
@@ -308,7 +317,8 @@ def run_detector(method: str, model: nn.Module, volume: Tensor, *,
     -------
     Detections
     """
-    fns = {"deepfinder": detect_deepfinder, "yopo": detect_yopo, "umc": detect_umc}
+    fns: dict[str, Callable[..., Detections]] = {
+        "deepfinder": detect_deepfinder, "yopo": detect_yopo, "umc": detect_umc}
     if method not in fns:
         raise ValueError(f"unknown method {method!r}; trained methods: {', '.join(fns)}")
     kw = dict(postprocess or {})
