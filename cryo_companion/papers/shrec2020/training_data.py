@@ -114,7 +114,7 @@ def _randint(n: int, g: torch.Generator) -> int:
 
 def deepfinder_batch(models: Sequence[ModelVolumes], batch_size: int, generator: torch.Generator,
                      *, patch: int = 56, shift_vox: int = 13) -> tuple[Tensor, Tensor]:
-    """A batch of DeepFinder's training patches (see the module docstring).
+    """Draw a batch of DeepFinder's training patches (see the module docstring).
 
     Parameters
     ----------
@@ -158,7 +158,7 @@ def deepfinder_batch(models: Sequence[ModelVolumes], batch_size: int, generator:
 
 def yopo_boxes(models: Sequence[ModelVolumes], n_background: int, generator: torch.Generator,
                *, box: int = 24) -> tuple[Tensor, Tensor]:
-    """YOPO's training set: a box at every particle and ``n_background`` background boxes.
+    """Cut YOPO's training set: a box at every particle and ``n_background`` background boxes.
 
     Parameters
     ----------
@@ -202,7 +202,7 @@ def yopo_boxes(models: Sequence[ModelVolumes], n_background: int, generator: tor
 
 def umc_corners(shape_zyx: Sequence[int], *, patch: int = 64, stride: int = 16
                 ) -> list[tuple[int, int, int]]:
-    """Corners of UMC's patches on one model: a grid with ``1 − stride / patch`` overlap.
+    """List the corners of UMC's patches on one model: a grid with ``1 − stride / patch`` overlap.
 
     Parameters
     ----------
@@ -222,7 +222,7 @@ def umc_corners(shape_zyx: Sequence[int], *, patch: int = 64, stride: int = 16
 
 def umc_batch(models: Sequence[ModelVolumes], items: Sequence[tuple[int, tuple[int, int, int]]],
               generator: torch.Generator, *, patch: int = 64) -> tuple[Tensor, Tensor, Tensor]:
-    """UMC's inputs and targets for some (model, corner) pairs, randomly flipped.
+    """Cut UMC's inputs and targets for some (model, corner) pairs, randomly flipped.
 
     Parameters
     ----------
