@@ -90,3 +90,18 @@ def test_fig11_points_by_weight() -> None:
     assert [p["pdb"] for p in pts] == list(CLASS_ORDER)
     assert pts[0] == {"pdb": "1s3x", "mw_kda": 42.75, "f1": 0.61}
     assert cmp.f1_vs_weight({})[0]["f1"] is None
+
+
+def test_the_landing_claims_read_our_summaries() -> None:
+    from cryo_companion.papers.claims import claims, compare
+    from cryo_companion.papers.shrec2020.claims import RESULT
+
+    ex = worked_example()
+    ev = evaluate(ex.pred, ex.truth, ex.occupancy).to_dict()
+    data = {"methods": {k: {"summary": cmp.method_summary([ev])} for k in cmp.METHOD_KEYS}}
+    rows = [compare(c, data) for c in claims(result=RESULT)]
+    assert len(rows) == 2 * len(cmp.METHOD_KEYS)
+    assert {r["row"] for r in rows} == set(cmp.METHOD_KEYS.values())
+    loc = [r for r in rows if r["where"] == "Table 3"]
+    assert all(r["ours"] == pytest.approx(EXPECTED["f1"]) for r in loc)
+    assert all(r["ours"] is None for r in (compare(c, {}) for c in claims(result=RESULT)))
