@@ -193,8 +193,10 @@ class YOPO(nn.Module):
         b = self.cfg.box
         if min(x.shape[-3:]) < b:
             raise ValueError(f"input {tuple(x.shape)} is smaller than a {b}^3 box")
-        taps = [F.max_pool3d(m, b - 2 * (k + 1), stride=1)
-                for k, m in enumerate(self._features(x))]
+        h, taps = x, []
+        for k, (conv, norm) in enumerate(zip(self.convs, self.norms)):
+            h = norm(F.elu(conv(h)))
+            taps.append(F.max_pool3d(h, b - 2 * (k + 1), stride=1))   # pooled at once: memory
         t = torch.cat(taps, 1)                                 # (B, sum(widths), D', H', W')
         B, C, *s = t.shape
         logits = self._head(t.permute(0, 2, 3, 4, 1).reshape(-1, C))
