@@ -40,10 +40,13 @@ from cryo_companion.papers.shrec2020.particles import ParticleList
 
 __all__ = [
     "BIGGEST_FIRST",
+    "DEV_SPLIT",
     "N_CANDIDATES",
     "N_PER_CLASS",
     "RADIUS_KINDS",
     "RECIPES",
+    "TEST_MODEL",
+    "TRAIN_MODELS",
     "MethodRecipe",
     "class_label",
     "class_radius_vox",
@@ -51,6 +54,11 @@ __all__ = [
     "to_particle_list",
 ]
 
+#: Sections 2 and 3: models 0-8 carry ground truth for training, model 9 is the test model;
+#: YOPO and UMC developed on 0-7 with 8 for validation (UMC's final model trained on all nine).
+TRAIN_MODELS: tuple[int, ...] = tuple(range(9))
+TEST_MODEL = 9
+DEV_SPLIT: dict[str, tuple[int, ...]] = {"train": tuple(range(8)), "validation": (8,)}
 #: Section 3.7: the top 2,000 candidates per class; N = 217 ~ 2,600 particles / 12 classes.
 N_CANDIDATES = 2000
 N_PER_CLASS = 217
