@@ -125,13 +125,15 @@ def main(args: argparse.Namespace) -> int:
 
     from cryo_companion import __version__
     from cryo_companion._io import write_json
-    from cryo_companion.devices import resolve_device
+    from cryo_companion.devices import resolve_device, tune_cpu_allocator
     from cryo_companion.mrc import read_mrc
     from cryo_companion.papers.shrec2020.methods import to_particle_list
     from cryo_companion.papers.shrec2020.particles import write_particle_list
 
     _check(args)
     device = resolve_device(args.device)
+    if device.type == "cpu":
+        tune_cpu_allocator()          # FFT-sized arrays are freed and made again per batch
     net, trained = None, None
     info: dict = {}
     if args.weights is not None:

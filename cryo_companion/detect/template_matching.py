@@ -232,13 +232,19 @@ class TemplateMatch:
         return self.rotations[int(self.rotation_index[zyx])]
 
 
+def _wrapped_index(n: int, shape: tuple[int, int, int], device: torch.device
+                   ) -> tuple[Tensor, Tensor, Tensor]:
+    """Indices that put an `(N, N, N)` box into ``shape`` with its centre at voxel 0 (wrapping)."""
+    c = (n - 1) // 2
+    iz, iy, ix = ((torch.arange(n, device=device) - c) % s for s in shape)
+    return iz[:, None, None], iy[None, :, None], ix[None, None, :]
+
+
 def _at_origin(boxes: Tensor, shape: tuple[int, int, int]) -> Tensor:
     """Zero-pad `(B, N, N, N)` boxes to ``shape`` with the box centre moved to voxel 0."""
-    n = boxes.shape[-1]
-    c = (n - 1) // 2
     out = boxes.new_zeros((boxes.shape[0], *shape))
-    out[:, :n, :n, :n] = boxes
-    return torch.roll(out, shifts=(-c, -c, -c), dims=(1, 2, 3))
+    out[(slice(None), *_wrapped_index(boxes.shape[-1], shape, boxes.device))] = boxes
+    return out
 
 
 def _check_inputs(volume: Tensor, template: Tensor, mask: Tensor, rotations: Tensor) -> None:
@@ -322,14 +328,19 @@ def match_template(volume: Tensor, template: Tensor, mask: Tensor, rotations: Te
     R = rotations.to(dev, torch.float32)
     best = torch.full(shape, -math.inf, device=dev)
     best_idx = torch.zeros(shape, dtype=torch.int64, device=dev)
+    # one tomogram-sized buffer per batch slot: only the box's voxels are written and cleared
+    buf = torch.zeros((min(batch_size, R.shape[0]), *shape), device=dev)
+    where = (slice(None), *_wrapped_index(tpl.shape[0], shape, dev))
     starts = range(0, R.shape[0], batch_size)
     for s in progress_bar(starts, desc="rotations", show=progress, total=len(starts)):
         r = R[s:s + batch_size]
         boxes = rotation.rotate_volumes(tpl.expand(len(r), *tpl.shape), r)
-        t_hat = _at_origin(_normalised(boxes, w), shape)
+        t_hat = buf[:len(r)]
+        t_hat[where] = _normalised(boxes, w)
         cc = torch.fft.irfftn(spec[None] * torch.conj(torch.fft.rfftn(t_hat,
                                                                             dim=(1, 2, 3))),
                               s=shape, dim=(1, 2, 3)) / sd
+        t_hat[where] = 0.0
         value, arg = cc.max(0)
         better = value > best
         best = torch.where(better, value, best)
