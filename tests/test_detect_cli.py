@@ -103,6 +103,8 @@ def test_bad_input_is_one_line(tmp_path, capsys) -> None:
          "no such file"),
         (["detect", "tm-t", str(tmp_path / "unset.mrc"), "--out", str(tmp_path / "e"),
           "--voxel-size", "10", "--classes", "ribosome"], "unknown class"),
+        (["detect", "umc", str(tmp_path / "unset.mrc"), "--out", str(tmp_path / "f"),
+          "--weights", str(tmp_path / "w.pt"), "--classes", "1bxn"], "template matching"),
     ]
     for argv, words in cases:
         assert main(argv) == 2, argv

@@ -87,6 +87,12 @@ def _check(args: argparse.Namespace) -> None:
                          "(template matching, tm-t or tm-f, needs none)")
     if args.method in ("tm-t", "tm-f") and args.weights is not None:
         raise ValueError(f"{args.method} is template matching and takes no --weights")
+    tm_only = {"--classes": args.classes, "--angular-step": args.angular_step,
+               "--max-rotations": args.max_rotations}
+    given = [k for k, v in tm_only.items() if v is not None]
+    if args.method not in ("tm-t", "tm-f") and given:
+        raise ValueError(f"{', '.join(given)} apply to template matching (tm-t, tm-f) only; "
+                         f"{args.method} finds every class it was trained on")
     if args.z_range is not None and not 0 <= args.z_range[0] <= args.z_range[1]:
         raise ValueError(f"--z-range {args.z_range[0]} {args.z_range[1]}: need 0 <= FIRST <= "
                          "LAST")
