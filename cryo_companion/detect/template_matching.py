@@ -234,7 +234,7 @@ class TemplateMatch:
 
 def _wrapped_index(n: int, shape: tuple[int, int, int], device: torch.device
                    ) -> tuple[Tensor, Tensor, Tensor]:
-    """Indices that put an `(N, N, N)` box into ``shape`` with its centre at voxel 0 (wrapping)."""
+    """Return the indices that put an `(N, N, N)` box into ``shape`` centred at voxel 0."""
     c = (n - 1) // 2
     iz, iy, ix = ((torch.arange(n, device=device) - c) % s for s in shape)
     return iz[:, None, None], iy[None, :, None], ix[None, None, :]
@@ -316,7 +316,7 @@ def match_template(volume: Tensor, template: Tensor, mask: Tensor, rotations: Te
         torch.cuda.synchronize(dev)
     t0 = time.perf_counter()
     vol = volume.float()
-    # standardised first: CC is invariant to it, and the moments E[f²] − E[f]² lose no digits
+    # standardised first: CC is invariant to it, and E[f²] − E[f]² then loses fewer digits
     vol = (vol - vol.mean()) / vol.std().clamp_min(1e-30)
     D, H, W = (int(s) for s in vol.shape)
     shape = (D, H, W)

@@ -217,7 +217,8 @@ def umc_corners(shape_zyx: Sequence[int], *, patch: int = 64, stride: int = 16
     -------
     list of tuple of int
     """
-    return list(itertools.product(*(tile_starts(int(n), patch, stride) for n in shape_zyx)))
+    z, y, x = (tile_starts(int(n), patch, stride) for n in shape_zyx)
+    return list(itertools.product(z, y, x))
 
 
 def umc_batch(models: Sequence[ModelVolumes], items: Sequence[tuple[int, tuple[int, int, int]]],
