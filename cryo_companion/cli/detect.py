@@ -8,6 +8,8 @@ have the voxel size it was trained at, 10 A for the benchmark). The tomogram is 
 per line, the benchmark's format), PREFIX.csv, PREFIX.star (starfile) and PREFIX.json (the
 settings, timings and counts); coordinates are 0-based voxels of the whole tomogram, also with
 --z-range. The detections per class go to standard output, messages to standard error.
+On the benchmark's reconstructions search the specimen's slices, --z-range 156 355: the
+official evaluation moves a whole list by 156 slices when any detection lies outside them.
 Score a list on the benchmark's test model with
   cryo-companion shrec-eval --pred PREFIX.txt --truth-list DIR/model_9/particle_locations.txt \\
       --occupancy DIR/model_9/occupancy_mask.mrc --benchmark-script
