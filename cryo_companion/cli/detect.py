@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from cryo_companion.cli._common import int_at_least, positive_float
+from cryo_companion.cli._common import finite_float, int_at_least, positive_float
 
 COMMAND = "detect"
 METHODS = ("tm-t", "tm-f", "deepfinder", "yopo", "umc")
@@ -54,6 +54,9 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                     help="angular step in degrees (default: each complex's Crowther step)")
     tm.add_argument("--max-rotations", type=int_at_least(1), default=None,
                     help="at most this many rotations per class (coarsens the step)")
+    tm.add_argument("--template-bfactor", type=finite_float, default=0.0,
+                    help="B-factor (A^2) of an envelope on the templates besides the CTF (0: the "
+                         "paper's plain CTF; the data set's decay is 10000 at 10 A)")
     tm.add_argument("--candidates", type=int_at_least(1), default=2000,
                     help="peaks kept per class")
     tm.add_argument("--n-per-class", type=int_at_least(1), default=217,
@@ -90,7 +93,8 @@ def _check(args: argparse.Namespace) -> None:
     if args.method in ("tm-t", "tm-f") and args.weights is not None:
         raise ValueError(f"{args.method} is template matching and takes no --weights")
     tm_only = {"--classes": args.classes, "--angular-step": args.angular_step,
-               "--max-rotations": args.max_rotations}
+               "--max-rotations": args.max_rotations,
+               "--template-bfactor": args.template_bfactor or None}
     given = [k for k, v in tm_only.items() if v is not None]
     if args.method not in ("tm-t", "tm-f") and given:
         raise ValueError(f"{', '.join(given)} apply to template matching (tm-t, tm-f) only; "
@@ -110,7 +114,7 @@ def _template_matching(args: argparse.Namespace, volume, vs: float) -> tuple[obj
                else CLASS_ORDER)
     s = tm.TMSettings(voxel_size_A=vs, angular_step_deg=args.angular_step,
                       max_rotations=args.max_rotations, n_candidates=args.candidates,
-                      batch_size=args.batch_size)
+                      bfactor_A2=args.template_bfactor, batch_size=args.batch_size)
     templates = templates_for(recipe("paper", voxel_size_A=vs, classes=classes))
     found = tm.search(volume, templates, s, classes=classes, progress=True)
     lists = tm.tm_lists(found, n_per_class=args.n_per_class)
