@@ -54,15 +54,21 @@ def outputs(args: argparse.Namespace):
 def _contrast(choice: str, path: str) -> str:
     from cryo_companion.dataset import recorded_contrast
 
+    recorded, side = recorded_contrast(path)
     if choice != "auto":
+        if recorded is not None and recorded != choice:
+            _warn(f"--contrast {choice} overrides the contrast {recorded!r} recorded in {side}")
         return choice
-    recorded, _ = recorded_contrast(path)
     if recorded is None:
-        print(f"cryo-companion segment: warning: no contrast recorded beside {path} (no "
-              "NAME.json or meta.json saying \"contrast\"); assuming mass is dark (raw "
-              "reconstructions): pass --contrast bright if it is bright", file=sys.stderr)
+        _warn(f"no contrast recorded beside {path} (no NAME.json or meta.json saying "
+              "\"contrast\"); assuming mass is dark (raw reconstructions): pass --contrast "
+              "bright if it is bright")
         return "dark"
     return recorded
+
+
+def _warn(message: str) -> None:
+    print(f"cryo-companion segment: warning: {message}", file=sys.stderr)
 
 
 def main(args: argparse.Namespace) -> int:
