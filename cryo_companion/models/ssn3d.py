@@ -385,7 +385,7 @@ def ssn3d(variant: str = "ed", seed: int | None = None, **overrides: object) -> 
 
 
 def example_batch(cfg: SSN3DConfig, n: int, generator: torch.Generator
-                  ) -> tuple[Tensor, Tensor]:
+                  ) -> tuple[Tensor, Tensor, Tensor]:
     """Random inputs and targets of the right shapes for benchmarks and tests (not data).
 
     Parameters
@@ -400,14 +400,16 @@ def example_batch(cfg: SSN3DConfig, n: int, generator: torch.Generator
     Returns
     -------
     tuple of torch.Tensor
-        `(n, D, D, D)` float32 standard normal inputs and `(n, D, D, D)` bool target masks
+        `(n, D, D, D)` float32 standard normal inputs, `(n,)` int64 class labels (unused by
+        the loss; a data set's batches carry them) and `(n, D, D, D)` bool target masks
         (about 2 % of the voxels set, SSN3D's target fraction).
     """
     dev = generator.device
     d = cfg.box
     x = torch.randn(n, d, d, d, generator=generator, device=dev)
+    label = torch.randint(22, (n,), generator=generator, device=dev)
     mask = torch.rand(n, d, d, d, generator=generator, device=dev) > 0.98
-    return x, mask
+    return x, label, mask
 
 
 #: The registry entry of the SSN3D family (default: SSN3D-ED).
