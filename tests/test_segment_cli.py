@@ -27,8 +27,8 @@ from cryo_companion.segment.network import (
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
     """SSN3D-ED trained for one epoch (4 iterations) on the tiny set, saved as the book does."""
-    run = train_runs([RunSpec("table2", "ed", "A", 0)], tiny_set(10),
-                     Settings.for_scale("smoke", batch_size=2, max_epochs=1), "cpu",
+    tiny = Settings.for_scale("smoke", batch_size=2, max_epochs=1, max_iters_per_epoch=None)
+    run = train_runs([RunSpec("table2", "ed", "A", 0)], tiny_set(10), tiny, "cpu",
                      progress=False)[0]
     return save_weights(run.model, tmp_path_factory.mktemp("w") / "ssn3d.pt",
                         training={"seed": 0})

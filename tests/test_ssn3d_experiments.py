@@ -20,7 +20,7 @@ from cryo_companion.papers.ssn3d.train import RunSpec, Settings, split_of
 from cryo_companion.runs.runtime import setup
 from cryo_companion.segment.network import load_weights
 
-TINY = Settings.for_scale("smoke", batch_size=2, max_epochs=1)
+TINY = Settings.for_scale("smoke", batch_size=2, max_epochs=1, max_iters_per_epoch=None)
 
 
 class _Cal:

@@ -26,7 +26,7 @@ from cryo_companion.papers.ssn3d.train import (
 from cryo_companion.segment.network import preprocess
 
 #: One epoch of full batches of 2 (a tiny set of 10: 8 train, 1 validation, 1 test).
-TINY = Settings.for_scale("smoke", batch_size=2, max_epochs=1)
+TINY = Settings.for_scale("smoke", batch_size=2, max_epochs=1, max_iters_per_epoch=None)
 
 
 @pytest.fixture(scope="module")

@@ -179,6 +179,9 @@ class Settings:
         Seed of every run's split.
     checkpoint_epochs : int
         Epochs between checkpoints (0: only at the end).
+    max_iters_per_epoch : int or None
+        Validate after at most this many iterations (a reduced epoch, smoke scale only); None:
+        full epochs, as the paper.
     """
 
     batch_size: int = PAPER.batch_size
@@ -193,6 +196,7 @@ class Settings:
     precision: str = "tf32"
     split_seed: int = 0
     checkpoint_epochs: int = 10
+    max_iters_per_epoch: int | None = None
 
     @classmethod
     def for_scale(cls, scale: str, **overrides: Any) -> Settings:
@@ -201,7 +205,8 @@ class Settings:
         Parameters
         ----------
         scale : str
-            ``"paper"`` or ``"smoke"`` (batches of 4, at most 2 epochs, patience 1).
+            ``"paper"`` or ``"smoke"`` (batches of 4, at most 2 reduced epochs of 2
+            iterations, patience 1).
         **overrides : Any
             Other fields.
 
@@ -213,7 +218,7 @@ class Settings:
             return replace(cls(), **overrides)
         if scale == "smoke":
             return replace(cls(batch_size=4, max_epochs=2, patience=1, precision="fp32",
-                               checkpoint_epochs=0), **overrides)
+                               checkpoint_epochs=0, max_iters_per_epoch=2), **overrides)
         raise ValueError(f"unknown scale {scale!r}; valid: paper, smoke")
 
     def to_dict(self) -> dict[str, Any]:
@@ -503,7 +508,7 @@ def train_runs(specs: Sequence[RunSpec], data: SubtomogramSet, settings: Setting
     if len(ipes) != 1:
         raise ValueError(f"the runs' epochs differ ({sorted(ipes)} iterations): group runs of "
                          "equal training-set size")
-    ipe = ipes.pop()
+    ipe = min(ipes.pop(), settings.max_iters_per_epoch or settings.max_epochs * 10**6)
     std = SubtomogramSet(x.numpy(), data.labels, data.masks, data.class_names, data.voxel_size_A)
     jobs, shared = [], {}
     for s, sp in zip(specs, splits):
