@@ -87,6 +87,8 @@ def test_the_claims_hold_on_numbers_like_the_papers() -> None:
     assert "mIoU SSN3D-v2 0.8500, SSN3D-v1 0.7100 (difference +0.1400)" in checks[0]["text"]
     assert "capacity ratio 0.439" in checks[1]["text"]
     assert "pixel accuracy 0.9800, mIoU 0.7400" in checks[3]["text"]
+    assert checks[2]["text"].startswith("SSN3D-v1 over Xu: pixel accuracy +0.0620, mIoU "
+                                        "+0.2100, target IoU +0.3400; SSN3D-v2")
     md = claims_markdown(checks)
     assert md.count("**holds**") == 5
 

@@ -31,6 +31,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
 from cryo_companion.metrics import two_class_scores
 from cryo_companion.papers.ssn3d.datasets import DATASETS, TARGET_SNR, ensure_dataset
 from cryo_companion.papers.ssn3d.train import (
@@ -49,9 +52,11 @@ from cryo_companion.segment.network import save_weights
 from cryo_companion.segment.target_region import TargetSegmentation, segment_targets
 from cryo_companion.simulate.crowded import CrowdedSubtomograms, DoseCalibration
 
-__all__ = ["DATA_RESULT", "RUNS", "TABLE2_ROWS", "WEIGHTS", "current_record", "dataset_summary",
-           "ensure_data", "load_records", "main", "run_baseline", "table2_specs",
-           "table3_specs", "train_specs", "weights_path"]
+__all__ = ["DATA_RESULT", "RUNS", "TABLE2_ROWS", "WEIGHTS", "collect_records", "current_record",
+           "dataset_summary", "ensure_data", "fig5_examples", "first_of_each_class",
+           "load_records", "main",
+           "run_baseline", "scale_note", "table2_specs", "table3_classes", "table3_specs",
+           "train_specs", "weights_path"]
 
 #: Table 2's network rows (variant, data set), in the paper's order.
 TABLE2_ROWS: tuple[tuple[str, str], ...] = (("v1", "A"), ("v2", "A"), ("ed", "A"), ("ed", "B"),
@@ -358,6 +363,160 @@ def run_baseline(dataset: str, run: Run, settings: Settings | None = None, *,
            "split_seed": settings.split_seed, "parameters": TargetSegmentation().to_dict()}
     save_result(run, rec, name=name)
     return load_result(name, run.scale) or {}
+
+
+def table3_classes(scale: str, labels: np.ndarray, smoke_count: int = 2) -> list[str]:
+    """Return the held-out classes a scale trains: all 22 (paper), or a few present (smoke).
+
+    Parameters
+    ----------
+    scale : str
+        ``"paper"`` or ``"smoke"``.
+    labels : numpy.ndarray
+        `(N,)` labels of data set A (a smoke set lacks some classes).
+    smoke_count : int
+        Classes at smoke scale: the first of Table 3's order with a subtomogram in the set.
+
+    Returns
+    -------
+    list of str
+        Table 3 IDs.
+    """
+    from cryo_companion.papers.ssn3d.paper_tables import TABLE3
+    from cryo_companion.papers.ssn3d.train import class_index
+
+    if scale == "paper":
+        return list(TABLE3)
+    present = set(np.asarray(labels).tolist())
+    return [p for p in TABLE3 if class_index(p) in present][:smoke_count]
+
+
+def collect_records(specs: Sequence[RunSpec], settings: Settings, scale: str,
+                    baselines: Sequence[str] = ("A",)) -> dict[str, dict[str, Any]]:
+    """Return the current records of ``specs`` and of the Xu baseline (missing ones left out).
+
+    Parameters
+    ----------
+    specs : sequence of RunSpec
+        The runs shown.
+    settings : Settings
+        Their settings.
+    scale : str
+        ``"paper"`` or ``"smoke"``.
+    baselines : sequence of str
+        Data sets of the Xu records (``xu_A``).
+
+    Returns
+    -------
+    dict
+        ``name -> record`` of the runs made with these settings and this tree's package
+        sources, in the order of ``specs``, then ``xu_<data set>``.
+    """
+    package = package_sha256()
+    out = {}
+    for s in specs:
+        rec = current_record(s, settings, scale, package)
+        if rec is not None:
+            out[s.name] = rec
+    for d in baselines:
+        rec = load_result(f"{RUNS}/xu_{d}", scale)
+        if rec and (rec.get("provenance") or {}).get("package_sha256") == package and \
+                rec["data"].get("split_seed") == settings.split_seed:
+            out[f"xu_{d}"] = rec
+    return out
+
+
+def first_of_each_class(labels: np.ndarray, k: int, among: Sequence[int] | None = None
+                        ) -> list[int]:
+    """Return the index of the first subtomogram of each of the first ``k`` classes present.
+
+    Parameters
+    ----------
+    labels : numpy.ndarray
+        `(N,)` class labels.
+    k : int
+        Classes at most, in increasing label order.
+    among : sequence of int or None
+        Only these indices (e.g. a test split); None: all.
+
+    Returns
+    -------
+    list of int
+    """
+    first: dict[int, int] = {}
+    for i in (range(len(labels)) if among is None else among):
+        first.setdefault(int(labels[i]), int(i))
+    return [first[c] for c in sorted(first)][:k]
+
+
+def fig5_examples(data: CrowdedSubtomograms, weights: str | Path, settings: Settings,
+                  device: torch.device | str = "cpu", k: int = 4
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]] | None:
+    """Pick test subtomograms of distinct classes and segment them, for the paper's Fig. 5.
+
+    Parameters
+    ----------
+    data : CrowdedSubtomograms
+        Data set A.
+    weights : str or Path
+        SSN3D weights (:func:`weights_path`); missing: None is returned.
+    settings : Settings
+        The split seed (the weights' test split).
+    device : torch.device or str
+        Where to predict.
+    k : int
+        Subtomograms, the first test box of each of the first ``k`` classes in it.
+
+    Returns
+    -------
+    tuple or None
+        Standardised inputs `(k, D, D, D)`, ground truth and predicted masks (bool), and the
+        class names; None without the weights.
+    """
+    from cryo_companion.segment.network import load_weights, preprocess, segment_subtomograms
+
+    if not Path(weights).is_file():
+        return None
+    model, meta = load_weights(weights, map_location=device)
+    test = split_of(RunSpec("table2", "ed", "A", 0), data.labels, settings)["test"]
+    idx = first_of_each_class(data.labels, k, test.tolist())
+    x = torch.from_numpy(data.volumes[idx])
+    invert = meta["preprocessing"]["contrast"] != data.meta.get("contrast", "dark")
+    _, pred = segment_subtomograms(model, x, invert=invert)
+    assert data.masks is not None
+    return (preprocess(x, invert=invert).numpy(), data.masks[idx], pred.numpy(),
+            [data.class_names[int(data.labels[i])] for i in idx])
+
+
+def scale_note(scale: str, settings: Settings, n_seeds: int) -> str:
+    """Say what the numbers of a chapter run are: the paper's experiment or a pipeline check.
+
+    Parameters
+    ----------
+    scale : str
+        ``"paper"`` or ``"smoke"``.
+    settings : Settings
+        The training settings of the run.
+    n_seeds : int
+        Seeds per Table 2 row.
+
+    Returns
+    -------
+    str
+        One Markdown paragraph.
+    """
+    if scale == "smoke":
+        return ("**Smoke scale: every number on this page is a pipeline check**, not a result: "
+                "data sets of one 80 × 128 × 128 tomogram (about 40 subtomograms), "
+                f"{settings.max_epochs} epochs of {settings.max_iters_per_epoch} batches of "
+                f"{settings.batch_size}, {n_seeds} seed(s), two held-out classes.")
+    reduced = [] if n_seeds >= 3 else [f"{n_seeds} seed(s) per row instead of 3"]
+    if settings != Settings.for_scale("paper"):
+        reduced.append("training settings other than the paper's (see below)")
+    if reduced:
+        return "**A reduced paper-scale run**: " + "; ".join(reduced) + "."
+    return ("Paper scale: the paper's data-set sizes and recipe, three seeds per row of "
+            "Table 2, one per held-out class of Table 3.")
 
 
 def _parser() -> argparse.ArgumentParser:
