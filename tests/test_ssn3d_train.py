@@ -147,3 +147,19 @@ def test_leave_one_out_split_holds_out_the_class(data) -> None:
     sp = split_of(RunSpec("table3", "ed", "A", 0, held_out="1BXR"), data.labels, TINY)
     assert set(data.labels[sp["test"]].tolist()) == {1}
     assert 1 not in set(data.labels[np.concatenate([sp["train"], sp["validation"]])].tolist())
+
+
+def test_runs_share_one_vmapped_step_on_cuda(data, device, trained) -> None:
+    """On CUDA SSN3D-ED's runs of a group share one vmapped step, their training sets resident
+    on the GPU (the CPU trains them by the loop: the module's runs above)."""
+    if device.type == "cpu":
+        assert [t.result.stepper for t in trained] == ["loop", "loop"]
+        return
+    out = train_runs([RunSpec("table2", "ed", "A", s) for s in (0, 1)], data, TINY, device,
+                     progress=False)
+    assert [o.result.stepper for o in out] == ["vmap", "vmap"]
+    for o, ref in zip(out, trained):
+        assert next(o.model.parameters()).device.type == "cuda"
+        assert 0 <= o.test["pixel_accuracy"] <= 1 and o.result.iterations == 4
+        # the same batches and initial weights: close to the CPU's runs (TF32 off in the test)
+        assert o.test["pixel_accuracy"] == pytest.approx(ref.test["pixel_accuracy"], abs=0.05)

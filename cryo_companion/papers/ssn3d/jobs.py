@@ -1,6 +1,8 @@
 """SSN3D's paper-scale jobs (see :mod:`cryo_companion.runs.jobs`): data sets, Tables 2 and 3, chapter.
 
-Order: ``ssn3d-data`` generates and calibrates data sets A, B and C (and records them in
+Order: ``ssn3d-cuda-tests`` runs the tests of the training code with CUDA present (SSN3D-ED's
+runs vmapped on the GPU, early stopping, Keras' Adam, the segment command); ``ssn3d-data``
+generates and calibrates data sets A, B and C (and records them in
 ``results/ssn3d_data.json``); then the trainings, each job one group of runs trained N per
 step and saved run by run in ``results/ssn3d_runs/`` (:mod:`cryo_companion.papers.ssn3d.
 experiments`): first one SSN3D-ED run alone (``ssn3d-table2-ed-a-seed0``), whose record gives
@@ -235,7 +237,17 @@ _T3 = [_train_job(f"ssn3d-table3-part{i + 1}", ("table3", "--seeds", "0", "--cla
                   f"Table 3: SSN3D-ED leaving out {', '.join(part)}")
        for i, part in enumerate(TABLE3_PARTS)]
 
+#: The tests of SSN3D's training, early stopping, Keras' Adam and the segment command.
+_TESTS = ("tests/test_ssn3d_train.py", "tests/test_learn_early_stopping.py",
+          "tests/test_learn_optim.py", "tests/test_segment_cli.py", "tests/test_learn_batches.py")
+
 JOBS = [
+    command_job("ssn3d-cuda-tests", ("{python}", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                     *_TESTS), priority=290,
+                inputs=(*_TESTS, "tests/ssn3d_tiny.py", "tests/learn_tiny.py",
+                        "tests/conftest.py", "pyproject.toml"), structures=(),
+                guess_s=150, guess_source="the five files took about 2 min on a busy 2-core CPU",
+                description="SSN3D training (vmap on CUDA), early stopping, segment: tests"),
     command_job("ssn3d-data", (*_EXP, "data"), priority=300, structures=STRUCTURES,
                 guess_s=3 * GUESS_DATA_S + STARTUP_S,
                 guess_source=f"declared: {GUESS_DATA_S:.0f} s per data set (see "
