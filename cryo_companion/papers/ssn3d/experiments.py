@@ -310,7 +310,8 @@ def train_specs(specs: Sequence[RunSpec], run: Run, settings: Settings | None = 
                 if tr.spec.name in weights:
                     path = weights_path(tr.spec.name, run.scale)
                     save_weights(tr.model, path, preprocessing={
-                        "voxel_size_A": data.voxel_size_A, "contrast": "dark"},
+                        "voxel_size_A": data.voxel_size_A,
+                        "contrast": str(data.meta.get("contrast", "dark"))},
                         training={**tr.spec.to_dict(), "settings": settings.to_dict(),
                                   "epochs_trained": rec_data["epochs_trained"],
                                   "best_epoch": rec_data["best_epoch"], "dataset": info})

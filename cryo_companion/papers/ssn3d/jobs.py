@@ -49,10 +49,13 @@ STRUCTURES = tuple(sorted({c.entry for c in class_set("liu22")}))
 #: (2 to 6 tilt series), the per-box extraction of about 7,600 targets and writing 3 x 3,380 MRC
 #: files are guessed at 120 s in all.
 GUESS_DATA_S = 120.0
-#: Declared guess of one training step of 128 subtomograms on one H200 (seconds): on this
-#: project's shared 2-core CPU a step of SSN3D-ED at batch 64 took about 12 s (fp32; v1 and
-#: v2 within 20 % of it), about 24 s at 128 (2.9 TFLOP of 3-D convolutions forward and
-#: backward); 3-D convolutions in TF32 on an H200 are assumed 500 times faster.
+#: Declared guess of one training step of 128 subtomograms on one H200 (seconds). On this
+#: project's shared 2-core CPU (fp32, 2 threads, load average 2-6) a step of SSN3D-ED at batch
+#: 32 took 5.7-6.7 s, so about 23 s at 128: about 3.0 TFLOP (3.9 GMAC forward per 40³ box,
+#: times 3 for the backward pass), 130 GFLOP/s; SSN3D-v1 and -v2 took the same at batch 8 (1.0-
+#: 1.2 s) and 10-18 s at 32 at a busier moment. The H200 is assumed to sustain 60 TFLOP/s on
+#: these 3-D convolutions in TF32 (an eighth of its dense TF32 peak), 0.05 s a step; the first
+#: recorded run replaces this guess.
 GUESS_GPU_STEP_S = 0.05
 #: Iterations of one epoch at the paper's scale: 2,738 training subtomograms (Table 2) or
 #: about 2,900 (Table 3, all but one class less 10 % validation) in batches of 128.
