@@ -214,7 +214,7 @@ def _isosurface(ax: Any, mask: np.ndarray, voxel_size_A: float, colour: str) -> 
 
 def plot_fig5(inputs: np.ndarray, truth: np.ndarray, pred: np.ndarray, titles: Sequence[str],
               voxel_size_A: float) -> Figure:
-    """The paper's Fig. 5: ground truth and prediction as central slices and as 3-D isosurfaces.
+    """Draw the paper's Fig. 5: ground truth and prediction as central slices and isosurfaces.
 
     Parameters
     ----------
@@ -266,7 +266,7 @@ def plot_fig5(inputs: np.ndarray, truth: np.ndarray, pred: np.ndarray, titles: S
 
 
 def plot_learning_curves(records: Mapping[str, Mapping[str, Any]]) -> Figure:
-    """Validation pixel accuracy and loss per epoch of every Table 2 run.
+    """Plot the validation pixel accuracy and loss per epoch of every Table 2 run.
 
     Parameters
     ----------
