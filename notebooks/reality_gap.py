@@ -125,7 +125,7 @@ display(Markdown(sets_table(describe(sets))))
 # where its mass is dark and standardised, as the networks see it without the filter; the
 # membrane column is empty where a rung has no membrane targets).
 
-# %%
+# %% mystnb={"figure": {"caption": "One target of each class (columns) on every rung of the ladder (rows): the central xy slice of its box, standardised as the networks see it without the filter."}}
 fig = plot_rung_examples(sets)
 plt.show()
 
@@ -151,7 +151,7 @@ print(f"{len(files)} weight files ({', '.join(f.stem for f in files)}), trained 
 # Solid lines: the paper's protocol; dashed: the one that matches training. Points are the mean
 # over the seeds of an arm, bars their standard deviation (absent with one seed).
 
-# %%
+# %% mystnb={"figure": {"caption": "Accuracy and mean IoU of every Table I arm on each rung of the ladder, from the training simulator's world (left) to the full test domain (right); solid: the paper's test protocol, dashed: the protocol that matches training."}}
 fig = plot_ladder(summary)
 plt.show()
 
