@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from cryo_companion.devices import ArrayOrTensor
+
 __all__ = [
     "accuracy",
     "confusion_matrix",
@@ -47,7 +49,7 @@ __all__ = [
 ]
 
 
-def _t(x: Any) -> Tensor:
+def _t(x: ArrayOrTensor) -> Tensor:
     return x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
 
 
@@ -59,14 +61,14 @@ def _check_labels(pred: Tensor, true: Tensor) -> None:
         raise ValueError("no samples: metrics of an empty set are undefined")
 
 
-def accuracy(pred: Any, true: Any) -> float:
+def accuracy(pred: ArrayOrTensor, true: ArrayOrTensor) -> float:
     """Classification accuracy: mean of ``pred == true``; (N,) integer labels each."""
     p, t = _t(pred), _t(true)
     _check_labels(p, t)
     return float((p == t.to(p.device)).double().mean())
 
 
-def confusion_matrix(pred: Any, true: Any, n_classes: int) -> list[list[int]]:
+def confusion_matrix(pred: ArrayOrTensor, true: ArrayOrTensor, n_classes: int) -> list[list[int]]:
     """``C[i][j]`` = number of samples of true class i predicted as class j; (K, K) nested list."""
     p, t = _t(pred).long().cpu(), _t(true).long().cpu()
     _check_labels(p, t)
@@ -78,7 +80,8 @@ def confusion_matrix(pred: Any, true: Any, n_classes: int) -> list[list[int]]:
     return c.reshape(n_classes, n_classes).tolist()
 
 
-def per_class_accuracy(pred: Any, true: Any, n_classes: int) -> list[float | None]:
+def per_class_accuracy(pred: ArrayOrTensor, true: ArrayOrTensor,
+                       n_classes: int) -> list[float | None]:
     """Recall of each true class (None for a class absent from ``true``); length K."""
     cm = np.asarray(confusion_matrix(pred, true, n_classes))
     rows = cm.sum(axis=1)
@@ -90,11 +93,19 @@ def segmentation_counts(pred_mask: Tensor, true_mask: Tensor) -> dict[str, Tenso
 
     Parameters
     ----------
-    pred_mask, true_mask : (N, D, D, D) bool (or 0/1) tensors on the same device.
+    pred_mask, true_mask : torch.Tensor
+        `(N, D, D, D)` bool (or 0/1) masks, z-y-x (any trailing shape; the first axis is the
+        sample); ``true_mask`` is moved to ``pred_mask``'s device.
 
     Returns
     -------
-    dict of (N,) float64 tensors: ``tp``, ``fp``, ``fn``, ``tn`` and ``n`` (voxels per sample).
+    dict[str, torch.Tensor]
+        `(N,)` float64 tensors: ``tp``, ``fp``, ``fn``, ``tn`` and ``n`` (voxels per sample).
+
+    Raises
+    ------
+    ValueError
+        The masks differ in shape or have fewer than two axes.
     """
     if pred_mask.shape != true_mask.shape or pred_mask.dim() < 2:
         raise ValueError(f"masks must have equal shapes (N, ...), got {tuple(pred_mask.shape)} "
@@ -122,35 +133,53 @@ def _metrics_from_counts(c: dict[str, Tensor]) -> dict[str, float]:
     }
 
 
-def segmentation_metrics(pred_mask: Any, true_mask: Any) -> dict[str, float]:
+def segmentation_metrics(pred_mask: ArrayOrTensor, true_mask: ArrayOrTensor) -> dict[str, float]:
     """Pixel accuracy and the IoU variants of the module docstring for binary masks.
 
     Parameters
     ----------
-    pred_mask, true_mask : (N, D, D, D) binary masks (bool or 0/1), torch or numpy.
+    pred_mask, true_mask : torch.Tensor or numpy.ndarray
+        `(N, D, D, D)` binary masks (bool or 0/1), z-y-x.
 
     Returns
     -------
-    ``{"pixel_accuracy", "miou", "iou_pooled", "miou_fg_bg"}``, floats in [0, 1].
+    dict[str, float]
+        ``{"pixel_accuracy", "miou", "iou_pooled", "miou_fg_bg"}``, floats in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        The masks differ in shape or have fewer than two axes.
     """
     return _metrics_from_counts(segmentation_counts(_t(pred_mask), _t(true_mask)))
 
 
-def threshold_sweep(prob: Any, true_mask: Any, thresholds: Sequence[float],
+def threshold_sweep(prob: ArrayOrTensor, true_mask: ArrayOrTensor, thresholds: Sequence[float],
                     chunk: int = 128) -> dict[str, list[float]]:
     """Segmentation metrics of ``prob > t`` for each threshold ``t``.
 
     Parameters
     ----------
-    prob : (N, D, D, D) mask probabilities in [0, 1] (the predicted class's mask).
-    true_mask : (N, D, D, D) binary ground truth.
-    thresholds : thresholds in (0, 1).
-    chunk : subtomograms processed at once (memory bound).
+    prob : torch.Tensor or numpy.ndarray
+        `(N, D, D, D)` mask probabilities in [0, 1] (the predicted class's mask), z-y-x.
+    true_mask : torch.Tensor or numpy.ndarray
+        `(N, D, D, D)` binary ground truth.
+    thresholds : sequence of float
+        Thresholds in (0, 1).
+    chunk : int, optional
+        Subtomograms processed at once (memory bound).
 
     Returns
     -------
-    ``{"threshold": [...], "pixel_accuracy": [...], "miou": [...], "iou_pooled": [...],
-    "miou_fg_bg": [...]}``, one entry per threshold.
+    dict[str, list[float]]
+        ``{"threshold": [...], "pixel_accuracy": [...], "miou": [...], "iou_pooled": [...],
+        "miou_fg_bg": [...]}``, one entry per threshold.
+
+    Raises
+    ------
+    ValueError
+        ``prob`` and ``true_mask`` differ in shape, or a threshold lies outside (0, 1) or there
+        is none.
     """
     p, t = _t(prob), _t(true_mask)
     if p.shape != t.shape:
@@ -167,8 +196,8 @@ def threshold_sweep(prob: Any, true_mask: Any, thresholds: Sequence[float],
             for k, v in c.items():
                 parts.setdefault(k, []).append(v)
         m = _metrics_from_counts({k: torch.cat(v) for k, v in parts.items()})
-        for k, v in m.items():
-            out[k].append(v)
+        for k, value in m.items():
+            out[k].append(value)
     return out
 
 
@@ -187,15 +216,29 @@ def difference_ci(a: Sequence[float], b: Sequence[float], *, level: float = 0.95
 
     Parameters
     ----------
-    a, b : per-seed values of the two arms (e.g. randomized, baseline); >= 2 each.
-    level : confidence level.
-    method : ``"t"`` (Welch's unequal-variance t interval, Welch-Satterthwaite degrees of freedom)
+    a, b : sequence of float
+        Per-seed values of the two arms (e.g. randomized, baseline); >= 2 each.
+    level : float, optional
+        Confidence level in (0, 1).
+    method : {"t", "bootstrap"}, optional
+        ``"t"`` (Welch's unequal-variance t interval, Welch-Satterthwaite degrees of freedom)
         or ``"bootstrap"`` (percentile interval, each arm resampled with replacement).
-    n_boot, seed : bootstrap resamples and their seed.
+    n_boot : int, optional
+        Bootstrap resamples.
+    seed : int, optional
+        Seed of the bootstrap resampling.
 
     Returns
     -------
-    ``{"diff", "low", "high", "level", "method", "df" (t only)}``.
+    dict[str, Any]
+        ``diff``, ``low``, ``high``, ``level``, ``method``, and ``df`` (``"t"``: the
+        Welch-Satterthwaite degrees of freedom, None when both arms are constant) or
+        ``n_boot`` (``"bootstrap"``).
+
+    Raises
+    ------
+    ValueError
+        An arm has fewer than 2 values, ``level`` lies outside (0, 1) or ``method`` is unknown.
     """
     from scipy import stats
 
@@ -227,7 +270,7 @@ def difference_ci(a: Sequence[float], b: Sequence[float], *, level: float = 0.95
 
 
 # --- two-class (target / background) segmentation, as Liu et al. 2018 (SSN3D) score it ------
-def target_masks_from_scores(scores: Any) -> Tensor:
+def target_masks_from_scores(scores: ArrayOrTensor) -> Tensor:
     """Target masks from two-channel scores: the channel of the larger score, per voxel.
 
     Parameters
@@ -248,7 +291,7 @@ def target_masks_from_scores(scores: Any) -> Tensor:
     return s[:, 1] > s[:, 0]
 
 
-def two_class_scores(pred: Any, true_mask: Any, *, per_subtomogram: bool = False
+def two_class_scores(pred: ArrayOrTensor, true_mask: ArrayOrTensor, *, per_subtomogram: bool = False
                      ) -> dict[str, Any]:
     """Pixel accuracy and mIoU of target-vs-background segmentation, as SSN3D's code does.
 
@@ -303,7 +346,7 @@ def two_class_scores(pred: Any, true_mask: Any, *, per_subtomogram: bool = False
 
 
 # --- Fourier shell correlation (structure recovery, DSM-Net 3.5) ----------------------------
-def _cube(x: Any, name: str) -> Tensor:
+def _cube(x: ArrayOrTensor, name: str) -> Tensor:
     v = _t(x).double()
     if v.dim() != 3 or len(set(v.shape)) != 1 or v.shape[0] < 4:
         raise ValueError(f"{name} must be a cubic volume (D, D, D) with D >= 4, got "
@@ -333,7 +376,8 @@ def shell_index(size: int) -> Tensor:
     return torch.round(torch.sqrt(kz ** 2 + ky ** 2 + kx ** 2)).long()
 
 
-def fourier_shell_correlation(a: Any, b: Any, voxel_size_A: float) -> dict[str, list[Any]]:
+def fourier_shell_correlation(a: ArrayOrTensor, b: ArrayOrTensor,
+                              voxel_size_A: float) -> dict[str, list[Any]]:
     """Fourier shell correlation of two volumes, shell by shell up to Nyquist.
 
     ``FSC(i) = Re Σ F_a F_b* / sqrt(Σ |F_a|² Σ |F_b|²)`` over the coefficients of shell ``i``
