@@ -189,6 +189,14 @@ class CrowdedConfig:
     def __post_init__(self) -> None:
         """Refuse a configuration that cannot be generated, before any work."""
         object.__setattr__(self, "tomogram_shape", tuple(int(s) for s in self.tomogram_shape))
+        n_classes = self._check_classes()
+        self._check_geometry()
+        self._check_counts(n_classes)
+        self._check_options()
+        self.imaging()  # validates the acquisition parameters
+
+    def _check_classes(self) -> int:
+        """Refuse an unknown or procedural class set or a foreign SNR reference; count classes."""
         if self.class_set.lower() not in CLASS_SETS:
             raise ValueError(f"unknown class set {self.class_set!r}; valid names: "
                              f"{', '.join(CLASS_SETS)}")
@@ -201,6 +209,10 @@ class CrowdedConfig:
         if self.snr_reference not in entries:
             raise ValueError(f"snr_reference {self.snr_reference!r} stands for no class of "
                              f"{self.class_set!r}; its entries: {', '.join(entries)}")
+        return len(cs)
+
+    def _check_geometry(self) -> None:
+        """Refuse a tomogram shape or box that cannot hold a subtomogram."""
         if len(self.tomogram_shape) != 3 or min(self.tomogram_shape) < 1:
             raise ValueError(f"tomogram_shape must be three positive sizes (Z, Y, X), got "
                              f"{self.tomogram_shape}")
@@ -209,16 +221,22 @@ class CrowdedConfig:
         if self.box > min(self.tomogram_shape):
             raise ValueError(f"box {self.box} does not fit in the tomogram "
                              f"{self.tomogram_shape} (Z, Y, X)")
+
+    def _check_counts(self, n_classes: int) -> None:
+        """Refuse counts below one, fewer complexes than classes, or a non-positive voxel."""
         for name in ("n_complexes", "n_tomograms", "oversample"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.n_complexes < len(cs):
+        if self.n_complexes < n_classes:
             raise ValueError(f"n_complexes {self.n_complexes} is fewer than the "
-                             f"{len(cs)} classes of {self.class_set!r}")
+                             f"{n_classes} classes of {self.class_set!r}")
         if not self.voxel_size_A > 0:
             raise ValueError(f"voxel_size_A must be > 0, got {self.voxel_size_A}")
         if self.n_subtomograms is not None and self.n_subtomograms < 1:
             raise ValueError(f"n_subtomograms must be >= 1 or None, got {self.n_subtomograms}")
+
+    def _check_options(self) -> None:
+        """Refuse a mask level, contact fraction or seed outside its range."""
         if self.mask_level is not None and not 0 < self.mask_level < 1:
             raise ValueError(f"mask_level {self.mask_level} is outside (0, 1) (or None)")
         if not 0 <= self.contact_fraction <= 1:
@@ -226,7 +244,6 @@ class CrowdedConfig:
         if self.seed < 0 or (self.noise_seed is not None and self.noise_seed < 0):
             raise ValueError(f"seeds must be >= 0, got seed {self.seed}, "
                              f"noise_seed {self.noise_seed}")
-        self.imaging()  # validates the acquisition parameters
 
     def imaging(self) -> Imaging:
         """Return the acquisition parameters (ice thickness = the tomogram height).
@@ -277,10 +294,12 @@ def config_hash(config: CrowdedConfig) -> str:
     Parameters
     ----------
     config : CrowdedConfig
+        The configuration; its hash names the cache folder of its subtomograms.
 
     Returns
     -------
     str
+        64 hexadecimal digits.
     """
     canon = json.dumps({"format": FORMAT, **config.to_dict()}, sort_keys=True,
                        separators=(",", ":"))
