@@ -368,21 +368,12 @@ class _Loop:
         self.stepper = self._make()
 
     def iteration(self, done: int, bar: Any) -> None:
+        """Step the active runs once; validate, check, checkpoint and stop as ``done`` is due."""
         cfg = self.config
         assert self.stepper is not None
         jobs = [self.jobs[i] for i in self.active]
         states = [self.states[i] for i in self.active]
-        batches, data_dt = _draw(jobs, self.device, cfg.time_split)
-        t0 = time.perf_counter()
-        terms = self.stepper.step(batches)
-        if cfg.time_split:
-            _sync(self.device)
-        n = len(jobs)
-        net_dt = (time.perf_counter() - t0) / n
-        for st in states:
-            st.timing["data_s"] += data_dt / n
-            st.timing["net_s"] += net_dt
-            st.timing["iters_timed"] += 1
+        terms = self._timed_step(jobs, states)
         validating = any(j.validate is not None for j in jobs) and _due(
             done, cfg.validate_every, cfg.iters)
         checkpointing = 0 < cfg.checkpoint_every and done % cfg.checkpoint_every == 0
@@ -392,20 +383,41 @@ class _Loop:
             for i, t in zip(self.active, terms):
                 self.loss_logs[i].append(float(t["loss"]))
         self.last_terms = (jobs, terms)
-        stopping: list[int] = []
-        if validating:
-            self.stepper.export()
-            numbers = _record_validation(jobs, states, terms, done, bar)
-            rule = cfg.early_stopping
-            if rule is not None:
-                stopping = [i for i, st, v in zip(self.active, states, numbers)
-                            if v is not None and st.stop.update(rule, v, done, self.jobs[i].model)]
+        stopping = self._validation(jobs, states, terms, done, bar) if validating else []
         if checkpointing and done < cfg.iters:
             self.stepper.export()
             for k, (j, st) in enumerate(zip(jobs, states)):
                 _save_one(j, st, self.stepper.rng_state(k), done)
         if stopping and done < cfg.iters:
             self._stop(stopping, done)
+
+    def _timed_step(self, jobs: list[Job], states: list[_State]) -> list[dict[str, Tensor]]:
+        """Draw the batches and step the active runs, adding the time of each to their states."""
+        assert self.stepper is not None
+        batches, data_dt = _draw(jobs, self.device, self.config.time_split)
+        t0 = time.perf_counter()
+        terms = self.stepper.step(batches)
+        if self.config.time_split:
+            _sync(self.device)
+        n = len(jobs)
+        net_dt = (time.perf_counter() - t0) / n
+        for st in states:
+            st.timing["data_s"] += data_dt / n
+            st.timing["net_s"] += net_dt
+            st.timing["iters_timed"] += 1
+        return terms
+
+    def _validation(self, jobs: list[Job], states: list[_State], terms: list[dict[str, Tensor]],
+                    done: int, bar: Any) -> list[int]:
+        """Validate the active runs and return those that early stopping stops at ``done``."""
+        assert self.stepper is not None
+        self.stepper.export()
+        numbers = _record_validation(jobs, states, terms, done, bar)
+        rule = self.config.early_stopping
+        if rule is None:
+            return []
+        return [i for i, st, v in zip(self.active, states, numbers)
+                if v is not None and st.stop.update(rule, v, done, self.jobs[i].model)]
 
     def finish(self) -> None:
         if not self.config.time_split and hasattr(self, "last_terms"):
