@@ -77,9 +77,10 @@ def simulate_table(rows: Sequence[Mapping[str, Any]]) -> str:
     for r in rows:
         sp = (f"**{r['speedup']:.2f}×** ({r['range'][0]:.1f}–{r['range'][1]:.1f}×)"
               if r["speedup"] and r["range"] else None)
+        per_batch = ", ".join(f"{b}: {v:,.0f}" for b, v in r["per_batch"].items())
         recs.append({"device": r["device"], "outputs": r["outputs"],
                      "best subtomograms/s": f"**{r['best']:,.0f}**",
-                     "by batch size": ", ".join(f"{b}: {v:,.0f}" for b, v in r["per_batch"].items()),
+                     "by batch size": per_batch,
                      "NumPy reference /s": r["reference"], "speedup (median, range)": sp,
                      "rounds": r["rounds"], "commit": r["commit"]})
     return format_table(recs, ["device", "outputs", "best subtomograms/s", "by batch size",

@@ -47,7 +47,7 @@ def claim_rows(results: dict[str, dict[str, Any]] | None = None) -> list[list[st
     for c in CLAIMS:
         res = results.get(c.result)
         ours = lookup(res["data"], c.key) if res else None
-        if ours is not None and c.key.endswith(".mean"):
+        if res and ours is not None and c.key.endswith(".mean"):
             # show the spread over seeds where the result has one
             ours = lookup(res["data"], c.key[: -len(".mean")]) or ours
         run = "—"

@@ -1,8 +1,8 @@
 """Tables and figures of the test-domain chapter.
 
 The frozen configuration, a tomogram and its tilt series, one subtomogram per class (the
-paper's Fig. 4) and the reality gap. Image axes are in nm with a 10-nm scale bar where a reader compares sizes; mass is dark in the
-test domain's raw contrast.
+paper's Fig. 4) and the reality gap. Image axes are in nm with a 10-nm scale bar where a reader
+compares sizes; mass is dark in the test domain's raw contrast.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tables 2 and 3 assembled from the run records, beside the paper's, and the paper's claims checked.
+"""Assemble Tables 2 and 3 from the run records, beside the paper's, and check the paper's claims.
 
 :func:`table2` and :func:`table3` turn the records of
 :mod:`cryo_companion.papers.ssn3d.experiments` (``{name: {"data": ..., "provenance": ...}}``)
