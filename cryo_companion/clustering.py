@@ -14,14 +14,17 @@ fraction of ``t`` in the whole set (1 = no better than chance).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from cryo_companion.devices import ArrayOrTensor
 
 __all__ = ["contingency", "enriched_cluster", "kmeans", "tsne"]
 
 
-def _features(x: Any) -> np.ndarray:
+def _features(x: ArrayOrTensor) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     f = np.asarray(x, dtype=np.float64)
@@ -32,7 +35,7 @@ def _features(x: Any) -> np.ndarray:
     return f
 
 
-def _labels(x: Any, n: int, name: str) -> np.ndarray:
+def _labels(x: ArrayOrTensor, n: int, name: str) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     v = np.asarray(x)
@@ -42,7 +45,7 @@ def _labels(x: Any, n: int, name: str) -> np.ndarray:
     return v.astype(np.int64)
 
 
-def kmeans(features: Any, k: int, seed: int, *, n_init: int = 10) -> np.ndarray:
+def kmeans(features: ArrayOrTensor, k: int, seed: int, *, n_init: int = 10) -> np.ndarray:
     """Assign each sample to one of ``k`` clusters by k-means (Lloyd, k-means++ starts).
 
     Parameters
@@ -61,7 +64,7 @@ def kmeans(features: Any, k: int, seed: int, *, n_init: int = 10) -> np.ndarray:
     numpy.ndarray
         `(N,)` int64 cluster of each sample, in ``0 .. k - 1``.
     """
-    from sklearn.cluster import KMeans  # type: ignore[import-untyped]
+    from sklearn.cluster import KMeans
 
     f = _features(features)
     if not 1 <= k <= f.shape[0]:
@@ -72,7 +75,7 @@ def kmeans(features: Any, k: int, seed: int, *, n_init: int = 10) -> np.ndarray:
     return km.fit_predict(f).astype(np.int64)
 
 
-def tsne(features: Any, seed: int, *, perplexity: float = 30.0) -> np.ndarray:
+def tsne(features: ArrayOrTensor, seed: int, *, perplexity: float = 30.0) -> np.ndarray:
     """Embed samples in the plane by t-SNE (van der Maaten & Hinton 2008).
 
     Parameters
@@ -90,7 +93,7 @@ def tsne(features: Any, seed: int, *, perplexity: float = 30.0) -> np.ndarray:
     numpy.ndarray
         `(N, 2)` float64 coordinates (arbitrary units: only neighbourhoods mean something).
     """
-    from sklearn.manifold import TSNE  # type: ignore[import-untyped]
+    from sklearn.manifold import TSNE
 
     f = _features(features)
     if not perplexity > 0:
@@ -100,7 +103,8 @@ def tsne(features: Any, seed: int, *, perplexity: float = 30.0) -> np.ndarray:
     return np.asarray(emb.fit_transform(f), dtype=np.float64)
 
 
-def contingency(clusters: Any, labels: Any, n_clusters: int, n_classes: int) -> np.ndarray:
+def contingency(clusters: ArrayOrTensor, labels: ArrayOrTensor, n_clusters: int,
+                n_classes: int) -> np.ndarray:
     """Count the samples of every class in every cluster.
 
     Parameters
@@ -129,7 +133,7 @@ def contingency(clusters: Any, labels: Any, n_clusters: int, n_classes: int) -> 
     return out
 
 
-def enriched_cluster(clusters: Any, labels: Any, target: int) -> dict[str, Any]:
+def enriched_cluster(clusters: ArrayOrTensor, labels: ArrayOrTensor, target: int) -> dict[str, Any]:
     """Find the cluster that holds most samples of class ``target``, with its purity and recall.
 
     Parameters

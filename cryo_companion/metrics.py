@@ -62,14 +62,49 @@ def _check_labels(pred: Tensor, true: Tensor) -> None:
 
 
 def accuracy(pred: ArrayOrTensor, true: ArrayOrTensor) -> float:
-    """Classification accuracy: mean of ``pred == true``; (N,) integer labels each."""
+    """Return the classification accuracy, the mean of ``pred == true``.
+
+    Parameters
+    ----------
+    pred, true : torch.Tensor or numpy.ndarray
+        `(N,)` integer class labels, predicted and true, N >= 1.
+
+    Returns
+    -------
+    float
+        Fraction in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        The labels are not 1-D of equal length, or there are none.
+    """
     p, t = _t(pred), _t(true)
     _check_labels(p, t)
     return float((p == t.to(p.device)).double().mean())
 
 
 def confusion_matrix(pred: ArrayOrTensor, true: ArrayOrTensor, n_classes: int) -> list[list[int]]:
-    """``C[i][j]`` = number of samples of true class i predicted as class j; (K, K) nested list."""
+    """Count the samples of each true class predicted as each class.
+
+    Parameters
+    ----------
+    pred, true : torch.Tensor or numpy.ndarray
+        `(N,)` integer class labels, predicted and true, N >= 1.
+    n_classes : int
+        Number of classes K; labels lie in [0, K).
+
+    Returns
+    -------
+    list[list[int]]
+        `(K, K)` nested list: ``C[i][j]`` = number of samples of true class i predicted as
+        class j.
+
+    Raises
+    ------
+    ValueError
+        The labels are not 1-D of equal length, there are none, or one lies outside [0, K).
+    """
     p, t = _t(pred).long().cpu(), _t(true).long().cpu()
     _check_labels(p, t)
     for name, v in (("pred", p), ("true", t)):
@@ -82,7 +117,25 @@ def confusion_matrix(pred: ArrayOrTensor, true: ArrayOrTensor, n_classes: int) -
 
 def per_class_accuracy(pred: ArrayOrTensor, true: ArrayOrTensor,
                        n_classes: int) -> list[float | None]:
-    """Recall of each true class (None for a class absent from ``true``); length K."""
+    """Return the recall of each true class (None for a class absent from ``true``).
+
+    Parameters
+    ----------
+    pred, true : torch.Tensor or numpy.ndarray
+        `(N,)` integer class labels, predicted and true, N >= 1.
+    n_classes : int
+        Number of classes K; labels lie in [0, K).
+
+    Returns
+    -------
+    list[float | None]
+        Length K: the fraction of each true class predicted as that class.
+
+    Raises
+    ------
+    ValueError
+        As :func:`confusion_matrix`.
+    """
     cm = np.asarray(confusion_matrix(pred, true, n_classes))
     rows = cm.sum(axis=1)
     return [float(cm[i, i] / rows[i]) if rows[i] > 0 else None for i in range(n_classes)]
@@ -202,7 +255,23 @@ def threshold_sweep(prob: ArrayOrTensor, true_mask: ArrayOrTensor, thresholds: S
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float | int | None]:
-    """Mean and sample standard deviation (ddof = 1; None for one value) over seeds."""
+    """Return the mean and sample standard deviation of per-seed values.
+
+    Parameters
+    ----------
+    values : sequence of float
+        One value per seed, finite, at least one.
+
+    Returns
+    -------
+    dict[str, float | int | None]
+        ``mean``, ``std`` (ddof = 1; None for a single value) and ``n`` (number of values).
+
+    Raises
+    ------
+    ValueError
+        ``values`` is empty or holds a NaN or an infinite value.
+    """
     v = np.asarray(values, dtype=float)
     if v.size == 0 or not np.isfinite(v).all():
         raise ValueError(f"need a non-empty list of finite values, got {list(values)}")

@@ -68,6 +68,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from cryo_companion import snr
@@ -384,7 +385,7 @@ class CrowdedSubtomograms(SubtomogramSet):
                 raise ValueError(f"{name} contains NaN or infinite values")
             setattr(self, name, v)
 
-    def subset(self, index: Any) -> CrowdedSubtomograms:
+    def subset(self, index: npt.ArrayLike) -> CrowdedSubtomograms:
         """Return the subtomograms at ``index`` with their densities and poses.
 
         Parameters

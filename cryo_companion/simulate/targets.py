@@ -20,14 +20,15 @@ returns it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from cryo_companion import rotation
+from cryo_companion.devices import ArrayOrTensor
 from cryo_companion.simulate.scene import Scene, Template
 from cryo_companion.simulate.tomogram import scene_to_tomogram_vox
 
@@ -153,7 +154,8 @@ def level_masks(scene: Scene, templates: Mapping[str, Template], targets: Sequen
     return out
 
 
-def align_by_poses(volumes: Any, euler_zyz_deg: Any, offset_xyz_vox: Any) -> Tensor:
+def align_by_poses(volumes: ArrayOrTensor, euler_zyz_deg: npt.ArrayLike,
+                   offset_xyz_vox: npt.ArrayLike) -> Tensor:
     """Turn boxed targets back into their template's frame by their true poses.
 
     Each box is rotated by the inverse of its target's rotation and shifted so that the

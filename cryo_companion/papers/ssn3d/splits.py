@@ -14,9 +14,8 @@ seed gives the same split.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+import numpy.typing as npt
 import torch
 
 __all__ = ["PAPER_SIZES", "leave_one_out_split", "random_split"]
@@ -67,7 +66,7 @@ def random_split(n: int, seed: int, *, test_fraction: float = PAPER_SIZES["test"
             "train": np.sort(p[n_test + n_val:])}
 
 
-def leave_one_out_split(labels: Any, held_out: int, seed: int, *,
+def leave_one_out_split(labels: npt.ArrayLike, held_out: int, seed: int, *,
                         validation_fraction: float = 0.1) -> dict[str, np.ndarray]:
     """Hold out one class (4.3): test on all of it, train and validate on the others.
 
