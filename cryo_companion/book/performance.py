@@ -176,6 +176,7 @@ def plot_training_scaling(bench_train: Mapping[str, Any] | None, network: str = 
         axes = list(ax_arr[0])
     elif len(axes) != len(devs):
         raise ValueError(f"{len(axes)} axes for {len(devs)} devices")
+    # Figure | SubFigure for matplotlib; the axes given are a figure's (subfigures unsupported)
     fig = axes[0].figure  # type: ignore[assignment]
     for ax, (dev, e) in zip(axes, devs.items()):
         net = e.get("networks", {}).get(network, {})
@@ -192,4 +193,4 @@ def plot_training_scaling(bench_train: Mapping[str, Any] | None, network: str = 
             ax.legend(fontsize=8)
         else:
             ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
-    return fig  # type: ignore[return-value]
+    return fig

@@ -198,7 +198,7 @@ def plot_subtomograms(volumes: np.ndarray, masks: np.ndarray, titles: Sequence[s
 
 
 def _isosurface(ax: Any, mask: np.ndarray, voxel_size_A: float, colour: str) -> None:
-    from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # type: ignore[import-untyped]
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
     from skimage.measure import marching_cubes
 
     d = mask.shape[0] * voxel_size_A / 10

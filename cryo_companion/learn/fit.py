@@ -220,7 +220,8 @@ def _sync(device: torch.device) -> None:
 
 def _resume_state(job: Job, device: torch.device, iters: int) -> _State:
     path = job.checkpoint
-    ck = load_checkpoint(path, device)  # type: ignore[arg-type]
+    assert path is not None  # _start_states resumes only runs with a checkpoint
+    ck = load_checkpoint(path, device)
     stored = ck.get("config")
     ok = job.accepts(stored) if job.accepts is not None else stored == job.config
     if not ok:
@@ -253,20 +254,26 @@ def _start_states(jobs: Sequence[Job], device: torch.device, resume: bool,
     return states
 
 
+def _rng(job: Job) -> dict[str, Tensor]:
+    """Return a run's global RNG state (:class:`Job` sets it on creation)."""
+    assert job.rng is not None
+    return job.rng
+
+
 def _make_stepper(stepper: str, jobs: Sequence[Job], loss_fn: LossFn, device: torch.device,
                   config: FitConfig) -> LoopStep | VmapStep:
     models = [j.model for j in jobs]
     opts = [j.optimizer for j in jobs]
-    rngs = [j.rng for j in jobs]
+    rngs = [_rng(j) for j in jobs]
     if stepper == "loop":
         cl = use_channels_last(device, config.precision, config.channels_last)
         return LoopStep(models, opts, loss_fn, device=device, precision=config.precision,
-                        channels_last=cl, rng_states=rngs)  # type: ignore[arg-type]
+                        channels_last=cl, rng_states=rngs)
     if stepper == "vmap":
         if config.channels_last:
             raise ValueError("channels_last applies to the loop stepper only")
         return VmapStep(models, opts, loss_fn, device=device, precision=config.precision,
-                        rng_states=rngs)  # type: ignore[arg-type]
+                        rng_states=rngs)
     raise ValueError(f"unknown stepper {stepper!r}; valid: {', '.join(STEPPERS)}")
 
 
@@ -302,7 +309,8 @@ def _validate(job: Job) -> dict[str, float]:
     was = job.model.training
     job.model.eval()
     try:
-        return dict(job.validate(job.model))  # type: ignore[misc]
+        assert job.validate is not None  # runs without a hook are not validated
+        return dict(job.validate(job.model))
     finally:
         job.model.train(was)
 
@@ -363,7 +371,7 @@ class _Loop:
             self.jobs[i].rng = self.stepper.rng_state(k)   # where each run's stream is now
         for i in stopping:
             self.states[i].iteration = done
-            _save_one(self.jobs[i], self.states[i], self.jobs[i].rng, done)  # type: ignore[arg-type]
+            _save_one(self.jobs[i], self.states[i], _rng(self.jobs[i]), done)
         self.active = [i for i in self.active if i not in stopping]
         self.stepper = self._make()
 

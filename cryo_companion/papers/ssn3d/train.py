@@ -502,7 +502,7 @@ def train_runs(specs: Sequence[RunSpec], data: SubtomogramSet, settings: Setting
     device = torch.device(device)
     resident = device.type == "cuda" if resident is None else resident
     x = preprocess(torch.from_numpy(data.volumes), invert=False)
-    masks = torch.from_numpy(data.masks)  # type: ignore[arg-type]
+    masks = torch.from_numpy(data.masks)
     splits = [split_of(s, data.labels, settings) for s in specs]
     ipes = {iters_per_epoch(len(sp["train"]), settings.batch_size) for sp in splits}
     if len(ipes) != 1:
