@@ -71,7 +71,18 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def previous_output(folder: Path) -> set[str] | None:
-    """Return the entries of an earlier ``tomogram`` output in ``folder`` (it has meta.json)."""
+    """Return the entries of an earlier ``tomogram`` output in ``folder`` (it has meta.json).
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The output folder.
+
+    Returns
+    -------
+    set[str] or None
+        The names the command writes, when ``folder`` holds an earlier output; else None.
+    """
     return set(FILES) if (Path(folder) / "meta.json").is_file() else None
 
 

@@ -228,7 +228,18 @@ class TemplateMatch:
     time_s: float
 
     def rotation_at(self, zyx: tuple[int, int, int]) -> Tensor:
-        """Return the best rotation `(3, 3)` at voxel ``(z, y, x)``."""
+        """Return the best rotation at a voxel.
+
+        Parameters
+        ----------
+        zyx : tuple of int
+            The voxel ``(z, y, x)`` of the score map.
+
+        Returns
+        -------
+        torch.Tensor
+            `(3, 3)` the rotation of the best score there (x-y-z, active on the template).
+        """
         return self.rotations[int(self.rotation_index[zyx])]
 
 
