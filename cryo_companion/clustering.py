@@ -63,6 +63,12 @@ def kmeans(features: ArrayOrTensor, k: int, seed: int, *, n_init: int = 10) -> n
     -------
     numpy.ndarray
         `(N,)` int64 cluster of each sample, in ``0 .. k - 1``.
+
+    Raises
+    ------
+    ValueError
+        ``features`` is not `(N, F)` with N >= 2 or holds NaN or infinite values, ``k`` lies
+        outside [1, N], or ``n_init`` < 1.
     """
     from sklearn.cluster import KMeans
 
@@ -92,6 +98,12 @@ def tsne(features: ArrayOrTensor, seed: int, *, perplexity: float = 30.0) -> np.
     -------
     numpy.ndarray
         `(N, 2)` float64 coordinates (arbitrary units: only neighbourhoods mean something).
+
+    Raises
+    ------
+    ValueError
+        ``features`` is not `(N, F)` with N >= 2 or holds NaN or infinite values, or ``perplexity``
+        <= 0.
     """
     from sklearn.manifold import TSNE
 
@@ -122,6 +134,12 @@ def contingency(clusters: ArrayOrTensor, labels: ArrayOrTensor, n_clusters: int,
     -------
     numpy.ndarray
         `(n_clusters, n_classes)` int64: ``C[c, j]`` samples of class j in cluster c.
+
+    Raises
+    ------
+    ValueError
+        ``clusters`` or ``labels`` are not N non-negative integers each, or a value is not below
+        ``n_clusters`` or ``n_classes``.
     """
     c = _labels(clusters, np.asarray(clusters).shape[0], "clusters")
     y = _labels(labels, c.shape[0], "labels")
@@ -152,6 +170,12 @@ def enriched_cluster(clusters: ArrayOrTensor, labels: ArrayOrTensor, target: int
         ``n_members`` (samples in the cluster), ``n_target_in_cluster``, ``n_target`` (samples
         of the class in the set), ``base_rate`` (``n_target / N``) and ``composition``
         (``{class: count}`` of the cluster, largest first).
+
+    Raises
+    ------
+    ValueError
+        ``clusters`` or ``labels`` are not N non-negative integers each, or ``target`` has no
+        sample.
     """
     c = _labels(clusters, np.asarray(clusters).shape[0], "clusters")
     y = _labels(labels, c.shape[0], "labels")

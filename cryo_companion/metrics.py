@@ -352,6 +352,11 @@ def target_masks_from_scores(scores: ArrayOrTensor) -> Tensor:
     torch.Tensor
         `(N, D, D, D)` bool, True where channel 1 scores higher; a tie is background, as
         ``numpy.argmax`` (the first maximum) decides it in the authors' code.
+
+    Raises
+    ------
+    ValueError
+        ``scores`` is not `(N, 2, ...)`.
     """
     s = _t(scores)
     if s.dim() < 3 or s.shape[1] != 2:
@@ -389,6 +394,12 @@ def two_class_scores(pred: ArrayOrTensor, true_mask: ArrayOrTensor, *, per_subto
         ``pixel_accuracy``, ``miou`` (the headline: mean of ``background_iou`` and
         ``target_iou``), ``target_iou``, ``background_iou``: floats in [0, 1], means over the
         subtomograms; with ``per_subtomogram`` also their per-subtomogram lists.
+
+    Raises
+    ------
+    ValueError
+        ``pred`` and ``true_mask`` are not both `(N, D, D, D)` masks with N >= 1 (or ``pred`` `(N,
+        2, D, D, D)` scores).
     """
     p, t = _t(pred), _t(true_mask)
     if p.dim() == t.dim() + 1:
@@ -467,6 +478,12 @@ def fourier_shell_correlation(a: ArrayOrTensor, b: ArrayOrTensor,
         ``shell`` (0 .. D // 2), ``frequency_per_A`` (``i / (D · voxel_size_A)``),
         ``resolution_A`` (its inverse; infinite for shell 0), ``fsc`` and ``n_coefficients``
         (coefficients per shell), lists of ``D // 2 + 1`` values.
+
+    Raises
+    ------
+    ValueError
+        A volume is not a cube of edge >= 4 or holds NaN or infinite values, the two grids differ,
+        or ``voxel_size_A`` is not a positive number.
     """
     x, y = _cube(a, "a"), _cube(b, "b")
     if x.shape != y.shape:
@@ -518,6 +535,12 @@ def fsc_resolution(curve: dict[str, list[Any]], threshold: float) -> dict[str, A
         box, ``D · voxel``: the curve gives no finer bound) or ``"never"`` (resolution reported
         as Nyquist, ``2 · voxel``: at least that good), and ``shell`` (the first shell below
         the threshold, or None).
+
+    Raises
+    ------
+    ValueError
+        ``threshold`` lies outside (0, 1), or ``curve`` holds fewer than 2 shells or lists of
+        unequal length.
     """
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must lie in (0, 1), got {threshold}")

@@ -90,6 +90,11 @@ def plot_ladder(summary: Mapping[str, Any], *,
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        A metric is not one of :data:`LADDER_METRICS`.
     """
     for m in metrics:
         if m not in LADDER_METRICS:
@@ -138,6 +143,11 @@ def ladder_table(summary: Mapping[str, Any], *, protocol: str = "paper",
     -------
     str
         The table; a missing value shows as "—".
+
+    Raises
+    ------
+    ValueError
+        A metric is not one of :data:`LADDER_METRICS`.
     """
     for m in metrics:
         if m not in LADDER_METRICS:

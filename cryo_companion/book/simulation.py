@@ -123,6 +123,11 @@ def plot_snr_check(rows: Sequence[Mapping[str, float]], n_per_snr: int) -> Figur
     -------
     matplotlib.figure.Figure
         The identity line, ``var(clean)/var(noise)`` and the two-copy estimate with its spread.
+
+    Raises
+    ------
+    ValueError
+        ``rows`` is empty.
     """
     if not rows:
         raise ValueError("rows is empty")

@@ -161,6 +161,11 @@ def plot_class_examples(volumes: ArrayOrTensor, masks: npt.ArrayLike, labels: np
     matplotlib.figure.Figure
         One row per class (xy, xz, yz), axes in nm on the outer panels, a scale bar in every
         panel and the target's ground-truth contour in orange.
+
+    Raises
+    ------
+    ValueError
+        No subtomogram has a label of ``class_names``.
     """
     vols, msk, lab = as_numpy(volumes), np.asarray(masks), np.asarray(labels)
     present = [k for k in range(len(class_names)) if (lab == k).any()]

@@ -87,6 +87,11 @@ def mean_shift_clusters(label_map: np.ndarray, bandwidth: float, *, bin_seeding:
     Detections
         One row per cluster: centre = the cluster's mode (voxels, ``(z, y, x)``), label = the
         majority label of its voxels, size = its voxel count, score = size.
+
+    Raises
+    ------
+    ValueError
+        ``bandwidth`` <= 0.
     """
     from sklearn.cluster import MeanShift
 
@@ -130,6 +135,11 @@ def connected_components(label_map: np.ndarray, *, min_size: int = 1,
     Detections
         One row per kept component, by decreasing size (ties: lower component number):
         centroid, majority label, size, score = size.
+
+    Raises
+    ------
+    ValueError
+        ``min_size`` < 1 or ``min_separation_vox`` < 0.
     """
     lab = _check_label_map(label_map)
     if min_size < 1 or min_separation_vox < 0:

@@ -66,6 +66,11 @@ def n_rotations_for_step(step_deg: float) -> int:
     Returns
     -------
     int
+
+    Raises
+    ------
+    ValueError
+        ``step_deg`` lies outside (0, 180].
     """
     if not 0 < step_deg <= 180:
         raise ValueError(f"angular step {step_deg} deg is outside (0, 180]")
@@ -90,6 +95,11 @@ def rotation_set(n: int, *, dtype: torch.dtype = torch.float32,
     -------
     torch.Tensor
         `(n, 3, 3)` rotation matrices acting on (x, y, z).
+
+    Raises
+    ------
+    ValueError
+        ``n`` < 1.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -120,6 +130,11 @@ def crowther_step_deg(diameter_vox: float, resolution_vox: float) -> float:
     -------
     float
         The step in degrees, at most 180.
+
+    Raises
+    ------
+    ValueError
+        ``diameter_vox`` or ``resolution_vox`` is not > 0.
     """
     if not diameter_vox > 0 or not resolution_vox > 0:
         raise ValueError(f"diameter {diameter_vox} and resolution {resolution_vox} (voxels) "
@@ -146,6 +161,11 @@ def spherical_mask(box: int, radius_vox: float, sigma_vox: float = 1.0, *,
     -------
     torch.Tensor
         `(box, box, box)` float32 in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        ``box`` is even or < 1, ``radius_vox`` <= 0 or ``sigma_vox`` < 0.
     """
     if box < 1 or box % 2 == 0:
         raise ValueError(f"box must be odd and >= 1 (centre on a voxel), got {box}")
@@ -192,6 +212,11 @@ def ctf_template(density: Tensor, voxel_size_A: float, *, defocus_um: float, cs_
     torch.Tensor
         `(N, N, N)` float32 filtered template, physical sign (mass dark in underfocus: its sum
         is ``−A`` times the density's).
+
+    Raises
+    ------
+    ValueError
+        ``density`` is not 3-D.
     """
     if density.ndim != 3:
         raise ValueError(f"density must be 3-D, got shape {tuple(density.shape)}")
@@ -319,6 +344,13 @@ def match_template(volume: Tensor, template: Tensor, mask: Tensor, rotations: Te
     -------
     TemplateMatch
         Scores, best rotation indices, the rotations and the wall time.
+
+    Raises
+    ------
+    ValueError
+        ``volume`` is not 3-D or smaller than the template, ``template`` is not an odd cube,
+        ``mask`` differs from it in shape or is negative somewhere or sums to 0, ``rotations`` is
+        not `(K, 3, 3)` with K >= 1, or ``batch_size`` < 1.
     """
     _check_inputs(volume, template, mask, rotations)
     if batch_size < 1:

@@ -278,6 +278,11 @@ class CrowdedConfig:
         Returns
         -------
         CrowdedConfig
+
+        Raises
+        ------
+        ValueError
+            ``d`` holds a key that is not a field (or a value the configuration refuses).
         """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
@@ -655,6 +660,11 @@ def pilot_config(config: CrowdedConfig, pilot_xy: int | None = None) -> CrowdedC
     CrowdedConfig
         One tomogram of ``(Z, pilot_xy, pilot_xy)`` with the number of complexes scaled by the
         area, its own seeds (never those of the data set), all boxes kept.
+
+    Raises
+    ------
+    ValueError
+        ``pilot_xy`` is smaller than the box.
     """
     Z, Y, X = config.tomogram_shape
     xy = int(pilot_xy) if pilot_xy is not None else min(X, Y, 4 * config.box)
@@ -777,6 +787,11 @@ def pilot_tomograms(config: CrowdedConfig, doses_e_A2: list[float], *,
     tuple
         The `(Z, Y, X)` float32 weighted back-projections (z-y-x, mass dark), one per dose,
         and the number of complexes in the scene.
+
+    Raises
+    ------
+    ValueError
+        ``doses_e_A2`` is empty or holds a dose that is not a positive finite number.
     """
     if not doses_e_A2 or not all(d > 0 and math.isfinite(d) for d in doses_e_A2):
         raise ValueError(f"doses must be positive numbers, got {doses_e_A2}")

@@ -131,6 +131,11 @@ def level_masks(scene: Scene, templates: Mapping[str, Template], targets: Sequen
     torch.Tensor
         `(N, box, box, box)` bool; a tomogram voxel belongs to another object when at least half
         of its scene voxels do.
+
+    Raises
+    ------
+    ValueError
+        ``level`` lies outside (0, 1), or ``density`` is not `(len(targets), box, box, box)`.
     """
     _check(targets, box, bin_factor)
     if not 0 < level < 1:
@@ -175,6 +180,12 @@ def align_by_poses(volumes: ArrayOrTensor, euler_zyz_deg: npt.ArrayLike,
     -------
     torch.Tensor
         `(N, D, D, D)` aligned boxes, float32, on the volumes' device.
+
+    Raises
+    ------
+    ValueError
+        ``volumes`` is not `(N, D, D, D)` or ``euler_zyz_deg`` and ``offset_xyz_vox`` are not `(N,
+        3)`.
     """
     v = torch.as_tensor(np.asarray(volumes) if not isinstance(volumes, Tensor) else volumes)
     e = torch.as_tensor(np.asarray(euler_zyz_deg, dtype=np.float64))

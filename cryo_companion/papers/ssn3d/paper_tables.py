@@ -75,6 +75,11 @@ def min_two_class_miou(pixel_accuracy: float, max_target_fraction: float) -> flo
     -------
     float
         The bound (0 when the accuracy does not constrain it).
+
+    Raises
+    ------
+    ValueError
+        ``pixel_accuracy`` lies outside [0, 1] or ``max_target_fraction`` outside [0, 1).
     """
     if not 0 <= pixel_accuracy <= 1 or not 0 <= max_target_fraction < 1:
         raise ValueError(f"need pixel_accuracy in [0, 1] and max_target_fraction in [0, 1), "

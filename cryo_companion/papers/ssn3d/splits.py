@@ -54,6 +54,11 @@ def random_split(n: int, seed: int, *, test_fraction: float = PAPER_SIZES["test"
     dict
         ``"train"``, ``"validation"``, ``"test"``: sorted int64 index arrays; the test set has
         ``round(test_fraction · n)`` members, validation ``round(validation_fraction · rest)``.
+
+    Raises
+    ------
+    ValueError
+        A fraction lies outside (0, 1), or ``n`` < 3.
     """
     _check_fraction("test_fraction", test_fraction)
     _check_fraction("validation_fraction", validation_fraction)
@@ -86,6 +91,12 @@ def leave_one_out_split(labels: npt.ArrayLike, held_out: int, seed: int, *,
     dict
         ``"train"``, ``"validation"``, ``"test"``: sorted int64 index arrays; no subtomogram of
         ``held_out`` is in ``train`` or ``validation``.
+
+    Raises
+    ------
+    ValueError
+        ``validation_fraction`` lies outside (0, 1), ``labels`` is not 1-D, ``held_out`` has no
+        subtomogram, or fewer than 2 lie outside it.
     """
     _check_fraction("validation_fraction", validation_fraction)
     lab = np.asarray(labels)

@@ -89,6 +89,11 @@ def class_index(table3_id: str) -> int:
     -------
     int
         The index in the ``liu22`` class set.
+
+    Raises
+    ------
+    ValueError
+        ``table3_id`` is not a class of Table 3.
     """
     key = table3_id.upper()
     for ids in (held_out_ids(), TABLE1_IDS):
@@ -213,6 +218,11 @@ class Settings:
         Returns
         -------
         Settings
+
+        Raises
+        ------
+        ValueError
+            ``scale`` is neither ``"paper"`` nor ``"smoke"``.
         """
         if scale == "paper":
             return replace(cls(), **overrides)
@@ -298,6 +308,11 @@ def iters_per_epoch(n_train: int, batch_size: int) -> int:
     Returns
     -------
     int
+
+    Raises
+    ------
+    ValueError
+        ``n_train`` is smaller than ``batch_size``.
     """
     if n_train < batch_size:
         raise ValueError(f"{n_train} training subtomograms are fewer than one batch of "
