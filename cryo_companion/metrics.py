@@ -142,7 +142,7 @@ def per_class_accuracy(pred: ArrayOrTensor, true: ArrayOrTensor,
 
 
 def segmentation_counts(pred_mask: Tensor, true_mask: Tensor) -> dict[str, Tensor]:
-    """Per-subtomogram voxel counts of binary masks.
+    """Count the voxels of binary masks per subtomogram.
 
     Parameters
     ----------
@@ -187,7 +187,7 @@ def _metrics_from_counts(c: dict[str, Tensor]) -> dict[str, float]:
 
 
 def segmentation_metrics(pred_mask: ArrayOrTensor, true_mask: ArrayOrTensor) -> dict[str, float]:
-    """Pixel accuracy and the IoU variants of the module docstring for binary masks.
+    """Compute pixel accuracy and the IoU variants of the module docstring for binary masks.
 
     Parameters
     ----------
@@ -209,7 +209,7 @@ def segmentation_metrics(pred_mask: ArrayOrTensor, true_mask: ArrayOrTensor) -> 
 
 def threshold_sweep(prob: ArrayOrTensor, true_mask: ArrayOrTensor, thresholds: Sequence[float],
                     chunk: int = 128) -> dict[str, list[float]]:
-    """Segmentation metrics of ``prob > t`` for each threshold ``t``.
+    """Compute the segmentation metrics of ``prob > t`` for each threshold ``t``.
 
     Parameters
     ----------
@@ -281,7 +281,7 @@ def mean_std(values: Sequence[float]) -> dict[str, float | int | None]:
 
 def difference_ci(a: Sequence[float], b: Sequence[float], *, level: float = 0.95,
                   method: str = "t", n_boot: int = 10_000, seed: int = 0) -> dict[str, Any]:
-    """Difference of means ``mean(a) - mean(b)`` over independent seeds with a confidence interval.
+    """Compute ``mean(a) - mean(b)`` over independent seeds with a confidence interval.
 
     Parameters
     ----------
@@ -340,7 +340,7 @@ def difference_ci(a: Sequence[float], b: Sequence[float], *, level: float = 0.95
 
 # --- two-class (target / background) segmentation, as Liu et al. 2018 (SSN3D) score it ------
 def target_masks_from_scores(scores: ArrayOrTensor) -> Tensor:
-    """Target masks from two-channel scores: the channel of the larger score, per voxel.
+    """Return target masks from two-channel scores: the channel of the larger score, per voxel.
 
     Parameters
     ----------
@@ -367,7 +367,7 @@ def target_masks_from_scores(scores: ArrayOrTensor) -> Tensor:
 
 def two_class_scores(pred: ArrayOrTensor, true_mask: ArrayOrTensor, *, per_subtomogram: bool = False
                      ) -> dict[str, Any]:
-    """Pixel accuracy and mIoU of target-vs-background segmentation, as SSN3D's code does.
+    """Compute pixel accuracy and mIoU of target-vs-background segmentation as SSN3D's code does.
 
     Liu et al. 2018 do not define their mIoU; their released code (``meanIoU`` in
     ``segmentation/FCN.py`` of xulabs/projects) takes, per subtomogram, the IoU of the
@@ -437,7 +437,7 @@ def _cube(x: ArrayOrTensor, name: str) -> Tensor:
 
 
 def shell_index(size: int) -> Tensor:
-    """Fourier shell of every coefficient of a ``size``³ FFT (``torch.fft.fftn`` order).
+    """Return the Fourier shell of every coefficient of a ``size``³ FFT (``fftn`` order).
 
     Parameters
     ----------
@@ -458,7 +458,7 @@ def shell_index(size: int) -> Tensor:
 
 def fourier_shell_correlation(a: ArrayOrTensor, b: ArrayOrTensor,
                               voxel_size_A: float) -> dict[str, list[Any]]:
-    """Fourier shell correlation of two volumes, shell by shell up to Nyquist.
+    """Compute the Fourier shell correlation of two volumes, shell by shell up to Nyquist.
 
     ``FSC(i) = Re Σ F_a F_b* / sqrt(Σ |F_a|² Σ |F_b|²)`` over the coefficients of shell ``i``
     (:func:`shell_index`), for ``i = 0 .. D // 2``; shell 0 is the mean (its FSC is the sign of
@@ -514,7 +514,7 @@ def fourier_shell_correlation(a: ArrayOrTensor, b: ArrayOrTensor,
 
 
 def fsc_resolution(curve: dict[str, list[Any]], threshold: float) -> dict[str, Any]:
-    """Resolution at which an FSC curve first falls below ``threshold``.
+    """Find the resolution at which an FSC curve first falls below ``threshold``.
 
     Searched from shell 1 outwards; the crossing frequency is interpolated linearly between
     the last shell at or above the threshold and the first below it, and the resolution is its

@@ -150,7 +150,7 @@ def substitutions_table(name: str) -> str:
 
 
 def plot_class_densities(bank: TemplateBank, labels: Sequence[int] | None = None) -> Figure:
-    """Central z slice and z projection of the first volume of each class, axes in nm.
+    """Show the central z slice and z projection of each class's first volume, axes in nm.
 
     Parameters
     ----------
@@ -212,7 +212,7 @@ def plot_class_densities(bank: TemplateBank, labels: Sequence[int] | None = None
 
 def plot_membrane_patches(patches: Sequence[tuple[np.ndarray, MembraneParams]],
                           voxel_size_A: float) -> Figure:
-    """Central z slices of membrane patches, titled with their curvature and protein.
+    """Show central z slices of membrane patches, titled with their curvature and protein.
 
     Parameters
     ----------

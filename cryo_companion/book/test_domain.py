@@ -139,7 +139,7 @@ def plot_tilt_images(images: ArrayOrTensor, tilts_deg: npt.ArrayLike, defocus_um
 def plot_class_examples(volumes: ArrayOrTensor, masks: npt.ArrayLike, labels: npt.ArrayLike,
                         class_names: list[str], voxel_size_A: float,
                         scale_bar_nm: float = 10.0) -> Figure:
-    """Central slices along the three axes of one subtomogram per class (the paper's Fig. 4).
+    """Show central slices along the three axes of one subtomogram per class (paper's Fig. 4).
 
     Parameters
     ----------
@@ -197,7 +197,7 @@ def plot_class_examples(volumes: ArrayOrTensor, masks: npt.ArrayLike, labels: np
 
 
 def plot_reality_gap(train: ArrayOrTensor, test: ArrayOrTensor, voxel_size_A: float) -> Figure:
-    """Power spectra and intensity histograms of training and test subtomograms.
+    """Plot power spectra and intensity histograms of training and test subtomograms.
 
     Parameters
     ----------

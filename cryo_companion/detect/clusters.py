@@ -38,7 +38,7 @@ def _check_label_map(label_map: np.ndarray) -> np.ndarray:
 
 
 def majority_labels(groups: np.ndarray, labels: np.ndarray, n_groups: int) -> np.ndarray:
-    """Most frequent label of each group (ties: the smaller label).
+    """Return the most frequent label of each group (ties: the smaller label).
 
     Parameters
     ----------
@@ -68,7 +68,7 @@ def majority_labels(groups: np.ndarray, labels: np.ndarray, n_groups: int) -> np
 
 def mean_shift_clusters(label_map: np.ndarray, bandwidth: float, *, bin_seeding: bool = True,
                         n_jobs: int | None = None) -> Detections:
-    """Mean-shift clusters of the foreground voxels of a label map (DeepFinder).
+    """Cluster the foreground voxels of a label map by mean shift (DeepFinder).
 
     Parameters
     ----------

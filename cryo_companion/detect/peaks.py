@@ -25,7 +25,7 @@ __all__ = ["ball_offsets", "find_peaks", "greedy_exclusion"]
 
 
 def ball_offsets(radius_vox: float) -> np.ndarray:
-    """Integer offsets ``(dz, dy, dx)`` of the voxels within ``radius_vox`` of the origin.
+    """Return the offsets ``(dz, dy, dx)`` of the voxels within ``radius_vox`` of the origin.
 
     Parameters
     ----------
@@ -52,7 +52,7 @@ def ball_offsets(radius_vox: float) -> np.ndarray:
 
 def find_peaks(score: Tensor, exclusion_radius_vox: float, *, max_peaks: int | None = None,
                threshold: float | None = None, label: int = 1) -> Detections:
-    """Greedy peaks of a 3-D score map (PyTom's candidate extraction).
+    """Find the peaks of a 3-D score map greedily (PyTom's candidate extraction).
 
     Parameters
     ----------

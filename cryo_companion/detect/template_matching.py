@@ -52,7 +52,7 @@ _PSI = 1.533751168755204288118041
 
 
 def n_rotations_for_step(step_deg: float) -> int:
-    """Rotations needed to sample SO(3) with an angular step ``Δ``: ``ceil(8π² / Δ³)``.
+    """Count the rotations that sample SO(3) with an angular step ``Δ``: ``ceil(8π² / Δ³)``.
 
     ``8π²`` is the volume of SO(3) in the metric whose distance is the angle of the relative
     rotation, so a set with one rotation per ``Δ³`` cell has neighbours about ``Δ`` apart (PyTom
@@ -79,7 +79,7 @@ def n_rotations_for_step(step_deg: float) -> int:
 
 def rotation_set(n: int, *, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None) -> Tensor:
-    """``n`` rotations spread evenly over SO(3) (a super-Fibonacci spiral, deterministic).
+    """Spread ``n`` rotations evenly over SO(3) (a super-Fibonacci spiral, deterministic).
 
     Parameters
     ----------
@@ -113,7 +113,7 @@ def rotation_set(n: int, *, dtype: torch.dtype = torch.float32,
 
 
 def crowther_step_deg(diameter_vox: float, resolution_vox: float) -> float:
-    """Angular step that moves the particle's rim by one resolution element: ``d / D`` rad.
+    """Return the angular step that moves the particle's rim by one resolution element.
 
     The Crowther criterion samples ``π D / d`` views over 180° for a particle of diameter ``D``
     at resolution ``d``: a step of ``d / D`` radians, the rotation that moves a point on the
@@ -322,7 +322,7 @@ def _normalised(boxes: Tensor, w: Tensor) -> Tensor:
 
 def match_template(volume: Tensor, template: Tensor, mask: Tensor, rotations: Tensor, *,
                    batch_size: int = 4, progress: bool = False) -> TemplateMatch:
-    """Best locally normalised cross-correlation over rotations at every voxel.
+    """Find the best locally normalised cross-correlation over rotations at every voxel.
 
     Parameters
     ----------

@@ -32,7 +32,7 @@ __all__ = ["bin_mean", "extract_boxes", "tile_starts", "tiled_map"]
 
 
 def tile_starts(n: int, length: int, stride: int) -> list[int]:
-    """Start positions of windows of ``length`` covering ``[0, n)`` with the given stride.
+    """Return the starts of windows of ``length`` covering ``[0, n)`` with the given stride.
 
     The last window ends at ``n`` (it overlaps its neighbour more when ``n − length`` is not a
     multiple of the stride), as in DeepFinder's tiling.

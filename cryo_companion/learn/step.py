@@ -126,7 +126,7 @@ class LoopStep:
             set_rng_state(self._rng[0], device)
 
     def step(self, batches: Sequence[Batch]) -> list[dict[str, Tensor]]:
-        """One training step of every run.
+        """Take one training step of every run.
 
         Parameters
         ----------
@@ -155,7 +155,7 @@ class LoopStep:
         return out
 
     def export(self) -> None:
-        """Nothing to write back: the runs' modules are trained in place."""
+        """Write nothing back: the runs' modules are trained in place."""
 
     def rng_state(self, i: int) -> dict[str, Tensor]:
         """Return run ``i``'s global RNG state now.
@@ -267,7 +267,7 @@ class VmapStep:
         return loss_terms(self.loss_fn(out, *targets))
 
     def step(self, batches: Sequence[Batch]) -> list[dict[str, Tensor]]:
-        """One training step of every run.
+        """Take one training step of every run.
 
         Parameters
         ----------

@@ -153,7 +153,7 @@ def regenerate(name: str, *, root: str | os.PathLike | None = None,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cryo_companion.runs.notebook_outputs [NAME ...]``.
+    """Run ``python -m cryo_companion.runs.notebook_outputs [NAME ...]``.
 
     Parameters
     ----------

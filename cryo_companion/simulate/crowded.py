@@ -268,7 +268,7 @@ class CrowdedConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CrowdedConfig:
-        """Inverse of :meth:`to_dict` (unknown keys are an error).
+        """Make a configuration from :meth:`to_dict`'s form (unknown keys are an error).
 
         Parameters
         ----------

@@ -107,7 +107,7 @@ def target_densities(scene: Scene, templates: Mapping[str, Template],
 
 def level_masks(scene: Scene, templates: Mapping[str, Template], targets: Sequence[Target],
                 density: Tensor, box: int, bin_factor: int, level: float) -> Tensor:
-    """Masks "target density >= level x its template's maximum", less other objects' envelopes.
+    """Mask "target density >= level x its template's maximum", less other objects' envelopes.
 
     Parameters
     ----------

@@ -56,7 +56,7 @@ TABLE3: dict[str, tuple[float, float]] = {
 
 
 def min_two_class_miou(pixel_accuracy: float, max_target_fraction: float) -> float:
-    """Smallest mean of background and target IoU that a pixel accuracy allows.
+    """Return the smallest mean of background and target IoU that a pixel accuracy allows.
 
     Per subtomogram of ``N`` voxels with ``E`` wrong and ``TP`` true target voxels, the
     background IoU is ``TN / (TN + FP + FN) = 1 − E / (N − TP)``; with the target at most a

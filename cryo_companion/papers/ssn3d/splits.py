@@ -36,7 +36,7 @@ def _check_fraction(name: str, f: float) -> None:
 def random_split(n: int, seed: int, *, test_fraction: float = PAPER_SIZES["test"]
                  / PAPER_SIZES["total"], validation_fraction: float = 0.1
                  ) -> dict[str, np.ndarray]:
-    """Random train / validation / test split of ``n`` subtomograms (4.2).
+    """Split ``n`` subtomograms at random into train, validation and test (4.2).
 
     Parameters
     ----------

@@ -321,7 +321,7 @@ def iters_per_epoch(n_train: int, batch_size: int) -> int:
 
 
 def segmentation_loss(logits: Tensor, _label: Tensor, mask: Tensor) -> Tensor:
-    """Categorical cross-entropy of the two-class output, averaged over every voxel of the batch.
+    """Compute the two-class output's categorical cross-entropy, averaged over every voxel.
 
     Parameters
     ----------
@@ -405,7 +405,7 @@ def _optimizer(model: torch.nn.Module, s: Settings) -> TimeDecayAdam:
 def make_job(spec: RunSpec, settings: Settings, train: SubtomogramSet, val: tuple[Tensor, Tensor],
              device: torch.device, out: str | os.PathLike | None = None,
              resident: bool = False) -> Job:
-    """One run as a :class:`~cryo_companion.learn.fit.Job` (model seeded and built).
+    """Make one run as a :class:`~cryo_companion.learn.fit.Job` (model seeded and built).
 
     Parameters
     ----------
