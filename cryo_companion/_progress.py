@@ -20,7 +20,7 @@ T = TypeVar("T")
 
 
 def show_progress(requested: bool | None = True) -> bool:
-    """Whether a progress bar is drawn.
+    """Tell whether a progress bar is drawn.
 
     Parameters
     ----------

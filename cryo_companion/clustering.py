@@ -14,14 +14,17 @@ fraction of ``t`` in the whole set (1 = no better than chance).
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from cryo_companion.devices import ArrayOrTensor
 
 __all__ = ["contingency", "enriched_cluster", "kmeans", "tsne"]
 
 
-def _features(x: Any) -> np.ndarray:
+def _features(x: ArrayOrTensor) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     f = np.asarray(x, dtype=np.float64)
@@ -32,7 +35,7 @@ def _features(x: Any) -> np.ndarray:
     return f
 
 
-def _labels(x: Any, n: int, name: str) -> np.ndarray:
+def _labels(x: ArrayOrTensor, n: int, name: str) -> np.ndarray:
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     v = np.asarray(x)
@@ -42,7 +45,7 @@ def _labels(x: Any, n: int, name: str) -> np.ndarray:
     return v.astype(np.int64)
 
 
-def kmeans(features: Any, k: int, seed: int, *, n_init: int = 10) -> np.ndarray:
+def kmeans(features: ArrayOrTensor, k: int, seed: int, *, n_init: int = 10) -> np.ndarray:
     """Assign each sample to one of ``k`` clusters by k-means (Lloyd, k-means++ starts).
 
     Parameters
@@ -60,8 +63,14 @@ def kmeans(features: Any, k: int, seed: int, *, n_init: int = 10) -> np.ndarray:
     -------
     numpy.ndarray
         `(N,)` int64 cluster of each sample, in ``0 .. k - 1``.
+
+    Raises
+    ------
+    ValueError
+        ``features`` is not `(N, F)` with N >= 2 or holds NaN or infinite values, ``k`` lies
+        outside [1, N], or ``n_init`` < 1.
     """
-    from sklearn.cluster import KMeans  # type: ignore[import-untyped]
+    from sklearn.cluster import KMeans
 
     f = _features(features)
     if not 1 <= k <= f.shape[0]:
@@ -72,7 +81,7 @@ def kmeans(features: Any, k: int, seed: int, *, n_init: int = 10) -> np.ndarray:
     return km.fit_predict(f).astype(np.int64)
 
 
-def tsne(features: Any, seed: int, *, perplexity: float = 30.0) -> np.ndarray:
+def tsne(features: ArrayOrTensor, seed: int, *, perplexity: float = 30.0) -> np.ndarray:
     """Embed samples in the plane by t-SNE (van der Maaten & Hinton 2008).
 
     Parameters
@@ -89,8 +98,14 @@ def tsne(features: Any, seed: int, *, perplexity: float = 30.0) -> np.ndarray:
     -------
     numpy.ndarray
         `(N, 2)` float64 coordinates (arbitrary units: only neighbourhoods mean something).
+
+    Raises
+    ------
+    ValueError
+        ``features`` is not `(N, F)` with N >= 2 or holds NaN or infinite values, or ``perplexity``
+        <= 0.
     """
-    from sklearn.manifold import TSNE  # type: ignore[import-untyped]
+    from sklearn.manifold import TSNE
 
     f = _features(features)
     if not perplexity > 0:
@@ -100,7 +115,8 @@ def tsne(features: Any, seed: int, *, perplexity: float = 30.0) -> np.ndarray:
     return np.asarray(emb.fit_transform(f), dtype=np.float64)
 
 
-def contingency(clusters: Any, labels: Any, n_clusters: int, n_classes: int) -> np.ndarray:
+def contingency(clusters: ArrayOrTensor, labels: ArrayOrTensor, n_clusters: int,
+                n_classes: int) -> np.ndarray:
     """Count the samples of every class in every cluster.
 
     Parameters
@@ -118,6 +134,12 @@ def contingency(clusters: Any, labels: Any, n_clusters: int, n_classes: int) -> 
     -------
     numpy.ndarray
         `(n_clusters, n_classes)` int64: ``C[c, j]`` samples of class j in cluster c.
+
+    Raises
+    ------
+    ValueError
+        ``clusters`` or ``labels`` are not N non-negative integers each, or a value is not below
+        ``n_clusters`` or ``n_classes``.
     """
     c = _labels(clusters, np.asarray(clusters).shape[0], "clusters")
     y = _labels(labels, c.shape[0], "labels")
@@ -129,7 +151,7 @@ def contingency(clusters: Any, labels: Any, n_clusters: int, n_classes: int) -> 
     return out
 
 
-def enriched_cluster(clusters: Any, labels: Any, target: int) -> dict[str, Any]:
+def enriched_cluster(clusters: ArrayOrTensor, labels: ArrayOrTensor, target: int) -> dict[str, Any]:
     """Find the cluster that holds most samples of class ``target``, with its purity and recall.
 
     Parameters
@@ -148,6 +170,12 @@ def enriched_cluster(clusters: Any, labels: Any, target: int) -> dict[str, Any]:
         ``n_members`` (samples in the cluster), ``n_target_in_cluster``, ``n_target`` (samples
         of the class in the set), ``base_rate`` (``n_target / N``) and ``composition``
         (``{class: count}`` of the cluster, largest first).
+
+    Raises
+    ------
+    ValueError
+        ``clusters`` or ``labels`` are not N non-negative integers each, or ``target`` has no
+        sample.
     """
     c = _labels(clusters, np.asarray(clusters).shape[0], "clusters")
     y = _labels(labels, c.shape[0], "labels")

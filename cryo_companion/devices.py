@@ -4,16 +4,21 @@ from __future__ import annotations
 import os
 from typing import TypeAlias
 
+import numpy.typing as npt
 import torch
 from torch import Tensor
 
-__all__ = ["DEVICES", "DeviceLike", "ScalarOrTensor", "resolve_device", "tune_cpu_allocator"]
+__all__ = ["DEVICES", "ArrayOrTensor", "DeviceLike", "ScalarOrTensor", "resolve_device",
+           "tune_cpu_allocator"]
 
 #: A device as the package's functions accept it: a ``torch.device``, a name (``"cpu"``,
 #: ``"cuda:0"``), or None for the default (the inputs' device, else the CPU).
 DeviceLike: TypeAlias = "torch.device | str | None"
 #: A per-sample physical parameter: one value for the whole batch, or a ``(B,)`` tensor.
 ScalarOrTensor: TypeAlias = "float | Tensor"
+#: An array input: a NumPy array (or anything ``np.asarray`` reads) or a torch tensor on any
+#: device.
+ArrayOrTensor: TypeAlias = "npt.ArrayLike | Tensor"
 
 DEVICES = ("auto", "cpu", "cuda")
 

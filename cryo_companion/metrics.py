@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from cryo_companion.devices import ArrayOrTensor
+
 __all__ = [
     "accuracy",
     "confusion_matrix",
@@ -47,7 +49,7 @@ __all__ = [
 ]
 
 
-def _t(x: Any) -> Tensor:
+def _t(x: ArrayOrTensor) -> Tensor:
     return x if isinstance(x, Tensor) else torch.as_tensor(np.asarray(x))
 
 
@@ -59,15 +61,50 @@ def _check_labels(pred: Tensor, true: Tensor) -> None:
         raise ValueError("no samples: metrics of an empty set are undefined")
 
 
-def accuracy(pred: Any, true: Any) -> float:
-    """Classification accuracy: mean of ``pred == true``; (N,) integer labels each."""
+def accuracy(pred: ArrayOrTensor, true: ArrayOrTensor) -> float:
+    """Return the classification accuracy, the mean of ``pred == true``.
+
+    Parameters
+    ----------
+    pred, true : torch.Tensor or numpy.ndarray
+        `(N,)` integer class labels, predicted and true, N >= 1.
+
+    Returns
+    -------
+    float
+        Fraction in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        The labels are not 1-D of equal length, or there are none.
+    """
     p, t = _t(pred), _t(true)
     _check_labels(p, t)
     return float((p == t.to(p.device)).double().mean())
 
 
-def confusion_matrix(pred: Any, true: Any, n_classes: int) -> list[list[int]]:
-    """``C[i][j]`` = number of samples of true class i predicted as class j; (K, K) nested list."""
+def confusion_matrix(pred: ArrayOrTensor, true: ArrayOrTensor, n_classes: int) -> list[list[int]]:
+    """Count the samples of each true class predicted as each class.
+
+    Parameters
+    ----------
+    pred, true : torch.Tensor or numpy.ndarray
+        `(N,)` integer class labels, predicted and true, N >= 1.
+    n_classes : int
+        Number of classes K; labels lie in [0, K).
+
+    Returns
+    -------
+    list[list[int]]
+        `(K, K)` nested list: ``C[i][j]`` = number of samples of true class i predicted as
+        class j.
+
+    Raises
+    ------
+    ValueError
+        The labels are not 1-D of equal length, there are none, or one lies outside [0, K).
+    """
     p, t = _t(pred).long().cpu(), _t(true).long().cpu()
     _check_labels(p, t)
     for name, v in (("pred", p), ("true", t)):
@@ -78,23 +115,50 @@ def confusion_matrix(pred: Any, true: Any, n_classes: int) -> list[list[int]]:
     return c.reshape(n_classes, n_classes).tolist()
 
 
-def per_class_accuracy(pred: Any, true: Any, n_classes: int) -> list[float | None]:
-    """Recall of each true class (None for a class absent from ``true``); length K."""
+def per_class_accuracy(pred: ArrayOrTensor, true: ArrayOrTensor,
+                       n_classes: int) -> list[float | None]:
+    """Return the recall of each true class (None for a class absent from ``true``).
+
+    Parameters
+    ----------
+    pred, true : torch.Tensor or numpy.ndarray
+        `(N,)` integer class labels, predicted and true, N >= 1.
+    n_classes : int
+        Number of classes K; labels lie in [0, K).
+
+    Returns
+    -------
+    list[float | None]
+        Length K: the fraction of each true class predicted as that class.
+
+    Raises
+    ------
+    ValueError
+        As :func:`confusion_matrix`.
+    """
     cm = np.asarray(confusion_matrix(pred, true, n_classes))
     rows = cm.sum(axis=1)
     return [float(cm[i, i] / rows[i]) if rows[i] > 0 else None for i in range(n_classes)]
 
 
 def segmentation_counts(pred_mask: Tensor, true_mask: Tensor) -> dict[str, Tensor]:
-    """Per-subtomogram voxel counts of binary masks.
+    """Count the voxels of binary masks per subtomogram.
 
     Parameters
     ----------
-    pred_mask, true_mask : (N, D, D, D) bool (or 0/1) tensors on the same device.
+    pred_mask, true_mask : torch.Tensor
+        `(N, D, D, D)` bool (or 0/1) masks, z-y-x (any trailing shape; the first axis is the
+        sample); ``true_mask`` is moved to ``pred_mask``'s device.
 
     Returns
     -------
-    dict of (N,) float64 tensors: ``tp``, ``fp``, ``fn``, ``tn`` and ``n`` (voxels per sample).
+    dict[str, torch.Tensor]
+        `(N,)` float64 tensors: ``tp``, ``fp``, ``fn``, ``tn`` and ``n`` (voxels per sample).
+
+    Raises
+    ------
+    ValueError
+        The masks differ in shape or have fewer than two axes.
     """
     if pred_mask.shape != true_mask.shape or pred_mask.dim() < 2:
         raise ValueError(f"masks must have equal shapes (N, ...), got {tuple(pred_mask.shape)} "
@@ -122,35 +186,53 @@ def _metrics_from_counts(c: dict[str, Tensor]) -> dict[str, float]:
     }
 
 
-def segmentation_metrics(pred_mask: Any, true_mask: Any) -> dict[str, float]:
-    """Pixel accuracy and the IoU variants of the module docstring for binary masks.
+def segmentation_metrics(pred_mask: ArrayOrTensor, true_mask: ArrayOrTensor) -> dict[str, float]:
+    """Compute pixel accuracy and the IoU variants of the module docstring for binary masks.
 
     Parameters
     ----------
-    pred_mask, true_mask : (N, D, D, D) binary masks (bool or 0/1), torch or numpy.
+    pred_mask, true_mask : torch.Tensor or numpy.ndarray
+        `(N, D, D, D)` binary masks (bool or 0/1), z-y-x.
 
     Returns
     -------
-    ``{"pixel_accuracy", "miou", "iou_pooled", "miou_fg_bg"}``, floats in [0, 1].
+    dict[str, float]
+        ``{"pixel_accuracy", "miou", "iou_pooled", "miou_fg_bg"}``, floats in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        The masks differ in shape or have fewer than two axes.
     """
     return _metrics_from_counts(segmentation_counts(_t(pred_mask), _t(true_mask)))
 
 
-def threshold_sweep(prob: Any, true_mask: Any, thresholds: Sequence[float],
+def threshold_sweep(prob: ArrayOrTensor, true_mask: ArrayOrTensor, thresholds: Sequence[float],
                     chunk: int = 128) -> dict[str, list[float]]:
-    """Segmentation metrics of ``prob > t`` for each threshold ``t``.
+    """Compute the segmentation metrics of ``prob > t`` for each threshold ``t``.
 
     Parameters
     ----------
-    prob : (N, D, D, D) mask probabilities in [0, 1] (the predicted class's mask).
-    true_mask : (N, D, D, D) binary ground truth.
-    thresholds : thresholds in (0, 1).
-    chunk : subtomograms processed at once (memory bound).
+    prob : torch.Tensor or numpy.ndarray
+        `(N, D, D, D)` mask probabilities in [0, 1] (the predicted class's mask), z-y-x.
+    true_mask : torch.Tensor or numpy.ndarray
+        `(N, D, D, D)` binary ground truth.
+    thresholds : sequence of float
+        Thresholds in (0, 1).
+    chunk : int, optional
+        Subtomograms processed at once (memory bound).
 
     Returns
     -------
-    ``{"threshold": [...], "pixel_accuracy": [...], "miou": [...], "iou_pooled": [...],
-    "miou_fg_bg": [...]}``, one entry per threshold.
+    dict[str, list[float]]
+        ``{"threshold": [...], "pixel_accuracy": [...], "miou": [...], "iou_pooled": [...],
+        "miou_fg_bg": [...]}``, one entry per threshold.
+
+    Raises
+    ------
+    ValueError
+        ``prob`` and ``true_mask`` differ in shape, or a threshold lies outside (0, 1) or there
+        is none.
     """
     p, t = _t(prob), _t(true_mask)
     if p.shape != t.shape:
@@ -167,13 +249,29 @@ def threshold_sweep(prob: Any, true_mask: Any, thresholds: Sequence[float],
             for k, v in c.items():
                 parts.setdefault(k, []).append(v)
         m = _metrics_from_counts({k: torch.cat(v) for k, v in parts.items()})
-        for k, v in m.items():
-            out[k].append(v)
+        for k, value in m.items():
+            out[k].append(value)
     return out
 
 
 def mean_std(values: Sequence[float]) -> dict[str, float | int | None]:
-    """Mean and sample standard deviation (ddof = 1; None for one value) over seeds."""
+    """Return the mean and sample standard deviation of per-seed values.
+
+    Parameters
+    ----------
+    values : sequence of float
+        One value per seed, finite, at least one.
+
+    Returns
+    -------
+    dict[str, float | int | None]
+        ``mean``, ``std`` (ddof = 1; None for a single value) and ``n`` (number of values).
+
+    Raises
+    ------
+    ValueError
+        ``values`` is empty or holds a NaN or an infinite value.
+    """
     v = np.asarray(values, dtype=float)
     if v.size == 0 or not np.isfinite(v).all():
         raise ValueError(f"need a non-empty list of finite values, got {list(values)}")
@@ -183,19 +281,33 @@ def mean_std(values: Sequence[float]) -> dict[str, float | int | None]:
 
 def difference_ci(a: Sequence[float], b: Sequence[float], *, level: float = 0.95,
                   method: str = "t", n_boot: int = 10_000, seed: int = 0) -> dict[str, Any]:
-    """Difference of means ``mean(a) - mean(b)`` over independent seeds with a confidence interval.
+    """Compute ``mean(a) - mean(b)`` over independent seeds with a confidence interval.
 
     Parameters
     ----------
-    a, b : per-seed values of the two arms (e.g. randomized, baseline); >= 2 each.
-    level : confidence level.
-    method : ``"t"`` (Welch's unequal-variance t interval, Welch-Satterthwaite degrees of freedom)
+    a, b : sequence of float
+        Per-seed values of the two arms (e.g. randomized, baseline); >= 2 each.
+    level : float, optional
+        Confidence level in (0, 1).
+    method : {"t", "bootstrap"}, optional
+        ``"t"`` (Welch's unequal-variance t interval, Welch-Satterthwaite degrees of freedom)
         or ``"bootstrap"`` (percentile interval, each arm resampled with replacement).
-    n_boot, seed : bootstrap resamples and their seed.
+    n_boot : int, optional
+        Bootstrap resamples.
+    seed : int, optional
+        Seed of the bootstrap resampling.
 
     Returns
     -------
-    ``{"diff", "low", "high", "level", "method", "df" (t only)}``.
+    dict[str, Any]
+        ``diff``, ``low``, ``high``, ``level``, ``method``, and ``df`` (``"t"``: the
+        Welch-Satterthwaite degrees of freedom, None when both arms are constant) or
+        ``n_boot`` (``"bootstrap"``).
+
+    Raises
+    ------
+    ValueError
+        An arm has fewer than 2 values, ``level`` lies outside (0, 1) or ``method`` is unknown.
     """
     from scipy import stats
 
@@ -227,8 +339,8 @@ def difference_ci(a: Sequence[float], b: Sequence[float], *, level: float = 0.95
 
 
 # --- two-class (target / background) segmentation, as Liu et al. 2018 (SSN3D) score it ------
-def target_masks_from_scores(scores: Any) -> Tensor:
-    """Target masks from two-channel scores: the channel of the larger score, per voxel.
+def target_masks_from_scores(scores: ArrayOrTensor) -> Tensor:
+    """Return target masks from two-channel scores: the channel of the larger score, per voxel.
 
     Parameters
     ----------
@@ -240,6 +352,11 @@ def target_masks_from_scores(scores: Any) -> Tensor:
     torch.Tensor
         `(N, D, D, D)` bool, True where channel 1 scores higher; a tie is background, as
         ``numpy.argmax`` (the first maximum) decides it in the authors' code.
+
+    Raises
+    ------
+    ValueError
+        ``scores`` is not `(N, 2, ...)`.
     """
     s = _t(scores)
     if s.dim() < 3 or s.shape[1] != 2:
@@ -248,9 +365,9 @@ def target_masks_from_scores(scores: Any) -> Tensor:
     return s[:, 1] > s[:, 0]
 
 
-def two_class_scores(pred: Any, true_mask: Any, *, per_subtomogram: bool = False
+def two_class_scores(pred: ArrayOrTensor, true_mask: ArrayOrTensor, *, per_subtomogram: bool = False
                      ) -> dict[str, Any]:
-    """Pixel accuracy and mIoU of target-vs-background segmentation, as SSN3D's code does.
+    """Compute pixel accuracy and mIoU of target-vs-background segmentation as SSN3D's code does.
 
     Liu et al. 2018 do not define their mIoU; their released code (``meanIoU`` in
     ``segmentation/FCN.py`` of xulabs/projects) takes, per subtomogram, the IoU of the
@@ -277,6 +394,12 @@ def two_class_scores(pred: Any, true_mask: Any, *, per_subtomogram: bool = False
         ``pixel_accuracy``, ``miou`` (the headline: mean of ``background_iou`` and
         ``target_iou``), ``target_iou``, ``background_iou``: floats in [0, 1], means over the
         subtomograms; with ``per_subtomogram`` also their per-subtomogram lists.
+
+    Raises
+    ------
+    ValueError
+        ``pred`` and ``true_mask`` are not both `(N, D, D, D)` masks with N >= 1 (or ``pred`` `(N,
+        2, D, D, D)` scores).
     """
     p, t = _t(pred), _t(true_mask)
     if p.dim() == t.dim() + 1:
@@ -303,7 +426,7 @@ def two_class_scores(pred: Any, true_mask: Any, *, per_subtomogram: bool = False
 
 
 # --- Fourier shell correlation (structure recovery, DSM-Net 3.5) ----------------------------
-def _cube(x: Any, name: str) -> Tensor:
+def _cube(x: ArrayOrTensor, name: str) -> Tensor:
     v = _t(x).double()
     if v.dim() != 3 or len(set(v.shape)) != 1 or v.shape[0] < 4:
         raise ValueError(f"{name} must be a cubic volume (D, D, D) with D >= 4, got "
@@ -314,7 +437,7 @@ def _cube(x: Any, name: str) -> Tensor:
 
 
 def shell_index(size: int) -> Tensor:
-    """Fourier shell of every coefficient of a ``size``³ FFT (``torch.fft.fftn`` order).
+    """Return the Fourier shell of every coefficient of a ``size``³ FFT (``fftn`` order).
 
     Parameters
     ----------
@@ -333,8 +456,9 @@ def shell_index(size: int) -> Tensor:
     return torch.round(torch.sqrt(kz ** 2 + ky ** 2 + kx ** 2)).long()
 
 
-def fourier_shell_correlation(a: Any, b: Any, voxel_size_A: float) -> dict[str, list[Any]]:
-    """Fourier shell correlation of two volumes, shell by shell up to Nyquist.
+def fourier_shell_correlation(a: ArrayOrTensor, b: ArrayOrTensor,
+                              voxel_size_A: float) -> dict[str, list[Any]]:
+    """Compute the Fourier shell correlation of two volumes, shell by shell up to Nyquist.
 
     ``FSC(i) = Re Σ F_a F_b* / sqrt(Σ |F_a|² Σ |F_b|²)`` over the coefficients of shell ``i``
     (:func:`shell_index`), for ``i = 0 .. D // 2``; shell 0 is the mean (its FSC is the sign of
@@ -354,6 +478,12 @@ def fourier_shell_correlation(a: Any, b: Any, voxel_size_A: float) -> dict[str, 
         ``shell`` (0 .. D // 2), ``frequency_per_A`` (``i / (D · voxel_size_A)``),
         ``resolution_A`` (its inverse; infinite for shell 0), ``fsc`` and ``n_coefficients``
         (coefficients per shell), lists of ``D // 2 + 1`` values.
+
+    Raises
+    ------
+    ValueError
+        A volume is not a cube of edge >= 4 or holds NaN or infinite values, the two grids differ,
+        or ``voxel_size_A`` is not a positive number.
     """
     x, y = _cube(a, "a"), _cube(b, "b")
     if x.shape != y.shape:
@@ -384,7 +514,7 @@ def fourier_shell_correlation(a: Any, b: Any, voxel_size_A: float) -> dict[str, 
 
 
 def fsc_resolution(curve: dict[str, list[Any]], threshold: float) -> dict[str, Any]:
-    """Resolution at which an FSC curve first falls below ``threshold``.
+    """Find the resolution at which an FSC curve first falls below ``threshold``.
 
     Searched from shell 1 outwards; the crossing frequency is interpolated linearly between
     the last shell at or above the threshold and the first below it, and the resolution is its
@@ -405,6 +535,12 @@ def fsc_resolution(curve: dict[str, list[Any]], threshold: float) -> dict[str, A
         box, ``D · voxel``: the curve gives no finer bound) or ``"never"`` (resolution reported
         as Nyquist, ``2 · voxel``: at least that good), and ``shell`` (the first shell below
         the threshold, or None).
+
+    Raises
+    ------
+    ValueError
+        ``threshold`` lies outside (0, 1), or ``curve`` holds fewer than 2 shells or lists of
+        unequal length.
     """
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must lie in (0, 1), got {threshold}")

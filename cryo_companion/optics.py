@@ -332,7 +332,7 @@ def ctf_coefficients(defocus_um: Tensor, cs_mm: Tensor, bfactor_A2: Tensor, *,
 
 
 def mtf(freq_fraction_nyquist: Tensor) -> Tensor:
-    """Detector MTF ``sinc(πω/2) = sin(πω/2)/(πω/2)`` (Che et al. 2019, III-A).
+    """Return the detector MTF ``sinc(πω/2) = sin(πω/2)/(πω/2)`` (Che et al. 2019, III-A).
 
     Parameters
     ----------
@@ -361,7 +361,7 @@ def _wedge_rad(wedge_deg: ScalarOrTensor, device: DeviceLike) -> Tensor:
 
 def wedge_mask(shape: Sequence[int], wedge_deg: ScalarOrTensor, device: DeviceLike = None, *,
                rfft: bool = False) -> Tensor:
-    """Missing-wedge mask in Fourier space: 1 where measured, 0 in the missing wedge.
+    """Return the missing-wedge mask in Fourier space: 1 where measured, 0 in the wedge.
 
     Beam along z, tilt axis y, tilts covering ±(90° − α): a component is measured iff
     ``|k_z| sin α <= |k_x| cos α`` (the boundary counts as measured). The mask depends on
@@ -427,7 +427,7 @@ def wedge_measured(kz_abs: Tensor, kx_abs: Tensor, alpha_rad: Tensor) -> Tensor:
 def bandlimit_mask(shape: Sequence[int], cutoff_fraction_nyquist: float = 1.0,
                    device: DeviceLike = None, *,
                    rfft: bool = False) -> Tensor:
-    """Spherical low-pass mask: 1 where ``|k| <= cutoff · k_Nyquist`` (real, symmetric).
+    """Return a spherical low-pass mask: 1 where ``|k| <= cutoff · k_Nyquist`` (real).
 
     Removes the corners of the cubic Fourier box beyond Nyquist so that the resolution is
     isotropic (the band limiting of the simulation procedure of Che et al.'s ref. [24]).

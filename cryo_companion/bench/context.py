@@ -146,6 +146,7 @@ def main(args: argparse.Namespace) -> int:
         widest = list(presets)[-1]
         stages = stage_profile(sim, args.batch_size, presets[widest],
                                torch.Generator(device=dev).manual_seed(1), need_clean=False)
+        # measure's rows are JSON records (values typed object); this entry is a float
         plain = float(figures["no context"]["subtomograms_per_s"])  # type: ignore[arg-type]
         for k, v in figures.items():
             rate = float(v["subtomograms_per_s"])  # type: ignore[arg-type]

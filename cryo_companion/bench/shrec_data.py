@@ -1,11 +1,12 @@
 """Time one model of the SHREC 2020 data set (target: a 512³ model in <= 60 s on one H200).
 
-Simulates the test model (9) with the paper's recipe (:mod:`cryo_companion.papers.shrec2020.dataset`:
-about 2,600 particles, 41 tilts, multislice in 5 nm slices, WBP into 512 slices) in memory, the
-noise-free pass that measures the SNR included, and records the timing with provenance:
-``results/bench_shrec_data.json`` at the paper's field (512), ``bench_shrec_data_fieldN.json`` for a
-reduced field ``--field N`` (the particle range scaled by the field's area; the record says it is
-reduced). Files are not written (their writing is not part of the target).
+Simulates the test model (9) with the paper's recipe
+(:mod:`cryo_companion.papers.shrec2020.dataset`: about 2,600 particles, 41 tilts, multislice in
+5 nm slices, WBP into 512 slices) in memory, the noise-free pass that measures the SNR included,
+and records the timing with provenance: ``results/bench_shrec_data.json`` at the paper's field
+(512), ``bench_shrec_data_fieldN.json`` for a reduced field ``--field N`` (the particle range
+scaled by the field's area; the record says it is reduced). Files are not written (their writing
+is not part of the target).
 
 Usage: ``cryo-companion bench shrec-data --device cuda`` (paper); on a CPU
 ``cryo-companion bench shrec-data --device cpu --field 128``.

@@ -25,7 +25,7 @@ SPEEDUP_TARGET = 10.0
 
 
 def simulate_rows(result: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """One row per device and output set of a ``bench simulate`` result.
+    """Return one row per device and output set of a ``bench simulate`` result.
 
     Parameters
     ----------
@@ -77,9 +77,10 @@ def simulate_table(rows: Sequence[Mapping[str, Any]]) -> str:
     for r in rows:
         sp = (f"**{r['speedup']:.2f}×** ({r['range'][0]:.1f}–{r['range'][1]:.1f}×)"
               if r["speedup"] and r["range"] else None)
+        per_batch = ", ".join(f"{b}: {v:,.0f}" for b, v in r["per_batch"].items())
         recs.append({"device": r["device"], "outputs": r["outputs"],
                      "best subtomograms/s": f"**{r['best']:,.0f}**",
-                     "by batch size": ", ".join(f"{b}: {v:,.0f}" for b, v in r["per_batch"].items()),
+                     "by batch size": per_batch,
                      "NumPy reference /s": r["reference"], "speedup (median, range)": sp,
                      "rounds": r["rounds"], "commit": r["commit"]})
     return format_table(recs, ["device", "outputs", "best subtomograms/s", "by batch size",
@@ -89,7 +90,7 @@ def simulate_table(rows: Sequence[Mapping[str, Any]]) -> str:
 
 def simulate_verdicts(rows: Sequence[Mapping[str, Any]],
                       target: float = SPEEDUP_TARGET) -> list[str]:
-    """Sentences on the speed target, one per row that has a speedup, and on stale rows.
+    """Say in sentences whether each row with a speedup meets the speed target; flag stale rows.
 
     Parameters
     ----------
@@ -139,7 +140,7 @@ def simulate_stage_profiles(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict
 
 
 def tomogram_summary(result: Mapping[str, Any] | None) -> str:
-    """One sentence on the SHREC-sized tomogram benchmark, decided from its result.
+    """Summarise the SHREC-sized tomogram benchmark in one sentence, decided from its result.
 
     Parameters
     ----------
@@ -166,7 +167,7 @@ def tomogram_summary(result: Mapping[str, Any] | None) -> str:
 
 
 def simulate_stage_summary(rows: Sequence[Mapping[str, Any]], top: int = 3) -> str:
-    """Sentences on the stage profiles: the total per subtomogram and the largest stages.
+    """Summarise the stage profiles: the total per subtomogram and the largest stages.
 
     Parameters
     ----------

@@ -141,6 +141,11 @@ def plot_context_examples(examples: ContextExamples, *, plane: str = "xy",
     matplotlib.figure.Figure
         One row per example, three columns; row titles give the class, the occupancy drawn and
         measured and the number of neighbours.
+
+    Raises
+    ------
+    ValueError
+        ``plane`` is not one of :data:`~cryo_companion.book.plotting.SLICE_PLANES`.
     """
     if plane not in SLICE_PLANES:
         raise ValueError(f"plane {plane!r}; valid: {', '.join(SLICE_PLANES)}")

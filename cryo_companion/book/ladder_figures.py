@@ -26,7 +26,7 @@ _MARK = {"randomized": "o", "baseline": "s"}
 
 
 def rungs_table() -> str:
-    """Markdown table of the rungs: what each adds, what its scenes hold, its imaging.
+    """Tabulate the rungs (Markdown): what each adds, what its scenes hold, its imaging.
 
     Returns
     -------
@@ -44,7 +44,7 @@ def rungs_table() -> str:
 
 
 def sets_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Markdown table of the ladder's sets (:func:`~cryo_companion.papers.che2019.ladder.describe`).
+    """Tabulate the ladder's sets (:func:`~cryo_companion.papers.che2019.ladder.describe`).
 
     Parameters
     ----------
@@ -75,7 +75,7 @@ def plot_ladder(summary: Mapping[str, Any], *,
                 metrics: Sequence[str] = ("particle_accuracy", "miou_particles",
                                           "membrane_called"),
                 protocols: Sequence[str] | None = None) -> Figure:
-    """One panel per metric: its mean ± std over seeds on every rung, per arm and protocol.
+    """Plot each metric's mean ± std over seeds on every rung, per arm and protocol.
 
     Parameters
     ----------
@@ -90,6 +90,11 @@ def plot_ladder(summary: Mapping[str, Any], *,
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    ValueError
+        A metric is not one of :data:`LADDER_METRICS`.
     """
     for m in metrics:
         if m not in LADDER_METRICS:
@@ -122,7 +127,7 @@ def plot_ladder(summary: Mapping[str, Any], *,
 def ladder_table(summary: Mapping[str, Any], *, protocol: str = "paper",
                  metrics: Sequence[str] = ("particle_accuracy", "miou_particles",
                                            "membrane_called")) -> str:
-    """Markdown table: one row per rung, mean ± std over seeds of each arm's metrics.
+    """Tabulate (Markdown) one row per rung: mean ± std over seeds of each arm's metrics.
 
     Parameters
     ----------
@@ -138,6 +143,11 @@ def ladder_table(summary: Mapping[str, Any], *, protocol: str = "paper",
     -------
     str
         The table; a missing value shows as "—".
+
+    Raises
+    ------
+    ValueError
+        A metric is not one of :data:`LADDER_METRICS`.
     """
     for m in metrics:
         if m not in LADDER_METRICS:
@@ -162,7 +172,7 @@ def ladder_table(summary: Mapping[str, Any], *, protocol: str = "paper",
 
 
 def per_class_table(summary: Mapping[str, Any], *, protocol: str = "paper") -> str:
-    """Markdown table: per-class accuracy (recall, mean over seeds) of each arm on every rung.
+    """Tabulate (Markdown) each arm's per-class accuracy (recall, mean over seeds) on every rung.
 
     Parameters
     ----------
@@ -192,7 +202,7 @@ def per_class_table(summary: Mapping[str, Any], *, protocol: str = "paper") -> s
 
 def plot_rung_examples(sets: Mapping[str, Any], *, classes: Sequence[str] | None = None
                        ) -> Figure:
-    """Central xy slice of the first target of each class on every rung, as the networks see it.
+    """Show the first target of each class on every rung (xy slice), as the networks see it.
 
     Each rung's set is inverted if its mass is dark and standardised as a whole (the test
     protocol without the filter), so the slices show what the network's input looks like.

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
+    from sphinx.config import Config
 
 __all__ = ["MATHJAX_PACKAGE", "MATHJAX_SCRIPT", "mathjax_source", "setup"]
 
@@ -47,12 +51,12 @@ def mathjax_source() -> Path:
     return folder
 
 
-def _point_at_local_copy(app: Any, config: Any) -> None:
+def _point_at_local_copy(app: Sphinx, config: Config) -> None:
     mathjax_source()  # fail at the start of the build, not after it
     config.mathjax_path = MATHJAX_SCRIPT
 
 
-def _copy(app: Any, exc: BaseException | None) -> None:
+def _copy(app: Sphinx, exc: BaseException | None) -> None:
     if exc is not None or app.builder.format != "html":
         return
     from sphinx.util.fileutil import copy_asset
@@ -60,7 +64,7 @@ def _copy(app: Any, exc: BaseException | None) -> None:
     copy_asset(str(mathjax_source()), str(Path(app.outdir) / "_static" / "mathjax"))
 
 
-def setup(app: Any) -> dict[str, Any]:
+def setup(app: Sphinx) -> dict[str, Any]:
     """Register the extension with Sphinx.
 
     Parameters

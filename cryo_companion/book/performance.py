@@ -33,7 +33,7 @@ def _short(commit: object) -> object:
 
 
 def training_columns(bench_train: Mapping[str, Any] | None) -> list[str]:
-    """Columns of :func:`training_rows`: ``N=1``, ``N=2``, ... as measured, then the settings.
+    """Return the columns of :func:`training_rows`: ``N=1``, ``N=2``, ... then the settings.
 
     Parameters
     ----------
@@ -52,7 +52,7 @@ def training_columns(bench_train: Mapping[str, Any] | None) -> list[str]:
 
 
 def training_rows(bench_train: Mapping[str, Any] | None, network: str = "dsrf3d") -> Rows:
-    """Milliseconds per run and iteration, one row per device and mode.
+    """Return the milliseconds per run and iteration, one row per device and mode.
 
     Parameters
     ----------
@@ -86,7 +86,7 @@ def training_rows(bench_train: Mapping[str, Any] | None, network: str = "dsrf3d"
 
 
 def projection_rows(bench_train: Mapping[str, Any] | None, network: str = "dsrf3d") -> Rows:
-    """Table I's projected wall time (6 runs x 15,000 iterations) per device.
+    """Project Table I's wall time (6 runs x 15,000 iterations) on each device.
 
     Parameters
     ----------
@@ -143,7 +143,7 @@ def simulator_rows(bench_simulate: Mapping[str, Any] | None) -> Rows:
 
 def plot_training_scaling(bench_train: Mapping[str, Any] | None, network: str = "dsrf3d", *,
                           axes: list[Axes] | None = None) -> Figure:
-    """Milliseconds per run-iteration against the number of runs, one panel per device.
+    """Plot milliseconds per run-iteration against the number of runs, one panel per device.
 
     Parameters
     ----------
@@ -176,6 +176,7 @@ def plot_training_scaling(bench_train: Mapping[str, Any] | None, network: str = 
         axes = list(ax_arr[0])
     elif len(axes) != len(devs):
         raise ValueError(f"{len(axes)} axes for {len(devs)} devices")
+    # Figure | SubFigure for matplotlib; the axes given are a figure's (subfigures unsupported)
     fig = axes[0].figure  # type: ignore[assignment]
     for ax, (dev, e) in zip(axes, devs.items()):
         net = e.get("networks", {}).get(network, {})
@@ -192,4 +193,4 @@ def plot_training_scaling(bench_train: Mapping[str, Any] | None, network: str = 
             ax.legend(fontsize=8)
         else:
             ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
-    return fig  # type: ignore[return-value]
+    return fig

@@ -20,7 +20,7 @@ The functions take NumPy arrays or torch tensors (moved to the CPU) and return M
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
@@ -30,8 +30,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
-if TYPE_CHECKING:
-    import torch
+from cryo_companion.devices import ArrayOrTensor
 
 __all__ = [
     "SLICE_PLANES",
@@ -47,9 +46,6 @@ __all__ = [
     "plot_stages",
 ]
 
-#: What the plots take: a NumPy array (or anything ``np.asarray`` reads) or a torch tensor on
-#: any device.
-ArrayOrTensor: TypeAlias = "npt.ArrayLike | torch.Tensor"
 #: ``extent_fn(n_horizontal, n_vertical)`` -> imshow extent (left, right, bottom, top).
 _ExtentFn: TypeAlias = "Callable[[int, int], tuple[float, float, float, float]]"
 

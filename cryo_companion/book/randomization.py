@@ -123,7 +123,7 @@ def plot_subtomogram_grid(panels: Sequence[Sequence[tuple[SimBatch, int]]],
                           col_labels: Sequence[str], row_labels: Sequence[str],
                           voxel_size_A: float, *, title: str | None = None,
                           annotate: bool = True) -> Figure:
-    """Central x–y slices of simulated subtomograms in a grid.
+    """Show central x–y slices of simulated subtomograms in a grid.
 
     Parameters
     ----------
@@ -143,6 +143,11 @@ def plot_subtomogram_grid(panels: Sequence[Sequence[tuple[SimBatch, int]]],
     -------
     matplotlib.figure.Figure
         Each panel scaled to its own range (the paper's Fig. 3 style).
+
+    Raises
+    ------
+    ValueError
+        ``panels`` is empty or its first row is.
     """
     if not panels or not panels[0]:
         raise ValueError("panels is empty")

@@ -11,18 +11,35 @@ as missing, never as the paper's number. Nothing is typed into the page.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docutils import nodes
 from docutils.parsers.rst import Directive
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
 
 __all__ = ["setup", "format_value", "claim_rows"]
 
 MISSING = "— not yet reproduced"
 
 
-def format_value(value: Any, digits: int = 3) -> str:
-    """``0.812`` / ``0.812 ± 0.014 (n=3)`` for a number or a ``{mean, std, n}`` summary."""
+def format_value(value: object, digits: int = 3) -> str:
+    """Format a number or a ``{mean, std, n}`` summary: ``0.812`` / ``0.812 ± 0.014 (n=3)``.
+
+    Parameters
+    ----------
+    value : object
+        A float, a mapping with ``mean`` (and optionally ``std`` and ``n``), None (missing) or
+        anything else (shown with ``str``).
+    digits : int, optional
+        Decimals of the mean and the standard deviation.
+
+    Returns
+    -------
+    str
+        The formatted value; :data:`MISSING` for None.
+    """
     if value is None:
         return MISSING
     if isinstance(value, dict) and "mean" in value:
@@ -38,7 +55,20 @@ def format_value(value: Any, digits: int = 3) -> str:
 
 
 def claim_rows(results: dict[str, dict[str, Any]] | None = None) -> list[list[str]]:
-    """Rows ``[paper, where, row, metric, paper value, ours, run]`` for every cited claim."""
+    """Return the rows ``[paper, where, row, metric, paper value, ours, run]`` of every claim.
+
+    Parameters
+    ----------
+    results : dict[str, dict[str, Any]] or None, optional
+        Result records by name (``{"data": ..., "provenance": ...}``); None reads the
+        paper-scale records of ``results/``.
+
+    Returns
+    -------
+    list[list[str]]
+        One row per cited claim of :data:`cryo_companion.papers.claims.CLAIMS`; a claim without
+        a recorded value shows :data:`MISSING` and the run ``—``.
+    """
     from cryo_companion.papers.claims import CLAIMS, lookup
     from cryo_companion.runs.results import load_all
 
@@ -47,7 +77,7 @@ def claim_rows(results: dict[str, dict[str, Any]] | None = None) -> list[list[st
     for c in CLAIMS:
         res = results.get(c.result)
         ours = lookup(res["data"], c.key) if res else None
-        if ours is not None and c.key.endswith(".mean"):
+        if res and ours is not None and c.key.endswith(".mean"):
             # show the spread over seeds where the result has one
             ours = lookup(res["data"], c.key[: -len(".mean")]) or ours
         run = "—"
@@ -100,8 +130,19 @@ class ResultsTable(Directive):
         return [_table(claim_rows())]
 
 
-def setup(app: Any) -> dict[str, Any]:
-    """Register the directive; results are read at build time, so always rebuild the page."""
+def setup(app: Sphinx) -> dict[str, Any]:
+    """Register the directive; results are read at build time, so always rebuild the page.
+
+    Parameters
+    ----------
+    app : sphinx.application.Sphinx
+        The Sphinx application.
+
+    Returns
+    -------
+    dict[str, Any]
+        The extension's metadata (parallel-read safe).
+    """
     app.add_directive("results-table", ResultsTable)
     app.connect("env-get-outdated", lambda app, env, added, changed, removed: ["intro"])
     return {"version": "1", "parallel_read_safe": True}

@@ -18,7 +18,7 @@ __all__ = ["ctf_zero_table", "plot_ctf_family", "plot_snr_check", "snr_check_tab
 def plot_ctf_family(voxel_size_A: float, defocus_um: Sequence[float], cs_mm: Sequence[float], *,
                     fixed_cs_mm: float = 2.7, fixed_defocus_um: float = -6.0,
                     n_points: int = 600) -> Figure:
-    """Curves of −CTF (the sign the simulator applies) for several Dz and several Cs.
+    """Plot −CTF (the sign the simulator applies) for several Dz and several Cs.
 
     Parameters
     ----------
@@ -110,7 +110,7 @@ def snr_check_table(rows: Sequence[Mapping[str, float]]) -> str:
 
 
 def plot_snr_check(rows: Sequence[Mapping[str, float]], n_per_snr: int) -> Figure:
-    """Measured against requested SNR, both estimates, on logarithmic axes.
+    """Plot the measured against the requested SNR, both estimates, on logarithmic axes.
 
     Parameters
     ----------
@@ -123,6 +123,11 @@ def plot_snr_check(rows: Sequence[Mapping[str, float]], n_per_snr: int) -> Figur
     -------
     matplotlib.figure.Figure
         The identity line, ``var(clean)/var(noise)`` and the two-copy estimate with its spread.
+
+    Raises
+    ------
+    ValueError
+        ``rows`` is empty.
     """
     if not rows:
         raise ValueError("rows is empty")

@@ -126,7 +126,7 @@ def runs_table(records: Mapping[str, Mapping[str, Any]]) -> str:
 
 def plot_tomogram_slices(tomograms: Sequence[np.ndarray], labels: Sequence[str],
                          voxel_size_A: float) -> Figure:
-    """Central xy and xz slices of tomograms of one region at several doses.
+    """Show central xy and xz slices of tomograms of one region at several doses.
 
     Parameters
     ----------
@@ -163,7 +163,7 @@ def plot_tomogram_slices(tomograms: Sequence[np.ndarray], labels: Sequence[str],
 
 def plot_subtomograms(volumes: np.ndarray, masks: np.ndarray, titles: Sequence[str],
                       voxel_size_A: float) -> Figure:
-    """Central xy slices of subtomograms with the outline of their target's mask.
+    """Show central xy slices of subtomograms with the outline of their target's mask.
 
     Parameters
     ----------
@@ -198,7 +198,7 @@ def plot_subtomograms(volumes: np.ndarray, masks: np.ndarray, titles: Sequence[s
 
 
 def _isosurface(ax: Any, mask: np.ndarray, voxel_size_A: float, colour: str) -> None:
-    from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # type: ignore[import-untyped]
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
     from skimage.measure import marching_cubes
 
     d = mask.shape[0] * voxel_size_A / 10

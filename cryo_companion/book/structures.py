@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from cryo_companion.structures.catalogue import class_set, substitution_table
 from cryo_companion.structures.density import structure_size
+from cryo_companion.structures.membrane import MembraneParams
 from cryo_companion.structures.templates import TemplateBank
 from cryo_companion.tables import format_table
 
@@ -149,7 +150,7 @@ def substitutions_table(name: str) -> str:
 
 
 def plot_class_densities(bank: TemplateBank, labels: Sequence[int] | None = None) -> Figure:
-    """Central z slice and z projection of the first volume of each class, axes in nm.
+    """Show the central z slice and z projection of each class's first volume, axes in nm.
 
     Parameters
     ----------
@@ -163,6 +164,11 @@ def plot_class_densities(bank: TemplateBank, labels: Sequence[int] | None = None
     matplotlib.figure.Figure
         For every row of classes, a row of central slices (Da/Å³) above a row of projections
         along the beam (Da/Å²), each with one shared colour bar.
+
+    Raises
+    ------
+    ValueError
+        ``labels`` is empty.
     """
     labels = list(range(bank.n_classes)) if labels is None else list(labels)
     if not labels:
@@ -204,9 +210,9 @@ def plot_class_densities(bank: TemplateBank, labels: Sequence[int] | None = None
     return fig
 
 
-def plot_membrane_patches(patches: Sequence[tuple[np.ndarray, Any]],
+def plot_membrane_patches(patches: Sequence[tuple[np.ndarray, MembraneParams]],
                           voxel_size_A: float) -> Figure:
-    """Central z slices of membrane patches, titled with their curvature and protein.
+    """Show central z slices of membrane patches, titled with their curvature and protein.
 
     Parameters
     ----------
@@ -220,6 +226,11 @@ def plot_membrane_patches(patches: Sequence[tuple[np.ndarray, Any]],
     -------
     matplotlib.figure.Figure
         One panel per patch, axes in nm, one colour bar.
+
+    Raises
+    ------
+    ValueError
+        ``patches`` is empty.
     """
     if not patches:
         raise ValueError("patches is empty")

@@ -1,8 +1,8 @@
 """Tables and figures of the test-domain chapter.
 
 The frozen configuration, a tomogram and its tilt series, one subtomogram per class (the
-paper's Fig. 4) and the reality gap. Image axes are in nm with a 10-nm scale bar where a reader compares sizes; mass is dark in the
-test domain's raw contrast.
+paper's Fig. 4) and the reality gap. Image axes are in nm with a 10-nm scale bar where a reader
+compares sizes; mass is dark in the test domain's raw contrast.
 """
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
+import numpy.typing as npt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
-from cryo_companion.book.plotting import as_numpy
+from cryo_companion.book.plotting import ArrayOrTensor, as_numpy
 from cryo_companion.spectra import radial_power_spectrum
 from cryo_companion.tables import format_table
 
@@ -65,14 +66,15 @@ def config_table(config: Mapping[str, Any]) -> str:
             + ("\n\n" + notes if notes else ""))
 
 
-def plot_tomogram(tomogram: Any, class_mask: Any, voxel_size_A: float) -> Figure:
+def plot_tomogram(tomogram: ArrayOrTensor, class_mask: ArrayOrTensor,
+                  voxel_size_A: float) -> Figure:
     """Show a tomogram's central xy and xz slices and the class mask of the xy slice.
 
     Parameters
     ----------
-    tomogram : array-like
+    tomogram : array-like or torch.Tensor
         `(Z, Y, X)` reconstruction, z-y-x, at ``voxel_size_A``.
-    class_mask : array-like
+    class_mask : array-like or torch.Tensor
         `(Z, Y, X)` class labels at the same sampling (0 ice, 1-4 the classes, higher values
         crowders, drawn as one colour).
     voxel_size_A : float
@@ -103,12 +105,13 @@ def plot_tomogram(tomogram: Any, class_mask: Any, voxel_size_A: float) -> Figure
     return fig
 
 
-def plot_tilt_images(images: Any, tilts_deg: Any, defocus_um: Any, pixel_size_A: float) -> Figure:
+def plot_tilt_images(images: ArrayOrTensor, tilts_deg: npt.ArrayLike, defocus_um: npt.ArrayLike,
+                     pixel_size_A: float) -> Figure:
     """Show the first, the untilted and the last image of a tilt series.
 
     Parameters
     ----------
-    images : array-like
+    images : array-like or torch.Tensor
         `(T, Y, U)` contrast images (``counts / expected − 1``).
     tilts_deg, defocus_um : array-like
         `(T,)` tilt angles (degrees, about y) and defocus (µm, negative = underfocus).
@@ -133,13 +136,14 @@ def plot_tilt_images(images: Any, tilts_deg: Any, defocus_um: Any, pixel_size_A:
     return fig
 
 
-def plot_class_examples(volumes: Any, masks: Any, labels: Any, class_names: list[str],
-                        voxel_size_A: float, scale_bar_nm: float = 10.0) -> Figure:
-    """Central slices along the three axes of one subtomogram per class (the paper's Fig. 4).
+def plot_class_examples(volumes: ArrayOrTensor, masks: npt.ArrayLike, labels: npt.ArrayLike,
+                        class_names: list[str], voxel_size_A: float,
+                        scale_bar_nm: float = 10.0) -> Figure:
+    """Show central slices along the three axes of one subtomogram per class (paper's Fig. 4).
 
     Parameters
     ----------
-    volumes : array-like
+    volumes : array-like or torch.Tensor
         `(N, D, D, D)` subtomograms, z-y-x.
     masks : array-like
         `(N, D, D, D)` segmentation ground truth of each target.
@@ -157,6 +161,11 @@ def plot_class_examples(volumes: Any, masks: Any, labels: Any, class_names: list
     matplotlib.figure.Figure
         One row per class (xy, xz, yz), axes in nm on the outer panels, a scale bar in every
         panel and the target's ground-truth contour in orange.
+
+    Raises
+    ------
+    ValueError
+        No subtomogram has a label of ``class_names``.
     """
     vols, msk, lab = as_numpy(volumes), np.asarray(masks), np.asarray(labels)
     present = [k for k in range(len(class_names)) if (lab == k).any()]
@@ -187,12 +196,12 @@ def plot_class_examples(volumes: Any, masks: Any, labels: Any, class_names: list
     return fig
 
 
-def plot_reality_gap(train: Any, test: Any, voxel_size_A: float) -> Figure:
-    """Power spectra and intensity histograms of training and test subtomograms.
+def plot_reality_gap(train: ArrayOrTensor, test: ArrayOrTensor, voxel_size_A: float) -> Figure:
+    """Plot power spectra and intensity histograms of training and test subtomograms.
 
     Parameters
     ----------
-    train, test : array-like
+    train, test : array-like or torch.Tensor
         `(N, D, D, D)` subtomograms of the training simulator and of the test domain; each set
         is standardised with its own global mean and standard deviation first.
     voxel_size_A : float

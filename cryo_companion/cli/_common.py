@@ -34,7 +34,23 @@ def cli_box_advice(exc: BaseException, advice: str) -> str:
 
 
 def finite_float(text: str) -> float:
-    """Parse a finite number (an argparse type)."""
+    """Parse a finite number (an argparse type).
+
+    Parameters
+    ----------
+    text : str
+        The command-line value.
+
+    Returns
+    -------
+    float
+        The number.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        ``text`` is not a number, or is infinite or NaN.
+    """
     try:
         v = float(text)
     except ValueError:
@@ -45,7 +61,23 @@ def finite_float(text: str) -> float:
 
 
 def positive_float(text: str) -> float:
-    """Parse a finite number > 0 (an argparse type)."""
+    """Parse a finite number > 0 (an argparse type).
+
+    Parameters
+    ----------
+    text : str
+        The command-line value.
+
+    Returns
+    -------
+    float
+        The number.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        ``text`` is not a finite number, or is not > 0.
+    """
     v = finite_float(text)
     if not v > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
@@ -53,7 +85,19 @@ def positive_float(text: str) -> float:
 
 
 def int_at_least(lo: int) -> Callable[[str], int]:
-    """Return an argparse type that parses an integer >= ``lo``."""
+    """Return an argparse type that parses an integer >= ``lo``.
+
+    Parameters
+    ----------
+    lo : int
+        The smallest value accepted.
+
+    Returns
+    -------
+    Callable[[str], int]
+        The parser (named ``integer >= lo`` in argparse's messages); it raises
+        ``argparse.ArgumentTypeError`` for a value that is not an integer or is below ``lo``.
+    """
     def parse(text: str) -> int:
         try:
             v = int(text)

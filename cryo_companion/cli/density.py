@@ -14,6 +14,10 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryo_companion._io import OutputPlan
 
 COMMAND = "density"
 
@@ -41,7 +45,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="neither read nor write the cache of computed volumes")
 
 
-def outputs(args: argparse.Namespace):
+def outputs(args: argparse.Namespace) -> OutputPlan:
     """Return what ``density`` writes and reads, checked before any work."""
     from cryo_companion._io import OutputPlan
 

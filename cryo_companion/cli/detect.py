@@ -1,4 +1,4 @@
-r"""Find and classify the SHREC 2020 complexes in a tomogram (template matching or a trained network).
+r"""Find and classify the SHREC 2020 complexes in a tomogram (template matching or a network).
 
 METHOD is tm-t or tm-f (template matching of SHREC 2020, Sec. 3.7: no training; the twelve
 complexes' templates are made at the tomogram's voxel size) or deepfinder, yopo or umc (a
@@ -22,8 +22,15 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cryo_companion.cli._common import finite_float, int_at_least, positive_float
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
+
+    from cryo_companion._io import OutputPlan
+    from cryo_companion.detect.detections import Detections
 
 COMMAND = "detect"
 METHODS = ("tm-t", "tm-f", "deepfinder", "yopo", "umc")
@@ -67,7 +74,7 @@ def _out_files(prefix: Path) -> list[Path]:
     return [prefix.with_name(prefix.name + s) for s in (".txt", ".csv", ".star", ".json")]
 
 
-def outputs(args: argparse.Namespace):
+def outputs(args: argparse.Namespace) -> OutputPlan:
     """Return what ``detect`` reads and writes, checked before any work."""
     from cryo_companion._io import OutputPlan
 
@@ -104,7 +111,8 @@ def _check(args: argparse.Namespace) -> None:
                          "LAST")
 
 
-def _template_matching(args: argparse.Namespace, volume, vs: float) -> tuple[object, dict]:
+def _template_matching(args: argparse.Namespace, volume: Tensor, vs: float
+                       ) -> tuple[Detections, dict[str, Any]]:
     from cryo_companion.papers.shrec2020 import tm
     from cryo_companion.papers.shrec2020.dataset import recipe, templates_for
     from cryo_companion.papers.shrec2020.metrics import CLASS_ORDER
@@ -121,7 +129,8 @@ def _template_matching(args: argparse.Namespace, volume, vs: float) -> tuple[obj
     return lists["TM-T" if args.method == "tm-t" else "TM-F"], found.record
 
 
-def _network(args: argparse.Namespace, volume, info: dict, net) -> tuple[object, dict]:
+def _network(args: argparse.Namespace, volume: Tensor, info: dict[str, Any], net: nn.Module
+             ) -> tuple[Detections, dict[str, Any]]:
     from cryo_companion.papers.shrec2020.pipelines import run_detector
 
     t0 = time.perf_counter()
@@ -172,7 +181,7 @@ def main(args: argparse.Namespace) -> int:
     else:
         det, record = _network(args, volume, info, net)
     wall = time.perf_counter() - t0
-    particles = to_particle_list(det, z_offset=first)  # type: ignore[arg-type]
+    particles = to_particle_list(det, z_offset=first)
     txt, csv, star, js = _out_files(args.out)
     txt.parent.mkdir(parents=True, exist_ok=True)
     for path, fmt in ((txt, "text"), (csv, "csv"), (star, "star")):

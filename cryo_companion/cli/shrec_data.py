@@ -22,7 +22,24 @@ COMMAND = "shrec-data"
 
 
 def parse_models(text: str) -> list[int]:
-    """Model numbers from ``"0-9"``, ``"9"`` or ``"0,3,5-7"`` (each in 0-9, no repeats)."""
+    """Parse model numbers from ``"0-9"``, ``"9"`` or ``"0,3,5-7"``.
+
+    Parameters
+    ----------
+    text : str
+        Numbers and ranges separated by commas, each model in 0-9 at most once.
+
+    Returns
+    -------
+    list[int]
+        The model numbers in the order given.
+
+    Raises
+    ------
+    ValueError
+        A part is not a number or range, a range runs backwards, a model is outside 0-9 or
+        repeated, or there is none.
+    """
     out: list[int] = []
     for part in str(text).split(","):
         part = part.strip()

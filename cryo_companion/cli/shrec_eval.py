@@ -1,4 +1,4 @@
-"""Score a particle list with the SHREC 2020 metrics (localisation: Table 3; classification: Table 4).
+"""Score a particle list with the SHREC 2020 metrics (localisation Table 3, classification Table 4).
 
 Conventions: lists are `class x y z [...]` (class = PDB ID or Table 1 name), CSV with a header
 (`id,class,x_vox,y_vox,z_vox,...` as `cryo-companion tomogram` writes) or STAR, in 0-based voxel
@@ -88,12 +88,10 @@ def main(args: argparse.Namespace) -> int:
               f"the occupancy map (z, y, x) = {tuple(occ.shape)}; check --pred-origin and the "
               "axis order", file=sys.stderr)
     if args.json is not None:
-        write_json(args.json, {"inputs": {"pred": str(args.pred), "truth_list": str(args.truth_list),
-                                          "occupancy": str(args.occupancy),
-                                          "class_mask": (str(args.class_mask)
-                                                         if args.class_mask else None),
-                                          "pred_origin": args.pred_origin,
-                                          "truth_origin": args.truth_origin},
-                               **ev.to_dict()})
+        inputs = {"pred": str(args.pred), "truth_list": str(args.truth_list),
+                  "occupancy": str(args.occupancy),
+                  "class_mask": str(args.class_mask) if args.class_mask else None,
+                  "pred_origin": args.pred_origin, "truth_origin": args.truth_origin}
+        write_json(args.json, {"inputs": inputs, **ev.to_dict()})
         print(f"cryo-companion shrec-eval: wrote {args.json}", file=sys.stderr)
     return 0

@@ -18,12 +18,17 @@ from __future__ import annotations
 import argparse
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from cryo_companion._progress import progress as progress_bar
 from cryo_companion.cli._common import int_at_least, positive_float
+
+if TYPE_CHECKING:
+    from cryo_companion._io import OutputPlan
+    from cryo_companion.simulate.randomization import Preset
 
 COMMAND = "simulate"
 CHUNK = 256  # subtomograms per batch (fixed: part of what a seed reproduces)
@@ -65,7 +70,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
 
 
-def outputs(args: argparse.Namespace):
+def outputs(args: argparse.Namespace) -> OutputPlan:
     """Return what ``simulate`` writes (stack and JSON) and reads, checked before any work."""
     from cryo_companion._io import OutputPlan
 
@@ -91,7 +96,7 @@ def _density(structure: str, voxel_size_A: float, box: int, seed: int) -> np.nda
                  "stack has the same box)")) from None
 
 
-def _preset(args: argparse.Namespace):
+def _preset(args: argparse.Namespace) -> Preset:
     from cryo_companion.papers.che2019.presets import get_preset
 
     fixed = {"snr": args.snr, "wedge_deg": args.wedge, "defocus_um": args.defocus,

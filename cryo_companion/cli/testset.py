@@ -11,6 +11,10 @@ example: cryo-companion testset --scale smoke --out data/test_domain_smoke
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryo_companion._io import OutputPlan
 
 COMMAND = "testset"
 
@@ -26,7 +30,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
                         help="base seed (default: the pre-registered one)")
 
 
-def outputs(args: argparse.Namespace):
+def outputs(args: argparse.Namespace) -> OutputPlan:
     """Return the output folder, checked before any work."""
     from cryo_companion._io import OutputPlan
     from cryo_companion.dataset import previous_subtomograms

@@ -19,8 +19,14 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryo_companion.cli._common import finite_float, int_at_least, positive_float
+
+if TYPE_CHECKING:
+    import torch
+
+    from cryo_companion._io import OutputPlan
 
 COMMAND = "tomogram"
 
@@ -65,18 +71,29 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def previous_output(folder: Path) -> set[str] | None:
-    """Return the entries of an earlier ``tomogram`` output in ``folder`` (it has meta.json)."""
+    """Return the entries of an earlier ``tomogram`` output in ``folder`` (it has meta.json).
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The output folder.
+
+    Returns
+    -------
+    set[str] or None
+        The names the command writes, when ``folder`` holds an earlier output; else None.
+    """
     return set(FILES) if (Path(folder) / "meta.json").is_file() else None
 
 
-def outputs(args: argparse.Namespace):
+def outputs(args: argparse.Namespace) -> OutputPlan:
     """Return the output folder, checked before any work."""
     from cryo_companion._io import OutputPlan
 
     return OutputPlan(folders=[(args.out, previous_output)])
 
 
-def _sync(dev) -> None:
+def _sync(dev: torch.device) -> None:
     import torch
 
     if dev.type == "cuda":

@@ -38,7 +38,7 @@ def _check_label_map(label_map: np.ndarray) -> np.ndarray:
 
 
 def majority_labels(groups: np.ndarray, labels: np.ndarray, n_groups: int) -> np.ndarray:
-    """Most frequent label of each group (ties: the smaller label).
+    """Return the most frequent label of each group (ties: the smaller label).
 
     Parameters
     ----------
@@ -68,7 +68,7 @@ def majority_labels(groups: np.ndarray, labels: np.ndarray, n_groups: int) -> np
 
 def mean_shift_clusters(label_map: np.ndarray, bandwidth: float, *, bin_seeding: bool = True,
                         n_jobs: int | None = None) -> Detections:
-    """Mean-shift clusters of the foreground voxels of a label map (DeepFinder).
+    """Cluster the foreground voxels of a label map by mean shift (DeepFinder).
 
     Parameters
     ----------
@@ -87,6 +87,11 @@ def mean_shift_clusters(label_map: np.ndarray, bandwidth: float, *, bin_seeding:
     Detections
         One row per cluster: centre = the cluster's mode (voxels, ``(z, y, x)``), label = the
         majority label of its voxels, size = its voxel count, score = size.
+
+    Raises
+    ------
+    ValueError
+        ``bandwidth`` <= 0.
     """
     from sklearn.cluster import MeanShift
 
@@ -130,6 +135,11 @@ def connected_components(label_map: np.ndarray, *, min_size: int = 1,
     Detections
         One row per kept component, by decreasing size (ties: lower component number):
         centroid, majority label, size, score = size.
+
+    Raises
+    ------
+    ValueError
+        ``min_size`` < 1 or ``min_separation_vox`` < 0.
     """
     lab = _check_label_map(label_map)
     if min_size < 1 or min_separation_vox < 0:

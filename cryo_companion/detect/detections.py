@@ -109,7 +109,18 @@ class Detections:
         return Detections(self.zyx[i], self.label[i], self.score[i], self.size[i])
 
     def relabel(self, label: int) -> Detections:
-        """Return the same rows, every one with ``label`` (>= 1)."""
+        """Return the same rows, every one with ``label``.
+
+        Parameters
+        ----------
+        label : int
+            The class label given to every row (>= 1).
+
+        Returns
+        -------
+        Detections
+            Centres, scores and sizes unchanged.
+        """
         return Detections(self.zyx, np.full(len(self), int(label)), self.score, self.size)
 
     def by_score(self) -> Detections:

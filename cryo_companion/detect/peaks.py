@@ -25,7 +25,7 @@ __all__ = ["ball_offsets", "find_peaks", "greedy_exclusion"]
 
 
 def ball_offsets(radius_vox: float) -> np.ndarray:
-    """Integer offsets ``(dz, dy, dx)`` of the voxels within ``radius_vox`` of the origin.
+    """Return the offsets ``(dz, dy, dx)`` of the voxels within ``radius_vox`` of the origin.
 
     Parameters
     ----------
@@ -36,6 +36,11 @@ def ball_offsets(radius_vox: float) -> np.ndarray:
     -------
     np.ndarray
         `(M, 3)` int64 offsets, the origin among them.
+
+    Raises
+    ------
+    ValueError
+        ``radius_vox`` < 0 (or NaN).
     """
     if not radius_vox >= 0:
         raise ValueError(f"radius_vox must be >= 0, got {radius_vox}")
@@ -47,7 +52,7 @@ def ball_offsets(radius_vox: float) -> np.ndarray:
 
 def find_peaks(score: Tensor, exclusion_radius_vox: float, *, max_peaks: int | None = None,
                threshold: float | None = None, label: int = 1) -> Detections:
-    """Greedy peaks of a 3-D score map (PyTom's candidate extraction).
+    """Find the peaks of a 3-D score map greedily (PyTom's candidate extraction).
 
     Parameters
     ----------
@@ -68,6 +73,12 @@ def find_peaks(score: Tensor, exclusion_radius_vox: float, *, max_peaks: int | N
     Detections
         The peaks in the order found (decreasing score): integer centres, ``score`` the map's
         value there, ``size`` 0.
+
+    Raises
+    ------
+    ValueError
+        ``score`` is not 3-D, neither ``max_peaks`` nor ``threshold`` is given, ``max_peaks`` < 0,
+        or ``exclusion_radius_vox`` < 0.
     """
     if score.ndim != 3:
         raise ValueError(f"score must be a 3-D map (z, y, x), got shape {tuple(score.shape)}")
@@ -122,6 +133,11 @@ def greedy_exclusion(zyx: np.ndarray, radius_vox: np.ndarray | Sequence[float] |
     -------
     np.ndarray
         `(K,)` int64 positions of the accepted items, increasing.
+
+    Raises
+    ------
+    ValueError
+        A radius is negative or not finite.
     """
     x = np.asarray(zyx, dtype=np.float64).reshape(-1, 3)
     r = np.broadcast_to(np.asarray(radius_vox, dtype=np.float64), (len(x),)).copy()

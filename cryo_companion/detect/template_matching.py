@@ -52,7 +52,7 @@ _PSI = 1.533751168755204288118041
 
 
 def n_rotations_for_step(step_deg: float) -> int:
-    """Rotations needed to sample SO(3) with an angular step ``Δ``: ``ceil(8π² / Δ³)``.
+    """Count the rotations that sample SO(3) with an angular step ``Δ``: ``ceil(8π² / Δ³)``.
 
     ``8π²`` is the volume of SO(3) in the metric whose distance is the angle of the relative
     rotation, so a set with one rotation per ``Δ³`` cell has neighbours about ``Δ`` apart (PyTom
@@ -66,6 +66,11 @@ def n_rotations_for_step(step_deg: float) -> int:
     Returns
     -------
     int
+
+    Raises
+    ------
+    ValueError
+        ``step_deg`` lies outside (0, 180].
     """
     if not 0 < step_deg <= 180:
         raise ValueError(f"angular step {step_deg} deg is outside (0, 180]")
@@ -74,7 +79,7 @@ def n_rotations_for_step(step_deg: float) -> int:
 
 def rotation_set(n: int, *, dtype: torch.dtype = torch.float32,
                  device: torch.device | str | None = None) -> Tensor:
-    """``n`` rotations spread evenly over SO(3) (a super-Fibonacci spiral, deterministic).
+    """Spread ``n`` rotations evenly over SO(3) (a super-Fibonacci spiral, deterministic).
 
     Parameters
     ----------
@@ -90,6 +95,11 @@ def rotation_set(n: int, *, dtype: torch.dtype = torch.float32,
     -------
     torch.Tensor
         `(n, 3, 3)` rotation matrices acting on (x, y, z).
+
+    Raises
+    ------
+    ValueError
+        ``n`` < 1.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -103,7 +113,7 @@ def rotation_set(n: int, *, dtype: torch.dtype = torch.float32,
 
 
 def crowther_step_deg(diameter_vox: float, resolution_vox: float) -> float:
-    """Angular step that moves the particle's rim by one resolution element: ``d / D`` rad.
+    """Return the angular step that moves the particle's rim by one resolution element.
 
     The Crowther criterion samples ``π D / d`` views over 180° for a particle of diameter ``D``
     at resolution ``d``: a step of ``d / D`` radians, the rotation that moves a point on the
@@ -120,6 +130,11 @@ def crowther_step_deg(diameter_vox: float, resolution_vox: float) -> float:
     -------
     float
         The step in degrees, at most 180.
+
+    Raises
+    ------
+    ValueError
+        ``diameter_vox`` or ``resolution_vox`` is not > 0.
     """
     if not diameter_vox > 0 or not resolution_vox > 0:
         raise ValueError(f"diameter {diameter_vox} and resolution {resolution_vox} (voxels) "
@@ -146,6 +161,11 @@ def spherical_mask(box: int, radius_vox: float, sigma_vox: float = 1.0, *,
     -------
     torch.Tensor
         `(box, box, box)` float32 in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        ``box`` is even or < 1, ``radius_vox`` <= 0 or ``sigma_vox`` < 0.
     """
     if box < 1 or box % 2 == 0:
         raise ValueError(f"box must be odd and >= 1 (centre on a voxel), got {box}")
@@ -192,6 +212,11 @@ def ctf_template(density: Tensor, voxel_size_A: float, *, defocus_um: float, cs_
     torch.Tensor
         `(N, N, N)` float32 filtered template, physical sign (mass dark in underfocus: its sum
         is ``−A`` times the density's).
+
+    Raises
+    ------
+    ValueError
+        ``density`` is not 3-D.
     """
     if density.ndim != 3:
         raise ValueError(f"density must be 3-D, got shape {tuple(density.shape)}")
@@ -228,7 +253,18 @@ class TemplateMatch:
     time_s: float
 
     def rotation_at(self, zyx: tuple[int, int, int]) -> Tensor:
-        """Return the best rotation `(3, 3)` at voxel ``(z, y, x)``."""
+        """Return the best rotation at a voxel.
+
+        Parameters
+        ----------
+        zyx : tuple of int
+            The voxel ``(z, y, x)`` of the score map.
+
+        Returns
+        -------
+        torch.Tensor
+            `(3, 3)` the rotation of the best score there (x-y-z, active on the template).
+        """
         return self.rotations[int(self.rotation_index[zyx])]
 
 
@@ -243,7 +279,8 @@ def _wrapped_index(n: int, shape: tuple[int, int, int], device: torch.device
 def _at_origin(boxes: Tensor, shape: tuple[int, int, int]) -> Tensor:
     """Zero-pad `(B, N, N, N)` boxes to ``shape`` with the box centre moved to voxel 0."""
     out = boxes.new_zeros((boxes.shape[0], *shape))
-    out[(slice(None), *_wrapped_index(boxes.shape[-1], shape, boxes.device))] = boxes
+    index = (slice(None), *_wrapped_index(boxes.shape[-1], shape, boxes.device))
+    out[index] = boxes
     return out
 
 
@@ -285,7 +322,7 @@ def _normalised(boxes: Tensor, w: Tensor) -> Tensor:
 
 def match_template(volume: Tensor, template: Tensor, mask: Tensor, rotations: Tensor, *,
                    batch_size: int = 4, progress: bool = False) -> TemplateMatch:
-    """Best locally normalised cross-correlation over rotations at every voxel.
+    """Find the best locally normalised cross-correlation over rotations at every voxel.
 
     Parameters
     ----------
@@ -307,6 +344,13 @@ def match_template(volume: Tensor, template: Tensor, mask: Tensor, rotations: Te
     -------
     TemplateMatch
         Scores, best rotation indices, the rotations and the wall time.
+
+    Raises
+    ------
+    ValueError
+        ``volume`` is not 3-D or smaller than the template, ``template`` is not an odd cube,
+        ``mask`` differs from it in shape or is negative somewhere or sums to 0, ``rotations`` is
+        not `(K, 3, 3)` with K >= 1, or ``batch_size`` < 1.
     """
     _check_inputs(volume, template, mask, rotations)
     if batch_size < 1:

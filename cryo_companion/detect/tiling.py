@@ -32,7 +32,7 @@ __all__ = ["bin_mean", "extract_boxes", "tile_starts", "tiled_map"]
 
 
 def tile_starts(n: int, length: int, stride: int) -> list[int]:
-    """Start positions of windows of ``length`` covering ``[0, n)`` with the given stride.
+    """Return the starts of windows of ``length`` covering ``[0, n)`` with the given stride.
 
     The last window ends at ``n`` (it overlaps its neighbour more when ``n − length`` is not a
     multiple of the stride), as in DeepFinder's tiling.
@@ -50,6 +50,11 @@ def tile_starts(n: int, length: int, stride: int) -> list[int]:
     -------
     list of int
         Sorted, distinct starts; the first is 0 and the last ``n − length``.
+
+    Raises
+    ------
+    ValueError
+        ``length`` < 1, ``stride`` outside [1, ``length``], or a window does not fit in ``n``.
     """
     if length < 1 or not 1 <= stride <= length:
         raise ValueError(f"need length >= 1 and 1 <= stride <= length, got length {length}, "
@@ -116,6 +121,13 @@ def tiled_map(volume: Tensor, fn: Callable[[Tensor], Tensor], n_out: int, *, til
     -------
     torch.Tensor
         `(n_out, D, H, W)` float32 map on ``out_device``.
+
+    Raises
+    ------
+    ValueError
+        ``volume`` is not 3-D; ``margin`` or ``crop`` is negative, or the tile leaves no core after
+        them; ``stride`` lies outside [1, core]; ``n_out`` or ``batch_size`` < 1; or ``fn`` returns
+        another shape than `(B, n_out, E, E, E)` with E = ``tile`` minus the margins.
     """
     if n_out < 1 or batch_size < 1:
         raise ValueError(f"n_out {n_out} and batch_size {batch_size} must be >= 1")
@@ -169,6 +181,11 @@ def extract_boxes(volume: Tensor, centres_zyx: np.ndarray | Tensor, box: int) ->
     -------
     torch.Tensor
         `(N, box, box, box)` (or `(N, C, box, box, box)`) on the volume's device.
+
+    Raises
+    ------
+    ValueError
+        ``box`` < 1, or ``volume`` is neither `(D, H, W)` nor `(C, D, H, W)`.
     """
     if box < 1:
         raise ValueError(f"box must be >= 1, got {box}")
@@ -203,6 +220,11 @@ def bin_mean(maps: Tensor, factor: int = 2) -> Tensor:
     -------
     torch.Tensor
         `(C, ceil(D / factor), ceil(H / factor), ceil(W / factor))` (or without ``C``).
+
+    Raises
+    ------
+    ValueError
+        ``factor`` < 1, or ``maps`` is neither `(D, H, W)` nor `(C, D, H, W)`.
     """
     if factor < 1:
         raise ValueError(f"factor must be >= 1, got {factor}")

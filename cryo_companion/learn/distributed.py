@@ -151,6 +151,12 @@ def run_sharded(n: int, work: Callable[[list[int], torch.device], list[T]],
     -------
     list
         The results of all ``n`` runs, in index order, on every process.
+
+    Raises
+    ------
+    RuntimeError
+        The processes disagree on the number of runs, or ``work`` returns another number of results
+        than it was given runs.
     """
     info = rank_info() if info is None else info
     dev = rank_device(device, info)

@@ -193,7 +193,7 @@ class StopState:
 
     @classmethod
     def from_state_dict(cls, d: Mapping[str, Any] | None) -> StopState:
-        """Inverse of :meth:`state_dict` (None or a checkpoint without it: a fresh state).
+        """Restore a state from :meth:`state_dict` (None or no entry: a fresh state).
 
         Parameters
         ----------

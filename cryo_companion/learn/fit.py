@@ -220,7 +220,8 @@ def _sync(device: torch.device) -> None:
 
 def _resume_state(job: Job, device: torch.device, iters: int) -> _State:
     path = job.checkpoint
-    ck = load_checkpoint(path, device)  # type: ignore[arg-type]
+    assert path is not None  # _start_states resumes only runs with a checkpoint
+    ck = load_checkpoint(path, device)
     stored = ck.get("config")
     ok = job.accepts(stored) if job.accepts is not None else stored == job.config
     if not ok:
@@ -253,20 +254,26 @@ def _start_states(jobs: Sequence[Job], device: torch.device, resume: bool,
     return states
 
 
+def _rng(job: Job) -> dict[str, Tensor]:
+    """Return a run's global RNG state (:class:`Job` sets it on creation)."""
+    assert job.rng is not None
+    return job.rng
+
+
 def _make_stepper(stepper: str, jobs: Sequence[Job], loss_fn: LossFn, device: torch.device,
                   config: FitConfig) -> LoopStep | VmapStep:
     models = [j.model for j in jobs]
     opts = [j.optimizer for j in jobs]
-    rngs = [j.rng for j in jobs]
+    rngs = [_rng(j) for j in jobs]
     if stepper == "loop":
         cl = use_channels_last(device, config.precision, config.channels_last)
         return LoopStep(models, opts, loss_fn, device=device, precision=config.precision,
-                        channels_last=cl, rng_states=rngs)  # type: ignore[arg-type]
+                        channels_last=cl, rng_states=rngs)
     if stepper == "vmap":
         if config.channels_last:
             raise ValueError("channels_last applies to the loop stepper only")
         return VmapStep(models, opts, loss_fn, device=device, precision=config.precision,
-                        rng_states=rngs)  # type: ignore[arg-type]
+                        rng_states=rngs)
     raise ValueError(f"unknown stepper {stepper!r}; valid: {', '.join(STEPPERS)}")
 
 
@@ -302,7 +309,8 @@ def _validate(job: Job) -> dict[str, float]:
     was = job.model.training
     job.model.eval()
     try:
-        return dict(job.validate(job.model))  # type: ignore[misc]
+        assert job.validate is not None  # runs without a hook are not validated
+        return dict(job.validate(job.model))
     finally:
         job.model.train(was)
 
@@ -363,26 +371,17 @@ class _Loop:
             self.jobs[i].rng = self.stepper.rng_state(k)   # where each run's stream is now
         for i in stopping:
             self.states[i].iteration = done
-            _save_one(self.jobs[i], self.states[i], self.jobs[i].rng, done)  # type: ignore[arg-type]
+            _save_one(self.jobs[i], self.states[i], _rng(self.jobs[i]), done)
         self.active = [i for i in self.active if i not in stopping]
         self.stepper = self._make()
 
     def iteration(self, done: int, bar: Any) -> None:
+        """Step the active runs once; validate, check, checkpoint and stop as ``done`` is due."""
         cfg = self.config
         assert self.stepper is not None
         jobs = [self.jobs[i] for i in self.active]
         states = [self.states[i] for i in self.active]
-        batches, data_dt = _draw(jobs, self.device, cfg.time_split)
-        t0 = time.perf_counter()
-        terms = self.stepper.step(batches)
-        if cfg.time_split:
-            _sync(self.device)
-        n = len(jobs)
-        net_dt = (time.perf_counter() - t0) / n
-        for st in states:
-            st.timing["data_s"] += data_dt / n
-            st.timing["net_s"] += net_dt
-            st.timing["iters_timed"] += 1
+        terms = self._timed_step(jobs, states)
         validating = any(j.validate is not None for j in jobs) and _due(
             done, cfg.validate_every, cfg.iters)
         checkpointing = 0 < cfg.checkpoint_every and done % cfg.checkpoint_every == 0
@@ -392,20 +391,41 @@ class _Loop:
             for i, t in zip(self.active, terms):
                 self.loss_logs[i].append(float(t["loss"]))
         self.last_terms = (jobs, terms)
-        stopping: list[int] = []
-        if validating:
-            self.stepper.export()
-            numbers = _record_validation(jobs, states, terms, done, bar)
-            rule = cfg.early_stopping
-            if rule is not None:
-                stopping = [i for i, st, v in zip(self.active, states, numbers)
-                            if v is not None and st.stop.update(rule, v, done, self.jobs[i].model)]
+        stopping = self._validation(jobs, states, terms, done, bar) if validating else []
         if checkpointing and done < cfg.iters:
             self.stepper.export()
             for k, (j, st) in enumerate(zip(jobs, states)):
                 _save_one(j, st, self.stepper.rng_state(k), done)
         if stopping and done < cfg.iters:
             self._stop(stopping, done)
+
+    def _timed_step(self, jobs: list[Job], states: list[_State]) -> list[dict[str, Tensor]]:
+        """Draw the batches and step the active runs, adding the time of each to their states."""
+        assert self.stepper is not None
+        batches, data_dt = _draw(jobs, self.device, self.config.time_split)
+        t0 = time.perf_counter()
+        terms = self.stepper.step(batches)
+        if self.config.time_split:
+            _sync(self.device)
+        n = len(jobs)
+        net_dt = (time.perf_counter() - t0) / n
+        for st in states:
+            st.timing["data_s"] += data_dt / n
+            st.timing["net_s"] += net_dt
+            st.timing["iters_timed"] += 1
+        return terms
+
+    def _validation(self, jobs: list[Job], states: list[_State], terms: list[dict[str, Tensor]],
+                    done: int, bar: Any) -> list[int]:
+        """Validate the active runs and return those that early stopping stops at ``done``."""
+        assert self.stepper is not None
+        self.stepper.export()
+        numbers = _record_validation(jobs, states, terms, done, bar)
+        rule = self.config.early_stopping
+        if rule is None:
+            return []
+        return [i for i, st, v in zip(self.active, states, numbers)
+                if v is not None and st.stop.update(rule, v, done, self.jobs[i].model)]
 
     def finish(self) -> None:
         if not self.config.time_split and hasattr(self, "last_terms"):

@@ -55,7 +55,7 @@ class TimeDecayAdam(torch.optim.Adam):
         return 0.0
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], float] | None = None) -> Any:
         """Set each group's rate for this update, then take Adam's step.
 
         Parameters

@@ -22,7 +22,7 @@ __all__ = ["concat_outputs", "model_device", "predict"]
 
 
 def model_device(model: nn.Module) -> torch.device:
-    """Device of a model's first parameter (or buffer; the CPU for a model with neither).
+    """Return the device of a model's first parameter (or buffer; else the CPU).
 
     Parameters
     ----------

@@ -119,13 +119,14 @@ class LoopStep:
         self.channels_last = channels_last
         if channels_last:
             for m in self.models:
+                # torch's stub of Module.to omits the memory_format keyword it accepts
                 m.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
         self._rng = [dict(s) for s in rng_states] if rng_states is not None else None
         if self._rng is not None and len(self._rng) == 1:
             set_rng_state(self._rng[0], device)
 
     def step(self, batches: Sequence[Batch]) -> list[dict[str, Tensor]]:
-        """One training step of every run.
+        """Take one training step of every run.
 
         Parameters
         ----------
@@ -137,24 +138,24 @@ class LoopStep:
         list of dict
             Each run's detached loss terms.
         """
-        swap = self._rng is not None and len(self._rng) > 1
+        swapped = self._rng if self._rng is not None and len(self._rng) > 1 else None
         out = []
         for i, (model, opt, batch) in enumerate(zip(self.models, self.optimizers, batches)):
-            if swap:
-                set_rng_state(self._rng[i], self.device)  # type: ignore[index]
+            if swapped is not None:
+                set_rng_state(swapped[i], self.device)
             x, *targets = batch
             terms = loss_terms(self.loss_fn(
                 _forward(model, x, self.device, self.precision, self.channels_last), *targets))
             opt.zero_grad(set_to_none=True)
             terms["loss"].backward()
             opt.step()
-            if swap:
-                self._rng[i] = rng_state(self.device)  # type: ignore[index]
+            if swapped is not None:
+                swapped[i] = rng_state(self.device)
             out.append({k: v.detach() for k, v in terms.items()})
         return out
 
     def export(self) -> None:
-        """Nothing to write back: the runs' modules are trained in place."""
+        """Write nothing back: the runs' modules are trained in place."""
 
     def rng_state(self, i: int) -> dict[str, Tensor]:
         """Return run ``i``'s global RNG state now.
@@ -249,7 +250,7 @@ class VmapStep:
         self.loss_fn = loss_fn
         self.device = device
         self.precision = precision
-        params, buffers = stack_module_state(self.models)  # type: ignore[arg-type]
+        params, buffers = stack_module_state(self.models)
         self.params: dict[str, Tensor] = params
         self.buffers: dict[str, Tensor] = buffers
         self._base = copy.deepcopy(self.models[0]).to("meta")
@@ -266,7 +267,7 @@ class VmapStep:
         return loss_terms(self.loss_fn(out, *targets))
 
     def step(self, batches: Sequence[Batch]) -> list[dict[str, Tensor]]:
-        """One training step of every run.
+        """Take one training step of every run.
 
         Parameters
         ----------
@@ -289,13 +290,14 @@ class VmapStep:
         stacked = list(self.params.values())
         per_run = [list(m.parameters()) for m in self.models]
         for j, sp in enumerate(stacked):
-            states = [opt.state.get(ps[j]) for opt, ps in zip(self.optimizers, per_run)]
-            if any(s is None for s in states):
+            found = [opt.state.get(ps[j]) for opt, ps in zip(self.optimizers, per_run)]
+            states = [s for s in found if s is not None]
+            if len(states) < len(found):
                 continue  # an optimizer that has not stepped yet
             self.optimizer.state[sp] = {
-                k: (torch.stack([s[k] for s in states])  # type: ignore[index]
+                k: (torch.stack([s[k] for s in states])
                     if isinstance(v, Tensor) and v.shape == sp.shape[1:] else v)
-                for k, v in states[0].items()}  # type: ignore[union-attr]
+                for k, v in states[0].items()}
 
     @torch.no_grad()
     def export(self) -> None:

@@ -269,7 +269,7 @@ def declared_jobs() -> list[Job]:
 
 
 def all_jobs(root: Path | None = None, declared: Iterable[Job] | None = None) -> list[Job]:
-    """Every paper-scale job in running order: the declared ones and one per chapter.
+    """List every paper-scale job in running order: the declared ones and one per chapter.
 
     Parameters
     ----------
@@ -310,7 +310,7 @@ def all_jobs(root: Path | None = None, declared: Iterable[Job] | None = None) ->
 
 
 def order_jobs(jobs: Iterable[Job]) -> list[Job]:
-    """Sort by priority (then name), with every job after the jobs it depends on.
+    """Sort jobs by priority (then name), each after the jobs it depends on.
 
     Parameters
     ----------

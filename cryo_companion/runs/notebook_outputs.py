@@ -27,10 +27,9 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from cryo_companion._io import repo_root, write_text
-from cryo_companion.runs.clean import clean_notebook
+from cryo_companion.runs.clean import Notebook, clean_notebook
 
 __all__ = ["BASE64_PLACEHOLDER", "execute_source", "main", "regenerate", "slim_outputs"]
 
@@ -43,7 +42,7 @@ _IMAGE_MIMES = ("image/png", "image/jpeg", "image/svg+xml")
 
 
 def execute_source(source_py: str | os.PathLike, *, timeout_s: int = 1800,
-                   root: str | os.PathLike | None = None) -> Any:
+                   root: str | os.PathLike | None = None) -> Notebook:
     """Execute a jupytext chapter source with its default parameters; return the notebook.
 
     Parameters
@@ -77,7 +76,7 @@ def execute_source(source_py: str | os.PathLike, *, timeout_s: int = 1800,
     return nb
 
 
-def slim_outputs(nb: Any) -> int:
+def slim_outputs(nb: Notebook) -> int:
     """Drop images and base64 payloads from a notebook's outputs, in place.
 
     nbval does not compare images, and the sanitize file masks base64 payloads (the static
@@ -154,7 +153,7 @@ def regenerate(name: str, *, root: str | os.PathLike | None = None,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cryo_companion.runs.notebook_outputs [NAME ...]``.
+    """Run ``python -m cryo_companion.runs.notebook_outputs [NAME ...]``.
 
     Parameters
     ----------

@@ -28,7 +28,7 @@ PACKAGE = "cryo_companion"
 
 
 def file_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 (hex) of one file's bytes.
+    """Hash one file's bytes (SHA-256, hex).
 
     Parameters
     ----------
@@ -48,7 +48,7 @@ def file_sha256(path: str | os.PathLike) -> str:
 
 
 def package_files(root: Path | None = None) -> list[Path]:
-    """Every file that counts as the package's source, sorted by relative path.
+    """List every file that counts as the package's source, sorted by relative path.
 
     Parameters
     ----------
@@ -80,7 +80,7 @@ def package_files(root: Path | None = None) -> list[Path]:
 
 
 def files_sha256(paths: Iterable[Path], root: Path) -> str:
-    """One SHA-256 over several files: their paths relative to ``root`` and their contents.
+    """Hash several files at once (SHA-256 of their paths relative to ``root`` and contents).
 
     Parameters
     ----------
@@ -103,7 +103,7 @@ def files_sha256(paths: Iterable[Path], root: Path) -> str:
 
 
 def package_sha256(root: Path | None = None) -> str:
-    """SHA-256 of the package's sources (see the module's docstring for what counts).
+    """Hash the package's sources (SHA-256; the module's docstring says what counts).
 
     Parameters
     ----------
@@ -152,7 +152,7 @@ def git_state(root: Path | None = None) -> tuple[str | None, bool | None]:
 
 
 def changed_since(commit: str, root: Path | None = None) -> list[str] | None:
-    """Package files that differ between ``commit`` and the working tree.
+    """List the package files that differ between ``commit`` and the working tree.
 
     Parameters
     ----------

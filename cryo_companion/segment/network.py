@@ -55,6 +55,11 @@ def needs_inversion(data_contrast: str, trained_contrast: str) -> bool:
     Returns
     -------
     bool
+
+    Raises
+    ------
+    ValueError
+        A contrast is not one of :data:`CONTRASTS`.
     """
     for c in (data_contrast, trained_contrast):
         if c not in CONTRASTS:

@@ -190,6 +190,12 @@ def segment_targets(volumes: np.ndarray, *, contrast: str = "dark",
     -------
     numpy.ndarray
         `(N, D, D, D)` bool target masks.
+
+    Raises
+    ------
+    ValueError
+        ``volumes`` is not `(N, D, D, D)` or holds NaN or infinite values, or ``contrast`` is not
+        one of :data:`CONTRASTS`.
     """
     vols = np.asarray(volumes)
     if vols.ndim != 4:

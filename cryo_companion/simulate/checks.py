@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 from scipy import stats
 from torch import Tensor
@@ -88,7 +89,7 @@ def snr_check(sim: Simulator, templates: Tensor, snr_values: Sequence[float],
     return rows
 
 
-def distribution_check(values: Any, low: float, high: float, *,
+def distribution_check(values: npt.ArrayLike, low: float, high: float, *,
                        log_uniform: bool = False, atol: float = 1e-6) -> dict[str, Any]:
     """Compare samples with the uniform distribution on ``[low, high]`` (or its log).
 

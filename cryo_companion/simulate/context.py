@@ -307,6 +307,12 @@ class ContextBank:
         -------
         ContextPack
             The neighbours (density, masks) and the occupancy measured.
+
+        Raises
+        ------
+        ValueError
+            ``target_mask`` is not `(n, D, D, D)` for the bank's box D, or ``fraction`` is not
+            `(n,)`.
         """
         n, D = target_mask.shape[0], self.box
         if target_mask.shape[1:] != (D, D, D):
@@ -590,6 +596,12 @@ def membrane_fragments(n: int, box: int, voxel_size_A: float, seed: int = 0, *,
     -------
     np.ndarray
         ``(n, box, box, box)`` float32, z-y-x, Da/Å³.
+
+    Raises
+    ------
+    ValueError
+        ``n`` is not an integer >= 1, ``radius_fraction`` does not satisfy 0 < lo <= hi <= 0.5, or
+        ``edge_vox`` <= 0.
     """
     lo, hi = radius_fraction
     if not (isinstance(n, int) and n >= 1):

@@ -68,6 +68,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from cryo_companion import snr
@@ -189,6 +190,14 @@ class CrowdedConfig:
     def __post_init__(self) -> None:
         """Refuse a configuration that cannot be generated, before any work."""
         object.__setattr__(self, "tomogram_shape", tuple(int(s) for s in self.tomogram_shape))
+        n_classes = self._check_classes()
+        self._check_geometry()
+        self._check_counts(n_classes)
+        self._check_options()
+        self.imaging()  # validates the acquisition parameters
+
+    def _check_classes(self) -> int:
+        """Refuse an unknown or procedural class set or a foreign SNR reference; count classes."""
         if self.class_set.lower() not in CLASS_SETS:
             raise ValueError(f"unknown class set {self.class_set!r}; valid names: "
                              f"{', '.join(CLASS_SETS)}")
@@ -201,6 +210,10 @@ class CrowdedConfig:
         if self.snr_reference not in entries:
             raise ValueError(f"snr_reference {self.snr_reference!r} stands for no class of "
                              f"{self.class_set!r}; its entries: {', '.join(entries)}")
+        return len(cs)
+
+    def _check_geometry(self) -> None:
+        """Refuse a tomogram shape or box that cannot hold a subtomogram."""
         if len(self.tomogram_shape) != 3 or min(self.tomogram_shape) < 1:
             raise ValueError(f"tomogram_shape must be three positive sizes (Z, Y, X), got "
                              f"{self.tomogram_shape}")
@@ -209,16 +222,22 @@ class CrowdedConfig:
         if self.box > min(self.tomogram_shape):
             raise ValueError(f"box {self.box} does not fit in the tomogram "
                              f"{self.tomogram_shape} (Z, Y, X)")
+
+    def _check_counts(self, n_classes: int) -> None:
+        """Refuse counts below one, fewer complexes than classes, or a non-positive voxel."""
         for name in ("n_complexes", "n_tomograms", "oversample"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.n_complexes < len(cs):
+        if self.n_complexes < n_classes:
             raise ValueError(f"n_complexes {self.n_complexes} is fewer than the "
-                             f"{len(cs)} classes of {self.class_set!r}")
+                             f"{n_classes} classes of {self.class_set!r}")
         if not self.voxel_size_A > 0:
             raise ValueError(f"voxel_size_A must be > 0, got {self.voxel_size_A}")
         if self.n_subtomograms is not None and self.n_subtomograms < 1:
             raise ValueError(f"n_subtomograms must be >= 1 or None, got {self.n_subtomograms}")
+
+    def _check_options(self) -> None:
+        """Refuse a mask level, contact fraction or seed outside its range."""
         if self.mask_level is not None and not 0 < self.mask_level < 1:
             raise ValueError(f"mask_level {self.mask_level} is outside (0, 1) (or None)")
         if not 0 <= self.contact_fraction <= 1:
@@ -226,7 +245,6 @@ class CrowdedConfig:
         if self.seed < 0 or (self.noise_seed is not None and self.noise_seed < 0):
             raise ValueError(f"seeds must be >= 0, got seed {self.seed}, "
                              f"noise_seed {self.noise_seed}")
-        self.imaging()  # validates the acquisition parameters
 
     def imaging(self) -> Imaging:
         """Return the acquisition parameters (ice thickness = the tomogram height).
@@ -250,7 +268,7 @@ class CrowdedConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CrowdedConfig:
-        """Inverse of :meth:`to_dict` (unknown keys are an error).
+        """Make a configuration from :meth:`to_dict`'s form (unknown keys are an error).
 
         Parameters
         ----------
@@ -260,6 +278,11 @@ class CrowdedConfig:
         Returns
         -------
         CrowdedConfig
+
+        Raises
+        ------
+        ValueError
+            ``d`` holds a key that is not a field (or a value the configuration refuses).
         """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
@@ -277,10 +300,12 @@ def config_hash(config: CrowdedConfig) -> str:
     Parameters
     ----------
     config : CrowdedConfig
+        The configuration; its hash names the cache folder of its subtomograms.
 
     Returns
     -------
     str
+        64 hexadecimal digits.
     """
     canon = json.dumps({"format": FORMAT, **config.to_dict()}, sort_keys=True,
                        separators=(",", ":"))
@@ -365,7 +390,7 @@ class CrowdedSubtomograms(SubtomogramSet):
                 raise ValueError(f"{name} contains NaN or infinite values")
             setattr(self, name, v)
 
-    def subset(self, index: Any) -> CrowdedSubtomograms:
+    def subset(self, index: npt.ArrayLike) -> CrowdedSubtomograms:
         """Return the subtomograms at ``index`` with their densities and poses.
 
         Parameters
@@ -635,6 +660,11 @@ def pilot_config(config: CrowdedConfig, pilot_xy: int | None = None) -> CrowdedC
     CrowdedConfig
         One tomogram of ``(Z, pilot_xy, pilot_xy)`` with the number of complexes scaled by the
         area, its own seeds (never those of the data set), all boxes kept.
+
+    Raises
+    ------
+    ValueError
+        ``pilot_xy`` is smaller than the box.
     """
     Z, Y, X = config.tomogram_shape
     xy = int(pilot_xy) if pilot_xy is not None else min(X, Y, 4 * config.box)
@@ -757,6 +787,11 @@ def pilot_tomograms(config: CrowdedConfig, doses_e_A2: list[float], *,
     tuple
         The `(Z, Y, X)` float32 weighted back-projections (z-y-x, mass dark), one per dose,
         and the number of complexes in the scene.
+
+    Raises
+    ------
+    ValueError
+        ``doses_e_A2`` is empty or holds a dose that is not a positive finite number.
     """
     if not doses_e_A2 or not all(d > 0 and math.isfinite(d) for d in doses_e_A2):
         raise ValueError(f"doses must be positive numbers, got {doses_e_A2}")

@@ -209,6 +209,13 @@ def sample_params(preset: Preset, n: int, generator: torch.Generator | None = No
     dict[str, torch.Tensor]
         ``{name: (n,) float32 tensor}`` for every name in :data:`PARAM_NAMES`, and, when
         ``preset.has_context``, in :data:`CONTEXT_PARAM_NAMES`.
+
+    Raises
+    ------
+    TypeError
+        ``preset`` is not a :class:`Preset`.
+    ValueError
+        ``n`` is not a non-negative integer.
     """
     if not isinstance(preset, Preset):
         raise TypeError(f"preset must be a Preset, got {type(preset).__name__} (the papers' "

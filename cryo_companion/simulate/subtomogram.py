@@ -869,6 +869,14 @@ class Simulator:
         Returns
         -------
         SimBatch
+
+        Raises
+        ------
+        TypeError
+            ``preset`` is not a :class:`~cryo_companion.simulate.randomization.Preset`.
+        ValueError
+            ``n`` is not a non-negative integer, the preset draws context and the simulator has no
+            context bank, or ``template_index`` is not ``n`` indices of the templates.
         """
         if not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be a non-negative integer, got {n!r}")

@@ -20,14 +20,15 @@ returns it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from cryo_companion import rotation
+from cryo_companion.devices import ArrayOrTensor
 from cryo_companion.simulate.scene import Scene, Template
 from cryo_companion.simulate.tomogram import scene_to_tomogram_vox
 
@@ -106,7 +107,7 @@ def target_densities(scene: Scene, templates: Mapping[str, Template],
 
 def level_masks(scene: Scene, templates: Mapping[str, Template], targets: Sequence[Target],
                 density: Tensor, box: int, bin_factor: int, level: float) -> Tensor:
-    """Masks "target density >= level x its template's maximum", less other objects' envelopes.
+    """Mask "target density >= level x its template's maximum", less other objects' envelopes.
 
     Parameters
     ----------
@@ -130,6 +131,11 @@ def level_masks(scene: Scene, templates: Mapping[str, Template], targets: Sequen
     torch.Tensor
         `(N, box, box, box)` bool; a tomogram voxel belongs to another object when at least half
         of its scene voxels do.
+
+    Raises
+    ------
+    ValueError
+        ``level`` lies outside (0, 1), or ``density`` is not `(len(targets), box, box, box)`.
     """
     _check(targets, box, bin_factor)
     if not 0 < level < 1:
@@ -153,7 +159,8 @@ def level_masks(scene: Scene, templates: Mapping[str, Template], targets: Sequen
     return out
 
 
-def align_by_poses(volumes: Any, euler_zyz_deg: Any, offset_xyz_vox: Any) -> Tensor:
+def align_by_poses(volumes: ArrayOrTensor, euler_zyz_deg: npt.ArrayLike,
+                   offset_xyz_vox: npt.ArrayLike) -> Tensor:
     """Turn boxed targets back into their template's frame by their true poses.
 
     Each box is rotated by the inverse of its target's rotation and shifted so that the
@@ -173,6 +180,12 @@ def align_by_poses(volumes: Any, euler_zyz_deg: Any, offset_xyz_vox: Any) -> Ten
     -------
     torch.Tensor
         `(N, D, D, D)` aligned boxes, float32, on the volumes' device.
+
+    Raises
+    ------
+    ValueError
+        ``volumes`` is not `(N, D, D, D)` or ``euler_zyz_deg`` and ``offset_xyz_vox`` are not `(N,
+        3)`.
     """
     v = torch.as_tensor(np.asarray(volumes) if not isinstance(volumes, Tensor) else volumes)
     e = torch.as_tensor(np.asarray(euler_zyz_deg, dtype=np.float64))

@@ -41,7 +41,26 @@ class SubtomogramSimulator(Protocol):
     def simulate(self, template_index: torch.Tensor, rotations: torch.Tensor,
                  params: Mapping[str, object],
                  generator: torch.Generator | None = None) -> SimulatedBatch:
-        """Simulate one subtomogram per template index with the given parameters."""
+        """Simulate one subtomogram per template index with the given parameters.
+
+        Parameters
+        ----------
+        template_index : torch.Tensor
+            `(n,)` int indices into the templates.
+        rotations : torch.Tensor
+            `(n, 3, 3)` rotation matrices (x-y-z, active on the template).
+        params : Mapping[str, object]
+            Physical parameters, scalars or `(n,)` tensors (``snr``, ``wedge_deg``,
+            ``defocus_um`` negative = underfocus, ``cs_mm``, ...), as ``Simulator.simulate``
+            takes them.
+        generator : torch.Generator or None, optional
+            Generator of the noise, on the simulator's device.
+
+        Returns
+        -------
+        SimulatedBatch
+            The batch.
+        """
 
 
 def simulator_render_fn(simulator: SubtomogramSimulator, *,

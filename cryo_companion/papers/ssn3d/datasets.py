@@ -161,7 +161,7 @@ def ensure_dataset(name: str, scale: str = "paper", folder: str | os.PathLike | 
 
 
 def count_analysis(typical_radius_vox: float = 6.0) -> dict[str, float]:
-    """Why the paper's 3,380 boxes from 10,000 complexes is not what uniform placement gives.
+    """Explain why uniform placement does not give the paper's 3,380 boxes of 10,000 complexes.
 
     Parameters
     ----------

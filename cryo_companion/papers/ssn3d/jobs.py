@@ -1,4 +1,4 @@
-"""SSN3D's paper-scale jobs (see :mod:`cryo_companion.runs.jobs`): data sets, Tables 2 and 3, chapter.
+"""SSN3D's paper-scale jobs (see :mod:`cryo_companion.runs.jobs`): data, Tables 2 and 3, chapter.
 
 Order: ``ssn3d-cuda-tests`` runs the tests of the training code with CUDA present (SSN3D-ED's
 runs vmapped on the GPU, early stopping, Keras' Adam, the segment command); ``ssn3d-data``

@@ -56,7 +56,7 @@ TABLE3: dict[str, tuple[float, float]] = {
 
 
 def min_two_class_miou(pixel_accuracy: float, max_target_fraction: float) -> float:
-    """Smallest mean of background and target IoU that a pixel accuracy allows.
+    """Return the smallest mean of background and target IoU that a pixel accuracy allows.
 
     Per subtomogram of ``N`` voxels with ``E`` wrong and ``TP`` true target voxels, the
     background IoU is ``TN / (TN + FP + FN) = 1 − E / (N − TP)``; with the target at most a
@@ -75,6 +75,11 @@ def min_two_class_miou(pixel_accuracy: float, max_target_fraction: float) -> flo
     -------
     float
         The bound (0 when the accuracy does not constrain it).
+
+    Raises
+    ------
+    ValueError
+        ``pixel_accuracy`` lies outside [0, 1] or ``max_target_fraction`` outside [0, 1).
     """
     if not 0 <= pixel_accuracy <= 1 or not 0 <= max_target_fraction < 1:
         raise ValueError(f"need pixel_accuracy in [0, 1] and max_target_fraction in [0, 1), "

@@ -14,9 +14,8 @@ seed gives the same split.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+import numpy.typing as npt
 import torch
 
 __all__ = ["PAPER_SIZES", "leave_one_out_split", "random_split"]
@@ -37,7 +36,7 @@ def _check_fraction(name: str, f: float) -> None:
 def random_split(n: int, seed: int, *, test_fraction: float = PAPER_SIZES["test"]
                  / PAPER_SIZES["total"], validation_fraction: float = 0.1
                  ) -> dict[str, np.ndarray]:
-    """Random train / validation / test split of ``n`` subtomograms (4.2).
+    """Split ``n`` subtomograms at random into train, validation and test (4.2).
 
     Parameters
     ----------
@@ -55,6 +54,11 @@ def random_split(n: int, seed: int, *, test_fraction: float = PAPER_SIZES["test"
     dict
         ``"train"``, ``"validation"``, ``"test"``: sorted int64 index arrays; the test set has
         ``round(test_fraction · n)`` members, validation ``round(validation_fraction · rest)``.
+
+    Raises
+    ------
+    ValueError
+        A fraction lies outside (0, 1), or ``n`` < 3.
     """
     _check_fraction("test_fraction", test_fraction)
     _check_fraction("validation_fraction", validation_fraction)
@@ -67,7 +71,7 @@ def random_split(n: int, seed: int, *, test_fraction: float = PAPER_SIZES["test"
             "train": np.sort(p[n_test + n_val:])}
 
 
-def leave_one_out_split(labels: Any, held_out: int, seed: int, *,
+def leave_one_out_split(labels: npt.ArrayLike, held_out: int, seed: int, *,
                         validation_fraction: float = 0.1) -> dict[str, np.ndarray]:
     """Hold out one class (4.3): test on all of it, train and validate on the others.
 
@@ -87,6 +91,12 @@ def leave_one_out_split(labels: Any, held_out: int, seed: int, *,
     dict
         ``"train"``, ``"validation"``, ``"test"``: sorted int64 index arrays; no subtomogram of
         ``held_out`` is in ``train`` or ``validation``.
+
+    Raises
+    ------
+    ValueError
+        ``validation_fraction`` lies outside (0, 1), ``labels`` is not 1-D, ``held_out`` has no
+        subtomogram, or fewer than 2 lie outside it.
     """
     _check_fraction("validation_fraction", validation_fraction)
     lab = np.asarray(labels)

@@ -1,4 +1,4 @@
-"""Tables 2 and 3 assembled from the run records, beside the paper's, and the paper's claims checked.
+"""Assemble Tables 2 and 3 from the run records, beside the paper's, and check the paper's claims.
 
 :func:`table2` and :func:`table3` turn the records of
 :mod:`cryo_companion.papers.ssn3d.experiments` (``{name: {"data": ..., "provenance": ...}}``)
@@ -205,12 +205,13 @@ def check_claims(t2: Mapping[str, Mapping[str, Any]], t3: Mapping[str, Mapping[s
     if not (xu or {}).get("n") or not cnn:
         out.append(_missing(c3, "the baseline or the CNN rows at SNR 0.5"))
     else:
+        assert xu is not None  # a missing baseline is reported above
         parts, ok = [], True
         for k in cnn:
             diffs = []
             for m, label in (("pixel_accuracy", "pixel accuracy"), ("miou", "mIoU"),
                              ("target_iou", "target IoU")):
-                d = t2[k][m]["mean"] - xu[m]["mean"]  # type: ignore[index]
+                d = t2[k][m]["mean"] - xu[m]["mean"]
                 ok = ok and d > max(tolerance, 2 * _std(t2[k], m))
                 diffs.append(f"{label} {d:+.4f}")
             parts.append(f"{t2[k]['method']} over Xu: " + ", ".join(diffs))

@@ -89,6 +89,11 @@ def class_index(table3_id: str) -> int:
     -------
     int
         The index in the ``liu22`` class set.
+
+    Raises
+    ------
+    ValueError
+        ``table3_id`` is not a class of Table 3.
     """
     key = table3_id.upper()
     for ids in (held_out_ids(), TABLE1_IDS):
@@ -213,6 +218,11 @@ class Settings:
         Returns
         -------
         Settings
+
+        Raises
+        ------
+        ValueError
+            ``scale`` is neither ``"paper"`` nor ``"smoke"``.
         """
         if scale == "paper":
             return replace(cls(), **overrides)
@@ -298,6 +308,11 @@ def iters_per_epoch(n_train: int, batch_size: int) -> int:
     Returns
     -------
     int
+
+    Raises
+    ------
+    ValueError
+        ``n_train`` is smaller than ``batch_size``.
     """
     if n_train < batch_size:
         raise ValueError(f"{n_train} training subtomograms are fewer than one batch of "
@@ -306,7 +321,7 @@ def iters_per_epoch(n_train: int, batch_size: int) -> int:
 
 
 def segmentation_loss(logits: Tensor, _label: Tensor, mask: Tensor) -> Tensor:
-    """Categorical cross-entropy of the two-class output, averaged over every voxel of the batch.
+    """Compute the two-class output's categorical cross-entropy, averaged over every voxel.
 
     Parameters
     ----------
@@ -390,7 +405,7 @@ def _optimizer(model: torch.nn.Module, s: Settings) -> TimeDecayAdam:
 def make_job(spec: RunSpec, settings: Settings, train: SubtomogramSet, val: tuple[Tensor, Tensor],
              device: torch.device, out: str | os.PathLike | None = None,
              resident: bool = False) -> Job:
-    """One run as a :class:`~cryo_companion.learn.fit.Job` (model seeded and built).
+    """Make one run as a :class:`~cryo_companion.learn.fit.Job` (model seeded and built).
 
     Parameters
     ----------
@@ -502,7 +517,7 @@ def train_runs(specs: Sequence[RunSpec], data: SubtomogramSet, settings: Setting
     device = torch.device(device)
     resident = device.type == "cuda" if resident is None else resident
     x = preprocess(torch.from_numpy(data.volumes), invert=False)
-    masks = torch.from_numpy(data.masks)  # type: ignore[arg-type]
+    masks = torch.from_numpy(data.masks)
     splits = [split_of(s, data.labels, settings) for s in specs]
     ipes = {iters_per_epoch(len(sp["train"]), settings.batch_size) for sp in splits}
     if len(ipes) != 1:
