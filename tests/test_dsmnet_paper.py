@@ -140,7 +140,7 @@ def smoke_c(tmp_path_factory: pytest.TempPathFactory):
 
 def test_dataset_c_at_smoke_scale(smoke_c) -> None:
     data, root = smoke_c
-    assert data.counts == {"ribosome": 2, "proteasome": 2}
+    assert data.counts == {"ribosome": 6, "proteasome": 6}
     assert data.volumes.shape[1:] == (40, 40, 40) and data.voxel_size_A == 13.68
     assert data.meta["config_hash"] == datasets.dataset_c_hash()
     assert data.meta["contrast"] == "dark" and data.meta["snr"]["median"] > 0
