@@ -1,4 +1,4 @@
-"""DSM-Net's cited numbers (Tables 2 and 3, 3.5), with where ours will be in ``results/dsmnet.json``.
+"""DSM-Net's cited numbers (Tables 2 and 3, 3.5), with where ours are in ``results/dsmnet.json``.
 
 Accuracies as fractions; keys follow :mod:`cryo_companion.papers.dsmnet.tables` (``table2.ROW.
 METRIC.mean``) and :mod:`cryo_companion.papers.dsmnet.unseen` (``unseen.fsc.resolution...``).

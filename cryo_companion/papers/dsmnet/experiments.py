@@ -376,7 +376,7 @@ def _slices(v: torch.Tensor) -> dict[str, list[list[float]]]:
 @torch.no_grad()
 def analyze_unseen(model: nn.Module, data: Any, *, seed: int = 0, k: int = K,
                    chunk: int = 64, embed: bool = True) -> dict[str, Any]:
-    """The unseen-structure analysis of 3.5 on all of data set A (the model never saw GroEL).
+    """Analyse the unseen structure (3.5) on all of data set A (the model never saw GroEL).
 
     Parameters
     ----------
@@ -496,7 +496,7 @@ def unseen_experiment(run: Run, settings: Settings | None = None, *,
         assert old is not None
         return old
     data = ensure_data(["A"], run, folder=folder, progress=progress)["A"]
-    model = None
+    model: nn.Module | None = None
     if current_record(sr, settings, run.scale, package) is not None:
         scratch = _scratch_weights(sr, run.scale)
         if scratch.is_file():
@@ -504,9 +504,10 @@ def unseen_experiment(run: Run, settings: Settings | None = None, *,
     if model is None:
         done = train_runs([sr], data, settings, run.device, progress=progress)
         _save_run(done[0], run, settings, data, weights=())
-        model = done[0].model
-        assert isinstance(model, DSMNet)
-        save_weights(model, _scratch_weights(sr, run.scale))
+        trained = done[0].model
+        assert isinstance(trained, DSMNet)
+        save_weights(trained, _scratch_weights(sr, run.scale))
+        model = trained
     rec = load_result(f"{RUNS}/{sr.name}", run.scale) or {}
     res = analyze_unseen(model, data, seed=run.seed, chunk=settings.batch_size)
     res.update(run=(rec.get("data") or {}).get("run"), settings=settings.to_dict(),

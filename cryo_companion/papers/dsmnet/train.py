@@ -174,7 +174,12 @@ class SeedRun:
 
     @property
     def name(self) -> str:
-        """File-safe name: ``table2_dsmnet_seed0``, ``table3_B_seg_seed0``, ``table4_cls_seg_1-100_seed0``."""
+        """Return the file-safe name, e.g. ``table3_B_seg_seed0``, ``table4_cls_seg_1-100_seed0``.
+
+        Returns
+        -------
+        str
+        """
         row = self.spec.row.replace("+", "_").replace(":", "-")
         mid = f"_{self.spec.dataset}" if self.spec.table == "table3" else ""
         return f"{self.spec.table}{mid}_{row}_seed{self.seed}"

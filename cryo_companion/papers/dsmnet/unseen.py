@@ -143,7 +143,8 @@ def structure_fsc(recovered: Any, truth: Any, voxel_size_A: float) -> dict[str, 
     -------
     dict
         ``curve`` (:func:`~cryo_companion.metrics.fourier_shell_correlation`), ``resolution``
-        (``{"fsc_0_5": ..., "fsc_0_143": ...}``, each :func:`~cryo_companion.metrics.fsc_resolution`),
+        (``{"fsc_0_5": ..., "fsc_0_143": ...}``, each
+        :func:`~cryo_companion.metrics.fsc_resolution`),
         ``nyquist_nm`` and the paper's ``paper_score`` (5.0, read as nm).
     """
     curve = fourier_shell_correlation(recovered, truth, voxel_size_A)
