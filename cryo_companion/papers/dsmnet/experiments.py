@@ -20,7 +20,7 @@ Command line (the GPU jobs of :mod:`cryo_companion.papers.dsmnet.jobs`)::
 
     python -m cryo_companion.papers.dsmnet.experiments data --datasets A B C
     python -m cryo_companion.papers.dsmnet.experiments train table2/dsmnet --seeds 0
-    python -m cryo_companion.papers.dsmnet.experiments train table2/seg table2/cls+seg
+    python -m cryo_companion.papers.dsmnet.experiments train table2/seg table2/cls+seg@0,1
     python -m cryo_companion.papers.dsmnet.experiments unseen
 """
 from __future__ import annotations
@@ -67,8 +67,8 @@ from cryo_companion.simulate.targets import align_by_poses
 
 __all__ = ["DATA_RESULT", "RUNS", "UNSEEN_RESULT", "UNSEEN_ROW", "WEIGHTS", "analyze_unseen",
            "collect_records", "current_record", "dataset_summary", "ensure_data",
-           "fig2_examples", "load_records", "main", "scale_note", "seed_runs", "train_recorded",
-           "unseen_experiment", "weights_path"]
+           "fig2_examples", "load_records", "main", "parse_rows", "scale_note", "seed_runs",
+           "train_recorded", "unseen_experiment", "weights_path"]
 
 #: Sub-folder of ``results/`` with one record per run.
 RUNS = "dsmnet_runs"
@@ -106,6 +106,41 @@ def seed_runs(rows: Iterable[RunSpec | str] | None = None, seeds: Sequence[int] 
     for s in specs:
         mine = list(seeds) if seeds is not None else list(s.seeds)
         out += [SeedRun(s, int(k)) for k in mine[:max_seeds]]
+    return out
+
+
+def parse_rows(rows: Sequence[str], seeds: Sequence[int] | None = None) -> list[SeedRun]:
+    """Return the runs of rows named on the command line, ``ROW`` or ``ROW@SEED,SEED``.
+
+    Parameters
+    ----------
+    rows : sequence of str
+        Rows of Tables 2-4 (:attr:`~cryo_companion.papers.dsmnet.training.RunSpec.name`),
+        each optionally with its seeds after ``@``.
+    seeds : sequence of int or None
+        Seeds of the rows named without their own (None: each row's own).
+
+    Returns
+    -------
+    list of SeedRun
+
+    Raises
+    ------
+    ValueError
+        An unknown row, the unseen-structure row (its own step) or a malformed seed list.
+    """
+    valid = [r.name for r in ROWS if r.table != "unseen"]
+    out: list[SeedRun] = []
+    for item in rows:
+        name, _, mine = item.partition("@")
+        if name not in valid:
+            raise ValueError(f"unknown row {name!r}; valid: {', '.join(valid)}")
+        try:
+            own = [int(x) for x in mine.split(",")] if mine else None
+        except ValueError:
+            raise ValueError(f"{item!r}: seeds after @ are integers separated by commas "
+                             "(table2/dsmnet@1,2)") from None
+        out += seed_runs([name], own if own is not None else seeds)
     return out
 
 
@@ -619,10 +654,11 @@ def _parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="data sets A, B, C -> results/dsmnet_data.json")
     d.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
     t = sub.add_parser("train", help="rows of Tables 2-4 (each row's seeds)")
-    t.add_argument("rows", nargs="+", choices=[r.name for r in ROWS if r.table != "unseen"],
-                   metavar="ROW", help="rows, e.g. table2/dsmnet table3/B/seg table4/cls+rec_1:1")
+    t.add_argument("rows", nargs="+", metavar="ROW[@SEEDS]",
+                   help="rows, e.g. table2/dsmnet table3/B/seg table4/cls+rec_1:1, each with "
+                        "its own seeds after @ (table2/dsmnet@1,2)")
     t.add_argument("--seeds", type=int, nargs="+", default=None,
-                   help="seeds of every row (default: each row's own)")
+                   help="seeds of every row without its own (default: each row's own)")
     sub.add_parser("unseen", help="the unseen GroEL (3.5) -> results/dsmnet_unseen.json")
     return p
 
@@ -640,7 +676,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         0 on success.
     """
-    a = _parser().parse_args(argv)
+    p = _parser()
+    a = p.parse_args(argv)
+    if a.what == "train":
+        try:
+            runs = parse_rows(a.rows, a.seeds)
+        except ValueError as err:
+            p.error(str(err))
     run = setup(a.scale, a.device, 0, chapter="dsmnet", paper_needs_gpu=True)
     if a.what == "data":
         for n, data in ensure_data(a.datasets, run).items():
@@ -656,7 +698,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{e['recall']:.3f}; FSC 0.5 at {r['fsc_0_5']['resolution_nm']:.2f} nm, 0.143 at "
               f"{r['fsc_0_143']['resolution_nm']:.2f} nm")
         return 0
-    recs, _ = train_recorded(seed_runs(a.rows, a.seeds), run, group_size=a.group_size,
+    recs, _ = train_recorded(runs, run, group_size=a.group_size,
                              strategy=a.strategy,
                              checkpoints=Path("build") / "dsmnet_runs" / a.scale)
     for name, rec in recs.items():
