@@ -68,7 +68,7 @@ from cryo_companion.simulate.targets import align_by_poses
 __all__ = ["DATA_RESULT", "RUNS", "UNSEEN_RESULT", "UNSEEN_ROW", "WEIGHTS", "analyze_unseen",
            "collect_records", "current_record", "dataset_summary", "ensure_data",
            "fig2_examples", "load_records", "main", "parse_rows", "scale_note", "seed_runs",
-           "train_recorded", "unseen_experiment", "weights_path"]
+           "table_runs", "train_recorded", "unseen_experiment", "weights_path"]
 
 #: Sub-folder of ``results/`` with one record per run.
 RUNS = "dsmnet_runs"
@@ -107,6 +107,21 @@ def seed_runs(rows: Iterable[RunSpec | str] | None = None, seeds: Sequence[int] 
         mine = list(seeds) if seeds is not None else list(s.seeds)
         out += [SeedRun(s, int(k)) for k in mine[:max_seeds]]
     return out
+
+
+def table_runs(max_seeds: int | None = None) -> list[SeedRun]:
+    """Return the runs of Tables 2-4 (every row but the unseen-structure run's).
+
+    Parameters
+    ----------
+    max_seeds : int or None
+        Keep at most this many of each row's seeds (a reduced run; None: the row's own).
+
+    Returns
+    -------
+    list of SeedRun
+    """
+    return seed_runs([r for r in ROWS if r.table != "unseen"], max_seeds=max_seeds)
 
 
 def parse_rows(rows: Sequence[str], seeds: Sequence[int] | None = None) -> list[SeedRun]:

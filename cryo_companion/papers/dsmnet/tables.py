@@ -21,7 +21,7 @@ paper calls 0.88 points on data set C and up to 1.56 points in Table 4 so).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from cryo_companion.metrics import difference_ci, mean_std
@@ -194,6 +194,10 @@ class ClaimCheck:
     paper: str
     ours: str
     detail: str
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the JSON-able form."""
+        return asdict(self)
 
 
 # (table, data set, row, metric) of one cell; claims compare cells
