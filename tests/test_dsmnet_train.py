@@ -157,3 +157,19 @@ def test_recorded_runs_are_skipped_and_assembled(tmp_path, monkeypatch, data) ->
     assert checks and all(c.paper in ("holds", "does not hold") for c in checks)
     assert {c.ours for c in checks} <= {"holds", "holds beyond the seeds' spread",
                                         "does not hold", "not produced yet"}
+
+
+def test_the_seg_subnet_trains_vmapped_as_by_the_loop(data, device) -> None:
+    """The Seg Subnet has no dropout: its seeds may share one vmapped step (what "auto" picks
+    on CUDA), with the same results as the loop's, on every device."""
+    runs = [SeedRun(run_spec("table2/seg"), s) for s in (0, 1)]
+    one = Settings.for_scale("smoke", widths=(2, 4, 8), fc_width=8, max_epochs=1)
+    vm = train_runs(runs, data, one, device, strategy="vmap", progress=False)
+    lp = train_runs(runs, data, one, device, strategy="loop", progress=False)
+    assert [t.result.stepper for t in vm] == ["vmap", "vmap"]
+    assert [t.result.stepper for t in lp] == ["loop", "loop"]
+    for a, b in zip(vm, lp):
+        assert a.test == pytest.approx(b.test, rel=1e-3, abs=1e-4)
+        assert next(a.model.parameters()).device.type == torch.device(device).type
+    auto = train_runs(runs, data, one, device, progress=False)
+    assert auto[0].result.stepper == ("vmap" if torch.device(device).type == "cuda" else "loop")
