@@ -1,4 +1,5 @@
-"""``cryo-companion dsmnet``: classes, masks and densities from DSM-Net weights; bad input refused."""
+"""``cryo-companion dsmnet``: classes, masks and densities from DSM-Net weights; bad input
+refused."""
 from __future__ import annotations
 
 import mrcfile

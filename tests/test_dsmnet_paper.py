@@ -1,4 +1,5 @@
-"""DSM-Net's cited tables, the readings they support, its splits and its data sets (papers/dsmnet)."""
+"""DSM-Net's cited tables, the readings they support, its splits and its data sets
+(papers/dsmnet)."""
 from __future__ import annotations
 
 import json

@@ -140,7 +140,8 @@ def runs_table(records: Mapping[str, Mapping[str, Any]]) -> str:
         t = d.get("timing") or {}
         rows[name] = {"epochs": d.get("epochs_trained"), "best epoch": d.get("best_epoch"),
                       "stopped early": "yes" if d.get("stopped_epoch") is not None else "no",
-                      "converged": {True: "yes", False: "no"}.get(d.get("converged"), "-"),
+                      "converged": ("-" if d.get("converged") is None
+                                    else "yes" if d["converged"] else "no"),
                       "stepper": d.get("stepper"), "runs per step": t.get("runs_per_step"),
                       "train / val / test": "{train} / {validation} / {test}".format(
                           **d.get("split_sizes", {"train": "-", "validation": "-",
