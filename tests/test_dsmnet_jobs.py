@@ -120,3 +120,15 @@ def test_the_runner_lists_them_in_order() -> None:
     names = [j.name for j in all_jobs()]
     mine = [n for n in names if n.startswith("dsmnet")]
     assert mine == [j.name for j in jobs.JOBS]
+
+
+def test_the_chapter_is_not_estimated_from_a_smoke_run(tmp_path) -> None:
+    (tmp_path / "book" / "chapters").mkdir(parents=True)
+    nb = tmp_path / "book" / "chapters" / "dsmnet.ipynb"
+    nb.write_text(json.dumps({"metadata": {"cryo_companion": {"scale": "smoke",
+                                                              "wall_time_s": 19.2}}}))
+    e = jobs.chapter_estimate(tmp_path, {})
+    assert e.seconds == jobs.GUESS_DATA_S + 60 + jobs.STARTUP_S
+    nb.write_text(json.dumps({"metadata": {"cryo_companion": {"scale": "paper",
+                                                              "wall_time_s": 150.0}}}))
+    assert jobs.chapter_estimate(tmp_path, {}).seconds == 150.0
