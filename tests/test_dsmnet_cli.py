@@ -1,4 +1,5 @@
-"""``cryo-companion dsmnet``: classes, masks and densities from DSM-Net weights; bad input refused."""
+"""``cryo-companion dsmnet``: classes, masks and densities from DSM-Net weights; bad input
+refused."""
 from __future__ import annotations
 
 import mrcfile
@@ -121,3 +122,38 @@ def test_apply_network_and_check_inputs(tmp_path) -> None:
         check_inputs(model, meta, (5, 16, 16, 16), 13.68, "grey")
     with pytest.raises(ValueError, match="batch_size"):
         apply_network(model, x, batch_size=0)
+
+
+def test_weights_trained_through_learn_run_in_the_command(tmp_path, monkeypatch, capsys) -> None:
+    """A tiny DSM-Net trained by the chapter's path (learn.fit_many, its weights saved with the
+    run) classifies, segments and recovers through ``cryo-companion dsmnet``."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from dsmnet_tiny import tiny_crowded
+
+    from cryo_companion.papers.dsmnet import experiments
+    from cryo_companion.papers.dsmnet.train import Settings
+    from cryo_companion.runs.runtime import setup
+
+    data = tiny_crowded(20)
+    monkeypatch.setenv("CRYO_COMPANION_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr(experiments, "ensure_data", lambda names, run, **kw: {"A": data})
+    run = setup("smoke", "cpu", 0, chapter="dsmnet")
+    settings = Settings.for_scale("smoke", widths=(2, 4, 8), fc_width=8, max_epochs=1)
+    recs, _ = experiments.train_recorded(experiments.seed_runs(["table2/dsmnet"], [0]), run,
+                                         settings, weights=("table2_dsmnet_seed0",),
+                                         progress=False)
+    w = experiments.weights_path("table2_dsmnet_seed0", "smoke")
+    assert recs["table2_dsmnet_seed0"]["data"]["weights"] == w.name and w.is_file()
+    src = write_mrc(tmp_path / "in.mrc", data.volumes[:3], 13.68)
+    masks, dens = tmp_path / "m.mrc", tmp_path / "d.mrc"
+    assert main(["dsmnet", str(w), str(src), "--out-masks", str(masks), "--out-density",
+                 str(dens), "--contrast", "dark"]) == 0
+    out = capsys.readouterr()
+    rows = [ln.split("\t") for ln in out.out.strip().splitlines()[1:]]
+    assert len(rows) == 3 and all(r[1] in data.class_names for r in rows)
+    with mrcfile.open(dens) as m:
+        assert m.data.shape == (3, 16, 16, 16)
+    assert "warning" not in out.err

@@ -21,13 +21,15 @@ def _close():
 
 def test_results_table_puts_ours_beside_the_papers() -> None:
     data = {"table2": {"dsmnet": {
-        "miou": {**tables.summarize([{"miou": 0.8}, {"miou": 0.9}])["miou"]},
+        **tables.summarize([{"miou": 0.8, "object_accuracy": 0.5},
+                            {"miou": 0.9, "object_accuracy": 0.7}]),
         "converged": [True, False]}}}
     md = figs.results_table(tables.table_rows(data, "table2"))
     lines = md.splitlines()
     assert lines[0].startswith("| Method | Backbone | Pix acc, paper | Pix acc, ours")
     dsm = next(ln for ln in lines if ln.startswith("| DSM-Net"))
-    assert "89.00" in dsm and "85.00 ± 7.07 (n=2), 1 of 2 did not converge" in dsm
+    assert "89.00" in dsm and "| 85.00 ± 7.07 (n=2) |" in dsm     # convergence: a cls matter
+    assert "60.00 ± 14.14 (n=2), 1 of 2 did not converge" in dsm
     assert "missing" in dsm                                   # pixel accuracy not produced
     dsrf = next(ln for ln in lines if ln.startswith("| DSRF3D-v2"))
     assert "* (fails to converge)" in dsrf
@@ -65,3 +67,23 @@ def test_tsne_and_fsc_figures() -> None:
     assert ax.get_xlabel() == "spatial frequency (1/nm)" and ax.get_ylabel() == "FSC"
     assert any("FSC 0.5" in t.get_text() for t in ax.texts)
     assert any("paper's '5' as nm" in t.get_text() for t in ax.texts)
+
+
+def test_parameters_runs_and_unseen_tables() -> None:
+    md = figs.parameters_table({"table2/dsmnet": 2174905, "table2/cls": 1593878})
+    assert md.splitlines()[0] == "| run (row) | parameters |" and "| 2,174,905 |" in md
+    assert figs.runs_table({}) == "*No run recorded yet at this scale.*"
+    rec = {"data": {"epochs_trained": 40, "best_epoch": 25, "stopped_epoch": 40,
+                    "converged": True, "stepper": "loop", "timing": {"runs_per_step": 3},
+                    "split_sizes": {"train": 2565, "validation": 320, "test": 320}}}
+    row = figs.runs_table({"table2_dsmnet_seed0": rec}).splitlines()[2]
+    assert row == "| table2_dsmnet_seed0 | 40 | 25 | yes | yes | loop | 3 | 2565 / 320 / 320 |"
+    res = {"fsc_0_5": {"resolution_nm": 5.5}, "fsc_0_143": {"resolution_nm": 4.1}}
+    u = {"n": 3205, "n_groel": 146, "discovery": {"k": 22, "enriched": {
+        "n_target_in_cluster": 120, "purity": 0.8, "recall": 120 / 146}},
+         "fsc": {"resolution": res, "paper_score": 5.0, "nyquist_nm": 2.736},
+         "reference_fsc": {"resolution": {"fsc_0_5": {"resolution_nm": 7.0}}}}
+    md = figs.unseen_table(u)
+    assert "| recall of GroEL | 0.822 | - |" in md
+    assert "| recovered structure, resolution at FSC 0.5 (nm) | 5.5 | 5 |" in md
+    assert "k-means clusters of the 3,205 subtomograms | 22 | 22 |" in md

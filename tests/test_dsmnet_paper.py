@@ -1,4 +1,5 @@
-"""DSM-Net's cited tables, the readings they support, its splits and its data sets (papers/dsmnet)."""
+"""DSM-Net's cited tables, the readings they support, its splits and its data sets
+(papers/dsmnet)."""
 from __future__ import annotations
 
 import json
@@ -140,7 +141,7 @@ def smoke_c(tmp_path_factory: pytest.TempPathFactory):
 
 def test_dataset_c_at_smoke_scale(smoke_c) -> None:
     data, root = smoke_c
-    assert data.counts == {"ribosome": 2, "proteasome": 2}
+    assert data.counts == {"ribosome": 6, "proteasome": 6}
     assert data.volumes.shape[1:] == (40, 40, 40) and data.voxel_size_A == 13.68
     assert data.meta["config_hash"] == datasets.dataset_c_hash()
     assert data.meta["contrast"] == "dark" and data.meta["snr"]["median"] > 0

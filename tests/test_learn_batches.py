@@ -132,6 +132,24 @@ def test_a_resident_set_gives_the_same_batches_on_its_device(device):
             assert a.device.type == b.device.type == device.type and torch.equal(a, b)
 
 
+def test_extra_columns_follow_the_same_items(device):
+    """An extra column (e.g. recovery targets) is drawn with the same permutation as the rest."""
+    data = _set()
+    dens = np.arange(10, dtype=np.float32)[:, None, None, None] * np.ones((1, 4, 4, 4), np.float32)
+    for resident in (False, True):
+        src = DatasetBatches(data, 3, device=device, extra=[dens], resident=resident)
+        g = torch.Generator(device=device).manual_seed(2)
+        for _ in range(5):
+            x, y, m, d = src.next_batch(g)
+            ids = x[:, 0, 0, 0].long()
+            assert d.device.type == device.type and d.dtype == torch.float32
+            assert torch.equal(d[:, 1, 2, 3].long(), ids) and torch.equal(y, ids % 3)
+    no_masks = DatasetBatches(data, 3, masks=False, extra=[dens, np.arange(10)])
+    assert len(no_masks.next_batch(torch.Generator().manual_seed(0))) == 4
+    with pytest.raises(ValueError, match="extra column 0 has shape \\(9, 4\\); it needs one item"):
+        DatasetBatches(data, 3, extra=[np.zeros((9, 4))])
+
+
 def test_dataset_batches_errors():
     with pytest.raises(ValueError, match="exceeds"):
         DatasetBatches(_set(4), 5)

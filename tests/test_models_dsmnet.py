@@ -274,3 +274,31 @@ def test_dsrf3d_v2_outputs_and_bad_input() -> None:
     loss = F.cross_entropy(dsrf3d_v2(seed=0, n_classes=3, box=16, fc_width=8)(
         torch.randn(2, 16, 16, 16))["class_logits"], torch.tensor([0, 2]))
     assert math.isfinite(float(loss.detach()))
+
+
+def test_registered_with_example_batches_and_the_right_stepper() -> None:
+    """Both networks are in the registry; only a network with a classification head has dropout,
+    so the Seg Subnet's runs can share a vmapped step and the others step by the loop."""
+    from cryo_companion.learn.step import check_stackable
+    from cryo_companion.models.registry import build_model, get_spec, network_names
+
+    assert {"dsmnet", "dsrf3d_v2"} <= set(network_names())
+    spec = get_spec("dsmnet")
+    cfg = DSMNetConfig.variant("seg", box=16, widths=(2, 2, 4), fc_width=4)
+    x, label, mask, dens = spec.example_batch(cfg, 3, torch.Generator().manual_seed(0))
+    assert x.shape == mask.shape == dens.shape == (3, 16, 16, 16) and label.shape == (3,)
+    assert mask.dtype == torch.bool and torch.equal(dens, mask.float())
+    assert isinstance(build_model("dsmnet", cfg.to_dict()), DSMNet)
+    v = get_spec("dsrf3d_v2").example_batch(DSRF3Dv2Config(box=16, n_classes=5), 2,
+                                            torch.Generator().manual_seed(0))
+    assert v[0].shape == (2, 16, 16, 16) and int(v[1].max()) < 5
+    for variant, stackable in (("seg", True), ("cls", False), ("dsmnet", False)):
+        models = [dsmnet(variant, s, box=16, widths=(2, 2, 4), fc_width=4) for s in (0, 1)]
+        opts = [torch.optim.Adam(m.parameters()) for m in models]
+        if stackable:
+            check_stackable(models, opts)
+        else:
+            with pytest.raises(ValueError, match="draw random numbers"):
+                check_stackable(models, opts)
+    with pytest.raises(TypeError):
+        DSMNet(DSMNetConfig(), None, torch.Generator())  # type: ignore[misc]   # by keyword

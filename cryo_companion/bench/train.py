@@ -72,10 +72,33 @@ def _ssn3d_adam(params: Any, foreach: bool | None = None) -> torch.optim.Optimiz
                          foreach=foreach)
 
 
+def _dsmnet_loss() -> LossFn:
+    from cryo_companion.papers.dsmnet.train import make_loss
+
+    return make_loss({"cls": 1.0, "seg": 10.0, "rec": 1.0})     # DSM-Net's 1 : 10 : 1
+
+
+def _dsrf3d_v2_loss() -> LossFn:
+    from cryo_companion.papers.dsmnet.train import make_loss
+
+    loss = make_loss({"cls": 1.0})
+    return lambda out, labels: loss(out, labels, None, None)
+
+
+def _dsmnet_adam(params: Any, foreach: bool | None = None) -> torch.optim.Optimizer:
+    from cryo_companion.papers.dsmnet.train import Settings
+
+    s = Settings()
+    return torch.optim.Adam(params, lr=s.lr, betas=s.betas, eps=s.eps, foreach=foreach)
+
+
 #: The training loss each registered network is benchmarked with (its paper's), by name.
-LOSSES: dict[str, Callable[[], LossFn]] = {"dsrf3d": _dsrf3d_loss, "ssn3d": _ssn3d_loss}
+LOSSES: dict[str, Callable[[], LossFn]] = {"dsrf3d": _dsrf3d_loss, "ssn3d": _ssn3d_loss,
+                                           "dsmnet": _dsmnet_loss,
+                                           "dsrf3d_v2": _dsrf3d_v2_loss}
 #: Optimizers other than SGD with Nesterov momentum (its paper's), by network name.
-OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"ssn3d": _ssn3d_adam}
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
+    "ssn3d": _ssn3d_adam, "dsmnet": _dsmnet_adam, "dsrf3d_v2": _dsmnet_adam}
 
 
 def _sync(device: torch.device) -> None:

@@ -18,7 +18,8 @@ from cryo_companion.papers.dsmnet.paper_tables import FAILED
 from cryo_companion.papers.dsmnet.tables import METRICS, ClaimCheck
 from cryo_companion.tables import format_table
 
-__all__ = ["claims_table", "plot_fig2", "plot_fsc", "plot_tsne", "results_table"]
+__all__ = ["claims_table", "parameters_table", "plot_fig2", "plot_fsc", "plot_tsne",
+           "results_table", "runs_table", "unseen_table"]
 
 _HEAD = {"pixel_accuracy": "Pix acc", "miou": "mIoU", "object_accuracy": "Obj acc"}
 
@@ -67,8 +68,10 @@ def results_table(rows: Sequence[Mapping[str, Any]]) -> str:
         rec: dict[str, object] = {"Method": r["method"], "Backbone": r.get("backbone")}
         for m in METRICS:
             rec[f"{_HEAD[m]}, paper"] = _paper_cell(r[m]["paper"])
+            # convergence is the classification loss's: noted beside the object accuracy
             rec[f"{_HEAD[m]}, ours"] = _ours_cell(r[m]["ours"], r[m]["paper"],
-                                                  r.get("converged"))
+                                                  r.get("converged")
+                                                  if m == "object_accuracy" else None)
         recs.append(rec)
     return format_table(recs, cols, style="markdown")
 
@@ -90,6 +93,99 @@ def claims_table(checks: Sequence[ClaimCheck]) -> str:
              "Compared": c.detail} for c in checks]
     return format_table(recs, ["Claim (3.3)", "On the paper's tables", "On ours", "Compared"],
                         style="markdown")
+
+
+def parameters_table(counts: Mapping[str, int], paper: Mapping[str, float] | None = None
+                     ) -> str:
+    """Tabulate the trainable parameters of every network the runs train.
+
+    Parameters
+    ----------
+    counts : Mapping of str to int
+        ``row name -> parameters`` (:func:`cryo_companion.papers.dsmnet.training.
+        parameter_counts`).
+    paper : Mapping of str to float or None
+        ``row name -> the paper's count`` where it gives one.
+
+    Returns
+    -------
+    str
+        A Markdown table: row, parameters (and the paper's).
+    """
+    rows = {k: {"parameters": int(v), "paper": (paper or {}).get(k)} for k, v in counts.items()}
+    cols = ["parameters"] + (["paper"] if paper else [])
+    return format_table(rows, cols, "run (row)", style="markdown",
+                        formats={"parameters": ",d", "paper": ",.0f"})
+
+
+def runs_table(records: Mapping[str, Mapping[str, Any]]) -> str:
+    """Tabulate the recorded runs: how long each trained, where it stopped, how it stepped.
+
+    Parameters
+    ----------
+    records : Mapping
+        ``name -> {"data": ..., "provenance": ...}``
+        (:func:`cryo_companion.papers.dsmnet.experiments.collect_records`).
+
+    Returns
+    -------
+    str
+        A Markdown table, one row per run (a line saying none when there are none).
+    """
+    if not records:
+        return "*No run recorded yet at this scale.*"
+    rows = {}
+    for name, rec in records.items():
+        d = rec.get("data") or {}
+        t = d.get("timing") or {}
+        rows[name] = {"epochs": d.get("epochs_trained"), "best epoch": d.get("best_epoch"),
+                      "stopped early": "yes" if d.get("stopped_epoch") is not None else "no",
+                      "converged": ("-" if d.get("converged") is None
+                                    else "yes" if d["converged"] else "no"),
+                      "stepper": d.get("stepper"), "runs per step": t.get("runs_per_step"),
+                      "train / val / test": "{train} / {validation} / {test}".format(
+                          **d.get("split_sizes", {"train": "-", "validation": "-",
+                                                  "test": "-"}))}
+    return format_table(rows, list(next(iter(rows.values()))), "run", style="markdown")
+
+
+def unseen_table(unseen: Mapping[str, Any]) -> str:
+    """Tabulate the unseen-structure analysis: the enriched cluster and the recovered structure.
+
+    Parameters
+    ----------
+    unseen : Mapping
+        The ``"data"`` of ``results/dsmnet_unseen.json``
+        (:func:`cryo_companion.papers.dsmnet.experiments.analyze_unseen` and its run).
+
+    Returns
+    -------
+    str
+        A Markdown table of the numbers 3.5 reports or implies, ours beside the paper's where
+        it gives one.
+    """
+    e = unseen["discovery"]["enriched"]
+    res = unseen["fsc"]["resolution"]
+    ref = unseen["reference_fsc"]["resolution"]
+    nm = {k: (v or {}).get("resolution_nm") for k, v in res.items()}
+    ref_nm = {k: (v or {}).get("resolution_nm") for k, v in ref.items()}
+    rows = {
+        "GroEL subtomograms (never trained on)": {"ours": unseen["n_groel"], "paper": None},
+        f"k-means clusters of the {unseen['n']:,} subtomograms": {
+            "ours": unseen["discovery"]["k"], "paper": 22},
+        "GroEL in the enriched cluster": {"ours": e["n_target_in_cluster"], "paper": None},
+        "purity of the enriched cluster": {"ours": e["purity"], "paper": None},
+        "recall of GroEL": {"ours": e["recall"], "paper": None},
+        "recovered structure, resolution at FSC 0.5 (nm)": {
+            "ours": nm.get("fsc_0_5"), "paper": unseen["fsc"].get("paper_score")},
+        "recovered structure, resolution at FSC 0.143 (nm)": {"ours": nm.get("fsc_0_143"),
+                                                              "paper": None},
+        "average of the inputs by true poses, FSC 0.5 (nm)": {"ours": ref_nm.get("fsc_0_5"),
+                                                              "paper": None},
+        "Nyquist (nm)": {"ours": unseen["fsc"]["nyquist_nm"], "paper": None},
+    }
+    return format_table(rows, ["ours", "paper"], "3.5", style="markdown",
+                        formats={"ours": ".3g", "paper": "g"})
 
 
 def plot_fig2(volumes: Any, truth: Any, masks: Any, recovery: Any, voxel_size_A: float, *,
@@ -188,8 +284,8 @@ def plot_fsc(report: Mapping[str, Any], *, title: str | None = None) -> Figure:
         FSC against spatial frequency (1/nm), shells from 1 to Nyquist.
     """
     curve = report["curve"]
-    f = np.asarray(curve["frequency_per_A"][1:]) * 10.0          # 1/nm
-    fsc = np.asarray(curve["fsc"][1:])
+    f = np.asarray(curve["frequency_per_A"][1:], dtype=float) * 10.0          # 1/nm
+    fsc = np.asarray(curve["fsc"][1:], dtype=float)            # None (an empty shell): NaN
     fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
     ax.plot(f, fsc, "o-", ms=3, lw=1.2, label="FSC, recovered vs true")
     for r in report["resolution"].values():
@@ -208,7 +304,7 @@ def plot_fsc(report: Mapping[str, Any], *, title: str | None = None) -> Figure:
     ax.axhline(0.0, color="0.6", lw=0.6)
     ax.set_xlabel("spatial frequency (1/nm)")
     ax.set_ylabel("FSC")
-    ax.set_ylim(min(-0.1, float(fsc.min()) - 0.05), 1.05)
+    ax.set_ylim(min(-0.1, float(np.nanmin(fsc, initial=0.0)) - 0.05), 1.05)
     if title:
         ax.set_title(title)
     ax.legend(fontsize="small", loc="upper right")

@@ -21,8 +21,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from cryo_companion.cli._common import int_at_least
+
+if TYPE_CHECKING:
+    from cryo_companion._io import OutputPlan
 
 COMMAND = "dsmnet"
 
@@ -43,7 +47,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="subtomograms per forward pass")
 
 
-def outputs(args: argparse.Namespace):
+def outputs(args: argparse.Namespace) -> OutputPlan:
     """Return what ``dsmnet`` reads and writes, checked before any work."""
     from cryo_companion._io import OutputPlan
 

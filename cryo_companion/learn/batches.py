@@ -18,7 +18,7 @@ from ``generator`` (never the global RNG), so the run's generator state plus the
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import torch
@@ -200,16 +200,22 @@ class DatasetBatches:
     resident : bool
         Copy the set to ``device`` once and draw the batches there (no host-to-device copy per
         batch; the set must fit in the device's memory); False keeps it in host memory.
+    extra : sequence of array-like
+        Further columns, one item per subtomogram each (`(N, ...)`, e.g. the targets' densities
+        `(N, D, D, D)` float32 that a recovery head regresses), appended to every batch after
+        the masks (or the labels), in order.
 
     Notes
     -----
-    Batches are ``(volumes float32, labels int64)`` or ``(volumes, labels, masks bool)``.
-    The permutation is drawn with ``torch.randperm`` on the generator's device.
+    Batches are ``(volumes float32, labels int64)`` or ``(volumes, labels, masks bool)``, then
+    the ``extra`` columns. The permutation is drawn with ``torch.randperm`` on the generator's
+    device.
     """
 
     def __init__(self, dataset: SubtomogramSet, batch_size: int, *,
                  device: torch.device | str = "cpu", standardize: bool = False,
-                 masks: bool = True, resident: bool = False) -> None:
+                 masks: bool = True, resident: bool = False,
+                 extra: Sequence[Any] = ()) -> None:
         n = len(dataset)
         _check_positive("batch_size", batch_size)
         if batch_size > n:
@@ -222,6 +228,12 @@ class DatasetBatches:
         self._cols = [torch.from_numpy(dataset.volumes), torch.from_numpy(dataset.labels)]
         if masks and dataset.masks is not None:
             self._cols.append(torch.from_numpy(dataset.masks))
+        for i, col in enumerate(extra):
+            c = torch.as_tensor(col)
+            if c.dim() == 0 or c.shape[0] != n:
+                raise ValueError(f"extra column {i} has shape {tuple(c.shape)}; it needs one "
+                                 f"item per subtomogram ({n}, ...)")
+            self._cols.append(c)
         if resident:
             self._cols = [c.to(self.device) for c in self._cols]
         self._n = n
@@ -240,7 +252,7 @@ class DatasetBatches:
         Returns
         -------
         tuple of torch.Tensor
-            ``(volumes, labels[, masks])`` with ``batch_size`` items on :attr:`device`.
+            ``(volumes, labels[, masks], *extra)`` with ``batch_size`` items on :attr:`device`.
         """
         if self._perm is None or self._pos + self.batch_size > self._n:
             self._perm = torch.randperm(self._n, generator=generator,

@@ -67,9 +67,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["HEADS", "OUTPUT_KEYS", "VARIANTS", "VARIANT_NAMES", "WEIGHTS_FORMAT", "DSMNet",
-           "DSMNetConfig", "ResidualBlock", "dsmnet", "load_weights", "multitask_loss",
-           "parameter_count_formula", "save_weights"]
+from cryo_companion.models.registry import ModelSpec, register
+
+__all__ = ["HEADS", "OUTPUT_KEYS", "SPEC", "VARIANTS", "VARIANT_NAMES", "WEIGHTS_FORMAT",
+           "DSMNet", "DSMNetConfig", "ResidualBlock", "dsmnet", "example_batch", "load_weights",
+           "multitask_loss", "parameter_count_formula", "save_weights"]
 
 #: The task heads: classification, segmentation, structure recovery.
 HEADS: tuple[str, ...] = ("cls", "seg", "rec")
@@ -293,7 +295,7 @@ class DSMNet(nn.Module):
     """
 
     def __init__(self, cfg: DSMNetConfig | None = None, class_names: Sequence[str] | None = None,
-                 generator: torch.Generator | None = None) -> None:
+                 *, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.cfg = cfg or DSMNetConfig()
         c = self.cfg
@@ -311,7 +313,9 @@ class DSMNet(nn.Module):
         if "cls" in c.heads:
             self.fc = nn.Linear(w3, c.fc_width)
             self.classifier = nn.Linear(c.fc_width, c.n_classes)
-        self.dropout = nn.Dropout(c.dropout)
+        # only a classification head has dropout (a network without one draws no random
+        # numbers, so its runs can share one vmapped step)
+        self.dropout: nn.Module = nn.Dropout(c.dropout) if "cls" in c.heads else nn.Identity()
         self.decoder = nn.ModuleDict()
         if c.decoder:
             self.decoder.update({"up1": _up(w3, w2), "dres1": ResidualBlock(w2),
@@ -561,3 +565,40 @@ def load_weights(path: str | os.PathLike, map_location: str | torch.device = "cp
     model.eval()
     meta = {k: v for k, v in payload.items() if k != "state_dict"}
     return model.to(map_location), meta
+
+
+def example_batch(cfg: DSMNetConfig, n: int, generator: torch.Generator
+                  ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Random inputs and targets of the right shapes for benchmarks and tests (not data).
+
+    Parameters
+    ----------
+    cfg : DSMNetConfig
+        The network (its box and classes).
+    n : int
+        Batch size.
+    generator : torch.Generator
+        Source of the draws; the tensors are made on its device.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        `(n, D, D, D)` float32 standard normal inputs, `(n,)` int64 class labels, `(n, D, D, D)`
+        bool target masks (about 2 % of the voxels) and `(n, D, D, D)` float32 recovery targets
+        (the masks as 0/1): the columns every DSM-Net run trains on, whichever heads it has.
+    """
+    dev = generator.device
+    d = cfg.box
+    x = torch.randn(n, d, d, d, generator=generator, device=dev)
+    label = torch.randint(cfg.n_classes, (n,), generator=generator, device=dev)
+    mask = torch.rand(n, d, d, d, generator=generator, device=dev) > 0.98
+    return x, label, mask, mask.float()
+
+
+#: The registry entry of DSM-Net (:mod:`cryo_companion.models.registry`); the default
+#: configuration is the full network, 22 classes, 40³ boxes. It has dropout (the
+#: classification head): its runs step by the loop, not vmapped.
+SPEC = register(ModelSpec(name="dsmnet", config_cls=DSMNetConfig, model_cls=DSMNet,
+                          example_batch=example_batch,
+                          description="DSM-Net and its subnets (default: all three heads), "
+                                      "DSM-Net paper 2.1-2.3"))

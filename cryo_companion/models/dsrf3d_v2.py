@@ -26,9 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cryo_companion.models.registry import ModelSpec, register
 from cryo_companion.models.ssn3d import ENCODER_WIDTHS
 
-__all__ = ["DSRF3Dv2", "DSRF3Dv2Config", "dsrf3d_v2", "parameter_count_formula"]
+__all__ = ["SPEC", "DSRF3Dv2", "DSRF3Dv2Config", "dsrf3d_v2", "example_batch",
+           "parameter_count_formula"]
 
 
 @dataclass(frozen=True)
@@ -121,7 +123,7 @@ class DSRF3Dv2(nn.Module):
     """
 
     def __init__(self, cfg: DSRF3Dv2Config | None = None,
-                 class_names: Sequence[str] | None = None,
+                 class_names: Sequence[str] | None = None, *,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.cfg = cfg or DSRF3Dv2Config()
@@ -202,3 +204,33 @@ def dsrf3d_v2(seed: int | None = None, *, class_names: Sequence[str] | None = No
     """
     g = torch.Generator().manual_seed(int(seed)) if seed is not None else None
     return DSRF3Dv2(DSRF3Dv2Config(**overrides), class_names=class_names, generator=g)
+
+
+def example_batch(cfg: DSRF3Dv2Config, n: int, generator: torch.Generator
+                  ) -> tuple[Tensor, Tensor]:
+    """Random inputs and labels of the right shapes for benchmarks and tests (not data).
+
+    Parameters
+    ----------
+    cfg : DSRF3Dv2Config
+        The network (its box and classes).
+    n : int
+        Batch size.
+    generator : torch.Generator
+        Source of the draws; the tensors are made on its device.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        `(n, D, D, D)` float32 standard normal inputs and `(n,)` int64 class labels.
+    """
+    dev = generator.device
+    d = cfg.box
+    return (torch.randn(n, d, d, d, generator=generator, device=dev),
+            torch.randint(cfg.n_classes, (n,), generator=generator, device=dev))
+
+
+#: The registry entry of DSRF3D-v2 (22 classes, 40³ boxes); it has dropout: loop stepper.
+SPEC = register(ModelSpec(name="dsrf3d_v2", config_cls=DSRF3Dv2Config, model_cls=DSRF3Dv2,
+                          example_batch=example_batch,
+                          description="DSRF3D-v2, the 22-class 3-D VGG of DSM-Net's Table 2"))

@@ -21,7 +21,7 @@ paper calls 0.88 points on data set C and up to 1.56 points in Table 4 so).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from cryo_companion.metrics import difference_ci, mean_std
@@ -33,7 +33,7 @@ from cryo_companion.papers.dsmnet.paper_tables import (
     PaperRow,
 )
 
-__all__ = ["CLAIMS", "METRICS", "SAME_RUNS", "SIMILAR", "ClaimCheck", "check_claims",
+__all__ = ["CLAIMS", "METRICS", "SAME_RUNS", "SIMILAR", "ClaimCheck", "assemble", "check_claims",
            "summarize", "table_rows"]
 
 #: The tables' metric columns, in order.
@@ -69,6 +69,44 @@ def summarize(per_seed: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         out[k] = {**mean_std(vals), "values": vals}
     if all("converged" in s for s in per_seed):
         out["converged"] = [bool(s["converged"]) for s in per_seed]
+    return out
+
+
+def assemble(records: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Build our Tables 2-4 from run records: every row's seeds summarised.
+
+    Parameters
+    ----------
+    records : Mapping
+        ``name -> {"data": ..., "provenance": ...}`` run records
+        (:func:`cryo_companion.papers.dsmnet.experiments.collect_records`); each record's data
+        has ``run`` (the row's fields and the seed), ``test`` (scores) and ``converged``
+        (None without a classification head). The unseen-structure run is left out.
+
+    Returns
+    -------
+    dict
+        ``{"table2": {ROW: ...}, "table3": {"B": {ROW: ...}, "C": {...}}, "table4": {ROW:
+        ...}}`` (only what the records hold), each row :func:`summarize` of its seeds' test
+        scores in seed order, with ``seeds`` and ``epochs_trained`` (lists, per seed).
+    """
+    rows: dict[tuple[str, str | None, str], list[Mapping[str, Any]]] = {}
+    for rec in records.values():
+        d = rec.get("data") or {}
+        r = d.get("run") or {}
+        if r.get("table") not in ("table2", "table3", "table4"):
+            continue
+        ds = r["dataset"] if r["table"] == "table3" else None
+        rows.setdefault((r["table"], ds, r["row"]), []).append(d)
+    out: dict[str, Any] = {}
+    for (table, ds, row), runs in rows.items():
+        runs = sorted(runs, key=lambda d: int(d["run"]["seed"]))
+        per_seed = [{**d["test"], **({"converged": bool(d["converged"])}
+                                     if d.get("converged") is not None else {})} for d in runs]
+        summary = {**summarize(per_seed), "seeds": [int(d["run"]["seed"]) for d in runs],
+                   "epochs_trained": [d.get("epochs_trained") for d in runs]}
+        sec = out.setdefault(table, {})
+        (sec.setdefault(ds, {}) if ds is not None else sec)[row] = summary
     return out
 
 
@@ -156,6 +194,10 @@ class ClaimCheck:
     paper: str
     ours: str
     detail: str
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the JSON-able form."""
+        return asdict(self)
 
 
 # (table, data set, row, metric) of one cell; claims compare cells

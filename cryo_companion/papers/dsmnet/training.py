@@ -189,7 +189,7 @@ def run_spec(name: str) -> RunSpec:
 
 
 def build_network(spec: RunSpec, seed: int, *, box: int = 40,
-                  class_names: Sequence[str] | None = None) -> nn.Module:
+                  class_names: Sequence[str] | None = None, **overrides: Any) -> nn.Module:
     """Build the network of ``spec``, initialised from ``seed``.
 
     Parameters
@@ -202,6 +202,9 @@ def build_network(spec: RunSpec, seed: int, *, box: int = 40,
         Edge of the input boxes.
     class_names : sequence of str or None
         Names of the ``spec.n_classes`` classes (classifiers keep them).
+    **overrides : Any
+        Further :class:`~cryo_companion.models.dsmnet.DSMNetConfig` fields of a DSM-Net
+        (``widths``, ``fc_width``: narrower networks at smoke scale); refused for the others.
 
     Returns
     -------
@@ -212,7 +215,9 @@ def build_network(spec: RunSpec, seed: int, *, box: int = 40,
     if spec.network == "dsmnet":
         assert spec.variant is not None
         return dsmnet(spec.variant, seed, n_classes=spec.n_classes, box=box,
-                      class_names=class_names)
+                      class_names=class_names, **overrides)
+    if overrides:
+        raise ValueError(f"{spec.network} takes no overrides (got {sorted(overrides)})")
     if spec.network == "dsrf3d_v2":
         return dsrf3d_v2(seed, n_classes=spec.n_classes, box=box, class_names=class_names)
     if spec.network == "ssn3d_ed":

@@ -19,6 +19,7 @@ paper's "5.0" is read as a resolution in nm (:mod:`cryo_companion.papers.dsmnet.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -143,11 +144,15 @@ def structure_fsc(recovered: Any, truth: Any, voxel_size_A: float) -> dict[str, 
     -------
     dict
         ``curve`` (:func:`~cryo_companion.metrics.fourier_shell_correlation`), ``resolution``
-        (``{"fsc_0_5": ..., "fsc_0_143": ...}``, each :func:`~cryo_companion.metrics.fsc_resolution`),
+        (``{"fsc_0_5": ..., "fsc_0_143": ...}``, each
+        :func:`~cryo_companion.metrics.fsc_resolution`),
         ``nyquist_nm`` and the paper's ``paper_score`` (5.0, read as nm).
     """
     curve = fourier_shell_correlation(recovered, truth, voxel_size_A)
-    return {"curve": curve,
-            "resolution": {_key(t): fsc_resolution(curve, t) for t in FSC_THRESHOLDS},
+    res = {_key(t): fsc_resolution(curve, t) for t in FSC_THRESHOLDS}
+    # JSON has no infinity: shell 0's resolution (and a constant volume's NaN FSC) as None
+    curve = {k: [None if isinstance(x, float) and not math.isfinite(x) else x for x in v]
+             if isinstance(v, list) else v for k, v in curve.items()}
+    return {"curve": curve, "resolution": res,
             "nyquist_nm": 2 * voxel_size_A / 10, "paper_score": FSC_SCORE,
             "paper_score_reading": "resolution in nm at an FSC threshold the paper does not name"}
