@@ -80,7 +80,8 @@ def test_simulation_tables_and_figures() -> None:
     assert fig.axes[1].get_xlabel() == "spatial frequency |k| (1/nm)"
     rows = [{"snr_requested": 0.1, "measured_mean": 0.1, "measured_max_rel_err": 2.5e-6,
              "frank_al_ali_mean": 0.098, "frank_al_ali_std": 0.01}]
-    assert simulation.snr_check_table(rows).splitlines()[2] == "| 0.1 | 0.1 | 2.5e-06 | 0.098 | 0.01 |"
+    row = simulation.snr_check_table(rows).splitlines()[2]
+    assert row == "| 0.1 | 0.1 | 2.5e-06 | 0.098 | 0.01 |"
     ax = simulation.plot_snr_check(rows, 4).axes[0]
     assert ax.get_xscale() == "log" and ax.get_xlabel() == "requested SNR"
 

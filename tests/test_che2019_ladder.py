@@ -1,4 +1,5 @@
-"""The reality-gap ladder: one factor per rung, paired imaging rungs, cache, evaluation, verdicts."""
+"""The reality-gap ladder: one factor per rung, paired imaging rungs, cache, evaluation,
+verdicts."""
 from __future__ import annotations
 
 import dataclasses

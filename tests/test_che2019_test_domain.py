@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from cryo_companion.cli.main import main as cli
 from cryo_companion.dataset import load_subtomograms
+from cryo_companion.papers.che2019 import test_domain as ts
 from cryo_companion.papers.che2019.test_domain import (
     TEST_DOMAIN_CONFIG,
     baseline_preset,
@@ -119,12 +122,6 @@ def test_config_states_the_ice_thickness_once_in_effect():
 
 
 # --- two frozen domains, one generator (issue #14, item 3) ---------------------------------
-
-from pathlib import Path
-
-import torch
-
-from cryo_companion.papers.che2019 import test_domain as ts
 
 ROOT = Path(__file__).resolve().parent.parent
 B = "che2019_test_domain_b"

@@ -126,7 +126,8 @@ def test_a_resident_set_gives_the_same_batches_on_its_device(device):
     host, res = DatasetBatches(_set(), 3, device=device), DatasetBatches(_set(), 3, device=device,
                                                                          resident=True)
     assert all(c.device.type == device.type for c in res._cols)
-    g1, g2 = torch.Generator(device=device).manual_seed(1), torch.Generator(device=device).manual_seed(1)
+    g1 = torch.Generator(device=device).manual_seed(1)
+    g2 = torch.Generator(device=device).manual_seed(1)
     for _ in range(5):
         for a, b in zip(host.next_batch(g1), res.next_batch(g2)):
             assert a.device.type == b.device.type == device.type and torch.equal(a, b)

@@ -34,7 +34,8 @@ def test_yopo_size_matches_its_formula() -> None:
 
 
 def test_deepfinder_shapes_and_input_checks() -> None:
-    net = df.DeepFinder(df.DeepFinderConfig(n_classes=4), generator=torch.Generator().manual_seed(0))
+    net = df.DeepFinder(df.DeepFinderConfig(n_classes=4),
+                        generator=torch.Generator().manual_seed(0))
     out = net(torch.randn(2, 8, 12, 16))
     assert out.shape == (2, 4, 8, 12, 16)
     with pytest.raises(ValueError, match="divisible by 4"):

@@ -1,4 +1,5 @@
-"""Multislice propagation: unitarity, the weak-phase limit, the defocus of a slice, thick specimens."""
+"""Multislice propagation: unitarity, the weak-phase limit, the defocus of a slice, thick
+specimens."""
 from __future__ import annotations
 
 import itertools

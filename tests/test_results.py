@@ -69,7 +69,8 @@ def test_dirty_means_changed_sources_not_written_results(tmp_path, monkeypatch) 
 
     if shutil.which("git") is None:
         pytest.skip("needs git")
-    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)
+    def git(*a: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)
     for rel in ("results/a.json", "book/chapters/c.ipynb", "pkg/mod.py"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("0\n")

@@ -22,7 +22,8 @@ def _blob(D=15, a=(1.0, 1.5, 0.8)):
 
 @pytest.fixture(scope="module")
 def scene():
-    t = {"a": make_template("a", _blob(), 10.0), "b": make_template("b", _blob(a=(1.4, 1, 1)), 10.0)}
+    t = {"a": make_template("a", _blob(), 10.0),
+         "b": make_template("b", _blob(a=(1.4, 1, 1)), 10.0)}
     spec = SceneSpec(shape=(30, 48, 48), voxel_size_A=10.0, ice_thickness_A=260.0,
                      counts={"a": 30, "b": 30}, vesicles=1, vesicle_radius_A=(90.0, 110.0))
     return make_scene(spec, t, ["a", "b", "membrane"], torch.Generator().manual_seed(3)), t
@@ -113,7 +114,8 @@ def _chebyshev_ok(s, half_width_vox):
 
 
 def test_isolated_packing_keeps_a_cube_around_each_molecule_empty():
-    t = {"a": make_template("a", _blob(), 10.0), "b": make_template("b", _blob(a=(1.4, 1, 1)), 10.0)}
+    t = {"a": make_template("a", _blob(), 10.0),
+         "b": make_template("b", _blob(a=(1.4, 1, 1)), 10.0)}
     spec = SceneSpec(shape=(40, 64, 64), voxel_size_A=10.0, ice_thickness_A=380.0,
                      counts={"a": 6, "b": 6}, contact_fraction=0.0, isolation_half_width_A=80.0,
                      skip_unplaceable=True)

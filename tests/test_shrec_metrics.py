@@ -1,4 +1,5 @@
-"""SHREC 2020 evaluation (Gubins et al. 2020, Sec. 2.2, Tables 3-6): hand-worked cases and properties."""
+"""SHREC 2020 evaluation (Gubins et al. 2020, Sec. 2.2, Tables 3-6): hand-worked cases and
+properties."""
 from __future__ import annotations
 
 import math
@@ -167,7 +168,8 @@ def test_dilation_closes_one_voxel_gap_and_max_label_wins():
 
 def test_truth_outside_map_names_shapes():
     bad = particle_list(["1bxn", "4d8q"], [[4, 3, 3], [3, 3, 30]])
-    with pytest.raises(ValueError, match=r"outside the occupancy map of shape \(z, y, x\) = \(7, 7, 20\)"):
+    with pytest.raises(ValueError,
+                       match=r"outside the occupancy map of shape \(z, y, x\) = \(7, 7, 20\)"):
         check_truth(bad, OCC)
 
 

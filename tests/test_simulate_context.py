@@ -242,7 +242,8 @@ def test_membrane_fragments_are_seeded_discs_of_bilayer():
     assert a.shape == (3, 32, 32, 32) and a.dtype.name == "float32"
     assert (a == b).all() and not (a == membrane_fragments(3, 32, 13.68, seed=5)).all()
     ax = torch.arange(32, dtype=torch.float64) - 16
-    r = torch.sqrt(ax.reshape(-1, 1, 1) ** 2 + ax.reshape(1, -1, 1) ** 2 + ax.reshape(1, 1, -1) ** 2)
+    r = torch.sqrt(ax.reshape(-1, 1, 1) ** 2 + ax.reshape(1, -1, 1) ** 2
+                   + ax.reshape(1, 1, -1) ** 2)
     for f in torch.from_numpy(a):
         assert float(f.max()) > 0.5  # leaflets as dense as protein (Da/Å³)
         # nothing beyond the largest window radius (0.45 box) plus its soft edge

@@ -232,7 +232,8 @@ def test_pilot_keeps_height_and_number_density() -> None:
     cfg = dataclasses.replace(SMALL, tomogram_shape=(300, 600, 600), n_complexes=10_000,
                               box=40)
     p = pilot_config(cfg, 160)
-    assert p.tomogram_shape == (300, 160, 160) and p.n_complexes == round(10_000 * 160 ** 2 / 600 ** 2)
+    assert p.tomogram_shape == (300, 160, 160)
+    assert p.n_complexes == round(10_000 * 160 ** 2 / 600 ** 2)
     assert p.seed != cfg.seed and p.n_subtomograms is None
     with pytest.raises(ValueError, match="at least the box"):
         pilot_config(cfg, 32)

@@ -19,7 +19,8 @@ def _templates(D: int = D) -> tuple[torch.Tensor, torch.Tensor]:
     """Two synthetic densities: a pair of Gaussian blobs and an elongated ellipsoid."""
     c = (D - 1) / 2
     z, y, x = torch.meshgrid(*[torch.arange(D, dtype=torch.float32) - c] * 3, indexing="ij")
-    a = torch.exp(-((x - 3) ** 2 + y**2 + z**2) / 8) + torch.exp(-((x + 3) ** 2 + (y - 2) ** 2 + z**2) / 4)
+    a = (torch.exp(-((x - 3) ** 2 + y**2 + z**2) / 8)
+         + torch.exp(-((x + 3) ** 2 + (y - 2) ** 2 + z**2) / 4))
     b = torch.exp(-(x**2 / 30 + y**2 / 3 + z**2 / 8))
     return torch.stack([a, b]), torch.tensor([3, 7])
 
@@ -138,7 +139,8 @@ def test_mask_is_threshold_of_rotated_density(sim):
     for i in range(2):
         expect = vols[i] > 0.25 * vols[i].max()
         assert torch.equal(b.mask[i], expect)
-    assert torch.equal(b.mask, b.stages["density"] > 0.25 * vols.amax((1, 2, 3)).reshape(2, 1, 1, 1))
+    peak = vols.amax((1, 2, 3)).reshape(2, 1, 1, 1)
+    assert torch.equal(b.mask, b.stages["density"] > 0.25 * peak)
 
 
 def test_bright_particles_by_default_and_physical_sign_on_request():
@@ -154,7 +156,8 @@ def test_bright_particles_by_default_and_physical_sign_on_request():
 
 def test_box_crop_and_parity_check():
     v, lab = _templates(24)
-    assert Simulator(v, lab, box=20).sample(1, get_preset("baseline")).noisy.shape == (1, 20, 20, 20)
+    batch = Simulator(v, lab, box=20).sample(1, get_preset("baseline"))
+    assert batch.noisy.shape == (1, 20, 20, 20)
     with pytest.raises(ValueError, match="even/odd box mismatch"):
         Simulator(v, lab, box=21)
 

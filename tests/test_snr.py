@@ -29,7 +29,8 @@ def test_frank_al_ali_from_two_realisations(snr):
 
 def test_correlation_bounds_and_errors():
     x = torch.randn(2, 100)
-    torch.testing.assert_close(pearson_correlation(x, 3 * x + 1), torch.ones(2, dtype=torch.float64))
+    torch.testing.assert_close(pearson_correlation(x, 3 * x + 1),
+                               torch.ones(2, dtype=torch.float64))
     with pytest.raises(ValueError):
         snr_from_clean(torch.zeros(2, 3), torch.zeros(2, 4))
     with pytest.raises(ValueError):

@@ -40,7 +40,8 @@ def smoke(tmp_path, monkeypatch):
 
 def test_specs_of_the_tables() -> None:
     t2 = table2_specs([0, 1, 2])
-    assert len(t2) == 15 and t2[0].name == "table2_v1_A_seed0" and t2[-1].name == "table2_ed_C_seed2"
+    assert len(t2) == 15
+    assert t2[0].name == "table2_v1_A_seed0" and t2[-1].name == "table2_ed_C_seed2"
     t3 = table3_specs([0])
     assert len(t3) == 22 and {s.dataset for s in t3} == {"A"} and {s.variant for s in t3} == {"ed"}
     assert [s.held_out for s in table3_specs([0], ["1A1S", "1KPB"])] == ["1A1S", "1KP8"]
