@@ -18,9 +18,13 @@ Choices the issue leaves open, stated:
   (gain 1, offset 0);
 * every ablation is evaluated with the randomized arm's mask threshold (0.5, V).
 
-Training the ablations needs the GPU (six or seven configurations × seeds × 15,000 iterations);
-this module holds their definitions (:func:`ablation_preset`, :func:`training_plan`) and the
-evaluation of trained weights on both domains (:func:`evaluate_ablation`).
+Training the ablations needs the GPU: seven configurations × seeds, trained as the arms
+``ablation:NAME`` of :class:`~cryo_companion.papers.che2019.train.TrainConfig` by the jobs of
+:mod:`cryo_companion.papers.che2019.jobs` (fewer iterations than Table I's 15,000: the chapter
+says how many where the numbers appear) and exported to ``results/weights/ablation_NAME_seedS.pt``.
+This module holds their definitions (:func:`ablation_preset`, :func:`training_plan`), the
+evaluation of trained weights on both domains (:func:`evaluate_ablation`) and its tables
+(:func:`ablation_sections`, :func:`drop_verdicts`).
 """
 from __future__ import annotations
 
@@ -41,8 +45,8 @@ from cryo_companion.papers.che2019.test_domain import DOMAIN_FILES, domain_recor
 from cryo_companion.simulate.randomization import Preset
 
 __all__ = ["ABLATIONS", "ABLATION_METRICS", "REFERENCE", "Ablation", "ablation_preset",
-           "available", "base_preset", "context_fields", "evaluate_ablation", "training_plan",
-           "weights_by_ablation"]
+           "ablation_sections", "ablation_table", "available", "base_preset", "context_fields",
+           "drop_verdicts", "evaluate_ablation", "training_plan", "weights_by_ablation"]
 
 #: Name of the reference configuration (every factor randomized).
 REFERENCE = "all_randomized"
@@ -280,3 +284,117 @@ def weights_by_ablation(folder: str | os.PathLike, pattern: str = "ablation_{nam
         if files:
             out[a.name] = files
     return out
+
+
+def _cell(m: Mapping[str, Any] | None) -> str:
+    if m is None:
+        return "-"
+    sd = f" ± {m['std']:.3f}" if m.get("std") is not None else ""
+    return f"{m['mean']:.3f}{sd}"
+
+
+def _drop(d: Mapping[str, Any] | None) -> str:
+    return "n/a" if d is None else f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+
+
+def ablation_table(result: Mapping[str, Any], domain: str,
+                   metrics: Sequence[str] = ("accuracy", "miou")) -> str:
+    """One domain's ablations as a Markdown table: the metrics and the drop of each.
+
+    Parameters
+    ----------
+    result : mapping
+        :func:`evaluate_ablation`'s result.
+    domain : str
+        One of its domains.
+    metrics : sequence of str
+        Metrics of :data:`ABLATION_METRICS` to show.
+
+    Returns
+    -------
+    str
+        One row per ablation present (in :data:`ABLATIONS` order): the factor fixed, the seeds,
+        mean ± std of each metric, and its drop (reference − ablation) with the 95 % Welch-t
+        interval ("n/a" with fewer than 2 seeds; the reference has none).
+    """
+    from cryo_companion.tables import format_table
+
+    per = result["domains"][domain]["ablations"]
+    rows: dict[str, dict[str, object]] = {}
+    for a in ABLATIONS:
+        if a.name not in per:
+            continue
+        cell = per[a.name]
+        row: dict[str, object] = {"factor fixed": a.factor or "none (reference)",
+                                  "seeds": cell["seeds"]}
+        for k in metrics:
+            row[k] = _cell(cell.get(k))
+            row[f"drop in {k} (95 % CI)"] = ("reference" if a.name == REFERENCE
+                                            else _drop(cell["drop"].get(k)))
+        rows[a.name] = row
+    cols = ["factor fixed", "seeds", *[c for k in metrics for c in (k, f"drop in {k} (95 % CI)")]]
+    return format_table(rows, cols, first="ablation", style="markdown")
+
+
+def drop_verdicts(result: Mapping[str, Any], domain: str, metric: str = "accuracy") -> list[str]:
+    """Say, per factor, whether fixing it lowers ``metric`` beyond its interval.
+
+    Parameters
+    ----------
+    result : mapping
+        :func:`evaluate_ablation`'s result.
+    domain : str
+        One of its domains.
+    metric : str
+        A metric of :data:`ABLATION_METRICS`.
+
+    Returns
+    -------
+    list of str
+        "FACTOR: drop D [L, H]: its randomization helps" (interval above 0), "fixing it helps"
+        (below 0), "no significant difference", or "too few seeds for an interval".
+    """
+    per = result["domains"][domain]["ablations"]
+    lines = []
+    for a in ABLATIONS:
+        if a.name == REFERENCE or a.name not in per:
+            continue
+        d = per[a.name]["drop"].get(metric)
+        if d is None:
+            lines.append(f"{a.factor}: too few seeds for an interval.")
+            continue
+        word = ("its randomization helps" if d["low"] > 0 else
+                "fixing it helps" if d["high"] < 0 else "no significant difference")
+        lines.append(f"{a.factor}: drop in {metric} {_drop(d)}: {word}.")
+    return lines
+
+
+def ablation_sections(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """Every domain under every protocol: a title saying which, the table and the verdicts.
+
+    Parameters
+    ----------
+    results : mapping
+        ``{protocol name: evaluate_ablation result}`` (``"paper"``: the Gaussian filter of
+        IV-B; ``"matched"``: none).
+
+    Returns
+    -------
+    str
+        Markdown: per domain and protocol, a bold title (domain letter and name, number of
+        subtomograms, the protocol and its filter), :func:`ablation_table` and
+        :func:`drop_verdicts` on accuracy and mIoU.
+    """
+    out = []
+    names = list(DOMAIN_FILES)
+    for proto, res in results.items():
+        which = ("the paper's protocol (Gaussian filter, sigma "
+                 f"{res['sigma_vox']:g} voxel)" if proto == "paper" else
+                 f"the protocol that matches training (sigma {res['sigma_vox']:g}: no filter)")
+        for d, dom in res["domains"].items():
+            letter = "AB"[names.index(d)] if d in names[:2] else "?"
+            verdicts = drop_verdicts(res, d, "accuracy") + drop_verdicts(res, d, "miou")
+            out.append(f"**Domain {letter} ({d}, {dom['n']:,} subtomograms); {which}; mask "
+                       f"threshold {res['threshold']:g}**\n\n{ablation_table(res, d)}\n\n"
+                       + "\n".join(f"- {v}" for v in verdicts))
+    return "\n\n".join(out)

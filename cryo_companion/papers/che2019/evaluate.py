@@ -29,11 +29,13 @@ from cryo_companion.metrics import (
 from cryo_companion.models.dsrf3d import DSRF3DSegNet
 
 __all__ = [
+    "COMPARISONS",
     "PAPER_THRESHOLDS",
     "SWEEP_THRESHOLDS",
     "TABLE1_METRICS",
     "Evaluation",
     "Prediction",
+    "comparison_name",
     "evaluate",
     "predict",
     "preprocess",
@@ -200,22 +202,56 @@ TABLE1_METRICS: tuple[str, ...] = ("accuracy", "pixel_accuracy", "miou", "iou_po
                                    "miou_fg_bg")
 
 
-def summarize_runs(runs: Sequence[dict[str, Any]], *, level: float = 0.95) -> dict[str, Any]:
-    """Mean ± std per arm over seeds and the randomized − baseline difference with CIs.
+#: The differences of arms reported in Table I (first minus second): the paper's (randomized −
+#: baseline), each context arm against the paper's arm it is built on, and the target's
+#: comparison, the randomized context arm against the paper's baseline (issue 14).
+COMPARISONS: tuple[tuple[str, str], ...] = (
+    ("randomized", "baseline"),
+    ("randomized+context", "randomized"),
+    ("baseline+context", "baseline"),
+    ("randomized+context", "baseline"),
+)
+
+
+def comparison_name(a: str, b: str) -> str:
+    """Name of a difference of two arms, ``"A − B"`` (a minus sign, U+2212).
 
     Parameters
     ----------
-    runs : one dict per run: ``{"arm": "randomized" | "baseline", "seed": int, "metrics":
-        Evaluation.metrics}``.
-    level : confidence level of the intervals.
+    a, b : str
+        The arms (first minus second).
 
     Returns
     -------
-    ``{"arms": {arm: {metric: {"mean", "std", "n", "values"}, "threshold",
-    "per_class_accuracy": {name: mean}, "confusion_matrix": summed over seeds,
-    "sweep": {"threshold": [...], metric: {"mean": [...], "std": [...]}}}},
-    "difference": {metric: {"t": {...}, "bootstrap": {...}}}}`` (difference only with >= 2
-    seeds per arm).
+    str
+        ``f"{a} − {b}"``.
+    """
+    return f"{a} \u2212 {b}"
+
+
+def summarize_runs(runs: Sequence[dict[str, Any]], *, level: float = 0.95,
+                   comparisons: Sequence[tuple[str, str]] = COMPARISONS) -> dict[str, Any]:
+    """Mean ± std per arm over seeds and the differences of arms with confidence intervals.
+
+    Parameters
+    ----------
+    runs : sequence of dict
+        One per run: ``{"arm", "seed", "metrics": Evaluation.metrics}`` (any arms).
+    level : float
+        Confidence level of the intervals.
+    comparisons : sequence of (str, str)
+        Pairs of arms whose difference (first minus second) is reported when both are present
+        with at least 2 seeds each (default :data:`COMPARISONS`).
+
+    Returns
+    -------
+    dict
+        ``{"arms": {arm: {metric: {"mean", "std", "n", "values"}, "seeds", "threshold",
+        "per_class_accuracy": {name: mean}, "confusion_matrix": summed over seeds,
+        "sweep": {"threshold": [...], metric: {"mean": [...], "std": [...]}}}},
+        "differences": {"A − B": {metric: {"t": {...}, "bootstrap": {...}}}},
+        "difference": the randomized − baseline entry (empty without it)}``; a difference
+        lists only the metrics with at least 2 seeds in both arms.
     """
     from cryo_companion.metrics import difference_ci, mean_std
 
@@ -242,12 +278,15 @@ def summarize_runs(runs: Sequence[dict[str, Any]], *, level: float = 0.95) -> di
                          .tolist()}
             a["sweep"] = sw
         arms[arm] = a
-    out: dict[str, Any] = {"arms": arms, "difference": {}}
-    if {"randomized", "baseline"} <= arms.keys():
-        r, b = arms["randomized"], arms["baseline"]
-        for k in TABLE1_METRICS:
-            if k in r and k in b and r[k]["n"] >= 2 and b[k]["n"] >= 2:
-                out["difference"][k] = {
-                    m: difference_ci(r[k]["values"], b[k]["values"], level=level, method=m)
-                    for m in ("t", "bootstrap")}
-    return out
+    diffs: dict[str, Any] = {}
+    for first, second in comparisons:
+        if first not in arms or second not in arms:
+            continue
+        r, b = arms[first], arms[second]
+        diffs[comparison_name(first, second)] = {
+            k: {m: difference_ci(r[k]["values"], b[k]["values"], level=level, method=m)
+                for m in ("t", "bootstrap")}
+            for k in TABLE1_METRICS
+            if k in r and k in b and r[k]["n"] >= 2 and b[k]["n"] >= 2}
+    return {"arms": arms, "differences": diffs,
+            "difference": diffs.get(comparison_name("randomized", "baseline"), {})}

@@ -276,7 +276,7 @@ def export_run(result: TrainResult, *, scale: str = "paper", started: float | No
 
 def train_and_export(configs: Sequence[TrainConfig], root: str | os.PathLike,
                      device: str = "cuda", *, scale: str = "paper",
-                     dtype: str = COMMITTED_DTYPE,
+                     dtype: str = COMMITTED_DTYPE, retrain: bool = False,
                      on_export: Callable[[dict[str, Any]], None] | None = None,
                      **train_kwargs: Any) -> list[dict[str, Any]]:
     """Train the runs not yet exported and export each group as soon as it has trained.
@@ -293,6 +293,9 @@ def train_and_export(configs: Sequence[TrainConfig], root: str | os.PathLike,
         Where the exports go (:func:`export_run`).
     dtype : str
         Dtype of the stored state dicts.
+    retrain : bool
+        Train and export every run even if it is exported already (a smoke-scale chapter, whose
+        numbers must come from the code as it is; ``root`` should then hold no finished run).
     on_export : callable or None
         Called with each record as it is written.
     **train_kwargs
@@ -310,7 +313,7 @@ def train_and_export(configs: Sequence[TrainConfig], root: str | os.PathLike,
     started = time.time()
     records: dict[tuple[str, int], dict[str, Any]] = {}
     for c in configs:
-        rec = exported(c, scale)
+        rec = None if retrain else exported(c, scale)
         if rec is not None:
             records[(c.arm, c.seed)] = rec
 
@@ -319,7 +322,8 @@ def train_and_export(configs: Sequence[TrainConfig], root: str | os.PathLike,
             cfg = TrainConfig.from_dict(r.summary["config"])
             if (cfg.arm, cfg.seed) in records:
                 continue
-            rec = exported(cfg, scale)  # under torchrun: exported by the process that trained it
+            # under torchrun: exported by the process that trained it
+            rec = None if retrain else exported(cfg, scale)
             if rec is None:
                 rec = export_run(r, scale=scale, started=started, dtype=dtype)
                 if on_export is not None:
