@@ -47,9 +47,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import overload
 
 import torch
 from torch import Tensor
+
+from cryo_companion.devices import DeviceLike, ScalarOrTensor
 
 __all__ = [
     "bandlimit_mask",
@@ -72,27 +75,40 @@ _E = 1.602176634e-19  # C
 _C = 299792458.0  # m/s
 
 
+@overload
+def electron_wavelength_A(voltage_kv: float) -> float: ...
+@overload
+def electron_wavelength_A(voltage_kv: Tensor) -> Tensor: ...
 def electron_wavelength_A(voltage_kv: float | Tensor) -> float | Tensor:
-    """Relativistic electron wavelength in Å.
+    """Compute the relativistic electron wavelength in Å.
 
     Parameters
     ----------
-    voltage_kv : accelerating voltage in kV (> 0); a float or a tensor.
+    voltage_kv : float or Tensor
+        Accelerating voltage in kV (> 0); a float or a tensor.
 
     Returns
     -------
-    λ in Å (0.01969 Å at 300 kV, 0.02508 Å at 200 kV); a float for a float input.
+    float or Tensor
+        λ in Å (0.01969 Å at 300 kV, 0.02508 Å at 200 kV): a float for a float input, a tensor
+        of the input's shape (its floating dtype, else float32) for a tensor.
+
+    Raises
+    ------
+    ValueError
+        If a voltage is not > 0.
     """
     if isinstance(voltage_kv, Tensor):
         if bool((voltage_kv <= 0).any()):
             raise ValueError("voltage must be > 0 kV")
         u = voltage_kv.to(torch.float64) * 1e3
         lam = _H / torch.sqrt(2 * _M0 * _E * u * (1 + _E * u / (2 * _M0 * _C**2)))
-        return (lam * 1e10).to(voltage_kv.dtype if voltage_kv.is_floating_point() else torch.float32)
+        dtype = voltage_kv.dtype if voltage_kv.is_floating_point() else torch.float32
+        return (lam * 1e10).to(dtype)
     if not voltage_kv > 0:
         raise ValueError(f"voltage {voltage_kv} kV is not > 0")
-    u = float(voltage_kv) * 1e3
-    return _H / math.sqrt(2 * _M0 * _E * u * (1 + _E * u / (2 * _M0 * _C**2))) * 1e10
+    u_V = float(voltage_kv) * 1e3
+    return _H / math.sqrt(2 * _M0 * _E * u_V * (1 + _E * u_V / (2 * _M0 * _C**2))) * 1e10
 
 
 def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
@@ -102,22 +118,34 @@ def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
     return shape
 
 
-def fourier_grid(shape: Sequence[int], voxel_size_A: float = 1.0, device=None, *,
+def fourier_grid(shape: Sequence[int], voxel_size_A: float = 1.0,
+                 device: DeviceLike = None, *,
                  rfft: bool = False, dtype: torch.dtype = torch.float32) -> tuple[Tensor, ...]:
-    """Per-axis spatial frequencies of a real-space grid, broadcastable against each other.
+    """Make the per-axis spatial frequencies of a real-space grid, broadcastable together.
 
     Parameters
     ----------
-    shape : real-space shape, e.g. ``(D, H, W)`` for ``(z, y, x)``.
-    voxel_size_A : voxel size in Å (> 0). ``voxel_size_A=1`` gives cycles per voxel.
-    device : torch device of the result.
-    rfft : if True the last axis has ``W // 2 + 1`` non-negative frequencies (``rfftn`` layout).
-    dtype : floating dtype.
+    shape : sequence of int
+        Real-space shape, e.g. ``(D, H, W)`` for ``(z, y, x)``.
+    voxel_size_A : float, optional
+        Voxel size in Å (> 0). ``voxel_size_A=1`` gives cycles per voxel.
+    device : DeviceLike, optional
+        Torch device of the result.
+    rfft : bool, optional
+        If True the last axis has ``W // 2 + 1`` non-negative frequencies (``rfftn`` layout).
+    dtype : torch.dtype, optional
+        Floating dtype.
 
     Returns
     -------
-    One tensor per axis in 1/Å, fftfreq layout; axis ``i`` has size ``shape[i]`` at position ``i``
-    and 1 elsewhere (e.g. ``kz (D,1,1)``, ``ky (1,H,1)``, ``kx (1,1,W)``).
+    tuple of Tensor
+        One tensor per axis in 1/Å, fftfreq layout; axis ``i`` has size ``shape[i]`` at position
+        ``i`` and 1 elsewhere (e.g. ``kz (D,1,1)``, ``ky (1,H,1)``, ``kx (1,1,W)``).
+
+    Raises
+    ------
+    ValueError
+        If ``shape`` is empty or holds a size < 1, or ``voxel_size_A`` is not > 0.
     """
     shape = _check_shape(shape)
     if not voxel_size_A > 0:
@@ -135,50 +163,97 @@ def fourier_grid(shape: Sequence[int], voxel_size_A: float = 1.0, device=None, *
     return tuple(out)
 
 
-def frequency_magnitude(shape: Sequence[int], voxel_size_A: float = 1.0, device=None, *,
+def frequency_magnitude(shape: Sequence[int], voxel_size_A: float = 1.0,
+                        device: DeviceLike = None, *,
                         rfft: bool = False, dtype: torch.dtype = torch.float32) -> Tensor:
-    """``|k|`` in 1/Å on the grid of :func:`fourier_grid` (full shape, or rfft half shape)."""
+    """Compute ``|k|`` in 1/Å on the grid of :func:`fourier_grid`.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Real-space shape, e.g. ``(D, H, W)`` for ``(z, y, x)``.
+    voxel_size_A : float
+        Voxel size in Å (> 0). ``voxel_size_A=1`` gives cycles per voxel.
+    device : DeviceLike
+        Torch device of the result.
+    rfft : bool
+        If True, the ``rfftn`` half grid (last axis ``W // 2 + 1``).
+    dtype : torch.dtype
+        Floating dtype.
+
+    Returns
+    -------
+    Tensor
+        ``shape`` (or the rfft half shape) of frequency magnitudes in 1/Å, fftfreq layout.
+
+    Raises
+    ------
+    ValueError
+        If ``shape`` is empty or holds a size < 1, or ``voxel_size_A`` is not > 0.
+    """
     grids = fourier_grid(shape, voxel_size_A, device, rfft=rfft, dtype=dtype)
-    k2 = sum(g * g for g in grids)
+    k2 = grids[0] * grids[0]
+    for g in grids[1:]:
+        k2 = k2 + g * g
     return torch.sqrt(k2)
 
 
-def _as_batch(value, name: str, ref: Tensor) -> tuple[Tensor, bool]:
-    """A parameter as a float tensor on ``ref``'s device, and whether it was batched (1-D)."""
+def _as_batch(value: ScalarOrTensor, name: str, ref: Tensor) -> tuple[Tensor, bool]:
+    """Return a parameter as a float tensor on ``ref``'s device, and whether it is 1-D."""
     t = torch.as_tensor(value, dtype=ref.dtype if ref.is_floating_point() else torch.float32,
                         device=ref.device)
     if t.ndim > 1:
-        raise ValueError(f"{name} must be a scalar or a 1-D (B,) tensor, got shape {tuple(t.shape)}")
+        raise ValueError(f"{name} must be a scalar or a 1-D (B,) tensor, "
+                         f"got shape {tuple(t.shape)}")
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} must be finite, got {value}")
     return t, t.ndim == 1
 
 
-def ctf(freq_A: Tensor, defocus_um, cs_mm, *, voltage_kv: float = 300.0,
-        amplitude_contrast: float = 0.07, bfactor_A2=0.0) -> Tensor:
-    """Contrast transfer function (physical sign, CTF(0) = −A; see the module docstring).
+def ctf(freq_A: Tensor, defocus_um: ScalarOrTensor, cs_mm: ScalarOrTensor, *,
+        voltage_kv: float = 300.0, amplitude_contrast: float = 0.07,
+        bfactor_A2: ScalarOrTensor = 0.0) -> Tensor:
+    """Compute the contrast transfer function (physical sign, CTF(0) = −A; see the module).
 
     Parameters
     ----------
-    freq_A : ``|k|`` in 1/Å, any shape ``S`` (e.g. from :func:`frequency_magnitude`).
-    defocus_um : defocus Δf in µm, **negative = underfocus**; scalar or ``(B,)`` tensor.
-    cs_mm : spherical aberration in mm (>= 0); scalar or ``(B,)``.
-    voltage_kv : accelerating voltage in kV (Che et al.: 300 kV).
-    amplitude_contrast : amplitude contrast fraction A in [0, 1) (0.07 typical for ice).
-    bfactor_A2 : B-factor of the envelope ``exp(−B k² / 4)`` in Å² (>= 0); scalar or ``(B,)``.
+    freq_A : Tensor
+        ``|k|`` in 1/Å, any shape ``S`` (e.g. from :func:`frequency_magnitude`).
+    defocus_um : ScalarOrTensor
+        Defocus Δf in µm, **negative = underfocus**; scalar or ``(B,)`` tensor.
+    cs_mm : ScalarOrTensor
+        Spherical aberration in mm (>= 0); scalar or ``(B,)``.
+    voltage_kv : float, optional
+        Accelerating voltage in kV (Che et al.: 300 kV).
+    amplitude_contrast : float, optional
+        Amplitude contrast fraction A in [0, 1) (0.07 typical for ice).
+    bfactor_A2 : ScalarOrTensor, optional
+        B-factor of the envelope ``exp(−B k² / 4)`` in Å² (>= 0); scalar or ``(B,)``.
 
     Returns
     -------
-    ``S`` if all parameters are scalars, else ``(B, *S)``.
+    Tensor
+        ``S`` if all parameters are scalars, else ``(B, *S)``.
+
+    Raises
+    ------
+    ValueError
+        If ``amplitude_contrast`` is outside [0, 1), a parameter is not finite or has more than
+        one dimension, ``cs_mm`` or ``bfactor_A2`` is negative, or batched parameters differ in
+        length.
     """
     return _ctf(freq_A, defocus_um, cs_mm, voltage_kv=voltage_kv,
                 amplitude_contrast=amplitude_contrast, bfactor_A2=bfactor_A2)
 
 
-def _ctf(freq_A: Tensor, defocus_um, cs_mm, *, voltage_kv: float, amplitude_contrast: float,
-         bfactor_A2, cs_sign: float = 1.0) -> Tensor:
-    """:func:`ctf`, with the Cs term's sign as a factor (−1 only to regenerate data frozen with
-    the sign this package had until 2026-12-02; see the module docstring)."""
+def _ctf(freq_A: Tensor, defocus_um: ScalarOrTensor, cs_mm: ScalarOrTensor, *,
+         voltage_kv: float, amplitude_contrast: float, bfactor_A2: ScalarOrTensor,
+         cs_sign: float = 1.0) -> Tensor:
+    """Compute :func:`ctf`, with the Cs term's sign as a factor.
+
+    ``cs_sign = −1`` only regenerates data frozen with the sign this package had until
+    2026-12-02 (see the module docstring).
+    """
     if not isinstance(freq_A, Tensor):
         freq_A = torch.as_tensor(freq_A, dtype=torch.float32)
     if not freq_A.is_floating_point():
@@ -208,12 +283,41 @@ def _ctf(freq_A: Tensor, defocus_um, cs_mm, *, voltage_kv: float, amplitude_cont
 def ctf_coefficients(defocus_um: Tensor, cs_mm: Tensor, bfactor_A2: Tensor, *,
                      amplitude_contrast: float = 0.07, voltage_kv: float = 300.0
                      ) -> tuple[Tensor, Tensor, Tensor, float]:
-    """Coefficients ``(a, b, bq, phase)`` with ``CTF(k) = sin(a k² + b k⁴ − phase) · e^{bq k²}``.
+    """Compute ``(a, b, bq, phase)`` with ``CTF(k) = sin(a k² + b k⁴ − phase) · e^{bq k²}``.
 
     The one place of the CTF formula (used by :func:`ctf` and by the batched simulator, which
     evaluates it on its own precomputed grids): ``a = π λ Δf``, ``b = +(π/2) Cs λ³`` (Å units),
     ``bq = −B/4``, and ``sqrt(1 − A²) sin χ − A cos χ = sin(χ − arcsin A)``. Tensors keep the
     shape of the inputs (reshape them for broadcasting first).
+
+    Parameters
+    ----------
+    defocus_um : Tensor
+        Defocus Δf in µm, negative = underfocus; any shape.
+    cs_mm : Tensor
+        Spherical aberration in mm, broadcastable against ``defocus_um``.
+    bfactor_A2 : Tensor
+        B-factor of the envelope in Å².
+    amplitude_contrast : float
+        Amplitude contrast fraction A in [0, 1).
+    voltage_kv : float
+        Accelerating voltage in kV (> 0).
+
+    Returns
+    -------
+    a : Tensor
+        ``π λ Δf`` in Å² (dtype of ``defocus_um``, float32 for integers).
+    b : Tensor
+        ``(π/2) Cs λ³`` in Å⁴ (same dtype).
+    bq : Tensor
+        ``−B/4`` in Å².
+    phase : float
+        ``arcsin A`` in rad.
+
+    Raises
+    ------
+    ValueError
+        If ``amplitude_contrast`` is outside [0, 1) or ``voltage_kv`` is not > 0.
     """
     if not 0.0 <= amplitude_contrast < 1.0:
         raise ValueError(f"amplitude_contrast {amplitude_contrast} is outside [0, 1)")
@@ -232,18 +336,20 @@ def mtf(freq_fraction_nyquist: Tensor) -> Tensor:
 
     Parameters
     ----------
-    freq_fraction_nyquist : ω = |k| / k_Nyquist (dimensionless, any shape).
+    freq_fraction_nyquist : Tensor
+        ω = |k| / k_Nyquist (dimensionless, any shape).
 
     Returns
     -------
-    Same shape; 1 at ω = 0 and 2/π ≈ 0.637 at Nyquist.
+    Tensor
+        Same shape; 1 at ω = 0 and 2/π ≈ 0.637 at Nyquist.
     """
     w = torch.as_tensor(freq_fraction_nyquist)
     # torch.sinc(x) = sin(πx)/(πx), so sinc(πω/2) in the unnormalised sense is torch.sinc(ω/2)
     return torch.sinc(0.5 * w)
 
 
-def _wedge_rad(wedge_deg, device) -> Tensor:
+def _wedge_rad(wedge_deg: ScalarOrTensor, device: DeviceLike) -> Tensor:
     a = torch.as_tensor(wedge_deg, dtype=torch.float64, device=device)
     if a.ndim > 1:
         raise ValueError(f"wedge_deg must be a scalar or (B,), got shape {tuple(a.shape)}")
@@ -253,7 +359,8 @@ def _wedge_rad(wedge_deg, device) -> Tensor:
     return torch.deg2rad(a.reshape(-1))
 
 
-def wedge_mask(shape: Sequence[int], wedge_deg, device=None, *, rfft: bool = False) -> Tensor:
+def wedge_mask(shape: Sequence[int], wedge_deg: ScalarOrTensor, device: DeviceLike = None, *,
+               rfft: bool = False) -> Tensor:
     """Missing-wedge mask in Fourier space: 1 where measured, 0 in the missing wedge.
 
     Beam along z, tilt axis y, tilts covering ±(90° − α): a component is measured iff
@@ -263,14 +370,25 @@ def wedge_mask(shape: Sequence[int], wedge_deg, device=None, *, rfft: bool = Fal
 
     Parameters
     ----------
-    shape : real-space shape ``(D, H, W)`` (z, y, x); any sizes (voxels assumed isotropic).
-    wedge_deg : wedge angle α in degrees, in [0, 90); scalar or ``(B,)``.
-    device : torch device of the result.
-    rfft : if True, return the ``rfftn`` half-grid ``(B, D, H, W // 2 + 1)``.
+    shape : sequence of int
+        Real-space shape ``(D, H, W)`` (z, y, x); any sizes (voxels assumed isotropic).
+    wedge_deg : ScalarOrTensor
+        Wedge angle α in degrees, in [0, 90); scalar or ``(B,)``.
+    device : DeviceLike, optional
+        Torch device of the result.
+    rfft : bool, optional
+        If True, return the ``rfftn`` half-grid ``(B, D, H, W // 2 + 1)``.
 
     Returns
     -------
-    float32 tensor ``(B, *shape)`` (B = 1 for a scalar angle) of zeros and ones.
+    Tensor
+        Float32 tensor ``(B, *shape)`` (B = 1 for a scalar angle) of zeros and ones.
+
+    Raises
+    ------
+    ValueError
+        If ``shape`` is not 3-D with positive sizes, or an angle is outside [0, 90) or has more
+        than one dimension.
     """
     shape = _check_shape(shape)
     if len(shape) != 3:
@@ -283,17 +401,31 @@ def wedge_mask(shape: Sequence[int], wedge_deg, device=None, *, rfft: bool = Fal
 
 
 def wedge_measured(kz_abs: Tensor, kx_abs: Tensor, alpha_rad: Tensor) -> Tensor:
-    """The wedge rule on given grids: ``|k_z| sin α <= |k_x| cos α`` (boundary measured).
+    """Apply the wedge rule ``|k_z| sin α <= |k_x| cos α`` on given grids (boundary measured).
 
-    ``kz_abs``, ``kx_abs`` broadcast to a grid ``S``; ``alpha_rad`` is ``(B,)``; returns bool
-    ``(B, *S)``. Decided in float64 so that grid points exactly on a tilt count as measured.
+    Decided in float64 so that grid points exactly on a tilt count as measured.
+
+    Parameters
+    ----------
+    kz_abs : Tensor
+        ``|k_z|``, broadcastable against ``kx_abs`` to a grid ``S`` (any frequency unit).
+    kx_abs : Tensor
+        ``|k_x|`` in the same unit.
+    alpha_rad : Tensor
+        ``(B,)`` wedge angles α in radians.
+
+    Returns
+    -------
+    Tensor
+        ``(B, *S)`` bool, True where the component is measured.
     """
     view = (-1,) + (1,) * max(kz_abs.dim(), kx_abs.dim())
     a = alpha_rad.double().reshape(view)
     return kz_abs.double() * torch.sin(a) <= kx_abs.double() * torch.cos(a) + 1e-12
 
 
-def bandlimit_mask(shape: Sequence[int], cutoff_fraction_nyquist: float = 1.0, device=None, *,
+def bandlimit_mask(shape: Sequence[int], cutoff_fraction_nyquist: float = 1.0,
+                   device: DeviceLike = None, *,
                    rfft: bool = False) -> Tensor:
     """Spherical low-pass mask: 1 where ``|k| <= cutoff · k_Nyquist`` (real, symmetric).
 
@@ -302,13 +434,24 @@ def bandlimit_mask(shape: Sequence[int], cutoff_fraction_nyquist: float = 1.0, d
 
     Parameters
     ----------
-    shape : real-space shape.
-    cutoff_fraction_nyquist : cutoff as a fraction of Nyquist, in (0, sqrt(ndim)].
-    device, rfft : as in :func:`fourier_grid`.
+    shape : sequence of int
+        Real-space shape.
+    cutoff_fraction_nyquist : float, optional
+        Cutoff as a fraction of Nyquist, in (0, sqrt(ndim)].
+    device : DeviceLike, optional
+        Device of the result.
+    rfft : bool, optional
+        If True, the ``rfftn`` half grid (as in :func:`fourier_grid`).
 
     Returns
     -------
-    float32 ``shape`` (or the rfft half shape).
+    Tensor
+        Float32 ``shape`` (or the rfft half shape).
+
+    Raises
+    ------
+    ValueError
+        If ``cutoff_fraction_nyquist`` is not > 0, or ``shape`` is empty or holds a size < 1.
     """
     if not 0 < cutoff_fraction_nyquist:
         raise ValueError(f"cutoff_fraction_nyquist must be > 0, got {cutoff_fraction_nyquist}")

@@ -15,15 +15,24 @@ class Claim:
 
     Attributes
     ----------
-    id : unique identifier (``paper/table/row/metric``).
-    paper : short citation.
-    where : table or figure of the paper.
-    row : the row / condition (e.g. ``"w/ domain randomization"``).
-    metric : what is measured.
-    value : the paper's value.
-    result : our result file (``results/<result>.json``).
-    key : dotted path to our value under the file's ``"data"``.
-    note : how to read the comparison.
+    id : str
+        Unique identifier (``paper/table/row/metric``).
+    paper : str
+        Short citation.
+    where : str
+        Table or figure of the paper.
+    row : str
+        The row / condition (e.g. ``"w/ domain randomization"``).
+    metric : str
+        What is measured.
+    value : float
+        The paper's value.
+    result : str
+        Our result file (``results/<result>.json``).
+    key : str
+        Dotted path to our value under the file's ``"data"``.
+    note : str, optional
+        How to read the comparison.
     """
 
     id: str

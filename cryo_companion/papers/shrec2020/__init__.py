@@ -6,7 +6,12 @@
   official evaluation script's rules (``outside="script"``).
 * :mod:`.dataset` - the data set made by this package's simulator from the paper's recipe.
 * :mod:`.layout` - the benchmark's file layout (``model_K/``), writing and reading it.
-* :mod:`.paper_tables` - the paper's own Tables 2-4, 6, 8, 9 (cited numbers).
+* :mod:`.paper_tables` - the paper's own Tables 1 (radii), 2-4, 6-9 (cited numbers).
+* :mod:`.methods` - the compared methods as data (:data:`~.methods.RECIPES`), TM-T and TM-F.
+* :mod:`.tm` - template matching of the twelve complexes (Sec. 3.7) on a tomogram.
+* :mod:`.pipelines` - DeepFinder's, YOPO's and UMC's inference; detector weights files.
+* :mod:`.training_data` - what each network trains on, cut from the data set's models.
+* :mod:`.comparison` - Tables 3, 4, 6, 7 ours beside the paper's; Section 5's findings.
 * :mod:`.worked_example` - a small scene with hand-worked answers.
 * :mod:`.plot` - figures of the chapter.
 """
