@@ -47,7 +47,7 @@ from IPython.display import Markdown, display
 
 from cryo_companion.book import table1 as figures
 from cryo_companion.models.dsrf3d import DSRF3DSegNet, load_weights
-from cryo_companion.papers.che2019 import table1
+from cryo_companion.papers.che2019 import table1, table1_runs, table1_target
 from cryo_companion.papers.che2019.evaluate import PAPER_THRESHOLDS
 from cryo_companion.papers.che2019.ladder_eval import PROTOCOLS
 from cryo_companion.papers.che2019.presets import get_preset
@@ -116,7 +116,7 @@ arms = table1.TABLE1_ARMS
 seeds = list(table1.TABLE1_SEEDS) if run.paper else [run.seed, run.seed + 1]
 t0 = time.perf_counter()
 if run.paper:
-    records = table1.exported_runs(arms, seeds, "paper")
+    records = table1_runs.exported_runs(arms, seeds, "paper")
 else:
     runs_root = repo_root() / "build" / "table1_runs_smoke"
     shutil.rmtree(runs_root, ignore_errors=True)
@@ -126,7 +126,7 @@ else:
     records = {(c.arm, c.seed): r for c, r in zip(configs, recs)}
 train_wall_s = time.perf_counter() - t0
 trained = {k: r for k, r in records.items() if r is not None}
-display(Markdown(table1.training_lengths(records, scale=run.scale)))
+display(Markdown(table1_runs.training_lengths(records, scale=run.scale)))
 
 # %%
 pcheck = load_result(PRECISION_CHECK) if run.paper else None
@@ -207,7 +207,7 @@ if first:
 # %%
 sets = {d: ensure_testset(None, run.scale, run.device, domain=d) for d in DOMAIN_FILES}
 weights = {k: weights_dir(run.scale) / r["data"]["weights"] for k, r in trained.items()}
-evaluation = (table1.evaluate_table1(weights, sets, device=run.device, scale=run.scale)
+evaluation = (table1_runs.evaluate_table1(weights, sets, device=run.device, scale=run.scale)
               if weights else None)
 if evaluation is not None:
     display(Markdown(table1.test_sets_lines(evaluation)))
@@ -223,9 +223,9 @@ if evaluation is not None:
 # %%
 if evaluation is not None:
     display(Markdown(table1.table1_sections(evaluation, arms)))
-if table1.missing_runs(records):
+if table1_runs.missing_runs(records):
     display(Markdown("**Missing runs** (not trained yet): "
-                     + ", ".join(table1.missing_runs(records)) + "."))
+                     + ", ".join(table1_runs.missing_runs(records)) + "."))
 
 # %% [markdown]
 # ### Does our result agree with the paper's?
@@ -236,7 +236,7 @@ if table1.missing_runs(records):
 # numbers agree.
 
 # %%
-head = table1.headline(evaluation) if evaluation is not None else {"arms": {}}
+head = table1_runs.headline(evaluation) if evaluation is not None else {"arms": {}}
 verdicts = table1.claim_verdicts(head)
 display(Markdown(table1.bullets(verdicts, run.scale)))
 
@@ -249,9 +249,9 @@ display(Markdown(table1.bullets(verdicts, run.scale)))
 # above zero? Computed below for both protocols; the paper's protocol is the one Table I used.
 
 # %%
-targets = {p.name: table1.target_verdict(evaluation, p.name) for p in PROTOCOLS} \
-    if evaluation is not None else {}
-display(Markdown(table1.target_markdown(targets)))
+targets = ({p.name: table1_target.target_verdict(evaluation, p.name) for p in PROTOCOLS}
+           if evaluation is not None else {})
+display(Markdown(table1_target.target_markdown(targets)))
 
 # %% [markdown]
 # ### What is left, rung by rung
@@ -263,7 +263,7 @@ display(Markdown(table1.target_markdown(targets)))
 # `results/reality_gap.json` (which weights it evaluated is said first):
 
 # %%
-display(Markdown(table1.reality_gap_markdown(load_result("reality_gap"))))
+display(Markdown(table1_target.reality_gap_markdown(load_result("reality_gap"))))
 
 # %% [markdown]
 # ## The threshold does not decide the result
@@ -306,7 +306,7 @@ if evaluation is not None:
 
 # %% mystnb={"figure": {"caption": "The paper's Fig. 5 on domain A: one subtomogram per class (columns), central xy slices of the preprocessed input, the ground-truth mask of the target, and the masks predicted by every arm (its first seed, at its threshold)."}}
 fig5_models = {a: load_weights(w, map_location=run.device)[0]
-               for a, w in table1.first_runs(weights).items()}
+               for a, w in table1_runs.first_runs(weights).items()}
 if fig5_models:
     figures.plot_fig5(sets[DEFAULT_DOMAIN], fig5_models,
                       {a: PAPER_THRESHOLDS[base_arm(a)] for a in fig5_models})
@@ -351,7 +351,7 @@ data = {
     "model": {"description": model0.describe(), "n_parameters": model0.n_parameters(),
               "config": model0.cfg.to_dict()},
     "training": {"arms": list(arms), "seeds": seeds,
-                 **table1.training_record_summary(records)},
+                 **table1_runs.training_record_summary(records)},
     "timing": {"per_run": timing, "wall_s_this_session": train_wall_s},
     "precision_check": None if pcheck is None else {
         k: pcheck["data"][k] for k in ("iters", "window", "mean_loss_tf32", "mean_loss_bf16",

@@ -16,34 +16,28 @@ What Table I reports here (issue 14, beyond the paper where said):
 * the differences of :data:`~cryo_companion.papers.che2019.evaluate.COMPARISONS` with 95 %
   Welch-t intervals (each context arm minus its paper arm, randomized minus baseline, and the
   randomized context arm minus the paper's baseline);
-* the **target** (:func:`target_verdict`): does the randomized context arm reach the paper's
-  0.818 accuracy and 0.300 mIoU on both domains, with the interval of its difference to the
-  baseline above zero? Computed, and said plainly either way.
+* the **target** (:func:`~cryo_companion.papers.che2019.table1_target.target_verdict`): does
+  the randomized context arm reach the paper's 0.818 accuracy and 0.300 mIoU on both domains,
+  with the interval of its difference to the baseline above zero? Computed, and said plainly
+  either way.
 
 The paper-scale runs are trained by the GPU jobs (:mod:`cryo_companion.papers.che2019.jobs`) and
-exported (:mod:`cryo_companion.papers.che2019.weights`); :func:`exported_runs` finds them and
-:func:`evaluate_table1` evaluates them.
+exported (:mod:`cryo_companion.papers.che2019.weights`);
+:mod:`cryo_companion.papers.che2019.table1_runs` finds and evaluates them, and
+:mod:`cryo_companion.papers.che2019.table1_target` decides the target and reads what the
+reality-gap chapter recorded.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from cryo_companion.models.dsrf3d import DSRF3DConfig
-from cryo_companion.papers.che2019.evaluate import (
-    COMPARISONS,
-    PAPER_THRESHOLDS,
-    SWEEP_THRESHOLDS,
-    comparison_name,
-    evaluate,
-    summarize_runs,
-)
+from cryo_companion.papers.che2019.evaluate import COMPARISONS, comparison_name
 from cryo_companion.papers.che2019.ladder_eval import PROTOCOLS, Protocol
-from cryo_companion.papers.che2019.train import ARMS, base_arm
+from cryo_companion.papers.che2019.train import ARMS
 from cryo_companion.papers.claims import claims, compare, verdict
 from cryo_companion.tables import format_table
 
@@ -56,36 +50,25 @@ __all__ = [
     "SMOKE_TRAINING",
     "TABLE1_ARMS",
     "TABLE1_SEEDS",
-    "TARGET_ARM",
     "best_sweep_line",
     "bullets",
     "claim_verdicts",
     "difference_reasons",
     "difference_verdicts",
     "domain_letter",
-    "evaluate_table1",
-    "exported_runs",
     "first_evaluation_summary",
-    "first_runs",
-    "headline",
-    "missing_runs",
     "paper_values",
     "per_class_sections",
     "per_class_table",
     "predicted_share",
     "protocol_title",
-    "reality_gap_lines",
-    "reality_gap_markdown",
     "runs_table",
+    "smoke_noted",
+    "summary_differences",
     "table1_markdown",
     "table1_sections",
-    "target_lines",
-    "target_markdown",
-    "target_verdict",
     "test_sets_lines",
     "timing_table",
-    "training_lengths",
-    "training_record_summary",
     "training_time_summary",
 ]
 
@@ -98,8 +81,6 @@ TABLE1_ARMS: tuple[str, ...] = ARMS
 #: Seeds of every arm at paper scale, and the paper's training length (IV-A).
 TABLE1_SEEDS: tuple[int, ...] = (0, 1, 2)
 PAPER_ITERS = 15_000
-#: The arm the target is about (issue 14): domain randomization with the context randomized.
-TARGET_ARM = "randomized+context"
 #: Our arms and the row names of the table (the paper's names for the paper's arms, Table I).
 ARM_ROWS: dict[str, str] = {"baseline": "w/o domain randomization",
                             "randomized": "w/ domain randomization",
@@ -131,8 +112,20 @@ def paper_values() -> dict[tuple[str, str], float]:
     return {(c.row, c.key.split(".")[2]): c.value for c in claims(result="table1")}
 
 
-def _differences(summary: Mapping[str, Any]) -> dict[str, Any]:
-    """``summary["differences"]``, or the randomized − baseline one of an older summary."""
+def summary_differences(summary: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the differences of arms of a summary, also of an older one.
+
+    Parameters
+    ----------
+    summary : mapping
+        ``summarize_runs`` of the runs.
+
+    Returns
+    -------
+    dict
+        ``summary["differences"]``, or ``{"randomized − baseline": summary["difference"]}`` for
+        a summary from before the context arms (empty when it has none).
+    """
     if "differences" in summary:
         return dict(summary["differences"])
     d = summary.get("difference") or {}
@@ -181,7 +174,7 @@ def table1_markdown(summary: Mapping[str, Any], arms: Sequence[str] = ("randomiz
             sd = f" ± {s['std']:.3f}" if s["std"] is not None else ""
             cells[label] = f"{s['mean']:.3f}{sd}" + ps
         rows[f"{row} (t = {a['threshold']}, {a['accuracy']['n']} seeds)"] = cells
-    diffs = _differences(summary)
+    diffs = summary_differences(summary)
     for first, second in comparisons:
         name = comparison_name(first, second)
         diff: dict[str, object] = {}
@@ -278,7 +271,7 @@ def difference_verdicts(summary: Mapping[str, Any],
         interval" without one.
     """
     paper = paper_values()
-    diffs = _differences(summary)
+    diffs = summary_differences(summary)
     lines = []
     for first, second in comparisons:
         name = comparison_name(first, second)
@@ -307,249 +300,6 @@ def difference_verdicts(summary: Mapping[str, Any],
     return lines
 
 
-def target_verdict(evaluation: Mapping[str, Any], protocol: str = "paper", *,
-                   arm: str = TARGET_ARM, against: str = "baseline") -> dict[str, Any]:
-    """Decide the issue's target on every domain under one test protocol.
-
-    The target: the randomized context arm reaches the paper's accuracy (0.818) and mIoU
-    (0.300) of the randomized arm (mean over seeds at least the paper's value) on every frozen
-    test domain, and the 95 % Welch-t interval of its difference to the baseline lies above zero
-    for both metrics.
-
-    Parameters
-    ----------
-    evaluation : mapping
-        :func:`evaluate_table1`'s result.
-    protocol : str
-        The test protocol (``"paper"`` or ``"matched"``).
-    arm : str
-        The arm tested (:data:`TARGET_ARM`).
-    against : str
-        The arm its difference is taken to (the paper's baseline).
-
-    Returns
-    -------
-    dict
-        ``{"met": bool, "protocol", "arm", "against", "scale", "targets": {metric: paper value},
-        "domains": {domain: {"met": bool, "missing": str or None, metric: {"mean", "std", "n",
-        "target", "reached", "difference": {"diff", "low", "high"} or None, "above_zero"}}}}``.
-        A domain without the arm's runs, or with fewer than 2 seeds for an interval, is not met
-        and says why in ``missing``.
-    """
-    paper = paper_values()
-    targets = {k: paper[(ARM_ROWS["randomized"], k)] for k in ("accuracy", "miou")}
-    out: dict[str, Any] = {"protocol": protocol, "arm": arm, "against": against,
-                           "targets": targets, "scale": evaluation.get("scale", "paper"),
-                           "domains": {}}
-    name = comparison_name(arm, against)
-    for d, dom in evaluation["domains"].items():
-        summ = dom["protocols"][protocol]["summary"]
-        a = summ["arms"].get(arm)
-        cell: dict[str, Any] = {"met": False, "missing": None}
-        if a is None:
-            cell["missing"] = f"no runs of {arm}"
-            out["domains"][d] = cell
-            continue
-        diffs = _differences(summ).get(name, {})
-        ok = True
-        for k, target in targets.items():
-            g = diffs.get(k, {}).get("t")
-            reached = bool(a[k]["mean"] >= target)
-            above = bool(g is not None and g["low"] > 0)
-            cell[k] = {"mean": a[k]["mean"], "std": a[k]["std"], "n": a[k]["n"],
-                       "target": target, "reached": reached,
-                       "difference": None if g is None else
-                       {x: g[x] for x in ("diff", "low", "high")}, "above_zero": above}
-            if g is None and cell["missing"] is None:
-                cell["missing"] = (f"no interval for {name} (fewer than 2 seeds, or no runs of "
-                                   f"{against})")
-            ok = ok and reached and above
-        cell["met"] = ok
-        out["domains"][d] = cell
-    out["met"] = bool(out["domains"]) and all(c["met"] for c in out["domains"].values())
-    return out
-
-
-def target_lines(target: Mapping[str, Any]) -> list[str]:
-    """Say the target's verdict plainly, domain by domain (Markdown).
-
-    Parameters
-    ----------
-    target : mapping
-        :func:`target_verdict`'s result.
-
-    Returns
-    -------
-    list of str
-        A first line saying whether the target is met under the protocol, then one per domain
-        with both metrics against the paper's values and the intervals of the difference.
-    """
-    t = target["targets"]
-    arm, against, proto = target["arm"], target["against"], target["protocol"]
-    head = (f"**Target {'met' if target['met'] else 'not met'}** ({proto} protocol): {arm} "
-            f"{'reaches' if target['met'] else 'does not reach'} the paper's accuracy "
-            f"{t['accuracy']:.3f} and mIoU {t['miou']:.3f} on every frozen domain with the 95 % "
-            f"interval of its difference to {against} above zero.")
-    lines = [head]
-    for d, c in target["domains"].items():
-        letter = domain_letter(d)
-        if c.get("accuracy") is None:
-            lines.append(f"Domain {letter}: {c['missing']}.")
-            continue
-        parts = []
-        for k, label in (("accuracy", "accuracy"), ("miou", "mIoU")):
-            m = c[k]
-            sd = f" ± {m['std']:.3f}" if m["std"] is not None else ""
-            g = m["difference"]
-            ci = ("no interval" if g is None else
-                  f"{comparison_name(arm, against)} {g['diff']:+.3f} [{g['low']:+.3f}, "
-                  f"{g['high']:+.3f}], {'above zero' if m['above_zero'] else 'not above zero'}")
-            parts.append(f"{label} {m['mean']:.3f}{sd} ({'reaches' if m['reached'] else 'below'}"
-                         f" {m['target']:.3f}; {ci})")
-        lines.append(f"Domain {letter}: " + "; ".join(parts) + (" — met." if c["met"] else
-                                                                " — not met."))
-    return lines
-
-
-def reality_gap_lines(result: Mapping[str, Any] | None, protocol: str = "paper") -> list[str]:
-    """Read what is left, rung by rung: the reality-gap chapter's recorded verdicts.
-
-    Parameters
-    ----------
-    result : mapping or None
-        ``load_result("reality_gap")`` (``results/reality_gap.json``).
-    protocol : str
-        The test protocol whose verdicts are read.
-
-    Returns
-    -------
-    list of str
-        A line saying where the numbers come from (commit, scale, the weights evaluated), then
-        the chapter's verdicts under ``protocol``; one line saying it is missing without it.
-    """
-    if not result:
-        return ["The reality-gap ladder has no recorded result yet (results/reality_gap.json)."]
-    data, prov = result["data"], result["provenance"]
-    arms = sorted({w.split("_seed")[0].removeprefix("table1_") for w in data.get("weights", [])})
-    scale = data.get("scale", {})
-    head = (f"From results/reality_gap.json (commit {str(prov.get('commit'))[:7]}, "
-            f"{'reduced' if scale.get('reduced') else 'full'} ladder scale, "
-            f"{len(data.get('weights', []))} weight files of the arms {', '.join(arms)}; "
-            f"{protocol} protocol):")
-    return [head, *data["verdicts"][protocol]]
-
-
-def exported_runs(arms: Sequence[str] = TABLE1_ARMS, seeds: Sequence[int] = TABLE1_SEEDS,
-                  scale: str = "paper") -> dict[tuple[str, int], dict[str, Any] | None]:
-    """Find the exported run of every arm and seed (:mod:`cryo_companion.papers.che2019.weights`).
-
-    Parameters
-    ----------
-    arms : sequence of str
-        The arms.
-    seeds : sequence of int
-        The seeds.
-    scale : str
-        ``"paper"`` (``results/``) or ``"smoke"`` (``results/smoke/``).
-
-    Returns
-    -------
-    dict
-        ``{(arm, seed): training record or None}``; a record whose weights file is missing or
-        altered (its SHA-256) counts as None.
-    """
-    from cryo_companion.papers.che2019.weights import load_record, weights_dir
-    from cryo_companion.runs.sources import file_sha256
-
-    out: dict[tuple[str, int], dict[str, Any] | None] = {}
-    for a in arms:
-        for s in seeds:
-            rec = load_record(a, s, scale)
-            if rec is not None:
-                w = weights_dir(scale) / rec["data"]["weights"]
-                if not w.is_file() or file_sha256(w) != rec["data"]["weights_sha256"]:
-                    rec = None
-            out[(a, s)] = rec
-    return out
-
-
-def missing_runs(records: Mapping[tuple[str, int], Any]) -> list[str]:
-    """Name the runs that have no exported result.
-
-    Parameters
-    ----------
-    records : mapping
-        :func:`exported_runs`'s result.
-
-    Returns
-    -------
-    list of str
-        ``"ARM seed S"`` for every None.
-    """
-    return [f"{a} seed {s}" for (a, s), r in records.items() if r is None]
-
-
-def evaluate_table1(weights: Mapping[tuple[str, int], str | Path], sets: Mapping[str, Any], *,
-                    device: torch.device | str = "cpu",
-                    protocols: Sequence[Protocol] = PROTOCOLS,
-                    sweep: Sequence[float] = SWEEP_THRESHOLDS, batch_size: int = 64,
-                    level: float = 0.95, scale: str = "paper") -> dict[str, Any]:
-    """Evaluate every run on every test set under every protocol, and summarise over seeds.
-
-    Parameters
-    ----------
-    weights : mapping
-        ``{(arm, seed): weights file}``.
-    sets : mapping
-        ``{domain name: SubtomogramSet}`` (the frozen domains' test sets).
-    device : torch.device or str
-        Where the networks run.
-    protocols : sequence of Protocol
-        Test-time preprocessings (default both: the paper's filter, and none).
-    sweep : sequence of float
-        Mask thresholds of the sweep.
-    batch_size : int
-        Subtomograms per forward pass.
-    level : float
-        Confidence level of the differences.
-    scale : str
-        The scale of the runs and sets (``"smoke"``: every table made from the result says
-        so, :data:`SMOKE_NOTE`).
-
-    Returns
-    -------
-    dict
-        ``{"scale", "domains": {domain: {"test_domain": {name, hash, version}, "n", "counts",
-        "protocols": {protocol: {"sigma_vox", "description", "runs": [{"arm", "seed",
-        "metrics"}], "summary": summarize_runs(...)}}}}}``; each arm at the paper's mask
-        threshold of the arm it is built on (V).
-    """
-    from cryo_companion.models.dsrf3d import load_weights
-    from cryo_companion.papers.che2019.test_domain import domain_record
-
-    if not weights:
-        raise ValueError("no weights to evaluate")
-    if not sets:
-        raise ValueError("no test sets to evaluate on")
-    models = {key: load_weights(path, map_location=device)[0]
-              for key, path in sorted(weights.items())}
-    out: dict[str, Any] = {"scale": scale, "domains": {}}
-    for d, test in sets.items():
-        dom: dict[str, Any] = {"test_domain": domain_record(test), "n": len(test),
-                               "counts": dict(test.counts), "protocols": {}}
-        for p in protocols:
-            runs = []
-            for (arm, seed), model in models.items():
-                ev = evaluate(model, test, threshold=PAPER_THRESHOLDS[base_arm(arm)],
-                              sigma_vox=p.sigma_vox, sweep=sweep, batch_size=batch_size)
-                runs.append({"arm": arm, "seed": seed, "metrics": ev.metrics})
-            dom["protocols"][p.name] = {"sigma_vox": p.sigma_vox, "description": p.description,
-                                        "runs": runs,
-                                        "summary": summarize_runs(runs, level=level)}
-        out["domains"][d] = dom
-    return out
-
-
 def domain_letter(name: str | None) -> str:
     """Return a frozen domain's letter here: A (Table I's), B (the second), else ``?``.
 
@@ -575,7 +325,7 @@ def table1_sections(evaluation: Mapping[str, Any], arms: Sequence[str] = TABLE1_
     Parameters
     ----------
     evaluation : mapping
-        :func:`evaluate_table1`'s result.
+        :func:`~cryo_companion.papers.che2019.table1_runs.evaluate_table1`'s result.
     arms : sequence of str
         The arms to show (missing ones show as missing).
 
@@ -595,11 +345,24 @@ def table1_sections(evaluation: Mapping[str, Any], arms: Sequence[str] = TABLE1_
             verdicts = difference_verdicts(summ, ("accuracy", "miou"), COMPARISONS)
             out.append(f"**{title}**\n\n{table1_markdown(summ, arms)}\n\n"
                        + "\n".join(f"- {v}" for v in verdicts))
-    return _noted(evaluation, "\n\n".join(out))
+    return smoke_noted(evaluation, "\n\n".join(out))
 
 
-def _noted(evaluation: Mapping[str, Any] | None, text: str) -> str:
-    """``text`` after :data:`SMOKE_NOTE` when the evaluation is at smoke scale."""
+def smoke_noted(evaluation: Mapping[str, Any] | None, text: str) -> str:
+    """Put :data:`SMOKE_NOTE` before ``text`` when the evaluation is at smoke scale.
+
+    Parameters
+    ----------
+    evaluation : mapping or None
+        Anything with a ``"scale"`` (an evaluation, a target verdict, ``{"scale": ...}``).
+    text : str
+        Markdown.
+
+    Returns
+    -------
+    str
+        ``text``, after the note at smoke scale.
+    """
     if evaluation is not None and evaluation.get("scale") == "smoke":
         return f"{SMOKE_NOTE}\n\n{text}"
     return text
@@ -623,7 +386,7 @@ def bullets(lines: Sequence[str], scale: str = "paper", *, numbered: bool = Fals
         Markdown.
     """
     text = "\n".join(f"{i + 1}. {x}" if numbered else f"- {x}" for i, x in enumerate(lines))
-    return _noted({"scale": scale}, text)
+    return smoke_noted({"scale": scale}, text)
 
 
 def per_class_sections(evaluation: Mapping[str, Any]) -> str:
@@ -632,7 +395,7 @@ def per_class_sections(evaluation: Mapping[str, Any]) -> str:
     Parameters
     ----------
     evaluation : mapping
-        :func:`evaluate_table1`'s result.
+        :func:`~cryo_companion.papers.che2019.table1_runs.evaluate_table1`'s result.
 
     Returns
     -------
@@ -645,78 +408,7 @@ def per_class_sections(evaluation: Mapping[str, Any]) -> str:
             letter = domain_letter(dom["test_domain"].get("name"))
             which = "paper's protocol" if pname == "paper" else "matched protocol (no filter)"
             out.append(f"*Domain {letter}, {which}:*\n\n{per_class_table(pr['summary'])}")
-    return _noted(evaluation, "\n\n".join(out))
-
-
-def headline(evaluation: Mapping[str, Any], domain: str | None = None,
-             protocol: str = "paper") -> dict[str, Any]:
-    """Table I's own setting: the summary on the first domain under the paper's protocol.
-
-    Parameters
-    ----------
-    evaluation : mapping
-        :func:`evaluate_table1`'s result.
-    domain : str or None
-        The domain (default the first frozen one, Table I's).
-    protocol : str
-        The protocol (default the paper's).
-
-    Returns
-    -------
-    dict
-        ``summarize_runs`` keys (``arms``, ``differences``, ``difference``) and ``runs``: one
-        flat record per run (``arm``, ``seed`` and its metrics), as ``results/table1.json`` has
-        kept them at its top level (the claims and the reality-gap chapter read them).
-    """
-    from cryo_companion.papers.che2019.test_domain import DEFAULT_DOMAIN
-
-    pr = evaluation["domains"][domain or DEFAULT_DOMAIN]["protocols"][protocol]
-    return {**pr["summary"],
-            "runs": [{"arm": r["arm"], "seed": r["seed"], **r["metrics"]} for r in pr["runs"]]}
-
-
-def training_lengths(records: Mapping[tuple[str, int], Mapping[str, Any] | None],
-                     paper_iters: int = PAPER_ITERS, scale: str = "paper") -> str:
-    """Say how long every arm's runs trained, and plainly when that is not the paper's length.
-
-    Parameters
-    ----------
-    records : mapping
-        ``{(arm, seed): training record or None}`` (:func:`exported_runs`).
-    paper_iters : int
-        The paper's iterations (15,000, IV-A).
-    scale : str
-        ``"smoke"`` puts :data:`SMOKE_NOTE` first.
-
-    Returns
-    -------
-    str
-        One Markdown bullet per arm: its seeds and iterations, "**reduced**" when fewer than
-        the paper's, and the runs that are missing.
-    """
-    by_arm: dict[str, list[tuple[int, int | None]]] = {}
-    for (arm, seed), rec in records.items():
-        it = None if rec is None else int(rec["data"]["config"]["iters"])
-        by_arm.setdefault(arm, []).append((seed, it))
-    lines = []
-    for arm, runs in by_arm.items():
-        done = [(s, i) for s, i in runs if i is not None]
-        missing = [s for s, i in runs if i is None]
-        iters = sorted({i for _, i in done})
-        text = f"- {arm}: "
-        if done:
-            text += (f"{len(done)} seed{'s' if len(done) > 1 else ''} "
-                     f"({', '.join(str(s) for s, _ in done)}), "
-                     f"{' / '.join(f'{i:,}' for i in iters)} iterations each")
-            if min(iters) < paper_iters:
-                text += f" (**reduced**: the paper trained {paper_iters:,})"
-        else:
-            text += "no run yet"
-        if missing:
-            text += f"; missing: seed{'s' if len(missing) > 1 else ''} " + ", ".join(
-                map(str, missing))
-        lines.append(text)
-    return _noted({"scale": scale}, "\n".join(lines))
+    return smoke_noted(evaluation, "\n\n".join(out))
 
 
 def test_sets_lines(evaluation: Mapping[str, Any]) -> str:
@@ -725,7 +417,7 @@ def test_sets_lines(evaluation: Mapping[str, Any]) -> str:
     Parameters
     ----------
     evaluation : mapping
-        :func:`evaluate_table1`'s result.
+        :func:`~cryo_companion.papers.che2019.table1_runs.evaluate_table1`'s result.
 
     Returns
     -------
@@ -738,77 +430,7 @@ def test_sets_lines(evaluation: Mapping[str, Any]) -> str:
         role = protocol_title({**rec, "n": ev["n"]}, "paper").split(";")[0]
         counts = ", ".join(f"{k} {v}" for k, v in ev["counts"].items())
         out.append(f"- {role}: {counts}; hash `{str(rec['hash'])[:12]}…`")
-    return _noted(evaluation, "\n".join(out))
-
-
-def target_markdown(targets: Mapping[str, Mapping[str, Any]]) -> str:
-    """Write the target's verdict under every protocol (:func:`target_lines`) as Markdown.
-
-    Parameters
-    ----------
-    targets : mapping
-        ``{protocol: target_verdict(...)}``.
-
-    Returns
-    -------
-    str
-        Per protocol, the verdict line and one bullet per domain; a sentence when there is none.
-    """
-    if not targets:
-        return "No runs to test the target on."
-    blocks = []
-    smoke = False
-    for t in targets.values():
-        first, *rest = target_lines(t)
-        smoke = smoke or t.get("scale") == "smoke"
-        blocks.append("\n".join([first, *(f"- {line}" for line in rest)]))
-    return _noted({"scale": "smoke" if smoke else "paper"}, "\n\n".join(blocks))
-
-
-def reality_gap_markdown(result: Mapping[str, Any] | None,
-                         protocols: Sequence[str] = ("paper", "matched")) -> str:
-    """Write the reality-gap chapter's recorded verdicts under every protocol (Markdown).
-
-    Parameters
-    ----------
-    result : mapping or None
-        ``load_result("reality_gap")``.
-    protocols : sequence of str
-        The protocols to read.
-
-    Returns
-    -------
-    str
-        Per protocol, :func:`reality_gap_lines`'s source line and its verdicts as bullets.
-    """
-    if not result:
-        return reality_gap_lines(None)[0]
-    blocks = []
-    for p in protocols:
-        first, *rest = reality_gap_lines(result, p)
-        blocks.append("\n".join([first, *(f"- {line}" for line in rest)]))
-    return "\n\n".join(blocks)
-
-
-def first_runs(weights: Mapping[tuple[str, int], Any]) -> dict[str, Any]:
-    """Pick each arm's run of lowest seed (the one Fig. 5 shows), in :data:`TABLE1_ARMS` order.
-
-    Parameters
-    ----------
-    weights : mapping
-        ``{(arm, seed): anything}`` (weights files, records).
-
-    Returns
-    -------
-    dict
-        ``{arm: the value of its lowest seed}``.
-    """
-    out = {}
-    for arm in [*TABLE1_ARMS, *sorted({a for a, _ in weights} - set(TABLE1_ARMS))]:
-        seeds = sorted(s for a, s in weights if a == arm)
-        if seeds:
-            out[arm] = weights[(arm, seeds[0])]
-    return out
+    return smoke_noted(evaluation, "\n".join(out))
 
 
 def best_sweep_line(summary: Mapping[str, Any]) -> str:
@@ -833,30 +455,6 @@ def best_sweep_line(summary: Mapping[str, Any]) -> str:
         i = int(np.argmax(mu))
         parts.append(f"{arm} {mu[i]:.3f} (at threshold {sw['threshold'][i]:g})")
     return "Best mean mIoU over the sweep: " + ", ".join(parts) + "." if parts else ""
-
-
-def training_record_summary(records: Mapping[tuple[str, int], Mapping[str, Any] | None]
-                            ) -> dict[str, Any]:
-    """Keep, for the result, what matters of every run's training record.
-
-    Parameters
-    ----------
-    records : mapping
-        ``{(arm, seed): training record or None}``.
-
-    Returns
-    -------
-    dict
-        ``{"runs": {"ARM seed S": {config, device, weights, weights_sha256, state_dtype,
-        commit} or None}, "missing": [...]}``.
-    """
-    runs: dict[str, Any] = {}
-    for (a, s), r in records.items():
-        runs[f"{a} seed {s}"] = None if r is None else {
-            **{k: r["data"][k] for k in ("config", "device", "weights", "weights_sha256",
-                                         "state_dtype")},
-            "commit": r["provenance"]["commit"]}
-    return {"runs": runs, "missing": missing_runs(records)}
 
 
 def predicted_share(summary: Mapping[str, Any], class_names: Sequence[str],
