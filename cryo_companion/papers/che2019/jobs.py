@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cryo_companion.papers.che2019.ablation import available
+from cryo_companion.papers.che2019.ablation import ABLATION_ARMS, ABLATION_ITERS, ABLATION_SEEDS
 from cryo_companion.papers.che2019.context import CONTEXT_COMPLEXES
 from cryo_companion.papers.che2019.table1 import PAPER_ITERS, TABLE1_ARMS, TABLE1_SEEDS
 from cryo_companion.papers.che2019.test_domain import TEST_DOMAIN_CONFIG, class_entries
@@ -65,10 +65,6 @@ TRAINING_STRUCTURES = tuple(sorted({*(e for e in class_entries().values() if e),
 #: Batches simulated per simulator call in the paper-scale runs (a GPU's launch overhead of
 #: small batches amortised; each batch an independent draw).
 SIM_CHUNK = 8
-#: The ablations' arms (reference first), seeds and training length (fewer than Table I's).
-ABLATION_ARMS: tuple[str, ...] = tuple(ABLATION_ARM_PREFIX + n for n in available())
-ABLATION_SEEDS: tuple[int, ...] = (0, 1, 2)
-ABLATION_ITERS = 5_000
 #: The longest a training job is planned to take by its estimate (a window holds 540 s of jobs).
 JOB_TARGET_S = 300.0
 #: A training job's fixed cost, a guess: interpreter and CUDA start, the template and context
