@@ -466,4 +466,5 @@ def test_the_gpu_chapters_declare_what_they_read() -> None:
         STRUCTURES)
     gpu = [j for j in all_jobs() if j.needs_gpu]
     files, why = structure_files(gpu, Path(os.environ["CRYO_COMPANION_STRUCTURES"]))
-    assert "test_domain, table1" in why and "shrec_data" in why and len(files) > len(STRUCTURES)
+    assert "test_domain, table1-train-" in why and ", table1, ablation-train-" in why
+    assert "shrec-data-cuda-tests" in why and len(files) > len(STRUCTURES)

@@ -21,6 +21,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryo_companion._io import OutputPlan
 
 COMMAND = "predict"
 
@@ -44,7 +48,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
                    help="subtomograms per forward pass")
 
 
-def outputs(args: argparse.Namespace):
+def outputs(args: argparse.Namespace) -> OutputPlan:
     """Return what ``predict`` reads and writes, checked before any work."""
     from cryo_companion._io import OutputPlan
 

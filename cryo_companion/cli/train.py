@@ -15,6 +15,10 @@ import argparse
 import json
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryo_companion._io import OutputPlan
 
 COMMAND = "train"
 
@@ -54,7 +58,7 @@ def _run_files(args: argparse.Namespace) -> list[Path]:
     return [Path(args.out) / f for f in (CHECKPOINT, WEIGHTS, SUMMARY)]
 
 
-def outputs(args: argparse.Namespace):
+def outputs(args: argparse.Namespace) -> OutputPlan:
     """Return the run's files: an existing run is continued (--resume) or replaced (--force)."""
     from cryo_companion._io import OutputPlan
 

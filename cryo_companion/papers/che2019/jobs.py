@@ -346,10 +346,18 @@ def training_jobs(root: Path, arms: Sequence[str], seeds: Sequence[int], iters: 
                                                                      run_root)):
         jobs.append(command_job(
             g.name, g.argv(), priority=priority + i, structures=structures,
-            estimator=lambda r, p, g=g: group_estimate(r, g),
+            estimator=_estimator(g),
             description=(f"{description}: {g.arm} seeds {', '.join(map(str, g.seeds))} x "
                          f"{g.iters:,} iterations, exported to results/weights/")))
     return jobs
+
+
+def _estimator(group: TrainingGroup) -> Estimator:
+    """Return the estimator of one training job (:func:`group_estimate` of its group)."""
+    def est(root: Path, params: Mapping[str, Any]) -> Estimate:
+        return group_estimate(root, group)
+
+    return est
 
 
 def chapter_estimate(name: str, guess_s: float, why: str) -> Estimator:
