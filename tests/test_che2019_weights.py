@@ -130,6 +130,12 @@ def test_train_and_export_saves_each_group_and_skips_what_is_exported(tmp_path, 
     W.train_and_export(cfgs, tmp_path / "runs", "cpu", progress=False)
     assert calls == [["baseline"]]
     assert W.exported(cfgs[0]) is not None
+    # retrain (the smoke chapters): every run trained and exported again, none skipped
+    seen.clear()
+    W.train_and_export(cfgs, tmp_path / "runs2", "cpu", progress=False, retrain=True,
+                       on_export=lambda r: seen.append(r["data"]["weights"]))
+    assert sorted(calls[-1]) == ["ablation:fixed_cs", "baseline"]
+    assert sorted(seen) == ["ablation_fixed_cs_seed1.pt", "table1_baseline_seed0.pt"]
 
 
 def test_predict_works_with_every_arms_exported_weights(tmp_path, monkeypatch, capsys):
