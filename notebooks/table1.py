@@ -266,6 +266,11 @@ display(Markdown(table1_target.target_markdown(targets)))
 display(Markdown(table1_target.reality_gap_markdown(load_result("reality_gap"))))
 
 # %% [markdown]
+# Which of the randomized factors the arms owe their numbers to is the subject of the chapter
+# [One factor at a time](ablation.ipynb): the randomized context arm trained with each factor
+# fixed at its baseline value in turn, on both domains under both protocols.
+
+# %% [markdown]
 # ## The threshold does not decide the result
 #
 # The paper took 0.5 for the randomized arm and 0.2 for the baseline, the baseline's best. Here
