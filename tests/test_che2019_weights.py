@@ -136,6 +136,14 @@ def test_train_and_export_saves_each_group_and_skips_what_is_exported(tmp_path, 
                        on_export=lambda r: seen.append(r["data"]["weights"]))
     assert sorted(calls[-1]) == ["ablation:fixed_cs", "baseline"]
     assert sorted(seen) == ["ablation_fixed_cs_seed1.pt", "table1_baseline_seed0.pt"]
+    # --precision checked: an export in the other of bf16/tf32 is the same run, already trained
+    from dataclasses import replace
+    assert cfgs[0].precision == "tf32"
+    assert W.as_exported(replace(cfgs[0], precision="bf16")) == cfgs[0]
+    assert W.as_exported(cfgs[0]) == cfgs[0]
+    other = replace(cfgs[0], precision="bf16", iters=5)          # another run: unchanged
+    assert W.as_exported(other) == other
+    assert W.as_exported(replace(cfgs[0], precision="fp32")).precision == "fp32"
 
 
 def test_predict_works_with_every_arms_exported_weights(tmp_path, monkeypatch, capsys):

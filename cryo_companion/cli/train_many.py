@@ -69,7 +69,7 @@ def main(args: argparse.Namespace) -> int:
     from cryo_companion.devices import tune_cpu_allocator
     from cryo_companion.learn.distributed import rank_device, rank_info
     from cryo_companion.papers.che2019.train import TrainConfig, checked_precision, train_many
-    from cryo_companion.papers.che2019.weights import train_and_export
+    from cryo_companion.papers.che2019.weights import as_exported, train_and_export
 
     tune_cpu_allocator()
     if args.config_json:
@@ -87,6 +87,9 @@ def main(args: argparse.Namespace) -> int:
                            val_size=args.val_size, precision=precision,
                            sim_chunk=args.sim_chunk)
     configs = [replace(base, arm=a, seed=s) for a in args.arms for s in args.seeds]
+    if args.export and args.precision == "checked":
+        # exported in bf16 or tf32 by an earlier window (another check): not trained again
+        configs = [as_exported(c) for c in configs]
     if args.export:
         records = train_and_export(configs, args.root, args.device, launcher=args.launcher,
                                    strategy=args.strategy, progress=not args.quiet,

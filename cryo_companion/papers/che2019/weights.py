@@ -47,7 +47,7 @@ from cryo_companion.papers.che2019.train import (
 )
 from cryo_companion.runs.sources import file_sha256
 
-__all__ = ["COMMITTED_DTYPE", "DTYPES", "compact_weights", "export_run", "exported",
+__all__ = ["COMMITTED_DTYPE", "DTYPES", "as_exported", "compact_weights", "export_run", "exported",
            "load_record", "record_name", "records_dir", "train_and_export", "weights_dir",
            "weights_name"]
 
@@ -231,6 +231,40 @@ def exported(cfg: TrainConfig, scale: str = "paper") -> dict[str, Any] | None:
     if not w.is_file() or file_sha256(w) != rec["data"]["weights_sha256"]:
         return None
     return rec
+
+
+def as_exported(cfg: TrainConfig, precisions: Sequence[str] = ("bf16", "tf32"),
+                scale: str = "paper") -> TrainConfig:
+    """Return the settings of an export of this run in another of ``precisions``, if any.
+
+    ``--precision checked`` resolves to bf16 or tf32 by the recorded precision check of the
+    device model at hand; a run exported by an earlier window in the other one of the two is
+    the same run, already trained, and is not trained again.
+
+    Parameters
+    ----------
+    cfg : TrainConfig
+        The run, with its resolved precision.
+    precisions : sequence of str
+        The precisions that count as the same run.
+    scale : str
+        ``"paper"`` or ``"smoke"``.
+
+    Returns
+    -------
+    TrainConfig
+        ``cfg`` if it is exported as it is, or not in any of ``precisions``; else ``cfg`` with
+        the precision of its export.
+    """
+    from dataclasses import replace
+
+    if cfg.precision not in precisions or exported(cfg, scale) is not None:
+        return cfg
+    for p in precisions:
+        other = replace(cfg, precision=p)
+        if p != cfg.precision and exported(other, scale) is not None:
+            return other
+    return cfg
 
 
 def export_run(result: TrainResult, *, scale: str = "paper", started: float | None = None,
