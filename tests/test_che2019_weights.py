@@ -123,10 +123,16 @@ def test_train_and_export_saves_each_group_and_skips_what_is_exported(tmp_path, 
         [c.arm for c in todo]) or real(todo, *a, **k))
     again = W.train_and_export(cfgs, tmp_path / "runs", "cpu", progress=False)
     assert calls == [] and again == recs
+    # what the chapters read: every (arm, seed), None where not exported
+    from cryo_companion.papers.che2019.table1_runs import exported_runs
+    found = exported_runs(["baseline", "ablation:fixed_cs"], [0, 1])
+    assert found == {("baseline", 0): recs[0], ("baseline", 1): None,
+                     ("ablation:fixed_cs", 0): None, ("ablation:fixed_cs", 1): recs[1]}
     # another setting is another run; a damaged file is not an export
     assert W.exported(_tiny_cfg("baseline", 0, iters=3)) is None
     (tmp_path / "results" / "weights" / "table1_baseline_seed0.pt").write_bytes(b"x")
     assert W.exported(cfgs[0]) is None
+    assert exported_runs(["baseline"], [0])[("baseline", 0)] is None
     W.train_and_export(cfgs, tmp_path / "runs", "cpu", progress=False)
     assert calls == [["baseline"]]
     assert W.exported(cfgs[0]) is not None
