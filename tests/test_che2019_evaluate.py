@@ -107,3 +107,33 @@ def test_evaluation_records_the_test_domain():
     ds.meta.update({"test_domain": b, "test_domain_hash": domain_hash(b), "config_version": 1})
     assert evaluate(model, ds).metrics["test_domain"] == {"name": b, "hash": FROZEN_HASHES[b],
                                                           "version": 1}
+
+
+def _run(arm: str, seed: int, acc: float) -> dict:
+    return {"arm": arm, "seed": seed, "metrics": {
+        "threshold": 0.5, "class_names": NAMES, "accuracy": acc, "miou": acc / 2,
+        "per_class_accuracy": dict.fromkeys(NAMES, acc), "confusion_matrix": [[1, 0, 0]] * 3}}
+
+
+def test_summarize_runs_reports_every_comparison_of_present_arms():
+    """Each difference of COMPARISONS (first minus second) is there when both arms have two
+    seeds, with the hand-worked mean difference; ``difference`` stays randomized − baseline."""
+    from cryo_companion.papers.che2019.evaluate import COMPARISONS, comparison_name, summarize_runs
+
+    acc = {"randomized": (0.4, 0.6), "baseline": (0.3, 0.5), "randomized+context": (0.8, 0.9),
+           "baseline+context": (0.6, 0.6)}
+    runs = [_run(a, s, v[s]) for a, v in acc.items() for s in (0, 1)]
+    summ = summarize_runs(runs)
+    assert set(summ["differences"]) == {comparison_name(a, b) for a, b in COMPARISONS}
+    d = summ["differences"]["randomized+context − baseline"]["accuracy"]["t"]
+    assert d["diff"] == pytest.approx(0.85 - 0.4)
+    assert summ["differences"]["baseline+context − baseline"]["miou"]["t"]["diff"] == (
+        pytest.approx(0.3 - 0.2))
+    assert summ["difference"] == summ["differences"]["randomized − baseline"]
+    assert summ["arms"]["randomized"]["accuracy"]["values"] == [0.4, 0.6]
+    # an arm with one seed: no interval for its comparisons; absent arms: none at all
+    one = summarize_runs([r for r in runs if not (r["arm"] == "baseline" and r["seed"] == 1)])
+    assert one["difference"] == {} and "randomized+context − baseline" in one["differences"]
+    assert one["differences"]["randomized+context − baseline"] == {}
+    only = summarize_runs([r for r in runs if r["arm"] in ("randomized", "randomized+context")])
+    assert list(only["differences"]) == ["randomized+context − randomized"]

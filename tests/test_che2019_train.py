@@ -403,3 +403,62 @@ def test_context_arms_train_with_neighbours_and_keep_their_papers_threshold(tmp_
                      checkpoint_every=0, model=four), tmp_path / arm, progress=False)
     _, meta = load_weights(res.weights)
     assert meta["threshold"] == threshold and meta["training"]["arm"] == arm
+
+
+FOUR_TINY = DSRF3DConfig(n_classes=4, box=32, enc_widths=(2, 2, 4, 4, 4), fc_widths=(4, 4))
+
+
+def test_ablation_arms_train_on_their_presets(tmp_path):
+    """An ablation is an arm ``ablation:NAME``: its preset is the ablation's (one factor fixed),
+    its threshold the randomized arm's, its folder name has no colon; unknown names are refused."""
+    from cryo_companion.papers.che2019.ablation import ablation_preset, available
+    from cryo_companion.papers.che2019.train import all_arms, arm_preset, base_arm
+
+    arms = all_arms()
+    assert arms[:4] == ("randomized", "baseline", "randomized+context", "baseline+context")
+    assert arms[4:] == tuple(f"ablation:{n}" for n in available())
+    assert arm_preset("ablation:fixed_snr") == ablation_preset("fixed_snr")
+    assert arm_preset("ablation:fixed_snr").snr[0] == arm_preset("ablation:fixed_snr").snr[1]
+    assert [base_arm(a) for a in ("ablation:no_context", "baseline+context", "randomized")] == [
+        "randomized", "baseline", "randomized"]
+    with pytest.raises(ValueError, match="ablation:fixed_snr"):
+        TrainConfig(arm="ablation:fixed_nothing")
+    with pytest.raises(ValueError, match="unknown arm"):
+        arm_preset("context")
+    cfg = _cfg(arm="ablation:fixed_wedge", seed=0, iters=1, val_every=0, val_size=0,
+               checkpoint_every=0, model=FOUR_TINY)
+    assert run_dir(tmp_path, cfg).name == "ablation-fixed_wedge_seed0"
+    res = train_many([cfg], tmp_path, device="cpu", progress=False)[0]
+    _, meta = load_weights(res.weights)
+    assert meta["threshold"] == 0.5 and meta["training"]["arm"] == "ablation:fixed_wedge"
+
+
+def test_a_group_with_a_context_arm_trains_and_leaves_the_other_arm_as_alone(tmp_path):
+    """A context arm and a plain arm train in one group (one simulator with the context bank):
+    the plain arm gets exactly the weights it gets alone (a preset without context draws as
+    from a simulator without a bank); each group is handed to ``on_group`` as it finishes."""
+    cfgs = [_cfg(arm=a, seed=2, iters=2, batch_size=2, val_every=0, val_size=0,
+                 checkpoint_every=0, model=FOUR_TINY) for a in ("randomized", "baseline+context")]
+    groups = []
+    runs = train_many(cfgs, tmp_path / "group", device="cpu", strategy="loop", progress=False,
+                      on_group=groups.append)
+    assert [[r.summary["config"]["arm"] for r in g] for g in groups] == [
+        ["randomized", "baseline+context"]]
+    assert runs[1].summary["timing"]["runs_per_step"] == 2
+    alone = train(cfgs[0], tmp_path / "alone", progress=False)
+    a, _ = load_weights(alone.weights)
+    b, _ = load_weights(runs[0].weights)
+    for k, v in a.state_dict().items():
+        assert torch.equal(b.state_dict()[k], v), k
+    # settings that differ make two groups, each handed over on its own
+    more = [cfgs[0], _cfg(arm="baseline", seed=2, iters=1, batch_size=2, val_every=0,
+                          val_size=0, checkpoint_every=0, model=FOUR_TINY)]
+    groups.clear()
+    train_many(more, tmp_path / "two", device="cpu", progress=False, on_group=groups.append)
+    assert sorted(len(g) for g in groups) == [1, 1]
+
+
+def test_checked_precision_is_tf32_on_the_cpu_without_a_check():
+    from cryo_companion.papers.che2019.train import checked_precision
+
+    assert checked_precision("cpu") == ("tf32", None)

@@ -254,10 +254,12 @@ def test_pack_keeps_under_the_limit_dropping_logs_first(tmp_path: Path) -> None:
     dest = tmp_path / "a.tar.gz"
     man = pack(items, {"jobs": []}, dest, limit_bytes=2**20)  # all fit
     assert {f["path"] for f in man["files"]} == {i.name for i in items} and not man["left_out"]
-    man = pack(items, {"jobs": []}, dest, limit_bytes=900_000)  # the log must go
+    assert man["parts"] == 1
+    one = {"max_parts": 1}
+    man = pack(items, {"jobs": []}, dest, limit_bytes=900_000, **one)  # the log must go
     assert [x["path"] for x in man["left_out"]] == ["logs/j.log"]
     assert dest.stat().st_size <= 900_000
-    man = pack(items, {"jobs": []}, dest, limit_bytes=500_000)  # then the weights
+    man = pack(items, {"jobs": []}, dest, limit_bytes=500_000, **one)  # then the weights
     assert [x["path"] for x in man["left_out"]] == ["results/weights/w.pt", "logs/j.log"]
     assert "exceed" in man["left_out"][0]["reason"] and dest.stat().st_size <= 500_000
     read, contents = read_manifest(dest)
@@ -265,6 +267,60 @@ def test_pack_keeps_under_the_limit_dropping_logs_first(tmp_path: Path) -> None:
     assert read["left_out"] == man["left_out"]
     with pytest.raises(ValueError, match="results alone"):
         pack(items, {"jobs": []}, dest, limit_bytes=66_000)
+
+
+def test_pack_splits_into_parts_that_unpack_together(tmp_path: Path) -> None:
+    """Over the limit, the archive comes in parts of at most the limit each (results in the
+    first); what fits in no part is left out; unpack takes every part (found beside the first or
+    given) and refuses a missing part or a part of another window."""
+    from cryo_companion.runs.archive import part_path, read_parts
+
+    res = tmp_path / "results" / "r.json"
+    res.parent.mkdir()
+    res.write_text(json.dumps({"x": 1}))
+    items = [Item("results/r.json", res, "result")]
+    items += [Item(f"results/weights/w{i}.pt", _random_file(tmp_path / f"w{i}", 300_000, i),
+                   "weights") for i in range(7)]
+    items.append(Item("logs/j.log", _random_file(tmp_path / "l", 380_000, 9), "log"))
+    out = tmp_path / "out"
+    out.mkdir()
+    dest = out / "paper-window.tar.gz"
+    man = pack(items, {"jobs": [], "window_id": "W1"}, dest, limit_bytes=700_000, max_parts=3)
+    assert man["parts"] == 3
+    parts = [part_path(dest, k) for k in (1, 2, 3)]
+    assert [p.name for p in parts] == ["paper-window.tar.gz", "paper-window.part2.tar.gz",
+                                       "paper-window.part3.tar.gz"]
+    assert all(p.stat().st_size <= 700_000 for p in parts)
+    where = {f["path"]: f["part"] for f in man["files"]}
+    assert where["results/r.json"] == 1 and len(where) == 1 + 6   # two weights per part
+    assert {x["path"] for x in man["left_out"]} == {"results/weights/w6.pt", "logs/j.log"}
+    manifest, contents = read_parts(dest)                    # the others found beside it
+    assert manifest == man and set(contents) == set(where)
+    assert read_parts(list(reversed(parts)))[1] == contents
+    repo = tmp_path / "repo"
+    (repo / "results").mkdir(parents=True)
+    _, wrote = unpack(dest, repo)
+    assert {p for p, a in wrote if a == "new"} == set(where)
+    assert (repo / "results/weights/w0.pt").read_bytes() == (tmp_path / "w0").read_bytes()
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(dest, alone / dest.name)
+    with pytest.raises(ValueError, match="part 2 of 3 .* missing"):
+        read_parts(alone / dest.name)
+    other = tmp_path / "other"
+    other.mkdir()
+    pack(items, {"jobs": [], "window_id": "W2"}, other / dest.name, limit_bytes=700_000,
+         max_parts=3)
+    with pytest.raises(ValueError, match="not part 2 of the window"):
+        read_parts([dest, part_path(other / dest.name, 2), parts[2]])
+    with pytest.raises(ValueError, match="both part 1"):
+        read_parts([dest, dest])
+    # a smaller save of the same window leaves no stale part behind
+    man = pack(items[:2], {"jobs": [], "window_id": "W1"}, dest, limit_bytes=700_000,
+               max_parts=3)
+    assert man["parts"] == 1 and not parts[1].exists() and not parts[2].exists()
+    with pytest.raises(ValueError, match="max_parts"):
+        pack(items, {"jobs": []}, dest, max_parts=0)
 
 
 # ---------------------------------------------------------------- unpacking
@@ -411,5 +467,5 @@ def test_the_gpu_chapters_declare_what_they_read() -> None:
         STRUCTURES)
     gpu = [j for j in all_jobs() if j.needs_gpu]
     files, why = structure_files(gpu, Path(os.environ["CRYO_COMPANION_STRUCTURES"]))
-    assert "test_domain, table1" in why and "shrec-data-cuda-tests" in why
-    assert len(files) > len(STRUCTURES)
+    assert "test_domain, table1-train-" in why and ", table1, ablation-train-" in why
+    assert "shrec-data-cuda-tests" in why and len(files) > len(STRUCTURES)

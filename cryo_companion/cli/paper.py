@@ -4,9 +4,10 @@ Lists the jobs (every chapter of _toc.yml, the papers' declared jobs, the simula
 in priority order with their estimated cost and where the estimate comes from, skips those
 already done (a chapter whose executed notebook is current, a check whose record in
 results/jobs/ passed with the current code), runs the others that fit the budget, stops a job
-that overruns with a margin left, and writes ONE archive DIR/paper-window.tar.gz (at most
---archive-mib) of the executed notebooks, results, weights and logs with a manifest, rewritten
-after every job. `cryo-companion unpack DIR/paper-window.tar.gz` puts it into the repository.
+that overruns with a margin left, and writes ONE archive DIR/paper-window.tar.gz of the executed
+notebooks, results, weights and logs with a manifest, rewritten after every job, in parts of at
+most --archive-mib each when it is larger (paper-window.part2.tar.gz, ...; at most 8).
+`cryo-companion unpack DIR/paper-window.tar.gz` puts it, with its parts, into the repository.
 
 --stage-structures DIR copies, instead of running, the structure files that the pending jobs of
 this plan read (their declared entries; the whole mirror if one declares none) from

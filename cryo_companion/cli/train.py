@@ -1,6 +1,7 @@
 """Train the Che et al. 2019 classifier + segmenter on subtomograms simulated on the fly.
 
-One arm ("randomized": domain randomization; "baseline": fixed parameters) and one seed per call;
+One arm ("randomized": domain randomization; "baseline": fixed parameters; both also with
+context randomization; or a one-factor ablation, "ablation:NAME") and one seed per call;
 writes OUT/checkpoint.pt (every --checkpoint-every iterations), OUT/weights.pt and
 OUT/summary.json. --resume continues an interrupted run exactly from its checkpoint; a folder
 that already holds a run is refused unless --resume (continue it) or --force (start over) is
@@ -14,17 +15,22 @@ import argparse
 import json
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryo_companion._io import OutputPlan
 
 COMMAND = "train"
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     """Arguments of ``cryo-companion train``."""
-    from cryo_companion.papers.che2019.train import ARMS
+    from cryo_companion.papers.che2019.train import all_arms
 
-    p.add_argument("--arm", required=True, choices=list(ARMS),
+    p.add_argument("--arm", required=True, choices=list(all_arms()),
                    help="simulator preset: domain randomization or the fixed baseline, each "
-                        "also with context randomization (neighbours packed in the box)")
+                        "also with context randomization (neighbours packed in the box), or a "
+                        "one-factor ablation (ablation:NAME, one randomized factor fixed)")
     p.add_argument("--seed", type=int, default=0, help="seed (weights, batches, validation set)")
     p.add_argument("--iters", type=int, default=15_000, help="SGD iterations (paper: 15000)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder of the run")
@@ -52,7 +58,7 @@ def _run_files(args: argparse.Namespace) -> list[Path]:
     return [Path(args.out) / f for f in (CHECKPOINT, WEIGHTS, SUMMARY)]
 
 
-def outputs(args: argparse.Namespace):
+def outputs(args: argparse.Namespace) -> OutputPlan:
     """Return the run's files: an existing run is continued (--resume) or replaced (--force)."""
     from cryo_companion._io import OutputPlan
 

@@ -1,7 +1,10 @@
 """Check a GPU window's archive and unpack it into the repository, for committing.
 
-Checks that every member is listed in the manifest with its SHA-256 and lies in book/chapters/
-or results/ (logs go to build/paper_logs/WINDOW/), then writes the files and lists each one:
+An archive may come in parts (paper-window.tar.gz, paper-window.part2.tar.gz, ...): give them
+all, or the first with the others beside it. Checks that every member is listed in the manifest
+with its SHA-256, in its part, and lies in book/chapters/ or results/ (logs go to
+build/paper_logs/WINDOW/), that every part of the window is there, then writes the files and
+lists each one:
 new, updated or unchanged. A file that changed in the repository since the window started
 (neither the version the window started from nor the one it brings) is refused, and nothing is
 written, unless --force.
@@ -18,7 +21,9 @@ COMMAND = "unpack"
 
 def add_args(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``cryo-companion unpack``."""
-    parser.add_argument("archive", type=Path, help="the window's paper-window.tar.gz")
+    parser.add_argument("archive", type=Path, nargs="+",
+                        help="the window's paper-window.tar.gz (and its other parts, if not "
+                             "beside it)")
     parser.add_argument("--root", type=Path, default=None,
                         help="repository to unpack into (default: this one)")
     parser.add_argument("--force", action="store_true",
@@ -32,8 +37,9 @@ def main(args: argparse.Namespace) -> int:
     from cryo_companion.runs.archive import unpack
     from cryo_companion.runs.sources import package_sha256
 
-    if not args.archive.is_file():
-        raise FileNotFoundError(f"no archive {args.archive}")
+    for a in args.archive:
+        if not a.is_file():
+            raise FileNotFoundError(f"no archive {a}")
     root = args.root or repo_root()
     manifest, written = unpack(args.archive, root, force=args.force, dry_run=args.dry_run)
     print(f"window {manifest.get('window_id')} at commit {manifest.get('commit')} on "

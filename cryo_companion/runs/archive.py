@@ -1,18 +1,24 @@
-"""One archive of a GPU window's outputs, with a manifest; checked and unpacked into the repository.
+"""A GPU window's outputs in archives of limited size, with a manifest; checked and unpacked.
 
-What comes back from a lent GPU machine is a few files of limited size, so the runner packs
-everything the window produced into ONE ``.tar.gz`` of at most ``limit_bytes`` (16 MiB by
-default): the executed notebooks (``book/chapters/``), the results (``results/``, with the jobs'
-records under ``results/jobs/``), the weights (``results/weights/``) and the jobs' logs. Its
-first member, ``manifest.json``, says what ran (status, wall time, estimate) and lists every
-packed file with its SHA-256 and the SHA-256 it had when the window started (``base_sha256``,
-None for a new file), and every file left out with the reason. When everything does not fit,
-logs are left out first, then weights, then notebooks (largest first); results always stay.
+What comes back from a lent GPU machine is a few files of limited size (at most 8 of 16 MiB), so
+the runner packs everything the window produced into ``.tar.gz`` **parts** of at most
+``limit_bytes`` each (16 MiB by default; ``paper-window.tar.gz``, then
+``paper-window.part2.tar.gz``, ... up to ``max_parts``): the executed notebooks
+(``book/chapters/``), the results (``results/``, with the jobs' records under ``results/jobs/``),
+the weights (``results/weights/``) and the jobs' logs. The first member of every part,
+``manifest.json``, is the same manifest (plus the part's own number, ``this_part``): what ran
+(status, wall time, estimate), every packed file with its SHA-256, the SHA-256 it had when the
+window started (``base_sha256``, None for a new file) and the part it is in, the number of parts,
+and every file left out with the reason. The results all go into the first part; the other files
+fill the parts in turn (notebooks, then weights, then logs, smallest first); what fits in no part
+is left out (logs first, then weights, then notebooks); results always stay. One part is exactly
+the single archive of before.
 
-:func:`unpack` checks the archive (every member listed with the right hash, paths inside the
-allowed folders, nothing else) and writes it into the repository: a file that has changed there
-since the window started (neither its ``base_sha256`` nor the new one) is refused unless
-``force``, before anything is written. Logs go to ``build/paper_logs/<window>/``.
+:func:`unpack` checks the parts (every member listed, in its part, with the right hash, paths
+inside the allowed folders, nothing else; every part of the same window present) and writes them
+into the repository: a file that has changed there since the window started (neither its
+``base_sha256`` nor the new one) is refused unless ``force``, before anything is written. Logs go
+to ``build/paper_logs/<window>/``.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ import io
 import json
 import tarfile
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -29,13 +36,15 @@ from typing import Any
 from cryo_companion._io import atomic_path
 from cryo_companion.runs.sources import file_sha256
 
-__all__ = ["ARCHIVE_NAME", "FORMAT", "LIMIT_BYTES", "OUTPUT_DIRS", "Item", "pack",
-           "read_manifest", "snapshot", "unpack"]
+__all__ = ["ARCHIVE_NAME", "FORMAT", "LIMIT_BYTES", "MAX_PARTS", "OUTPUT_DIRS", "Item", "pack",
+           "part_path", "read_manifest", "read_parts", "snapshot", "unpack"]
 
 ARCHIVE_NAME = "paper-window.tar.gz"
 MANIFEST = "manifest.json"
 FORMAT = "cryo_companion-paper-window/1"
 LIMIT_BYTES = 16 * 2**20
+#: Most parts one window writes (what a lent machine brings back: 8 files).
+MAX_PARTS = 8
 #: Folders (relative to the root) whose new or changed files a window brings back.
 OUTPUT_DIRS = ("book/chapters", "results")
 #: Never brought back (smoke results are not committed) nor written by :func:`unpack`.
@@ -149,24 +158,57 @@ def _compressed_size(path: Path) -> int:
     return n + len(c.flush()) + 1024  # + a tar header and padding
 
 
-def _choose(items: list[Item], limit_bytes: int) -> tuple[list[Item], list[dict[str, Any]]]:
-    """Keep what fits: results always, then notebooks, weights, logs (smallest first)."""
+def part_path(dest: Path, part: int) -> Path:
+    """Return the path of part ``part`` (1-based) of the archive ``dest``.
+
+    Parameters
+    ----------
+    dest : Path
+        The first part (``DIR/paper-window.tar.gz``).
+    part : int
+        The part's number.
+
+    Returns
+    -------
+    Path
+        ``dest`` for part 1, ``DIR/paper-window.partN.tar.gz`` for part N.
+    """
+    if part == 1:
+        return dest
+    name = dest.name[:-len(".tar.gz")] if dest.name.endswith(".tar.gz") else dest.stem
+    return dest.with_name(f"{name}.part{part}.tar.gz")
+
+
+def _left(it: Item, limit_bytes: int, max_parts: int) -> dict[str, Any]:
+    return {"path": it.name, "kind": it.kind, "size": it.source.stat().st_size,
+            "reason": f"{max_parts} archive part(s) of {limit_bytes / 2**20:.1f} MiB would be "
+                      "exceeded"}
+
+
+def _choose(items: list[Item], limit_bytes: int, max_parts: int
+            ) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """Assign files to parts: results to the first, the rest first-fit, smallest first."""
     sizes = {it.name: _compressed_size(it.source) for it in items}
-    keep = [it for it in items if it.kind == "result"]
-    total = sum(sizes[it.name] for it in keep)
-    if total > limit_bytes - _RESERVE:
+    room = limit_bytes - _RESERVE
+    total = sum(sizes[it.name] for it in items if it.kind == "result")
+    if total > room:
         raise ValueError(f"the results alone ({total / 2**20:.1f} MiB compressed) exceed the "
                          f"archive limit of {limit_bytes / 2**20:.1f} MiB")
+    part_of = {it.name: 1 for it in items if it.kind == "result"}
+    used = [total]
     left: list[dict[str, Any]] = []
     for kind in reversed(DROP_ORDER):
         for it in sorted((i for i in items if i.kind == kind), key=lambda i: sizes[i.name]):
-            if total + sizes[it.name] <= limit_bytes - _RESERVE:
-                keep.append(it)
-                total += sizes[it.name]
+            fits = [k for k, u in enumerate(used) if u + sizes[it.name] <= room]
+            if not fits and len(used) < max_parts and sizes[it.name] <= room:
+                used.append(0)
+                fits = [len(used) - 1]
+            if fits:
+                used[fits[0]] += sizes[it.name]
+                part_of[it.name] = fits[0] + 1
             else:
-                left.append({"path": it.name, "kind": kind, "size": it.source.stat().st_size,
-                             "reason": f"the archive would exceed {limit_bytes / 2**20:.1f} MiB"})
-    return sorted(keep, key=lambda i: i.name), left
+                left.append(_left(it, limit_bytes, max_parts))
+    return part_of, left
 
 
 def _write(dest: Path, manifest: dict[str, Any], items: list[Item]) -> int:
@@ -188,51 +230,67 @@ def _write(dest: Path, manifest: dict[str, Any], items: list[Item]) -> int:
 
 
 def pack(items: list[Item], manifest: dict[str, Any], dest: Path,
-         limit_bytes: int = LIMIT_BYTES) -> dict[str, Any]:
-    """Write ``items`` and their manifest into one ``.tar.gz`` of at most ``limit_bytes``.
+         limit_bytes: int = LIMIT_BYTES, max_parts: int = MAX_PARTS) -> dict[str, Any]:
+    """Write ``items`` and their manifest into ``.tar.gz`` parts of at most ``limit_bytes`` each.
 
     Parameters
     ----------
     items : list of Item
         The files to bring back.
     manifest : dict
-        What ran (the runner's jobs and window metadata); ``format``, ``files``, ``left_out``
-        and ``archive_limit_bytes`` are added.
+        What ran (the runner's jobs and window metadata); ``format``, ``files`` (each with its
+        ``part``), ``parts``, ``left_out``, ``archive_limit_bytes`` and, in each part,
+        ``this_part`` are added.
     dest : Path
-        The archive to write (atomically: a failed pack leaves the previous one).
+        The first part; part N is :func:`part_path` ``(dest, N)``. Each is written atomically;
+        parts beyond the new count left by an earlier call of this window are removed.
     limit_bytes : int
-        Largest allowed archive size in bytes.
+        Largest allowed size of one part in bytes.
+    max_parts : int
+        Most parts to write (files that fit in none are left out).
 
     Returns
     -------
     dict
-        The manifest as written.
+        The manifest as written (without ``this_part``).
 
     Raises
     ------
     ValueError
-        If the limit is too small for the results and the manifest alone.
+        If the limit is too small for the results and the manifest alone, or ``max_parts`` < 1.
     """
-    keep, left = _choose(items, limit_bytes)
+    if max_parts < 1:
+        raise ValueError(f"max_parts must be >= 1, got {max_parts}")
+    part_of, left = _choose(items, limit_bytes, max_parts)
     while True:
-        man = {**manifest, "format": FORMAT, "archive_limit_bytes": limit_bytes,
+        keep = sorted((it for it in items if it.name in part_of), key=lambda i: i.name)
+        parts = max(part_of.values(), default=1)
+        man = {**manifest, "format": FORMAT, "archive_limit_bytes": limit_bytes, "parts": parts,
                "files": [{"path": it.name, "kind": it.kind, "size": it.source.stat().st_size,
-                          "sha256": file_sha256(it.source), "base_sha256": it.base_sha256}
-                         for it in keep],
+                          "sha256": file_sha256(it.source), "base_sha256": it.base_sha256,
+                          "part": part_of[it.name]} for it in keep],
                "left_out": left}
-        size = _write(dest, man, keep)
-        if size <= limit_bytes:
+        over = None
+        for k in range(1, parts + 1):
+            mine = [it for it in keep if part_of[it.name] == k]
+            if _write(part_path(dest, k), {**man, "this_part": k}, mine) > limit_bytes:
+                over = k
+                break
+        if over is None:
+            k = parts + 1
+            while part_path(dest, k).is_file():  # a larger earlier save of this window
+                part_path(dest, k).unlink()
+                k += 1
             return man
         # the estimate of the compressed sizes was short: leave out one more droppable file
-        droppable = [it for kind in DROP_ORDER for it in keep if it.kind == kind]
+        droppable = [it for kind in DROP_ORDER for it in keep
+                     if it.kind == kind and part_of[it.name] == over]
         if not droppable:
-            dest.unlink()
-            raise ValueError(f"the archive of results alone is {size} bytes, over the limit "
-                             f"of {limit_bytes}")
-        worst = droppable[0]
-        keep.remove(worst)
-        left.append({"path": worst.name, "kind": worst.kind, "size": worst.source.stat().st_size,
-                     "reason": f"the archive would exceed {limit_bytes / 2**20:.1f} MiB"})
+            part_path(dest, over).unlink()
+            raise ValueError(f"the archive of results alone is over the limit of {limit_bytes} "
+                             "bytes")
+        del part_of[droppable[0].name]
+        left.append(_left(droppable[0], limit_bytes, max_parts))
 
 
 def _safe_name(name: str) -> bool:
@@ -242,23 +300,24 @@ def _safe_name(name: str) -> bool:
 
 
 def read_manifest(archive: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """Read and check an archive made by :func:`pack`.
+    """Read and check one part of an archive made by :func:`pack`.
 
     Parameters
     ----------
     archive : Path
-        The ``.tar.gz``.
+        The ``.tar.gz`` (any part).
 
     Returns
     -------
     tuple of (dict, dict)
-        The manifest and ``{path: contents}`` of every listed file.
+        The manifest and ``{path: contents}`` of every file listed in this part.
 
     Raises
     ------
     ValueError
         If it is not such an archive: no manifest, an unknown format, a member that is not a
-        regular file, not listed or outside the allowed folders, or a hash that does not match.
+        regular file, not listed in this part or outside the allowed folders, or a hash that does
+        not match.
     """
     try:
         with tarfile.open(archive, mode="r:gz") as tar:
@@ -275,7 +334,8 @@ def _read(archive: Path, tar: tarfile.TarFile) -> tuple[dict[str, Any], dict[str
     manifest = json.loads(first.read())
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{archive}: not a window manifest (format {FORMAT!r} expected)")
-    listed = {f["path"]: f for f in manifest.get("files", [])}
+    this = int(manifest.get("this_part", 1))
+    listed = {f["path"]: f for f in manifest.get("files", []) if int(f.get("part", 1)) == this}
     contents: dict[str, bytes] = {}
     for m in members[1:]:
         f = tar.extractfile(m) if m.isfile() else None
@@ -291,6 +351,56 @@ def _read(archive: Path, tar: tarfile.TarFile) -> tuple[dict[str, Any], dict[str
     return manifest, contents
 
 
+def read_parts(archives: Path | Sequence[Path]) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Read and check every part of one window's archive.
+
+    Parameters
+    ----------
+    archives : Path or sequence of Path
+        The parts, in any order; parts not given are looked for beside the first
+        (:func:`part_path` of the first part's path).
+
+    Returns
+    -------
+    tuple of (dict, dict)
+        The manifest (without ``this_part``) and ``{path: contents}`` of every listed file.
+
+    Raises
+    ------
+    ValueError
+        If a part is not valid (:func:`read_manifest`), the parts come from different windows,
+        a part is given twice, or a part is missing.
+    """
+    given = [Path(archives)] if isinstance(archives, (str, Path)) else [Path(a) for a in archives]
+    if not given:
+        raise ValueError("no archive given")
+    read: dict[int, tuple[Path, dict[str, Any], dict[str, bytes]]] = {}
+    for a in given:
+        man, contents = read_manifest(a)
+        k = int(man.get("this_part", 1))
+        if k in read:
+            raise ValueError(f"{a} and {read[k][0]} are both part {k}")
+        read[k] = (a, man, contents)
+    ref_path, ref, _ = next(iter(read.values()))
+    common = {k: v for k, v in ref.items() if k != "this_part"}
+    n = int(ref.get("parts", 1))
+    first = read[1][0] if 1 in read else None
+    for k in range(1, n + 1):
+        if k not in read:
+            guess = part_path(first, k) if first is not None else None
+            if guess is None or not guess.is_file():
+                raise ValueError(f"part {k} of {n} of window {ref.get('window_id')} is missing "
+                                 f"(give every part, or keep them beside the first)")
+            man, contents = read_manifest(guess)
+            read[k] = (guess, man, contents)
+    out: dict[str, bytes] = {}
+    for k, (path, man, contents) in sorted(read.items()):
+        if k > n or {x: v for x, v in man.items() if x != "this_part"} != common:
+            raise ValueError(f"{path} is not part {k} of the window of {ref_path}")
+        out.update(contents)
+    return common, out
+
+
 def _destination(root: Path, name: str, manifest: dict[str, Any]) -> Path:
     if name.startswith(LOG_PREFIX):
         window = str(manifest.get("window_id") or "window").replace(":", "")
@@ -298,14 +408,15 @@ def _destination(root: Path, name: str, manifest: dict[str, Any]) -> Path:
     return root / name
 
 
-def unpack(archive: Path, root: Path, *, force: bool = False,
+def unpack(archive: Path | Sequence[Path], root: Path, *, force: bool = False,
            dry_run: bool = False) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    """Check an archive and write its files into the repository at ``root``.
+    """Check an archive's parts and write their files into the repository at ``root``.
 
     Parameters
     ----------
-    archive : Path
-        An archive made by :func:`pack`.
+    archive : Path or sequence of Path
+        An archive made by :func:`pack`: its first part (the others are found beside it) or
+        its parts (:func:`read_parts`).
     root : Path
         Repository root to write into.
     force : bool
@@ -322,10 +433,10 @@ def unpack(archive: Path, root: Path, *, force: bool = False,
     Raises
     ------
     ValueError
-        If the archive is not valid (:func:`read_manifest`), or, without ``force``, if a file
+        If the archive is not valid (:func:`read_parts`), or, without ``force``, if a file
         changed in the repository since the window started (nothing is written then).
     """
-    manifest, contents = read_manifest(archive)
+    manifest, contents = read_parts(archive)
     base = {f["path"]: f.get("base_sha256") for f in manifest["files"]}
     plan: list[tuple[Path, str, bytes]] = []
     conflicts = []

@@ -1,4 +1,4 @@
-"""The budgeted runner: every pending paper-scale job that fits a GPU window, then one archive.
+"""The budgeted runner: every pending paper-scale job that fits a GPU window, then its archive.
 
 ``cryo-companion paper --budget-s 540 --out DIR`` plans the jobs of :mod:`.jobs` in priority
 order (done ones are skipped: a chapter whose executed notebook is current, a command whose
@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from cryo_companion._io import write_json
-from cryo_companion.runs.archive import ARCHIVE_NAME, LIMIT_BYTES, Item, changed_items, pack
+from cryo_companion.runs.archive import (
+    ARCHIVE_NAME,
+    LIMIT_BYTES,
+    Item,
+    changed_items,
+    pack,
+    part_path,
+)
 from cryo_companion.runs.archive import snapshot as output_snapshot
 from cryo_companion.runs.jobs import Estimate, Job, estimate, fingerprint, is_done, record_path
 from cryo_companion.runs.sources import git_state, package_sha256
@@ -423,8 +430,11 @@ def run_window(jobs: Sequence[Job], root: Path, out_dir: Path | None, *, budget_
         _save(root, dest, steps, window, before, limit_bytes, t0)
     manifest = _save(root, dest, steps, window, before, limit_bytes, t0)
     say(format_plan(steps, budget_s, margin_s), flush=True)
-    size = dest.stat().st_size
+    parts = [part_path(dest, k) for k in range(1, int(manifest.get("parts", 1)) + 1)]
+    size = sum(p.stat().st_size for p in parts)
     say(f"archive {dest}: {size / 2**20:.2f} MiB, {len(manifest['files'])} files"
+        + (f" in {len(parts)} parts ({', '.join(p.name for p in parts)})" if len(parts) > 1
+           else "")
         + "".join(f"\n  left out {x['path']} ({x['size'] / 2**20:.1f} MiB): {x['reason']}"
                   for x in manifest["left_out"]), flush=True)
     return steps, manifest

@@ -18,9 +18,13 @@ Choices the issue leaves open, stated:
   (gain 1, offset 0);
 * every ablation is evaluated with the randomized arm's mask threshold (0.5, V).
 
-Training the ablations needs the GPU (six or seven configurations × seeds × 15,000 iterations);
-this module holds their definitions (:func:`ablation_preset`, :func:`training_plan`) and the
-evaluation of trained weights on both domains (:func:`evaluate_ablation`).
+Training the ablations needs the GPU: seven configurations × seeds, trained as the arms
+``ablation:NAME`` of :class:`~cryo_companion.papers.che2019.train.TrainConfig` by the jobs of
+:mod:`cryo_companion.papers.che2019.jobs` (fewer iterations than Table I's 15,000: the chapter
+says how many where the numbers appear) and exported to ``results/weights/ablation_NAME_seedS.pt``.
+This module holds their definitions (:func:`ablation_preset`, :func:`training_plan`), the
+evaluation of trained weights on both domains (:func:`evaluate_ablation`) and its tables
+(:func:`ablation_sections`, :func:`drop_verdicts`).
 """
 from __future__ import annotations
 
@@ -36,18 +40,23 @@ import torch
 from cryo_companion.metrics import difference_ci, mean_std
 from cryo_companion.models.dsrf3d import load_weights
 from cryo_companion.papers.che2019.evaluate import PAPER_THRESHOLDS, evaluate
+from cryo_companion.papers.che2019.ladder_eval import PROTOCOLS, Protocol
 from cryo_companion.papers.che2019.presets import get_preset
 from cryo_companion.papers.che2019.test_domain import DOMAIN_FILES, domain_record, ensure_testset
+from cryo_companion.papers.che2019.train import ABLATION_ARM_PREFIX
 from cryo_companion.simulate.randomization import Preset
 
-__all__ = ["ABLATIONS", "ABLATION_METRICS", "REFERENCE", "Ablation", "ablation_preset",
-           "available", "base_preset", "context_fields", "evaluate_ablation", "training_plan",
+__all__ = ["ABLATIONS", "ABLATION_ARMS", "ABLATION_ITERS", "ABLATION_METRICS", "ABLATION_SEEDS",
+           "REFERENCE", "Ablation", "ablation_preset", "ablation_sections", "ablation_table",
+           "ablation_weights", "available", "base_preset", "configurations_table", "context_fields",
+           "drop_verdicts", "evaluate_ablation", "evaluate_ablations", "training_plan",
            "weights_by_ablation"]
 
 #: Name of the reference configuration (every factor randomized).
 REFERENCE = "all_randomized"
-#: Metrics summarised per ablation (classification, segmentation).
+#: Metrics summarised per ablation (classification, segmentation), and their names in tables.
 ABLATION_METRICS: tuple[str, ...] = ("accuracy", "pixel_accuracy", "miou")
+_LABELS = {"accuracy": "accuracy", "pixel_accuracy": "pixel accuracy", "miou": "mIoU"}
 
 
 @dataclass(frozen=True)
@@ -88,7 +97,7 @@ ABLATIONS: tuple[Ablation, ...] = (
 
 
 def context_fields() -> tuple[str, ...]:
-    """The context fields of ``Preset`` (names starting with ``context``); empty until they exist.
+    """Return the context fields of ``Preset`` (names starting with ``context``), if any.
 
     Returns
     -------
@@ -99,7 +108,7 @@ def context_fields() -> tuple[str, ...]:
 
 
 def base_preset() -> Preset:
-    """The reference: ``randomized+context`` if that preset exists, else ``randomized``.
+    """Return the reference: ``randomized+context`` if that preset exists, else ``randomized``.
 
     Returns
     -------
@@ -120,7 +129,7 @@ def _ablation(name: str) -> Ablation:
 
 
 def available() -> list[str]:
-    """The ablations that can be built now (``no_context`` only once context exists).
+    """List the ablations that can be built now (``no_context`` only once context exists).
 
     Returns
     -------
@@ -132,7 +141,7 @@ def available() -> list[str]:
 
 
 def ablation_preset(name: str) -> Preset:
-    """The training preset of an ablation: the reference with one factor fixed.
+    """Build the training preset of an ablation: the reference with one factor fixed.
 
     Parameters
     ----------
@@ -165,9 +174,17 @@ def ablation_preset(name: str) -> Preset:
                         f"{said}", **values)
 
 
+#: The study at paper scale (the GPU jobs of :mod:`cryo_companion.papers.che2019.jobs`): the
+#: training arm of every available ablation (reference first), its seeds, and its training
+#: length, a third of Table I's 15,000 (said wherever the numbers appear).
+ABLATION_ARMS: tuple[str, ...] = tuple(ABLATION_ARM_PREFIX + n for n in available())
+ABLATION_SEEDS: tuple[int, ...] = (0, 1, 2)
+ABLATION_ITERS = 5_000
+
+
 def training_plan(iterations: int = 15_000, seeds: Sequence[int] = (0, 1, 2)
                   ) -> list[dict[str, Any]]:
-    """The training runs of the study, as data (the GPU trains them; nothing is trained here).
+    """List the training runs of the study, as data (the GPU trains them, not this function).
 
     Parameters
     ----------
@@ -226,7 +243,7 @@ def evaluate_ablation(weights: Mapping[str, Sequence[str | os.PathLike]], *, sca
         ``{"domains": {domain: {"test_domain": {name, hash, version}, "n": subtomograms,
         "ablations": {name: {"seeds": n, metric: {mean, std, n, values}, "drop": {metric:
         reference − ablation with Welch t interval, or None with fewer than 2 seeds}}}}},
-        "threshold": ..., "sigma_vox": ...}``.
+        "threshold": ..., "sigma_vox": ..., "scale": scale}``.
     """
     if REFERENCE not in weights:
         raise ValueError(f"the weights must include the reference {REFERENCE!r}")
@@ -237,7 +254,8 @@ def evaluate_ablation(weights: Mapping[str, Sequence[str | os.PathLike]], *, sca
     thr = PAPER_THRESHOLDS["randomized"]
     models = {name: [load_weights(p, map_location=device)[0] for p in files]
               for name, files in weights.items()}
-    out: dict[str, Any] = {"domains": {}, "threshold": thr, "sigma_vox": float(sigma_vox)}
+    out: dict[str, Any] = {"domains": {}, "threshold": thr, "sigma_vox": float(sigma_vox),
+                           "scale": scale}
     for d in domains:
         test = ensure_testset(folder, scale, device, domain=d)
         per: dict[str, Any] = {}
@@ -255,6 +273,110 @@ def evaluate_ablation(weights: Mapping[str, Sequence[str | os.PathLike]], *, sca
         out["domains"][d] = {"test_domain": domain_record(test), "n": len(test),
                              "ablations": per}
     return out
+
+
+def evaluate_ablations(weights: Mapping[str, Sequence[str | os.PathLike]], *, scale: str,
+                       device: torch.device | str = "cpu",
+                       protocols: Sequence[Protocol] = PROTOCOLS,
+                       domains: Sequence[str] = tuple(DOMAIN_FILES),
+                       folder: str | os.PathLike | None = None,
+                       level: float = 0.95) -> dict[str, dict[str, Any]]:
+    """Evaluate the ablations under every test protocol (:func:`evaluate_ablation` each).
+
+    Parameters
+    ----------
+    weights : Mapping
+        ``{ablation name: [weight files, one per seed]}``; must include :data:`REFERENCE`.
+    scale : str
+        Test-set scale of the domains (``"smoke"`` or ``"paper"``).
+    device : torch.device or str
+        Where the networks run.
+    protocols : sequence of Protocol
+        Test-time preprocessings (default both of
+        :data:`~cryo_companion.papers.che2019.ladder_eval.PROTOCOLS`: the paper's Gaussian
+        filter, and none).
+    domains : sequence of str
+        Frozen domains (default both).
+    folder : str, os.PathLike or None
+        Cache root of the test sets.
+    level : float
+        Confidence level of the drops' intervals.
+
+    Returns
+    -------
+    dict
+        ``{protocol name: evaluate_ablation result}``, what :func:`ablation_sections` shows.
+
+    Raises
+    ------
+    ValueError
+        No protocol, or what :func:`evaluate_ablation` refuses.
+    """
+    if not protocols:
+        raise ValueError("no test protocols to evaluate under")
+    return {p.name: evaluate_ablation(weights, scale=scale, device=device, domains=domains,
+                                      folder=folder, sigma_vox=p.sigma_vox, level=level)
+            for p in protocols}
+
+
+def ablation_weights(records: Mapping[tuple[str, int], Mapping[str, Any] | None],
+                     scale: str = "paper") -> dict[str, list[Path]]:
+    """Find the weight files of the exported ablation runs, per ablation.
+
+    Parameters
+    ----------
+    records : mapping
+        ``{(arm, seed): training record or None}`` with arms ``ablation:NAME``
+        (:func:`~cryo_companion.papers.che2019.table1_runs.exported_runs`); a None (not trained
+        yet) and an arm that is not an ablation are skipped.
+    scale : str
+        ``"paper"`` (``results/weights/``) or ``"smoke"`` (``results/smoke/weights/``).
+
+    Returns
+    -------
+    dict
+        ``{ablation name: [weight files in seed order]}`` in :data:`ABLATIONS` order, for the
+        ablations with any run.
+    """
+    from cryo_companion.papers.che2019.weights import weights_dir
+
+    found: dict[str, list[tuple[int, Path]]] = {}
+    for (arm, seed), rec in records.items():
+        if rec is None or not arm.startswith(ABLATION_ARM_PREFIX):
+            continue
+        name = arm[len(ABLATION_ARM_PREFIX):]
+        found.setdefault(name, []).append((seed, weights_dir(scale) / rec["data"]["weights"]))
+    return {a.name: [p for _, p in sorted(found[a.name])] for a in ABLATIONS if a.name in found}
+
+
+def _value(v: Any) -> str:
+    """Write a fixed preset value, a range of one value as that value (``0.0414``, ``30``)."""
+    if isinstance(v, tuple) and len(v) == 2 and v[0] == v[1]:
+        v = v[0]
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def configurations_table() -> str:
+    """Tabulate the study's configurations: what each fixes, and to what (Markdown).
+
+    Returns
+    -------
+    str
+        One row per :func:`available` ablation: the factor fixed and the preset fields it sets
+        with their values (the reference: every factor randomized, as its preset).
+    """
+    from cryo_companion.tables import format_table
+
+    rows: dict[str, dict[str, object]] = {}
+    base = base_preset()
+    for name in available():
+        a = _ablation(name)
+        p = ablation_preset(name)
+        fields = context_fields() if a.fields == ("context",) else a.fields
+        fixed = ", ".join(f"{f} = {_value(getattr(p, f))}" for f in fields)
+        rows[name] = {"factor fixed": a.factor or "none (reference)",
+                      "fixed to": fixed or f"every factor randomized ({base.name})"}
+    return format_table(rows, ["factor fixed", "fixed to"], first="ablation", style="markdown")
 
 
 def weights_by_ablation(folder: str | os.PathLike, pattern: str = "ablation_{name}_seed*.pt"
@@ -280,3 +402,122 @@ def weights_by_ablation(folder: str | os.PathLike, pattern: str = "ablation_{nam
         if files:
             out[a.name] = files
     return out
+
+
+def _cell(m: Mapping[str, Any] | None) -> str:
+    if m is None:
+        return "-"
+    sd = f" ± {m['std']:.3f}" if m.get("std") is not None else ""
+    return f"{m['mean']:.3f}{sd}"
+
+
+def _drop(d: Mapping[str, Any] | None) -> str:
+    return "n/a" if d is None else f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+
+
+def ablation_table(result: Mapping[str, Any], domain: str,
+                   metrics: Sequence[str] = ("accuracy", "miou")) -> str:
+    """One domain's ablations as a Markdown table: the metrics and the drop of each.
+
+    Parameters
+    ----------
+    result : mapping
+        :func:`evaluate_ablation`'s result.
+    domain : str
+        One of its domains.
+    metrics : sequence of str
+        Metrics of :data:`ABLATION_METRICS` to show.
+
+    Returns
+    -------
+    str
+        One row per ablation present (in :data:`ABLATIONS` order): the factor fixed, the seeds,
+        mean ± std of each metric, and its drop (reference − ablation) with the 95 % Welch-t
+        interval ("n/a" with fewer than 2 seeds; the reference has none).
+    """
+    from cryo_companion.tables import format_table
+
+    per = result["domains"][domain]["ablations"]
+    rows: dict[str, dict[str, object]] = {}
+    for a in ABLATIONS:
+        if a.name not in per:
+            continue
+        cell = per[a.name]
+        row: dict[str, object] = {"factor fixed": a.factor or "none (reference)",
+                                  "seeds": cell["seeds"]}
+        for k in metrics:
+            row[_LABELS[k]] = _cell(cell.get(k))
+            row[f"drop in {_LABELS[k]} (95 % CI)"] = ("reference" if a.name == REFERENCE
+                                                     else _drop(cell["drop"].get(k)))
+        rows[a.name] = row
+    cols = ["factor fixed", "seeds",
+            *[c for k in metrics for c in (_LABELS[k], f"drop in {_LABELS[k]} (95 % CI)")]]
+    return format_table(rows, cols, first="ablation", style="markdown")
+
+
+def drop_verdicts(result: Mapping[str, Any], domain: str, metric: str = "accuracy") -> list[str]:
+    """Say, per factor, whether fixing it lowers ``metric`` beyond its interval.
+
+    Parameters
+    ----------
+    result : mapping
+        :func:`evaluate_ablation`'s result.
+    domain : str
+        One of its domains.
+    metric : str
+        A metric of :data:`ABLATION_METRICS`.
+
+    Returns
+    -------
+    list of str
+        "FACTOR: drop D [L, H]: its randomization helps" (interval above 0), "fixing it helps"
+        (below 0), "no significant difference", or "too few seeds for an interval".
+    """
+    per = result["domains"][domain]["ablations"]
+    lines = []
+    for a in ABLATIONS:
+        if a.name == REFERENCE or a.name not in per:
+            continue
+        d = per[a.name]["drop"].get(metric)
+        if d is None:
+            lines.append(f"{a.factor}: too few seeds for an interval.")
+            continue
+        word = ("its randomization helps" if d["low"] > 0 else
+                "fixing it helps" if d["high"] < 0 else "no significant difference")
+        lines.append(f"{a.factor}: drop in {_LABELS[metric]} {_drop(d)}: {word}.")
+    return lines
+
+
+def ablation_sections(results: Mapping[str, Mapping[str, Any]]) -> str:
+    """Every domain under every protocol: a title saying which, the table and the verdicts.
+
+    Parameters
+    ----------
+    results : mapping
+        ``{protocol name: evaluate_ablation result}`` (``"paper"``: the Gaussian filter of
+        IV-B; ``"matched"``: none).
+
+    Returns
+    -------
+    str
+        Markdown: per domain and protocol, a bold title (domain letter and name, number of
+        subtomograms, the protocol and its filter), :func:`ablation_table` and
+        :func:`drop_verdicts` on accuracy and mIoU; after the smoke-scale note
+        (:data:`~cryo_companion.papers.che2019.table1.SMOKE_NOTE`) when any result is at smoke
+        scale.
+    """
+    from cryo_companion.papers.che2019.table1 import SMOKE_NOTE
+
+    out = [SMOKE_NOTE] if any(r.get("scale") == "smoke" for r in results.values()) else []
+    names = list(DOMAIN_FILES)
+    for proto, res in results.items():
+        which = ("the paper's protocol (Gaussian filter, sigma "
+                 f"{res['sigma_vox']:g} voxel)" if proto == "paper" else
+                 f"the protocol that matches training (sigma {res['sigma_vox']:g}: no filter)")
+        for d, dom in res["domains"].items():
+            letter = "AB"[names.index(d)] if d in names[:2] else "?"
+            verdicts = drop_verdicts(res, d, "accuracy") + drop_verdicts(res, d, "miou")
+            out.append(f"**Domain {letter} ({d}, {dom['n']:,} subtomograms); {which}; mask "
+                       f"threshold {res['threshold']:g}**\n\n{ablation_table(res, d)}\n\n"
+                       + "\n".join(f"- {v}" for v in verdicts))
+    return "\n\n".join(out)

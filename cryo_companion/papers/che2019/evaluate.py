@@ -29,11 +29,13 @@ from cryo_companion.metrics import (
 from cryo_companion.models.dsrf3d import DSRF3DSegNet
 
 __all__ = [
+    "COMPARISONS",
     "PAPER_THRESHOLDS",
     "SWEEP_THRESHOLDS",
     "TABLE1_METRICS",
     "Evaluation",
     "Prediction",
+    "comparison_name",
     "evaluate",
     "predict",
     "preprocess",
@@ -53,11 +55,28 @@ CONTRASTS = ("dark", "bright")
 
 
 def needs_inversion(data_contrast: str, model_contrast: str = TRAINING_CONTRAST) -> bool:
-    """True if data whose mass appears ``data_contrast`` must be negated for the model.
+    """Say whether data whose mass appears ``data_contrast`` must be negated for the model.
 
     Raw cryo-ET reconstructions show mass *dark* (the physical sign of phase contrast in
     underfocus); the networks are trained on mass-bright subtomograms, so such data are inverted
     before standardisation, as subtomogram-analysis pipelines customarily do.
+
+    Parameters
+    ----------
+    data_contrast : str
+        How mass appears in the data, ``"dark"`` or ``"bright"``.
+    model_contrast : str
+        How mass appeared in the training data (:data:`TRAINING_CONTRAST`).
+
+    Returns
+    -------
+    bool
+        True when the two differ.
+
+    Raises
+    ------
+    ValueError
+        An unknown contrast.
     """
     for c in (data_contrast, model_contrast):
         if c not in CONTRASTS:
@@ -66,8 +85,28 @@ def needs_inversion(data_contrast: str, model_contrast: str = TRAINING_CONTRAST)
 
 
 def preprocess(volumes: Tensor, sigma_vox: float = 1.0, *, invert: bool = False) -> Tensor:
-    """Optional contrast inversion, global standardisation over the whole set, then Gaussian
-    filter (IV-B); (N, D, D, D)."""
+    """Prepare test volumes as the paper does: global standardisation, then a Gaussian filter.
+
+    Parameters
+    ----------
+    volumes : torch.Tensor
+        `(N, D, D, D)` subtomograms, z-y-x.
+    sigma_vox : float
+        Gaussian filter sigma in voxels after the standardisation (IV-B; 0: none).
+    invert : bool
+        Negate the volumes first (mass-dark data for the mass-bright networks).
+
+    Returns
+    -------
+    torch.Tensor
+        `(N, D, D, D)` float32, standardised with one mean and standard deviation over the
+        whole set, then filtered.
+
+    Raises
+    ------
+    ValueError
+        Constant or non-finite volumes.
+    """
     x = -volumes.float() if invert else volumes.float()
     std = x.std()
     if not torch.isfinite(std) or float(std) == 0:
@@ -128,23 +167,40 @@ def evaluate(model: DSRF3DSegNet, dataset: Any, *, threshold: float = 0.5,
 
     Parameters
     ----------
-    model : the network (its device is used).
-    dataset : ``cryo_companion.dataset.SubtomogramSet`` (volumes (N, D, D, D), labels (N,),
-        masks (N, D, D, D) or None, class_names); D must equal the model's box.
-    threshold : mask probability threshold for the headline segmentation metrics.
-    sigma_vox : Gaussian filter sigma in voxels (IV-B).
-    sweep : thresholds of the sweep.
-    contrast : how mass appears in the data, ``"dark"`` or ``"bright"``; default: the set's
+    model : DSRF3DSegNet
+        The network (its device is used).
+    dataset : SubtomogramSet
+        ``cryo_companion.dataset.SubtomogramSet``: volumes `(N, D, D, D)`, labels `(N,)`, masks
+        `(N, D, D, D)` or None, class_names; D must equal the model's box.
+    threshold : float
+        Mask probability threshold for the headline segmentation metrics, in (0, 1).
+    sigma_vox : float
+        Gaussian filter sigma in voxels (IV-B; 0: none).
+    sweep : sequence of float
+        Thresholds of the sweep.
+    batch_size : int
+        Subtomograms per forward pass.
+    progress : bool
+        Show a progress bar.
+    contrast : str or None
+        How mass appears in the data, ``"dark"`` or ``"bright"``; default: the set's
         ``meta["contrast"]``, else ``"dark"`` (raw reconstructions). Dark data are inverted to
         the training simulator's bright convention (:func:`needs_inversion`).
 
     Returns
     -------
-    :class:`Evaluation` with ``metrics``: ``accuracy``, ``per_class_accuracy`` (by name),
-    ``confusion_matrix`` (rows true, columns predicted), ``class_names``, ``n``,
-    ``test_domain`` (name, hash and version of the frozen domain the set comes from, from its
-    ``meta``; None for other data), and when masks exist ``pixel_accuracy``, ``miou``,
-    ``iou_pooled``, ``miou_fg_bg`` at ``threshold`` and ``sweep`` (lists per threshold).
+    Evaluation
+        With ``metrics``: ``accuracy``, ``per_class_accuracy`` (by name), ``confusion_matrix``
+        (rows true, columns predicted), ``class_names``, ``n``, ``test_domain`` (name, hash and
+        version of the frozen domain the set comes from, from its ``meta``; None for other
+        data), and when masks exist ``pixel_accuracy``, ``miou``, ``iou_pooled``,
+        ``miou_fg_bg`` at ``threshold`` and ``sweep`` (lists per threshold).
+
+    Raises
+    ------
+    ValueError
+        Volumes of another box or not finite, class names that differ from the model's, a
+        threshold outside (0, 1), an unknown contrast.
     """
     vols = np.asarray(dataset.volumes)
     box = model.cfg.box
@@ -188,7 +244,7 @@ def evaluate(model: DSRF3DSegNet, dataset: Any, *, threshold: float = 0.5,
 
 
 def _domain_of(dataset: Any) -> dict[str, Any] | None:
-    """The frozen test domain a set comes from (its meta), or None for other data."""
+    """Return the frozen test domain a set comes from (its meta), or None for other data."""
     from cryo_companion.papers.che2019.test_domain import domain_record
 
     rec = domain_record(getattr(dataset, "meta", None) or {})
@@ -200,22 +256,56 @@ TABLE1_METRICS: tuple[str, ...] = ("accuracy", "pixel_accuracy", "miou", "iou_po
                                    "miou_fg_bg")
 
 
-def summarize_runs(runs: Sequence[dict[str, Any]], *, level: float = 0.95) -> dict[str, Any]:
-    """Mean ± std per arm over seeds and the randomized − baseline difference with CIs.
+#: The differences of arms reported in Table I (first minus second): the paper's (randomized −
+#: baseline), each context arm against the paper's arm it is built on, and the target's
+#: comparison, the randomized context arm against the paper's baseline (issue 14).
+COMPARISONS: tuple[tuple[str, str], ...] = (
+    ("randomized", "baseline"),
+    ("randomized+context", "randomized"),
+    ("baseline+context", "baseline"),
+    ("randomized+context", "baseline"),
+)
+
+
+def comparison_name(a: str, b: str) -> str:
+    """Name of a difference of two arms, ``"A − B"`` (a minus sign, U+2212).
 
     Parameters
     ----------
-    runs : one dict per run: ``{"arm": "randomized" | "baseline", "seed": int, "metrics":
-        Evaluation.metrics}``.
-    level : confidence level of the intervals.
+    a, b : str
+        The arms (first minus second).
 
     Returns
     -------
-    ``{"arms": {arm: {metric: {"mean", "std", "n", "values"}, "threshold",
-    "per_class_accuracy": {name: mean}, "confusion_matrix": summed over seeds,
-    "sweep": {"threshold": [...], metric: {"mean": [...], "std": [...]}}}},
-    "difference": {metric: {"t": {...}, "bootstrap": {...}}}}`` (difference only with >= 2
-    seeds per arm).
+    str
+        ``f"{a} − {b}"``.
+    """
+    return f"{a} \u2212 {b}"
+
+
+def summarize_runs(runs: Sequence[dict[str, Any]], *, level: float = 0.95,
+                   comparisons: Sequence[tuple[str, str]] = COMPARISONS) -> dict[str, Any]:
+    """Mean ± std per arm over seeds and the differences of arms with confidence intervals.
+
+    Parameters
+    ----------
+    runs : sequence of dict
+        One per run: ``{"arm", "seed", "metrics": Evaluation.metrics}`` (any arms).
+    level : float
+        Confidence level of the intervals.
+    comparisons : sequence of (str, str)
+        Pairs of arms whose difference (first minus second) is reported when both are present
+        with at least 2 seeds each (default :data:`COMPARISONS`).
+
+    Returns
+    -------
+    dict
+        ``{"arms": {arm: {metric: {"mean", "std", "n", "values"}, "seeds", "threshold",
+        "per_class_accuracy": {name: mean}, "confusion_matrix": summed over seeds,
+        "sweep": {"threshold": [...], metric: {"mean": [...], "std": [...]}}}},
+        "differences": {"A − B": {metric: {"t": {...}, "bootstrap": {...}}}},
+        "difference": the randomized − baseline entry (empty without it)}``; a difference
+        lists only the metrics with at least 2 seeds in both arms.
     """
     from cryo_companion.metrics import difference_ci, mean_std
 
@@ -236,18 +326,21 @@ def summarize_runs(runs: Sequence[dict[str, Any]], *, level: float = 0.95) -> di
         if all("sweep" in m for m in ms):
             sw: dict[str, Any] = {"threshold": ms[0]["sweep"]["threshold"]}
             for k in ("pixel_accuracy", "miou", "iou_pooled", "miou_fg_bg"):
-                v = np.array([m["sweep"][k] for m in ms])
-                sw[k] = {"mean": v.mean(0).tolist(),
-                         "std": (v.std(0, ddof=1) if len(ms) > 1 else np.zeros(v.shape[1]))
+                arr = np.array([m["sweep"][k] for m in ms])
+                sw[k] = {"mean": arr.mean(0).tolist(),
+                         "std": (arr.std(0, ddof=1) if len(ms) > 1 else np.zeros(arr.shape[1]))
                          .tolist()}
             a["sweep"] = sw
         arms[arm] = a
-    out: dict[str, Any] = {"arms": arms, "difference": {}}
-    if {"randomized", "baseline"} <= arms.keys():
-        r, b = arms["randomized"], arms["baseline"]
-        for k in TABLE1_METRICS:
-            if k in r and k in b and r[k]["n"] >= 2 and b[k]["n"] >= 2:
-                out["difference"][k] = {
-                    m: difference_ci(r[k]["values"], b[k]["values"], level=level, method=m)
-                    for m in ("t", "bootstrap")}
-    return out
+    diffs: dict[str, Any] = {}
+    for first, second in comparisons:
+        if first not in arms or second not in arms:
+            continue
+        r, b = arms[first], arms[second]
+        diffs[comparison_name(first, second)] = {
+            k: {m: difference_ci(r[k]["values"], b[k]["values"], level=level, method=m)
+                for m in ("t", "bootstrap")}
+            for k in TABLE1_METRICS
+            if k in r and k in b and r[k]["n"] >= 2 and b[k]["n"] >= 2}
+    return {"arms": arms, "differences": diffs,
+            "difference": diffs.get(comparison_name("randomized", "baseline"), {})}

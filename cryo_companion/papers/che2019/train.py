@@ -56,12 +56,18 @@ from cryo_companion.learn.predict import predict
 from cryo_companion.models.dsrf3d import DSRF3DConfig, DSRF3DSegNet, save_weights
 
 __all__ = [
+    "ABLATION_ARM_PREFIX",
     "ARMS",
-    "base_arm",
     "LAUNCHERS",
+    "PRECISION_CHECK",
     "BatchFn",
+    "GroupCallback",
     "TrainConfig",
     "TrainResult",
+    "all_arms",
+    "arm_preset",
+    "base_arm",
+    "checked_precision",
     "joint_loss",
     "load_summary",
     "make_job",
@@ -76,21 +82,74 @@ __all__ = [
 ]
 
 ARMS = ("randomized", "baseline", "randomized+context", "baseline+context")
+#: Prefix of the one-factor ablations' arms (``"ablation:fixed_snr"``; beyond the paper, see
+#: :mod:`cryo_companion.papers.che2019.ablation`).
+ABLATION_ARM_PREFIX = "ablation:"
 
 
-def base_arm(arm: str) -> str:
-    """The paper's arm an arm is built on (``"randomized+context"`` -> ``"randomized"``).
+def all_arms() -> tuple[str, ...]:
+    """Every arm a run can train: Table I's four and one per available ablation.
+
+    Returns
+    -------
+    tuple of str
+        :data:`ARMS`, then ``"ablation:NAME"`` for every
+        :func:`cryo_companion.papers.che2019.ablation.available` name.
+    """
+    from cryo_companion.papers.che2019.ablation import available
+
+    return (*ARMS, *(ABLATION_ARM_PREFIX + name for name in available()))
+
+
+def arm_preset(arm: str) -> Any:
+    """Return the simulator preset an arm trains on.
 
     Parameters
     ----------
     arm : str
-        One of :data:`ARMS`.
+        One of :func:`all_arms`.
+
+    Returns
+    -------
+    cryo_companion.simulate.randomization.Preset
+        :func:`~cryo_companion.papers.che2019.presets.get_preset` of a Table I arm, or
+        :func:`~cryo_companion.papers.che2019.ablation.ablation_preset` of an ablation's.
+
+    Raises
+    ------
+    ValueError
+        For an unknown arm, listing the valid ones.
+    """
+    if arm.startswith(ABLATION_ARM_PREFIX):
+        from cryo_companion.papers.che2019.ablation import ablation_preset, available
+
+        name = arm[len(ABLATION_ARM_PREFIX):]
+        if name not in available():
+            raise ValueError(f"unknown arm {arm!r}; valid: {', '.join(all_arms())}")
+        return ablation_preset(name)
+    if arm not in ARMS:
+        raise ValueError(f"unknown arm {arm!r}; valid: {', '.join(all_arms())}")
+    from cryo_companion.papers.che2019.presets import get_preset
+
+    return get_preset(arm)
+
+
+def base_arm(arm: str) -> str:
+    """Return the paper's arm an arm is built on (``"randomized+context"`` -> ``"randomized"``).
+
+    Parameters
+    ----------
+    arm : str
+        One of :func:`all_arms`.
 
     Returns
     -------
     str
-        ``"randomized"`` or ``"baseline"``: the arm whose mask threshold (V) applies.
+        ``"randomized"`` or ``"baseline"``: the arm whose mask threshold (V) applies. Every
+        ablation is built on the fully randomized preset, so its base is ``"randomized"``.
     """
+    if arm.startswith(ABLATION_ARM_PREFIX):
+        return "randomized"
     return arm.split("+", 1)[0]
 #: How :func:`train_many` runs several trainings.
 LAUNCHERS = ("inprocess", "processes")
@@ -112,7 +171,9 @@ class TrainConfig:
     Attributes
     ----------
     arm : str
-        ``"randomized"`` or ``"baseline"`` (the simulator preset).
+        The simulator preset: one of :data:`ARMS` (the paper's ``"randomized"`` and
+        ``"baseline"``, and both with context randomization) or ``"ablation:NAME"`` (the
+        one-factor ablations, :func:`all_arms`).
     seed : int
         Seed of the weights' initialisation, of the training batches and of the validation set.
     iters : int
@@ -166,8 +227,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         """Validate the settings (``ValueError`` naming the bad one)."""
-        if self.arm not in ARMS:
-            raise ValueError(f"unknown arm {self.arm!r}; valid: {', '.join(ARMS)}")
+        if self.arm not in ARMS and self.arm not in all_arms():
+            raise ValueError(f"unknown arm {self.arm!r}; valid: {', '.join(all_arms())}")
         for name in ("iters", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -371,8 +432,8 @@ def simulator_batches(arm: str, device: torch.device, *, structure_set: str = "c
     Parameters
     ----------
     arm : str
-        One of :data:`ARMS` (the context arms simulate with the training context bank of
-        :mod:`cryo_companion.papers.che2019.context`).
+        One of :func:`all_arms` (presets with context simulate with the training context bank
+        of :mod:`cryo_companion.papers.che2019.context`).
     device : torch.device
         Simulation device.
     structure_set : str
@@ -387,9 +448,7 @@ def simulator_batches(arm: str, device: torch.device, *, structure_set: str = "c
     tuple
         ``(batch function, class names)``; the batches are not standardised.
     """
-    from cryo_companion.papers.che2019.presets import get_preset
-
-    preset = get_preset(arm)
+    preset = arm_preset(arm)
     sim, names = _simulator(structure_set, voxel_size_A, box, torch.device(device),
                             context=preset.has_context)
     return simulator_draw(sim, preset), names
@@ -608,6 +667,46 @@ def precision_check(device: torch.device | str, *, iters: int = 300, arm: str = 
                             window=window, tolerance=tolerance)
 
 
+#: Name of the recorded precision check (``results/table1_precision_check.json``).
+PRECISION_CHECK = "table1_precision_check"
+
+
+def checked_precision(device: torch.device | str, *, scale: str = "paper"
+                      ) -> tuple[str, dict[str, Any] | None]:
+    """Choose the runs' precision: bf16 where :func:`precision_check` says it changes nothing.
+
+    The check is made once per device model and recorded with provenance
+    (``results/table1_precision_check.json``); later calls, and later GPU windows once the
+    record is committed, read it.
+
+    Parameters
+    ----------
+    device : torch.device or str
+        The training device.
+    scale : str
+        Where the record is (``"paper"``: ``results/``; ``"smoke"``: ``results/smoke/``).
+
+    Returns
+    -------
+    tuple of (str, dict or None)
+        ``"bf16"`` if the check found the loss curves the same, else ``"tf32"``; on the CPU
+        ``"tf32"`` (fp32 there) and no check. The record as saved (None on the CPU).
+    """
+    from cryo_companion.runs.results import device_name, load_result, save_result
+    from cryo_companion.runs.runtime import Run
+
+    dev = torch.device(device)
+    if dev.type != "cuda":
+        return "tf32", None
+    rec = load_result(PRECISION_CHECK, scale)
+    if rec is None or rec["provenance"].get("device") != device_name(dev):
+        run = Run(scale=scale, device=dev, seed=0, chapter=PRECISION_CHECK)
+        save_result(run, precision_check(dev), seeds=[0])
+        rec = load_result(PRECISION_CHECK, scale)
+    assert rec is not None
+    return ("bf16" if rec["data"]["same"] else "tf32"), rec
+
+
 def load_summary(out: str | os.PathLike) -> TrainResult:
     """Read the :class:`TrainResult` of a finished run folder.
 
@@ -649,9 +748,10 @@ def run_dir(root: str | os.PathLike, cfg: TrainConfig) -> Path:
     Returns
     -------
     pathlib.Path
-        ``root / f"{arm}_seed{seed}"``.
+        ``root / f"{arm}_seed{seed}"`` (an ablation's ``:`` written ``-``:
+        ``ablation-fixed_snr_seed0``).
     """
-    return Path(root) / f"{cfg.arm}_seed{cfg.seed}"
+    return Path(root) / f"{cfg.arm.replace(':', '-')}_seed{cfg.seed}"
 
 
 def _finished(cfg: TrainConfig, root: str | os.PathLike) -> TrainResult | None:
@@ -706,12 +806,16 @@ def measured_step_ms(n_runs: int, device: torch.device) -> dict[str, float]:
 
 def _train_group(configs: Sequence[TrainConfig], root: str | os.PathLike, device: torch.device,
                  *, resume: bool, strategy: str, progress: bool) -> list[TrainResult]:
-    """Train runs of equal settings (but arm and seed) and equal start, one step for all."""
-    from cryo_companion.papers.che2019.presets import get_preset
+    """Train runs of equal settings (but arm and seed) and equal start, one step for all.
 
+    One simulator serves every arm of the group; it has the context bank when any arm's preset
+    asks for context (a preset without context draws exactly as from a simulator without it).
+    """
     c0 = configs[0]
-    sim, names = _simulator(c0.structure_set, c0.voxel_size_A, c0.model.box, device)
-    draws = {arm: simulator_draw(sim, get_preset(arm)) for arm in {c.arm for c in configs}}
+    presets = {arm: arm_preset(arm) for arm in sorted({c.arm for c in configs})}
+    sim, names = _simulator(c0.structure_set, c0.voxel_size_A, c0.model.box, device,
+                            context=any(p.has_context for p in presets.values()))
+    draws = {arm: simulator_draw(sim, p) for arm, p in presets.items()}
     jobs = []
     for c in configs:
         d = run_dir(root, c)
@@ -726,18 +830,25 @@ def _train_group(configs: Sequence[TrainConfig], root: str | os.PathLike, device
     return [_finish(c, j, r, device) for c, j, r in zip(configs, jobs, results)]
 
 
+#: Called with the finished runs of each group as soon as the group has trained.
+GroupCallback = Callable[[list[TrainResult]], None]
+
+
 def _train_in_process(configs: Sequence[TrainConfig], root: str | os.PathLike,
                       device: torch.device, *, resume: bool, strategy: str,
-                      progress: bool) -> list[TrainResult]:
+                      progress: bool, on_group: GroupCallback | None = None
+                      ) -> list[TrainResult]:
     groups: dict[tuple[str, int], list[int]] = {}
     for i, c in enumerate(configs):
         groups.setdefault((c.group_key(), _start_iteration(c, root, resume)), []).append(i)
     out: dict[int, TrainResult] = {}
     for idx in groups.values():
-        for i, r in zip(idx, _train_group([configs[i] for i in idx], root, device,
-                                          resume=resume, strategy=strategy,
-                                          progress=progress)):
+        done = _train_group([configs[i] for i in idx], root, device, resume=resume,
+                            strategy=strategy, progress=progress)
+        for i, r in zip(idx, done):
             out[i] = r
+        if on_group is not None:
+            on_group(done)
     return [out[i] for i in range(len(configs))]
 
 
@@ -780,7 +891,8 @@ def _train_processes(configs: Sequence[TrainConfig], root: str | os.PathLike, de
 def train_many(configs: Sequence[TrainConfig], root: str | os.PathLike,
                device: str = "cuda", *, resume: bool = True, launcher: str = "inprocess",
                strategy: str = "auto", threads_per_run: int = 2, poll_s: float = 5.0,
-               progress: bool = True) -> list[TrainResult]:
+               progress: bool = True, on_group: GroupCallback | None = None
+               ) -> list[TrainResult]:
     """Train several runs, each in its own folder ``run_dir(root, cfg)``; collect the summaries.
 
     A run whose summary already exists with the same configuration is not repeated.
@@ -811,6 +923,10 @@ def train_many(configs: Sequence[TrainConfig], root: str | os.PathLike,
         Seconds between polls of the subprocesses (``"processes"`` only).
     progress : bool
         Show progress (on a terminal only).
+    on_group : callable or None
+        Called with the runs of each group as soon as it has trained (in-process launcher; under
+        ``torchrun`` in the process that trained it), e.g. to save them where a window that
+        ends midway keeps them; with ``"processes"`` once, with all the new runs.
 
     Returns
     -------
@@ -837,10 +953,13 @@ def train_many(configs: Sequence[TrainConfig], root: str | os.PathLike,
         fresh = _train_processes(todo, root, device, resume=resume,
                                  threads_per_run=threads_per_run, poll_s=poll_s,
                                  progress=progress)
+        if on_group is not None:
+            on_group(list(fresh))
     elif todo:
         def work(idx: list[int], dev: torch.device) -> list[TrainResult]:
             return _train_in_process([todo[i] for i in idx], root, dev, resume=resume,
-                                     strategy=strategy, progress=progress) if idx else []
+                                     strategy=strategy, progress=progress,
+                                     on_group=on_group) if idx else []
 
         info = rank_info()
         fresh = run_sharded(len(todo), work, device, info=info)
