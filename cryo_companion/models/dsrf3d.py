@@ -1,5 +1,6 @@
-"""The classifier + segmenter of Che et al. 2019 (section III-C): a DSRF3D-v2 style encoder with a
-U-Net decoder.
+"""The classifier + segmenter of Che et al. 2019 (section III-C).
+
+A DSRF3D-v2 style encoder with a U-Net decoder.
 
 Architecture (the paper gives the layer structure, not the widths; the widths are ours)::
 
@@ -76,6 +77,7 @@ class DSRF3DConfig:
     name: str = field(default="che2019-dsrf3d-unet", compare=True)
 
     def __post_init__(self) -> None:
+        """Refuse fewer than two classes."""
         if self.n_classes < 2:
             raise ValueError(f"n_classes must be >= 2, got {self.n_classes}")
         if len(self.enc_widths) != 5:
@@ -116,7 +118,7 @@ def encoder_sizes(box: int) -> list[int]:
 
 
 def parameter_count_formula(cfg: DSRF3DConfig) -> int:
-    """Number of trainable parameters of :class:`DSRF3DSegNet`, by hand (weights + biases).
+    """Count the trainable parameters of :class:`DSRF3DSegNet` by hand (weights + biases).
 
     Written independently of the module code so the tests can check one against the other.
     """
@@ -181,7 +183,20 @@ class DSRF3DSegNet(nn.Module):
 
         Parameters
         ----------
-        x : (B, D, D, D) or (B, 1, D, D, D) standardised subtomograms, D = ``cfg.box``.
+        x : torch.Tensor
+            `(B, D, D, D)` or `(B, 1, D, D, D)` standardised subtomograms, z-y-x,
+            ``D = cfg.box``.
+
+        Returns
+        -------
+        ModelOutput
+            ``log_probs`` `(B, K)` class log-probabilities and ``mask_logits``
+            `(B, K, D, D, D)` per-voxel class logits.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` is not of one of the two shapes.
         """
         if x.dim() == 4:
             x = x.unsqueeze(1)
@@ -204,7 +219,7 @@ class DSRF3DSegNet(nn.Module):
         return ModelOutput(log_probs=log_probs, mask_logits=self.head(d))
 
     def n_parameters(self) -> int:
-        """Number of trainable parameters."""
+        """Return the number of trainable parameters."""
         return count_parameters(self)
 
     def describe(self) -> str:

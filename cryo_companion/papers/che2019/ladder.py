@@ -152,7 +152,7 @@ _MAX_TOMOGRAM_FACTOR = 5
 
 
 def rung(name: str) -> Rung:
-    """The rung called ``name``.
+    """Return the rung called ``name``.
 
     Parameters
     ----------
@@ -171,7 +171,7 @@ def rung(name: str) -> Rung:
 
 
 def ladder_sizes(scale: str) -> dict[str, Any]:
-    """The sizes of a ladder scale (a copy).
+    """Return the sizes of a ladder scale (a copy).
 
     Parameters
     ----------
@@ -267,7 +267,7 @@ def ensure_ladder(folder: str | os.PathLike | None, scale: str,
                   device: torch.device | str | None = None, seed: int | None = None, *,
                   domain: str = DEFAULT_DOMAIN, progress: bool = False
                   ) -> dict[str, SubtomogramSet]:
-    """The ladder's sets from their cache, made and cached first where missing or stale.
+    """Return the ladder's sets from their cache, made and cached first where missing or stale.
 
     Parameters
     ----------

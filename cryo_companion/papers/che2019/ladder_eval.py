@@ -11,12 +11,13 @@ the whole set, each row has the headline numbers restricted to the three particl
 :func:`summarize_ladder` averages over the seeds of each arm; :func:`where_gap_opens` finds, per
 arm, where the gap opens for good (the first step after which every later rung stays more than
 two standard errors below the best rung before it), the largest drop and the first step whose
-drop exceeds two standard errors; :func:`finding_d` answers the issue's finding (d): of the accuracy isolated particles
-lose, how much goes with projection + back-projection, with the CTF, with the shot noise and
-with the other target copies in the box. The standard error of a rung's value is the test set's
-own sampling error (binomial for accuracies, the standard deviation of the per-subtomogram IoU
-over √n for mIoU), averaged over the seeds of the arm; a step's is that of the two rungs combined
-as if independent (conservative for rungs 1-4, which share their targets).
+drop exceeds two standard errors; :func:`finding_d` answers the issue's finding (d): of the
+accuracy isolated particles lose, how much goes with projection + back-projection, with the CTF,
+with the shot noise and with the other target copies in the box. The standard error of a
+rung's value is the test set's own sampling error (binomial for accuracies, the standard
+deviation of the per-subtomogram IoU over √n for mIoU), averaged over the seeds of the arm; a
+step's is that of the two rungs combined as if independent (conservative for rungs 1-4, which
+share their targets).
 """
 from __future__ import annotations
 
@@ -78,7 +79,7 @@ LADDER_METRICS: dict[str, str] = {
 
 
 def weight_files(folder: str | Path | None = None, pattern: str = "table1_*.pt") -> list[Path]:
-    """The committed Table I weight files.
+    """List the committed Table I weight files.
 
     Parameters
     ----------
@@ -103,7 +104,7 @@ def weight_files(folder: str | Path | None = None, pattern: str = "table1_*.pt")
 
 def rung_metrics(metrics: Mapping[str, Any], pred: torch.Tensor, masks_pred: torch.Tensor,
                  data: Any) -> dict[str, Any]:
-    """The ladder's numbers of one evaluation: over all classes and over the particle classes.
+    """Compute the ladder's numbers of one evaluation: all classes and the particle classes.
 
     Parameters
     ----------
@@ -264,8 +265,11 @@ def _steps(cells: Mapping[str, Any], order: Sequence[str], metric: str) -> list[
 
 def _opens(cells: Mapping[str, Any], order: Sequence[str], metric: str
            ) -> dict[str, Any] | None:
-    """The first step after which every later rung stays more than two standard errors below the
-    best rung before it (a drop that does not recover), or None."""
+    """Find where the gap opens for good, or None.
+
+    That is the first step after which every later rung stays more than two standard errors
+    below the best rung before it (a drop that does not recover).
+    """
     names = [r for r in order if r in cells]
     v = [cells[r][metric]["mean"] for r in names]
     se = [cells[r][metric]["se"] for r in names]

@@ -10,8 +10,9 @@ targets of the four classes, neighbours included as they fall, each with the seg
 ground truth of its target only.
 
 Pre-registration: every generator parameter lives in the committed package file
-``cryo_companion/papers/che2019/test_domain.json`` (:data:`TEST_DOMAIN_CONFIG`); :func:`test_domain_hash`
-is the sha256 of its canonical JSON and every result that uses the test set records it.
+``cryo_companion/papers/che2019/test_domain.json`` (:data:`TEST_DOMAIN_CONFIG`);
+:func:`test_domain_hash` is the sha256 of its canonical JSON and every result that uses the
+test set records it.
 
 Two frozen domains (issue #14, item 3): ``che2019_test_domain`` (the one above, whose failure
 mode has been studied) and ``che2019_test_domain_b`` (``test_domain_b.json``), a second held-out
@@ -51,7 +52,7 @@ from cryo_companion.dataset import (
     save_subtomograms,
 )
 from cryo_companion.devices import resolve_device
-from cryo_companion.simulate.scene import SceneSpec, make_scene
+from cryo_companion.simulate.scene import Scene, SceneSpec, make_scene
 from cryo_companion.simulate.tiltseries import Imaging
 from cryo_companion.simulate.tomogram import (
     IMAGING_MODES,
@@ -115,8 +116,21 @@ FROZEN_HASHES: dict[str, str] = {
 
 
 def check_config(cfg: Mapping[str, Any]) -> None:
-    """Values the frozen file states twice must agree: the ice thickness is both the scene's slab
-    (where particles sit) and the imaging's path length (zero-loss attenuation)."""
+    """Check that the values the frozen file states twice agree.
+
+    The ice thickness is both the scene's slab (where particles sit) and the imaging's path
+    length (zero-loss attenuation).
+
+    Parameters
+    ----------
+    cfg : mapping
+        A test-domain configuration (the committed JSON's layout).
+
+    Raises
+    ------
+    ValueError
+        If the scene's and the imaging's ``ice_thickness_A`` differ.
+    """
     scene_ice, imaging_ice = cfg["scene"]["ice_thickness_A"], cfg["imaging"]["ice_thickness_A"]
     if scene_ice != imaging_ice:
         raise ValueError(f"test-domain config: scene ice_thickness_A {scene_ice} Å differs from "
@@ -124,7 +138,7 @@ def check_config(cfg: Mapping[str, Any]) -> None:
 
 
 def load_config(domain: str = DEFAULT_DOMAIN) -> dict[str, Any]:
-    """The frozen parameters of a test domain (a fresh copy of its committed JSON, checked).
+    """Return the frozen parameters of a test domain (a fresh copy of its JSON, checked).
 
     Parameters
     ----------
@@ -185,7 +199,7 @@ _CONFIGS: dict[str, Mapping[str, Any]] = {DEFAULT_DOMAIN: TEST_DOMAIN_CONFIG}
 
 
 def domain_config(domain: str = DEFAULT_DOMAIN) -> Mapping[str, Any]:
-    """The frozen parameters of ``domain`` (read once, checked; do not mutate).
+    """Return the frozen parameters of ``domain`` (read once, checked; do not mutate).
 
     Parameters
     ----------
@@ -239,7 +253,7 @@ def domain_record(data_or_meta: Any) -> dict[str, Any]:
 
 
 def scale_config(scale: str, config: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The size parameters of ``scale`` ("smoke" or "paper")."""
+    """Return the size parameters of ``scale`` ("smoke" or "paper")."""
     cfg = TEST_DOMAIN_CONFIG if config is None else config
     if scale not in cfg["scales"]:
         raise ValueError(f"unknown scale {scale!r}; valid values: {', '.join(cfg['scales'])}")
@@ -267,8 +281,23 @@ def class_entries(config: Mapping[str, Any] | None = None) -> dict[str, str | No
 
 
 def baseline_preset(snr_value: float | None, config: Mapping[str, Any] | None = None) -> dict:
-    """The paper's baseline preset (IV-A) from the test domain: SNR measured, wedge from the
-    tilt range, Dz and Cs of the acquisition. The wedge of −50..+70 is 90 − (70 + 50)/2 = 30°."""
+    """Return the paper's baseline preset (IV-A) from the test domain.
+
+    SNR measured, wedge from the tilt range, Dz and Cs of the acquisition. The wedge of
+    −50..+70 is 90 − (70 + 50)/2 = 30°.
+
+    Parameters
+    ----------
+    snr_value : float or None
+        The measured SNR of the domain (None: not measured).
+    config : mapping, optional
+        A test-domain configuration (default: domain A's, :data:`TEST_DOMAIN_CONFIG`).
+
+    Returns
+    -------
+    dict
+        A simulator preset (``snr``, ``wedge_deg``, ``defocus_um``, ...).
+    """
     cfg = TEST_DOMAIN_CONFIG if config is None else config
     im = cfg["imaging"]
     half_range = (im["tilt_max_deg"] - im["tilt_min_deg"]) / 2
@@ -307,7 +336,7 @@ class SceneRealism:
                              f"membranes must be False, got {self}")
 
     def to_dict(self) -> dict[str, bool]:
-        """The switches as a JSON-able dict."""
+        """Return the switches as a JSON-able dict."""
         return asdict(self)
 
 
@@ -393,6 +422,54 @@ def generate_sets(config: Mapping[str, Any], sizes: Mapping[str, Any], *,
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     g = torch.Generator().manual_seed(seed)
+    plan = _plan_sets(cfg, sc, realism, max_tomograms)
+    acc = _Collected(modes, plan.names)
+    n_tomo, max_tomo = plan.n_tomo, plan.max_tomo
+    dz_g = torch.randn(n_tomo, generator=g, dtype=torch.float64).numpy()
+    # tomograms until every class has its count (extra ones when too few targets fell where
+    # a whole box fits; at most max_tomograms)
+    bar = progress_bar(total=n_tomo, desc="tomograms", show=progress)
+    dz_g = np.concatenate([dz_g, torch.randn(max(2 * n_tomo, max_tomo - n_tomo), generator=g,
+                                             dtype=torch.float64).numpy()])
+    for it in range(max_tomo):
+        need = {n: plan.counts_total[n] - acc.got[n] for n in plan.names}
+        if not any(v > 0 for v in need.values()):
+            break
+        _one_tomogram(cfg, plan, acc, need, it, float(dz_g[it]), g, dev, modes, progress,
+                      return_tomograms)
+        bar.update(1)
+    bar.close()
+    sets = _assemble_sets(cfg, sc, plan, acc, g, modes, realism, scale, seed)
+    return (sets, acc.tomos) if return_tomograms else sets
+
+
+@dataclass
+class _SetsPlan:
+    """What :func:`generate_sets` derives from a domain's config and sizes before any draw."""
+
+    names: list[str]
+    mol: dict[str, str]
+    crowd: dict[str, str]
+    templates: dict[str, Any]
+    counts_total: dict[str, int]
+    n_tomo: int
+    max_tomo: int
+    shape: tuple[int, int, int]
+    voxel_size_A: float
+    oversample: int
+    box: int
+    ice_A: float
+    n_crowd: int
+    factor: float
+    vesicles: int
+    sheets: int
+    scene_kw: dict[str, Any]
+    im_kw: dict[str, Any]
+
+
+def _plan_sets(cfg: Mapping[str, Any], sc: Mapping[str, Any], realism: SceneRealism,
+               max_tomograms: int | None) -> _SetsPlan:
+    """Check the sizes and derive the scenes' and the imaging's parameters (no random draws)."""
     os_ = int(sc["oversample"])
     vs_t = float(cfg["voxel_size_A"])
     vs = vs_t / os_
@@ -418,88 +495,107 @@ def generate_sets(config: Mapping[str, Any], sizes: Mapping[str, Any], *,
     ice_A = float(scn["ice_thickness_A"])
     Z_t = math.ceil(ice_A / vs_t) + box + 2
     Z_t += Z_t % 2
-    shape = (Z_t * os_, xy, xy)
     ice_vol = ice_A * (xy * vs) ** 2
     frac = float(sc.get("crowder_volume_fraction", scn["crowder_volume_fraction"]))
     frac = frac if realism.crowders else 0.0
     mean_crowd = float(np.mean([templates[k].volume_A3 for k in crowd]))
-    n_crowd = int(frac * ice_vol / mean_crowd)
     # copies of each target class: enough that the wanted number falls where a whole box fits
     area = ((xy / os_ - box) / (xy / os_)) ** 2
     if area <= 0:
         raise ValueError(f"tomogram_xy {xy // os_} must exceed the subtomogram box {box}")
     copies = 1.0 if realism.isolated else float(scn["target_copies_factor"])
-    factor = copies / area
-    vesicles = int(sc.get("vesicles", scn["vesicles"])) if realism.membranes else 0
-    sheets = int(sc.get("sheets", scn["sheets"])) if realism.membranes else 0
-    scene_kw: dict[str, Any] = {"contact_fraction": scn["contact_fraction"] if realism.contact else 0.0,
-                "isolation_half_width_A": (box // 2 + 1) * vs_t if realism.isolated else 0.0,
-                "skip_unplaceable": realism.isolated}
-    per_mode: dict[str, dict[str, list]] = {m: {"vols": [], "masks": []} for m in modes}
-    labels_all, eul_all, off_all = [], [], []
-    tomos: dict[str, list] = {m: [] for m in modes}
-    got = {n: 0 for n in names}
-    dz_g = torch.randn(n_tomo, generator=g, dtype=torch.float64).numpy()
-    # tomograms until every class has its count (extra ones when too few targets fell where
-    # a whole box fits; at most max_tomograms)
-    bar = progress_bar(total=n_tomo, desc="tomograms", show=progress)
-    dz_g = np.concatenate([dz_g, torch.randn(max(2 * n_tomo, max_tomo - n_tomo), generator=g,
-                                             dtype=torch.float64).numpy()])
-    n_done = 0
-    for it in range(max_tomo):
-        need = {n: counts_total[n] - got[n] for n in names}
-        if not any(v > 0 for v in need.values()):
-            break
-        left = max(1, n_tomo - it)
-        per = {n: max(0, math.ceil(need[n] / left)) for n in names}
-        cnt = {n: math.ceil(per[n] * factor) + (1 if per[n] else 0) for n in mol}
-        cr_names = list(crowd)
-        cr_idx = torch.randint(len(cr_names), (n_crowd,), generator=g).tolist()
-        for j in cr_idx:
-            cnt[cr_names[j]] = cnt.get(cr_names[j], 0) + 1
-        spec = SceneSpec(shape=shape, voxel_size_A=vs, ice_thickness_A=ice_A, counts=cnt,
-                         vesicles=vesicles, sheets=sheets,
-                         vesicle_radius_A=tuple(scn["vesicle_radius_A"]),
-                         sheet_radius_A=tuple(scn["sheet_radius_A"]),
-                         phi_protein_V=scn["phi_protein_V"], phi_ice_V=scn["phi_ice_V"],
-                         ice_sd_V=scn["ice_sd_V"], **scene_kw)
-        scene = make_scene(spec, templates, names + list(crowd), g, dev, progress=progress)
-        imaging = Imaging(**{**im_kw, "defocus_um": im_kw["defocus_um"]
-                             + cfg["defocus_tomogram_sd_um"] * float(dz_g[it])})
-        images = _image_modes(scene, imaging, os_, g, modes, progress)
-        targets = _particle_targets(scene, images[modes[0]][1].shape, names, per, box, os_)
-        if per.get("membrane"):
-            targets += membrane_targets(scene, box, os_, per["membrane"],
-                                         scn["membrane_target_spacing_A"] / vs, g)
-        if targets:
-            for m in modes:
-                v, mk, off = extract_targets(scene, images[m][1], targets, box, os_)
-                per_mode[m]["vols"].append(v.cpu())
-                per_mode[m]["masks"].append(mk.cpu())
-            off_all.append(off)
-            for pid, _ in targets:
-                p = scene.particles[pid]
-                labels_all.append(p["class_index"])
-                eul_all.append(p["euler_zyz_deg"])
-                got[p["class_name"]] += 1
-        if return_tomograms:
-            for m in modes:
-                tomos[m].append((scene, images[m][0], images[m][1].cpu()))
-        n_done += 1
-        bar.update(1)
-    bar.close()
-    short = {n: counts_total[n] - got[n] for n in names if got[n] < counts_total[n]}
+    return _SetsPlan(
+        names=names, mol=mol, crowd=crowd, templates=templates, counts_total=counts_total,
+        n_tomo=n_tomo, max_tomo=max_tomo, shape=(Z_t * os_, xy, xy), voxel_size_A=vs,
+        oversample=os_, box=box, ice_A=ice_A,
+        n_crowd=int(frac * ice_vol / mean_crowd), factor=copies / area,
+        vesicles=int(sc.get("vesicles", scn["vesicles"])) if realism.membranes else 0,
+        sheets=int(sc.get("sheets", scn["sheets"])) if realism.membranes else 0,
+        scene_kw={"contact_fraction": scn["contact_fraction"] if realism.contact else 0.0,
+                  "isolation_half_width_A": (box // 2 + 1) * vs_t if realism.isolated else 0.0,
+                  "skip_unplaceable": realism.isolated},
+        im_kw=im_kw)
+
+
+class _Collected:
+    """The boxes, labels, poses and tomograms gathered tomogram by tomogram."""
+
+    def __init__(self, modes: tuple[str, ...], names: list[str]) -> None:
+        """Start empty for ``modes`` and the class ``names``."""
+        self.per_mode: dict[str, dict[str, list]] = {m: {"vols": [], "masks": []}
+                                                     for m in modes}
+        self.labels: list[int] = []
+        self.eulers: list[Any] = []
+        self.offsets: list[Any] = []
+        self.tomos: dict[str, list] = {m: [] for m in modes}
+        self.got = {n: 0 for n in names}
+        self.n_done = 0
+
+
+def _one_tomogram(cfg: Mapping[str, Any], plan: _SetsPlan, acc: _Collected,
+                  need: Mapping[str, int], it: int, dz: float, g: torch.Generator,
+                  dev: torch.device, modes: tuple[str, ...], progress: bool,
+                  return_tomograms: bool) -> None:
+    """Make, image and cut one tomogram's scene, adding its boxes to ``acc``."""
+    names, scn = plan.names, cfg["scene"]
+    left = max(1, plan.n_tomo - it)
+    per = {n: max(0, math.ceil(need[n] / left)) for n in names}
+    cnt = {n: math.ceil(per[n] * plan.factor) + (1 if per[n] else 0) for n in plan.mol}
+    cr_names = list(plan.crowd)
+    cr_idx = torch.randint(len(cr_names), (plan.n_crowd,), generator=g).tolist()
+    for j in cr_idx:
+        cnt[cr_names[j]] = cnt.get(cr_names[j], 0) + 1
+    spec = SceneSpec(shape=plan.shape, voxel_size_A=plan.voxel_size_A, ice_thickness_A=plan.ice_A,
+                     counts=cnt, vesicles=plan.vesicles, sheets=plan.sheets,
+                     vesicle_radius_A=tuple(scn["vesicle_radius_A"]),
+                     sheet_radius_A=tuple(scn["sheet_radius_A"]),
+                     phi_protein_V=scn["phi_protein_V"], phi_ice_V=scn["phi_ice_V"],
+                     ice_sd_V=scn["ice_sd_V"], **plan.scene_kw)
+    scene = make_scene(spec, plan.templates, names + cr_names, g, dev, progress=progress)
+    im_kw = plan.im_kw
+    imaging = Imaging(**{**im_kw, "defocus_um": im_kw["defocus_um"]
+                         + cfg["defocus_tomogram_sd_um"] * dz})
+    os_, box = plan.oversample, plan.box
+    images = _image_modes(scene, imaging, os_, g, modes, progress)
+    targets = _particle_targets(scene, images[modes[0]][1].shape, names, per, box, os_)
+    if per.get("membrane"):
+        targets += membrane_targets(scene, box, os_, per["membrane"],
+                                     scn["membrane_target_spacing_A"] / plan.voxel_size_A, g)
+    if targets:
+        for m in modes:
+            v, mk, off = extract_targets(scene, images[m][1], targets, box, os_)
+            acc.per_mode[m]["vols"].append(v.cpu())
+            acc.per_mode[m]["masks"].append(mk.cpu())
+        acc.offsets.append(off)
+        for pid, _ in targets:
+            p = scene.particles[pid]
+            acc.labels.append(p["class_index"])
+            acc.eulers.append(p["euler_zyz_deg"])
+            acc.got[p["class_name"]] += 1
+    if return_tomograms:
+        for m in modes:
+            acc.tomos[m].append((scene, images[m][0], images[m][1].cpu()))
+    acc.n_done += 1
+
+
+def _assemble_sets(cfg: Mapping[str, Any], sc: Mapping[str, Any], plan: _SetsPlan,
+                   acc: _Collected, g: torch.Generator, modes: tuple[str, ...],
+                   realism: SceneRealism, scale: str, seed: int) -> dict[str, SubtomogramSet]:
+    """Check every class has its count, measure the SNR per mode and build the sets."""
+    names = plan.names
+    short = {n: plan.counts_total[n] - acc.got[n] for n in names
+             if acc.got[n] < plan.counts_total[n]}
     if short:
-        raise RuntimeError(f"test set short of targets {short} after {n_done} tomograms: the "
-                           "scenes held too few extractable copies (raise target_copies_factor "
-                           "or allow more tomograms)")
-    labels = np.asarray(labels_all, dtype=np.int64)
-    eulers = np.asarray(eul_all, dtype=np.float64)
-    offsets = np.concatenate(off_all)
+        raise RuntimeError(f"test set short of targets {short} after {acc.n_done} tomograms: "
+                           "the scenes held too few extractable copies (raise "
+                           "target_copies_factor or allow more tomograms)")
+    labels = np.asarray(acc.labels, dtype=np.int64)
+    eulers = np.asarray(acc.eulers, dtype=np.float64)
+    offsets = np.concatenate(acc.offsets)
     sets = {}
     g_snr = g.get_state()
     for m in modes:
-        vols = torch.cat(per_mode[m]["vols"])
+        vols = torch.cat(acc.per_mode[m]["vols"])
         g_m = torch.Generator()
         g_m.set_state(g_snr)  # every mode measures the same pairs
         snr_meas = measure_snr(vols, labels, eulers, offsets, names,
@@ -508,14 +604,15 @@ def generate_sets(config: Mapping[str, Any], sizes: Mapping[str, Any], *,
                 "test_domain": cfg["name"], "test_domain_hash": test_domain_hash(cfg),
                 "config_version": cfg["version"], "scale": scale, "seed": seed, "snr": snr_meas,
                 "baseline_preset": baseline_preset(snr_meas["median"], cfg),
-                "tilt_step_deg": im_kw["tilt_step_deg"], "tomograms": n_done,
-                "realism": realism.to_dict(), "imaging_mode": m, "sizes": sc}
-        sets[m] = SubtomogramSet(vols.numpy(), labels, torch.cat(per_mode[m]["masks"]).numpy(),
-                                 names, vs_t, meta)
-    return (sets, tomos) if return_tomograms else sets
+                "tilt_step_deg": plan.im_kw["tilt_step_deg"], "tomograms": acc.n_done,
+                "realism": realism.to_dict(), "imaging_mode": m, "sizes": dict(sc)}
+        sets[m] = SubtomogramSet(vols.numpy(), labels,
+                                 torch.cat(acc.per_mode[m]["masks"]).numpy(), names,
+                                 float(cfg["voxel_size_A"]), meta)
+    return sets
 
 
-def _image_modes(scene, imaging: Imaging, bin_factor: int, generator: torch.Generator,
+def _image_modes(scene: Scene, imaging: Imaging, bin_factor: int, generator: torch.Generator,
                  modes: tuple[str, ...], progress: bool) -> dict[str, tuple]:
     """Image one scene in every mode from the same generator state (same defocus errors).
 
@@ -532,15 +629,16 @@ def _image_modes(scene, imaging: Imaging, bin_factor: int, generator: torch.Gene
     return out
 
 
-def _particle_targets(scene, tomo_shape: Sequence[int], names: list[str], per: dict[str, int],
-                      box: int, bin_factor: int) -> list[tuple[int, tuple[float, ...]]]:
+def _particle_targets(scene: Scene, tomo_shape: Sequence[int], names: list[str],
+                      per: dict[str, int], box: int, bin_factor: int
+                      ) -> list[tuple[int, tuple[float, float, float]]]:
     """Targets: the first ``per[class]`` macromolecules of each class whose box fits.
 
     Returns (particle index, centre x-y-z in scene voxels) for boxes wholly in the tomogram.
     """
     h = box // 2
     lim = np.array([tomo_shape[2], tomo_shape[1], tomo_shape[0]])
-    targets = []
+    targets: list[tuple[int, tuple[float, float, float]]] = []
     for n in names:
         if n == "membrane" or per[n] == 0:
             continue
@@ -554,7 +652,8 @@ def _particle_targets(scene, tomo_shape: Sequence[int], names: list[str], per: d
             if np.all(ci - h >= 0) and np.all(ci - h + box <= lim):
                 ok.append(i)
         for i in ok[:max(per[n], 0)]:
-            targets.append((i, tuple(scene.particles[i]["centre_xyz_vox"])))
+            x, y, z = scene.particles[i]["centre_xyz_vox"]
+            targets.append((i, (x, y, z)))
     return targets
 
 
@@ -596,7 +695,7 @@ def make_testset(scale: str, device: torch.device | str | None = None, seed: int
 
 def isolated_snr(scale: str, device: torch.device | str | None = None, seed: int | None = None,
                  *, domain: str = DEFAULT_DOMAIN, progress: bool = False) -> dict[str, Any]:
-    """The domain's SNR measured on isolated particles (no crowders, no membranes, no contact).
+    """Measure the domain's SNR on isolated particles (no crowders, membranes or contact).
 
     The same Frank & Al-Ali measurement as the crowded one in ``meta["snr"]``
     (:func:`~cryo_companion.simulate.tomogram.measure_snr`: same-class pairs aligned with their
@@ -638,7 +737,7 @@ def isolated_snr(scale: str, device: torch.device | str | None = None, seed: int
 def ensure_testset(folder: str | os.PathLike | None, scale: str,
                    device: torch.device | str | None = None, seed: int | None = None, *,
                    domain: str = DEFAULT_DOMAIN) -> SubtomogramSet:
-    """The test set of ``domain`` at ``scale``, from its cache or generated and cached.
+    """Return the test set of ``domain`` at ``scale``, from its cache or generated and cached.
 
     The cache is used if it was made with the current config (same hash, seed and scale).
 

@@ -166,7 +166,7 @@ class LocalisationResult:
     z_shift: int = 0
 
     def table3_row(self) -> dict[str, float | int | None]:
-        """The Table 3 columns (:data:`TABLE3_COLUMNS`) of this result."""
+        """Return the Table 3 columns (:data:`TABLE3_COLUMNS`) of this result."""
         vals = (self.RR, self.TP, self.FP, self.FN, self.MH, self.RO, self.AD, self.recall,
                 self.precision, self.miss_rate, self.f1)
         return {k: _nan_to_none(v) for k, v in zip(TABLE3_COLUMNS, vals)}
@@ -313,7 +313,8 @@ def check_truth(truth: ParticleList, occupancy: np.ndarray, *, min_centre_fracti
     bad = np.nonzero(((idx < 0) | (idx >= np.asarray(shape))).any(axis=1))[0]
     if bad.size:
         k = int(bad[0])
-        line = f" (line {truth.lines[k]})" if truth.lines[k] else ""
+        lines = truth.lines
+        line = f" (line {lines[k]})" if lines is not None and lines[k] else ""
         raise ValueError(
             f"truth particle {k + 1}{line} at (x, y, z) = {tuple(truth.xyz[k])} lies outside the "
             f"occupancy map of shape (z, y, x) = {shape}, i.e. x < {shape[2]}, y < {shape[1]}, "
@@ -531,17 +532,27 @@ def evaluate_localisation(pred: ParticleList, truth: ParticleList, occupancy: np
 def evaluate_classification(pred: ParticleList, truth: ParticleList,
                             localisation: LocalisationResult, *,
                             count_missed_as_fn: bool = True) -> ClassificationResult:
-    """Table 4/6 classification scores from a localisation result.
+    """Compute the Table 4/6 classification scores from a localisation result.
 
     Each truth particle's predicted class is that of the first detection that hit it
     (``localisation.outcome == "TP"``); particles never hit are *not found*.
 
     Parameters
     ----------
-    pred, truth : the lists given to :func:`evaluate_localisation`.
-    localisation : its result.
-    count_missed_as_fn : count particles not found as false negatives of their true class (the
-        benchmark script); False scores only the particles that were hit.
+    pred : ParticleList
+        The detections given to :func:`evaluate_localisation`.
+    truth : ParticleList
+        The true particle list given to it.
+    localisation : LocalisationResult
+        Its result.
+    count_missed_as_fn : bool
+        Count particles not found as false negatives of their true class (the benchmark
+        script); False scores only the particles that were hit.
+
+    Returns
+    -------
+    ClassificationResult
+        Per-class and averaged scores with the confusion matrix (a *not found* column last).
     """
     # Table 1's classes, then any others of the lists (a simulated tomogram's membranes, say)
     order = CLASS_ORDER + tuple(sorted((set(truth.classes) | set(pred.classes))
@@ -582,14 +593,35 @@ def evaluate_classification(pred: ParticleList, truth: ParticleList,
 def evaluate(pred: ParticleList, truth: ParticleList, occupancy: np.ndarray, *,
              class_mask: np.ndarray | None = None, outside: Outside = "exclude",
              dilate: bool = False, count_missed_as_fn: bool = True) -> ShrecEvaluation:
-    """Full SHREC 2020 evaluation: localisation then classification.
+    """Run the full SHREC 2020 evaluation: localisation then classification.
 
     Parameters
     ----------
-    pred, truth, occupancy, outside, dilate : see :func:`evaluate_localisation`.
-    class_mask : optional (z, y, x) class mask, checked against the map and list
-        (:func:`check_class_mask`); it does not change the scores.
-    count_missed_as_fn : see :func:`evaluate_classification`.
+    pred : ParticleList
+        Detections (class, 0-based x, y, z in voxels).
+    truth : ParticleList
+        The true particle list; particle ``i`` (1-based, list order) is label ``i``.
+    occupancy : np.ndarray
+        `(z, y, x)` integer labels; 0 background.
+    class_mask : np.ndarray, optional
+        `(z, y, x)` class mask, checked against the map and list (:func:`check_class_mask`);
+        it does not change the scores.
+    outside : str
+        ``"exclude"`` (default), ``"clip"`` or ``"script"``: see :func:`evaluate_localisation`.
+    dilate : bool
+        Grey-dilate the map once before lookup (the benchmark script).
+    count_missed_as_fn : bool
+        See :func:`evaluate_classification`.
+
+    Returns
+    -------
+    ShrecEvaluation
+        The localisation and classification results with the settings used.
+
+    Raises
+    ------
+    ValueError
+        If the truth list or the class mask does not fit the occupancy map.
     """
     occ = script_occupancy(occupancy) if outside == "script" else as_occupancy(occupancy)
     check_truth(truth, occ)
