@@ -57,8 +57,18 @@ def _dsrf3d_loss() -> LossFn:
     return table1_loss(TrainConfig().cls_weight)
 
 
+def _shrec_loss(method: str) -> Callable[[], LossFn]:
+    def make() -> LossFn:
+        from cryo_companion.papers.shrec2020.train import SETTINGS, loss_for
+
+        return loss_for(SETTINGS["paper"][method])
+    return make
+
+
 #: The training loss each registered network is benchmarked with (its paper's), by name.
-LOSSES: dict[str, Callable[[], LossFn]] = {"dsrf3d": _dsrf3d_loss}
+LOSSES: dict[str, Callable[[], LossFn]] = {
+    "dsrf3d": _dsrf3d_loss,
+    **{m: _shrec_loss(m) for m in ("deepfinder", "yopo", "umc")}}
 
 
 def _sync(device: torch.device) -> None:

@@ -23,7 +23,9 @@ __all__ = ["FAMILIES", "ModelConfig", "ModelSpec", "build_model", "get_spec", "n
            "register"]
 
 #: Modules that register networks (imported on the first look-up).
-FAMILIES: tuple[str, ...] = ("cryo_companion.models.dsrf3d",)
+FAMILIES: tuple[str, ...] = ("cryo_companion.models.dsrf3d",
+                             "cryo_companion.models.deepfinder", "cryo_companion.models.yopo",
+                             "cryo_companion.models.umc")
 
 
 class ModelConfig(Protocol):
