@@ -57,7 +57,13 @@ def _umask() -> int:
 
 
 def file_mode() -> int:
-    """Permission bits of a new file under the current umask (``0o666 & ~umask``)."""
+    """Return the permission bits of a new file under the current umask.
+
+    Returns
+    -------
+    int
+        ``0o666 & ~umask``.
+    """
     return 0o666 & ~_umask()
 
 
@@ -95,19 +101,53 @@ def atomic_path(dest: PathLike, suffix: str | None = None) -> Iterator[Path]:
 
 
 def write_text(dest: PathLike, text: str) -> Path:
-    """Write ``text`` to ``dest`` atomically (see :func:`atomic_path`); return the path."""
+    """Write ``text`` to ``dest`` atomically (see :func:`atomic_path`).
+
+    Parameters
+    ----------
+    dest : str or os.PathLike
+        The file to write (missing parent folders are created).
+    text : str
+        The whole content.
+
+    Returns
+    -------
+    Path
+        ``dest``.
+    """
     with atomic_path(dest) as tmp:
         tmp.write_text(text)
     return Path(dest)
 
 
-def write_json(dest: PathLike, data: Any) -> Path:
-    """Write ``data`` as indented JSON to ``dest`` atomically (NaN is refused: use None)."""
+def write_json(dest: PathLike, data: object) -> Path:
+    """Write ``data`` as indented JSON to ``dest`` atomically.
+
+    Parameters
+    ----------
+    dest : str or os.PathLike
+        The file to write (missing parent folders are created).
+    data : object
+        JSON-like data; numpy / torch scalars and arrays become lists or numbers, paths
+        strings.
+
+    Returns
+    -------
+    Path
+        ``dest``.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` holds NaN or infinity (write None for a missing number); nothing is written.
+    TypeError
+        If ``data`` holds an object JSON cannot represent; nothing is written.
+    """
     return write_text(dest, json.dumps(data, indent=2, allow_nan=False, default=_to_builtin) + "\n")
 
 
 def _to_builtin(obj: Any) -> Any:
-    """JSON fallback for numpy / torch scalars and arrays, and paths."""
+    """Convert numpy / torch scalars and arrays, and paths, for JSON (``json``'s fallback)."""
     if hasattr(obj, "tolist"):
         return obj.tolist()
     if isinstance(obj, os.PathLike):
@@ -116,7 +156,14 @@ def _to_builtin(obj: Any) -> Any:
 
 
 def repo_root() -> Path:
-    """Return the repository root (the folder holding ``pyproject.toml``), or the working folder."""
+    """Return the repository root.
+
+    Returns
+    -------
+    Path
+        The folder holding ``pyproject.toml`` above the package, or the working folder when the
+        package is installed elsewhere.
+    """
     here = Path(__file__).resolve().parent.parent
     return here if (here / "pyproject.toml").exists() else Path.cwd()
 

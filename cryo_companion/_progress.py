@@ -44,7 +44,7 @@ def show_progress(requested: bool | None = True) -> bool:
 
 def progress(iterable: Iterable[T] | None = None, *, show: bool | None = True,
              **kwargs: Any) -> tqdm:
-    """A ``tqdm`` bar over ``iterable`` that is disabled off a terminal (see :func:`show_progress`).
+    """Make a ``tqdm`` bar over ``iterable``, disabled off a terminal (see :func:`show_progress`).
 
     Parameters
     ----------

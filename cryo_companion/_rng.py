@@ -6,8 +6,8 @@ subtomogram) that was the largest serial step. :func:`randn_complex` therefore s
 into :data:`CPU_STREAMS` fixed blocks of rows, each drawn from its own generator seeded from the
 caller's generator, and draws them concurrently (torch releases the GIL). The split depends
 neither on the machine nor on ``torch.get_num_threads()`` (with one thread the streams are drawn
-one after the other), so a seed gives the same numbers everywhere. On CUDA the generator is already parallel
-(Philox) and is used directly.
+one after the other), so a seed gives the same numbers everywhere. On CUDA the generator is already
+parallel (Philox) and is used directly.
 """
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 from torch import Tensor
+
+from cryo_companion.devices import DeviceLike
 
 __all__ = ["CPU_STREAMS", "randn_complex"]
 
@@ -27,8 +29,9 @@ _pool_pid = 0
 
 
 def _executor() -> ThreadPoolExecutor:
-    """One worker thread, made again after a fork (a forked child has the object, not the
-    thread).
+    """Return the one worker thread's pool, made again after a fork.
+
+    A forked child inherits the pool object but not its thread.
     """
     global _pool, _pool_pid
     if _pool is None or _pool_pid != os.getpid():
@@ -39,13 +42,29 @@ def _executor() -> ThreadPoolExecutor:
 
 
 def randn_complex(n: int, m: int, generator: torch.Generator | None = None,
-                  device=None) -> Tensor:
-    """``(n, m)`` complex64 standard normals (real and imaginary parts N(0, 1/2), E|z|² = 1).
+                  device: DeviceLike = None) -> Tensor:
+    """Draw ``(n, m)`` complex standard normals (real and imaginary parts N(0, 1/2), E|z|² = 1).
 
     On the CPU, consecutive blocks of ``⌈n / CPU_STREAMS⌉`` rows come from their own generators,
     seeded by 63-bit integers drawn from ``generator`` (the global generator if None), and are
     drawn concurrently; on CUDA, and for ``n < CPU_STREAMS``, from ``generator`` directly. Same
     generator state, same numbers.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows (the batch).
+    m : int
+        Number of values per row.
+    generator : torch.Generator or None
+        Source of randomness (None: the global generator); on CUDA it must live on ``device``.
+    device : DeviceLike
+        Where the numbers are made (None: the generator's device, else the CPU).
+
+    Returns
+    -------
+    torch.Tensor
+        `(n, m)` complex64 tensor on ``device``.
     """
     device = torch.device(device) if device is not None else (
         generator.device if generator is not None else torch.device("cpu"))

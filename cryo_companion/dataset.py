@@ -3,9 +3,9 @@
 A folder holds one MRC volume per subtomogram and a ``labels.csv`` table with the columns
 ``file,class`` and optionally ``mask`` (an MRC file with the segmentation ground truth of the
 subtomogram's target; non-zero voxels are the target). ``class`` is the class *name*. This is
-the format of the held-out test domain (:mod:`cryo_companion.papers.che2019.test_domain`) and the format in
-which a reader brings their own real subtomograms: the book's evaluation runs
-on either.
+the format of the held-out test domain (:mod:`cryo_companion.papers.che2019.test_domain`) and
+the format in which a reader brings their own real subtomograms: the book's evaluation runs on
+either.
 """
 from __future__ import annotations
 
@@ -37,18 +37,25 @@ class SubtomogramSet:
     Attributes
     ----------
     volumes : np.ndarray
-        float32, shape (N, D, D, D), axes (z, y, x) of each volume.
+        `(N, D, D, D)` float32, axes z-y-x of each volume.
     labels : np.ndarray
-        int64, shape (N,), index into ``class_names``.
-    masks : np.ndarray | None
-        bool, shape (N, D, D, D): voxels of each subtomogram's *target* (not its neighbours),
-        or None when no segmentation ground truth is available.
-    class_names : list[str]
+        `(N,)` int64, index into ``class_names``.
+    masks : np.ndarray or None
+        `(N, D, D, D)` bool: voxels of each subtomogram's *target* (not its neighbours), or None
+        when no segmentation ground truth is available.
+    class_names : list of str
         Name of class k at position k.
     voxel_size_A : float
         Voxel edge in Å.
     meta : dict
         Free-form provenance (JSON-serialisable): generator hash, SNR, source folder...
+
+    Raises
+    ------
+    ValueError
+        On construction, for volumes that are not `(N, D, D, D)` cubes, labels of another
+        length or outside ``[0, len(class_names))``, masks of another shape, or a voxel size
+        that is not > 0.
     """
 
     volumes: np.ndarray
@@ -67,9 +74,10 @@ class SubtomogramSet:
         if self.labels.shape != (self.volumes.shape[0],):
             raise ValueError(f"labels must have shape ({self.volumes.shape[0]},), "
                              f"got {self.labels.shape}")
-        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
-            raise ValueError(f"labels must lie in [0, {len(self.class_names)}) "
-                             f"(classes {self.class_names}), got {sorted(set(self.labels.tolist()))}")
+        n_classes = len(self.class_names)
+        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= n_classes):
+            raise ValueError(f"labels must lie in [0, {n_classes}) (classes {self.class_names}), "
+                             f"got {sorted(set(self.labels.tolist()))}")
         if self.masks is not None:
             self.masks = np.asarray(self.masks).astype(bool)
             if self.masks.shape != self.volumes.shape:
@@ -89,7 +97,18 @@ class SubtomogramSet:
         return {n: int((self.labels == k).sum()) for k, n in enumerate(self.class_names)}
 
     def subset(self, index: Sequence[int] | np.ndarray) -> SubtomogramSet:
-        """Return the subtomograms at ``index`` (same classes, voxel size and meta)."""
+        """Return the subtomograms at ``index`` (same classes, voxel size and meta).
+
+        Parameters
+        ----------
+        index : sequence of int or np.ndarray
+            Positions (or a boolean mask of length N) of the subtomograms to keep.
+
+        Returns
+        -------
+        SubtomogramSet
+            A new set holding copies of the selected volumes, labels and masks.
+        """
         idx = np.asarray(index)
         return SubtomogramSet(self.volumes[idx], self.labels[idx],
                               None if self.masks is None else self.masks[idx],
@@ -186,34 +205,34 @@ def load_subtomograms(folder: str | os.PathLike,
 
     Parameters
     ----------
-    folder : str | os.PathLike
-        Folder holding ``labels.csv`` (columns ``file,class[,mask]``, paths relative to the folder)
-        and the MRC files it names. All volumes must be cubes of one size.
-    class_names : Sequence[str] | None, optional
-        Class order (label k = ``class_names[k]``). Default: the order stored in ``meta.json`` when
-        the folder was written by :func:`save_subtomograms`, else the class names in order of first
-        appearance in ``labels.csv``. A class in the table that is not in ``class_names`` is an
-        error.
+    folder : str or os.PathLike
+        Folder holding ``labels.csv`` (columns ``file,class[,mask]``, paths relative to the
+        folder) and the MRC files it names. All volumes must be cubes of one size.
+    class_names : sequence of str or None
+        Class order (label k = ``class_names[k]``). Default: the order stored in ``meta.json``
+        when the folder was written by :func:`save_subtomograms`, else the class names in order
+        of first appearance in ``labels.csv``. A class in the table that is not in
+        ``class_names`` is an error.
 
     Returns
     -------
     SubtomogramSet
         ``masks`` is None unless every row names a mask file.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``folder`` or its ``labels.csv`` is missing.
+    ValueError
+        If the table lacks the ``file`` or ``class`` column, has no rows or names an unknown
+        class, or the subtomograms differ in size.
+    MrcError
+        If a named file is not a valid MRC volume, a volume is not a cube, or a mask's shape
+        differs from its volume's.
     """
     folder = Path(folder)
     table = folder / LABELS_FILE
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder")
-    if not table.is_file():
-        raise FileNotFoundError(f"{folder}: no {LABELS_FILE} (expected columns file,class[,mask])")
-    with open(table, newline="") as fh:
-        reader = csv.DictReader(fh)
-        cols = [c.strip() for c in (reader.fieldnames or [])]
-        rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in reader]
-    if "file" not in cols or "class" not in cols:
-        raise ValueError(f"{table}: columns {cols}; expected file,class[,mask]")
-    if not rows:
-        raise ValueError(f"{table}: no rows")
+    cols, rows = _read_labels(folder)
     meta: dict[str, Any] = {}
     stored_vs = None
     if class_names is None and (folder / META_FILE).is_file():
@@ -227,19 +246,8 @@ def load_subtomograms(folder: str | os.PathLike,
     if unknown:
         raise ValueError(f"{table}: unknown class name(s) {unknown}; known: {class_names}")
     has_mask = "mask" in cols and all(r.get("mask") for r in rows)
-    vols, masks, labels, sizes = [], [], [], set()
-    for r in rows:
-        v = read_mrc(folder / r["file"])
-        if len(set(v.data.shape)) != 1:
-            raise MrcError(f"{v.path}: shape {v.data.shape} is not a cube")
-        vols.append(v.data)
-        sizes.add(round(v.voxel_size_A, 4))
-        labels.append(class_names.index(r["class"]))
-        if has_mask:
-            m = read_mrc(folder / r["mask"]).data
-            if m.shape != v.data.shape:
-                raise MrcError(f"{folder / r['mask']}: shape {m.shape} != volume {v.data.shape}")
-            masks.append(m != 0)
+    vols, masks, sizes = _read_volumes(folder, rows, has_mask)
+    labels = [class_names.index(r["class"]) for r in rows]
     shapes = {v.shape for v in vols}
     if len(shapes) != 1:
         raise ValueError(f"{folder}: subtomograms of different sizes {sorted(shapes)}")
@@ -247,6 +255,44 @@ def load_subtomograms(folder: str | os.PathLike,
     meta = {**meta, "source": str(folder)}
     return SubtomogramSet(np.stack(vols), np.asarray(labels), np.stack(masks) if has_mask else None,
                           class_names, vs, meta)
+
+
+def _read_labels(folder: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """Read ``labels.csv`` of ``folder``: its column names and its rows (stripped strings)."""
+    table = folder / LABELS_FILE
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    if not table.is_file():
+        raise FileNotFoundError(f"{folder}: no {LABELS_FILE} (expected columns file,class[,mask])")
+    with open(table, newline="") as fh:
+        reader = csv.DictReader(fh)
+        cols = [c.strip() for c in (reader.fieldnames or [])]
+        rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k} for r in reader]
+    if "file" not in cols or "class" not in cols:
+        raise ValueError(f"{table}: columns {cols}; expected file,class[,mask]")
+    if not rows:
+        raise ValueError(f"{table}: no rows")
+    return cols, rows
+
+
+def _read_volumes(folder: Path, rows: Sequence[dict[str, str]], has_mask: bool,
+                  ) -> tuple[list[np.ndarray], list[np.ndarray], set[float]]:
+    """Read the volumes (cubes) and masks the rows name, and the voxel sizes seen (4 decimals)."""
+    vols: list[np.ndarray] = []
+    masks: list[np.ndarray] = []
+    sizes: set[float] = set()
+    for r in rows:
+        v = read_mrc(folder / r["file"])
+        if len(set(v.data.shape)) != 1:
+            raise MrcError(f"{v.path}: shape {v.data.shape} is not a cube")
+        vols.append(v.data)
+        sizes.add(round(v.voxel_size_A, 4))
+        if has_mask:
+            m = read_mrc(folder / r["mask"]).data
+            if m.shape != v.data.shape:
+                raise MrcError(f"{folder / r['mask']}: shape {m.shape} != volume {v.data.shape}")
+            masks.append(m != 0)
+    return vols, masks, sizes
 
 
 def _safe(name: str) -> str:
@@ -262,8 +308,11 @@ def _jsonable(obj: Any) -> Any:
 def default_data_dir() -> Path:
     """Return where generated data are cached.
 
-    ``$CRYO_COMPANION_DATA``, or ``data/`` at the repository root (ignored by git), whatever the
-    working directory.
+    Returns
+    -------
+    Path
+        ``$CRYO_COMPANION_DATA``, or ``data/`` at the repository root (ignored by git), whatever
+        the working directory.
     """
     return Path(os.environ.get("CRYO_COMPANION_DATA", repo_root() / "data"))
 

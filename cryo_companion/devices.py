@@ -19,7 +19,25 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(device: str) -> torch.device:
-    """Map ``"auto" | "cpu" | "cuda" | "cuda:N"`` to a torch device, with a clear error."""
+    """Map ``"auto" | "cpu" | "cuda" | "cuda:N"`` to a torch device, with a clear error.
+
+    Parameters
+    ----------
+    device : str
+        ``"auto"`` (CUDA when available, else the CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+
+    Returns
+    -------
+    torch.device
+        The device.
+
+    Raises
+    ------
+    RuntimeError
+        A CUDA device is requested and no CUDA GPU is available.
+    ValueError
+        ``device`` is none of the valid names.
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cpu":
@@ -31,7 +49,6 @@ def resolve_device(device: str) -> torch.device:
     raise ValueError(f"unknown device {device!r}; valid values: {', '.join(DEVICES)} (or cuda:N)")
 
 
-
 def tune_cpu_allocator() -> bool:
     """Keep large freed blocks in the process heap (glibc ``mallopt``); True if applied.
 
@@ -40,9 +57,14 @@ def tune_cpu_allocator() -> bool:
     arithmetic on them (``cryo-companion bench simulate --no-malloc-tuning`` shows the
     difference). Raising ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD`` to 1 GiB keeps the blocks
     for reuse (the effect of the jemalloc/tcmalloc advice of PyTorch's CPU tuning guide, without
-    preloading a library); the process keeps up to that much freed memory. Process-wide, idempotent, a no-op
-    off glibc or with ``CRYO_COMPANION_MALLOC_TUNING=0``. Applied by :func:`setup` on the CPU
-    and by the ``simulate``, ``train`` and ``bench`` commands.
+    preloading a library); the process keeps up to that much freed memory. Process-wide,
+    idempotent, a no-op off glibc or with ``CRYO_COMPANION_MALLOC_TUNING=0``. Applied by
+    :func:`setup` on the CPU and by the ``simulate``, ``train`` and ``bench`` commands.
+
+    Returns
+    -------
+    bool
+        True if both thresholds were set, False when skipped or unavailable.
     """
     import ctypes
     import ctypes.util

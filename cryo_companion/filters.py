@@ -11,7 +11,7 @@ __all__ = ["gaussian_filter3d"]
 
 
 def gaussian_filter3d(x: Tensor, sigma_vox: float) -> Tensor:
-    """Separable 3-D Gaussian filter of each volume (reflect padding, truncated at 3 sigma).
+    """Apply a separable 3-D Gaussian filter to each volume (reflect padding, cut at 3 sigma).
 
     Parameters
     ----------
@@ -19,6 +19,17 @@ def gaussian_filter3d(x: Tensor, sigma_vox: float) -> Tensor:
         `(N, D, H, W)` volumes.
     sigma_vox : float
         Standard deviation in voxels (0: no filtering).
+
+    Returns
+    -------
+    Tensor
+        `(N, D, H, W)` filtered volumes, the dtype and device of ``x`` (``x`` itself for 0).
+
+    Raises
+    ------
+    ValueError
+        If ``sigma_vox`` is negative or not finite, or its 3-sigma radius does not fit in the
+        volumes.
     """
     if sigma_vox < 0 or not math.isfinite(sigma_vox):
         raise ValueError(f"sigma_vox must be a finite value >= 0, got {sigma_vox}")

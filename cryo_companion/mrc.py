@@ -11,7 +11,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import mrcfile  # type: ignore[import-untyped]
+import mrcfile
 import numpy as np
 
 from cryo_companion._io import atomic_path

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import overload
 
 import torch
 from torch import Tensor
@@ -74,29 +75,40 @@ _E = 1.602176634e-19  # C
 _C = 299792458.0  # m/s
 
 
+@overload
+def electron_wavelength_A(voltage_kv: float) -> float: ...
+@overload
+def electron_wavelength_A(voltage_kv: Tensor) -> Tensor: ...
 def electron_wavelength_A(voltage_kv: float | Tensor) -> float | Tensor:
-    """Relativistic electron wavelength in Å.
+    """Compute the relativistic electron wavelength in Å.
 
     Parameters
     ----------
-    voltage_kv : float | Tensor
+    voltage_kv : float or Tensor
         Accelerating voltage in kV (> 0); a float or a tensor.
 
     Returns
     -------
-    float | Tensor
-        λ in Å (0.01969 Å at 300 kV, 0.02508 Å at 200 kV); a float for a float input.
+    float or Tensor
+        λ in Å (0.01969 Å at 300 kV, 0.02508 Å at 200 kV): a float for a float input, a tensor
+        of the input's shape (its floating dtype, else float32) for a tensor.
+
+    Raises
+    ------
+    ValueError
+        If a voltage is not > 0.
     """
     if isinstance(voltage_kv, Tensor):
         if bool((voltage_kv <= 0).any()):
             raise ValueError("voltage must be > 0 kV")
         u = voltage_kv.to(torch.float64) * 1e3
         lam = _H / torch.sqrt(2 * _M0 * _E * u * (1 + _E * u / (2 * _M0 * _C**2)))
-        return (lam * 1e10).to(voltage_kv.dtype if voltage_kv.is_floating_point() else torch.float32)
+        dtype = voltage_kv.dtype if voltage_kv.is_floating_point() else torch.float32
+        return (lam * 1e10).to(dtype)
     if not voltage_kv > 0:
         raise ValueError(f"voltage {voltage_kv} kV is not > 0")
-    u = float(voltage_kv) * 1e3
-    return _H / math.sqrt(2 * _M0 * _E * u * (1 + _E * u / (2 * _M0 * _C**2))) * 1e10
+    u_V = float(voltage_kv) * 1e3
+    return _H / math.sqrt(2 * _M0 * _E * u_V * (1 + _E * u_V / (2 * _M0 * _C**2))) * 1e10
 
 
 def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
@@ -109,11 +121,11 @@ def _check_shape(shape: Sequence[int]) -> tuple[int, ...]:
 def fourier_grid(shape: Sequence[int], voxel_size_A: float = 1.0,
                  device: DeviceLike = None, *,
                  rfft: bool = False, dtype: torch.dtype = torch.float32) -> tuple[Tensor, ...]:
-    """Per-axis spatial frequencies of a real-space grid, broadcastable against each other.
+    """Make the per-axis spatial frequencies of a real-space grid, broadcastable together.
 
     Parameters
     ----------
-    shape : Sequence[int]
+    shape : sequence of int
         Real-space shape, e.g. ``(D, H, W)`` for ``(z, y, x)``.
     voxel_size_A : float, optional
         Voxel size in Å (> 0). ``voxel_size_A=1`` gives cycles per voxel.
@@ -126,9 +138,14 @@ def fourier_grid(shape: Sequence[int], voxel_size_A: float = 1.0,
 
     Returns
     -------
-    tuple[Tensor, ...]
+    tuple of Tensor
         One tensor per axis in 1/Å, fftfreq layout; axis ``i`` has size ``shape[i]`` at position
         ``i`` and 1 elsewhere (e.g. ``kz (D,1,1)``, ``ky (1,H,1)``, ``kx (1,1,W)``).
+
+    Raises
+    ------
+    ValueError
+        If ``shape`` is empty or holds a size < 1, or ``voxel_size_A`` is not > 0.
     """
     shape = _check_shape(shape)
     if not voxel_size_A > 0:
@@ -149,18 +166,45 @@ def fourier_grid(shape: Sequence[int], voxel_size_A: float = 1.0,
 def frequency_magnitude(shape: Sequence[int], voxel_size_A: float = 1.0,
                         device: DeviceLike = None, *,
                         rfft: bool = False, dtype: torch.dtype = torch.float32) -> Tensor:
-    """``|k|`` in 1/Å on the grid of :func:`fourier_grid` (full shape, or rfft half shape)."""
+    """Compute ``|k|`` in 1/Å on the grid of :func:`fourier_grid`.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        Real-space shape, e.g. ``(D, H, W)`` for ``(z, y, x)``.
+    voxel_size_A : float
+        Voxel size in Å (> 0). ``voxel_size_A=1`` gives cycles per voxel.
+    device : DeviceLike
+        Torch device of the result.
+    rfft : bool
+        If True, the ``rfftn`` half grid (last axis ``W // 2 + 1``).
+    dtype : torch.dtype
+        Floating dtype.
+
+    Returns
+    -------
+    Tensor
+        ``shape`` (or the rfft half shape) of frequency magnitudes in 1/Å, fftfreq layout.
+
+    Raises
+    ------
+    ValueError
+        If ``shape`` is empty or holds a size < 1, or ``voxel_size_A`` is not > 0.
+    """
     grids = fourier_grid(shape, voxel_size_A, device, rfft=rfft, dtype=dtype)
-    k2 = sum(g * g for g in grids)
+    k2 = grids[0] * grids[0]
+    for g in grids[1:]:
+        k2 = k2 + g * g
     return torch.sqrt(k2)
 
 
-def _as_batch(value, name: str, ref: Tensor) -> tuple[Tensor, bool]:
-    """A parameter as a float tensor on ``ref``'s device, and whether it was batched (1-D)."""
+def _as_batch(value: ScalarOrTensor, name: str, ref: Tensor) -> tuple[Tensor, bool]:
+    """Return a parameter as a float tensor on ``ref``'s device, and whether it is 1-D."""
     t = torch.as_tensor(value, dtype=ref.dtype if ref.is_floating_point() else torch.float32,
                         device=ref.device)
     if t.ndim > 1:
-        raise ValueError(f"{name} must be a scalar or a 1-D (B,) tensor, got shape {tuple(t.shape)}")
+        raise ValueError(f"{name} must be a scalar or a 1-D (B,) tensor, "
+                         f"got shape {tuple(t.shape)}")
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} must be finite, got {value}")
     return t, t.ndim == 1
@@ -169,7 +213,7 @@ def _as_batch(value, name: str, ref: Tensor) -> tuple[Tensor, bool]:
 def ctf(freq_A: Tensor, defocus_um: ScalarOrTensor, cs_mm: ScalarOrTensor, *,
         voltage_kv: float = 300.0, amplitude_contrast: float = 0.07,
         bfactor_A2: ScalarOrTensor = 0.0) -> Tensor:
-    """Contrast transfer function (physical sign, CTF(0) = −A; see the module docstring).
+    """Compute the contrast transfer function (physical sign, CTF(0) = −A; see the module).
 
     Parameters
     ----------
@@ -190,6 +234,13 @@ def ctf(freq_A: Tensor, defocus_um: ScalarOrTensor, cs_mm: ScalarOrTensor, *,
     -------
     Tensor
         ``S`` if all parameters are scalars, else ``(B, *S)``.
+
+    Raises
+    ------
+    ValueError
+        If ``amplitude_contrast`` is outside [0, 1), a parameter is not finite or has more than
+        one dimension, ``cs_mm`` or ``bfactor_A2`` is negative, or batched parameters differ in
+        length.
     """
     return _ctf(freq_A, defocus_um, cs_mm, voltage_kv=voltage_kv,
                 amplitude_contrast=amplitude_contrast, bfactor_A2=bfactor_A2)
@@ -198,8 +249,10 @@ def ctf(freq_A: Tensor, defocus_um: ScalarOrTensor, cs_mm: ScalarOrTensor, *,
 def _ctf(freq_A: Tensor, defocus_um: ScalarOrTensor, cs_mm: ScalarOrTensor, *,
          voltage_kv: float, amplitude_contrast: float, bfactor_A2: ScalarOrTensor,
          cs_sign: float = 1.0) -> Tensor:
-    """:func:`ctf`, with the Cs term's sign as a factor (−1 only to regenerate data frozen with
-    the sign this package had until 2026-12-02; see the module docstring).
+    """Compute :func:`ctf`, with the Cs term's sign as a factor.
+
+    ``cs_sign = −1`` only regenerates data frozen with the sign this package had until
+    2026-12-02 (see the module docstring).
     """
     if not isinstance(freq_A, Tensor):
         freq_A = torch.as_tensor(freq_A, dtype=torch.float32)
@@ -230,12 +283,41 @@ def _ctf(freq_A: Tensor, defocus_um: ScalarOrTensor, cs_mm: ScalarOrTensor, *,
 def ctf_coefficients(defocus_um: Tensor, cs_mm: Tensor, bfactor_A2: Tensor, *,
                      amplitude_contrast: float = 0.07, voltage_kv: float = 300.0
                      ) -> tuple[Tensor, Tensor, Tensor, float]:
-    """Coefficients ``(a, b, bq, phase)`` with ``CTF(k) = sin(a k² + b k⁴ − phase) · e^{bq k²}``.
+    """Compute ``(a, b, bq, phase)`` with ``CTF(k) = sin(a k² + b k⁴ − phase) · e^{bq k²}``.
 
     The one place of the CTF formula (used by :func:`ctf` and by the batched simulator, which
     evaluates it on its own precomputed grids): ``a = π λ Δf``, ``b = +(π/2) Cs λ³`` (Å units),
     ``bq = −B/4``, and ``sqrt(1 − A²) sin χ − A cos χ = sin(χ − arcsin A)``. Tensors keep the
     shape of the inputs (reshape them for broadcasting first).
+
+    Parameters
+    ----------
+    defocus_um : Tensor
+        Defocus Δf in µm, negative = underfocus; any shape.
+    cs_mm : Tensor
+        Spherical aberration in mm, broadcastable against ``defocus_um``.
+    bfactor_A2 : Tensor
+        B-factor of the envelope in Å².
+    amplitude_contrast : float
+        Amplitude contrast fraction A in [0, 1).
+    voltage_kv : float
+        Accelerating voltage in kV (> 0).
+
+    Returns
+    -------
+    a : Tensor
+        ``π λ Δf`` in Å² (dtype of ``defocus_um``, float32 for integers).
+    b : Tensor
+        ``(π/2) Cs λ³`` in Å⁴ (same dtype).
+    bq : Tensor
+        ``−B/4`` in Å².
+    phase : float
+        ``arcsin A`` in rad.
+
+    Raises
+    ------
+    ValueError
+        If ``amplitude_contrast`` is outside [0, 1) or ``voltage_kv`` is not > 0.
     """
     if not 0.0 <= amplitude_contrast < 1.0:
         raise ValueError(f"amplitude_contrast {amplitude_contrast} is outside [0, 1)")
@@ -288,7 +370,7 @@ def wedge_mask(shape: Sequence[int], wedge_deg: ScalarOrTensor, device: DeviceLi
 
     Parameters
     ----------
-    shape : Sequence[int]
+    shape : sequence of int
         Real-space shape ``(D, H, W)`` (z, y, x); any sizes (voxels assumed isotropic).
     wedge_deg : ScalarOrTensor
         Wedge angle α in degrees, in [0, 90); scalar or ``(B,)``.
@@ -301,6 +383,12 @@ def wedge_mask(shape: Sequence[int], wedge_deg: ScalarOrTensor, device: DeviceLi
     -------
     Tensor
         Float32 tensor ``(B, *shape)`` (B = 1 for a scalar angle) of zeros and ones.
+
+    Raises
+    ------
+    ValueError
+        If ``shape`` is not 3-D with positive sizes, or an angle is outside [0, 90) or has more
+        than one dimension.
     """
     shape = _check_shape(shape)
     if len(shape) != 3:
@@ -313,10 +401,23 @@ def wedge_mask(shape: Sequence[int], wedge_deg: ScalarOrTensor, device: DeviceLi
 
 
 def wedge_measured(kz_abs: Tensor, kx_abs: Tensor, alpha_rad: Tensor) -> Tensor:
-    """The wedge rule on given grids: ``|k_z| sin α <= |k_x| cos α`` (boundary measured).
+    """Apply the wedge rule ``|k_z| sin α <= |k_x| cos α`` on given grids (boundary measured).
 
-    ``kz_abs``, ``kx_abs`` broadcast to a grid ``S``; ``alpha_rad`` is ``(B,)``; returns bool
-    ``(B, *S)``. Decided in float64 so that grid points exactly on a tilt count as measured.
+    Decided in float64 so that grid points exactly on a tilt count as measured.
+
+    Parameters
+    ----------
+    kz_abs : Tensor
+        ``|k_z|``, broadcastable against ``kx_abs`` to a grid ``S`` (any frequency unit).
+    kx_abs : Tensor
+        ``|k_x|`` in the same unit.
+    alpha_rad : Tensor
+        ``(B,)`` wedge angles α in radians.
+
+    Returns
+    -------
+    Tensor
+        ``(B, *S)`` bool, True where the component is measured.
     """
     view = (-1,) + (1,) * max(kz_abs.dim(), kx_abs.dim())
     a = alpha_rad.double().reshape(view)
@@ -333,7 +434,7 @@ def bandlimit_mask(shape: Sequence[int], cutoff_fraction_nyquist: float = 1.0,
 
     Parameters
     ----------
-    shape : Sequence[int]
+    shape : sequence of int
         Real-space shape.
     cutoff_fraction_nyquist : float, optional
         Cutoff as a fraction of Nyquist, in (0, sqrt(ndim)].
@@ -346,6 +447,11 @@ def bandlimit_mask(shape: Sequence[int], cutoff_fraction_nyquist: float = 1.0,
     -------
     Tensor
         Float32 ``shape`` (or the rfft half shape).
+
+    Raises
+    ------
+    ValueError
+        If ``cutoff_fraction_nyquist`` is not > 0, or ``shape`` is empty or holds a size < 1.
     """
     if not 0 < cutoff_fraction_nyquist:
         raise ValueError(f"cutoff_fraction_nyquist must be > 0, got {cutoff_fraction_nyquist}")

@@ -19,11 +19,13 @@ Conventions
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from cryo_companion.devices import DeviceLike, ScalarOrTensor
 
 __all__ = [
     "VolumeBank",
@@ -37,9 +39,18 @@ __all__ = [
 
 
 def quaternion_to_matrix(q: Tensor) -> Tensor:
-    """Rotation matrices ``(B, 3, 3)`` from quaternions ``(B, 4)`` ordered (w, x, y, z).
+    """Convert quaternions to rotation matrices.
 
-    The quaternions need not be normalised (they are normalised here).
+    Parameters
+    ----------
+    q : Tensor
+        ``(*S, 4)`` quaternions ordered (w, x, y, z); they need not be normalised (they are
+        normalised here).
+
+    Returns
+    -------
+    Tensor
+        ``(*S, 3, 3)`` rotation matrices acting on (x, y, z) column vectors.
     """
     q = q / q.norm(dim=-1, keepdim=True)
     w, x, y, z = q.unbind(-1)
@@ -51,8 +62,9 @@ def quaternion_to_matrix(q: Tensor) -> Tensor:
 
 
 def random_rotation_matrices(n: int, generator: torch.Generator | None = None, *,
-                             device=None, dtype: torch.dtype = torch.float32) -> Tensor:
-    """``n`` rotations drawn uniformly (Haar measure) on SO(3): ``(n, 3, 3)``.
+                             device: DeviceLike = None,
+                             dtype: torch.dtype = torch.float32) -> Tensor:
+    """Draw ``n`` rotations uniformly (Haar measure) on SO(3).
 
     A normalised 4-D standard normal vector is a uniform unit quaternion (Shoemake 1992), and
     unit quaternions cover SO(3) twice, uniformly.
@@ -61,12 +73,23 @@ def random_rotation_matrices(n: int, generator: torch.Generator | None = None, *
     ----------
     n : int
         Number of rotations (>= 0).
-    generator : torch.Generator | None, optional
+    generator : torch.Generator or None, optional
         Torch generator; its device must be ``device`` (a CUDA generator is made with
         ``torch.Generator(device="cuda").manual_seed(seed)``).
-    device : device of the result (default: the generator's device, else CPU).
+    device : DeviceLike
+        Device of the result (default: the generator's device, else the CPU).
     dtype : torch.dtype, optional
         Floating dtype of the result.
+
+    Returns
+    -------
+    Tensor
+        ``(n, 3, 3)`` rotation matrices acting on (x, y, z) column vectors.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is negative.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
@@ -88,17 +111,39 @@ def _ry(a: Tensor) -> Tensor:
     return torch.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(*a.shape, 3, 3)
 
 
-def euler_zyz_to_matrix(phi: Tensor, theta: Tensor, psi: Tensor) -> Tensor:
-    """``R = Rz(phi) Ry(theta) Rz(psi)`` (radians; tensors of equal shape ``S``) -> ``(*S, 3, 3)``."""
+def euler_zyz_to_matrix(phi: ScalarOrTensor, theta: ScalarOrTensor,
+                        psi: ScalarOrTensor) -> Tensor:
+    """Compose ``R = Rz(phi) Ry(theta) Rz(psi)`` from ZYZ Euler angles (module conventions).
+
+    Parameters
+    ----------
+    phi, theta, psi : float or Tensor
+        Angles in radians: tensors of one shape ``S`` (floats become float64 scalars).
+
+    Returns
+    -------
+    Tensor
+        ``(*S, 3, 3)`` rotation matrices acting on (x, y, z) column vectors.
+    """
     phi, theta, psi = (torch.as_tensor(a, dtype=torch.float64) if not isinstance(a, Tensor)
                        else a for a in (phi, theta, psi))
     return _rz(phi) @ _ry(theta) @ _rz(psi)
 
 
 def matrix_to_euler_zyz(R: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Inverse of :func:`euler_zyz_to_matrix`: ``(phi, theta, psi)`` in radians.
+    """Invert :func:`euler_zyz_to_matrix`: ZYZ Euler angles of rotation matrices.
 
     θ = arccos(R₂₂) ∈ [0, π]. At the gimbal lock (θ = 0 or π) only φ ± ψ is defined; then ψ = 0.
+
+    Parameters
+    ----------
+    R : Tensor
+        ``(*S, 3, 3)`` rotation matrices acting on (x, y, z) column vectors.
+
+    Returns
+    -------
+    phi, theta, psi : Tensor
+        ``S`` angles in radians: φ, ψ in (−π, π], θ in [0, π].
     """
     r22 = R[..., 2, 2].clamp(-1.0, 1.0)
     theta = torch.arccos(r22)
@@ -116,15 +161,15 @@ def matrix_to_euler_zyz(R: Tensor) -> tuple[Tensor, Tensor, Tensor]:
 
 
 def rotation_grid(R: Tensor, shape: Sequence[int], shift_xyz: Tensor | None = None) -> Tensor:
-    """Sampling grid for :func:`torch.nn.functional.grid_sample` realising the module's convention.
+    """Make the :func:`torch.nn.functional.grid_sample` grid of the module's rotation convention.
 
     Parameters
     ----------
     R : Tensor
         ``(B, 3, 3)`` rotation matrices (x-y-z).
-    shape : Sequence[int]
+    shape : sequence of int
         Volume shape ``(D, H, W)`` (z, y, x); input and output boxes are the same.
-    shift_xyz : Tensor | None, optional
+    shift_xyz : Tensor or None, optional
         Optional ``(B, 3)`` shift in voxels, (x, y, z) order.
 
     Returns
@@ -166,8 +211,9 @@ def rotate_volumes(vol: Tensor, R: Tensor, shift_xyz: Tensor | None = None, *,
     vol : Tensor
         ``(B, D, H, W)`` or ``(B, C, D, H, W)`` real volumes, any box shape.
     R : Tensor
-        ``(B, 3, 3)`` rotation matrices acting on (x, y, z) coordinates (or ``(3, 3)``, broadcast).
-    shift_xyz : Tensor | None, optional
+        ``(B, 3, 3)`` rotation matrices acting on (x, y, z) coordinates (or ``(3, 3)``,
+        broadcast).
+    shift_xyz : Tensor or None, optional
         Optional ``(B, 3)`` shift in voxels, (x, y, z) order, applied after the rotation.
     mode : str, optional
         ``"bilinear"`` (trilinear in 3-D) or ``"nearest"``.
@@ -178,6 +224,11 @@ def rotate_volumes(vol: Tensor, R: Tensor, shift_xyz: Tensor | None = None, *,
     -------
     Tensor
         Tensor of the same shape as ``vol``.
+
+    Raises
+    ------
+    ValueError
+        If ``vol`` is not 4-D or 5-D, or ``R`` or ``shift_xyz`` does not match the batch.
     """
     if vol.ndim not in (4, 5):
         raise ValueError(f"vol must be (B, D, H, W) or (B, C, D, H, W), got {tuple(vol.shape)}")
@@ -197,7 +248,7 @@ def rotate_volumes(vol: Tensor, R: Tensor, shift_xyz: Tensor | None = None, *,
 
 def _gather_trilinear(flat: Tensor, index: Tensor, M: Tensor, off: Tensor,
                       shape: tuple[int, int, int]) -> Tensor:
-    """Trilinear samples of a zero-padded bank at ``u = M p + off`` (the kernel of :class:`VolumeBank`).
+    """Sample a zero-padded bank trilinearly at ``u = M p + off`` (:class:`VolumeBank`'s kernel).
 
     ``flat`` is the bank padded by one voxel before and two after each axis, flattened; ``index``
     ``(B,)`` picks the volume; ``M`` ``(B, 3, 3)`` maps centred output voxel coordinates (x-y-z)
@@ -251,16 +302,29 @@ class VolumeBank:
       CUDA: Triton); several times faster than ``grid_sample`` on the CPU. The first call
       compiles (tens of seconds on a CPU, cached on disk afterwards); if compilation fails the
       bank warns once and falls back to the eager path.
+
+    Parameters
+    ----------
+    volumes : Tensor
+        ``(K, D, H, W)`` volumes (z, y, x), on the device the rotations run on.
+    compile : bool
+        Use the compiled gather instead of ``grid_sample``.
+
+    Raises
+    ------
+    ValueError
+        If ``volumes`` is not 4-D.
     """
 
     def __init__(self, volumes: Tensor, *, compile: bool = False) -> None:
         if volumes.ndim != 4:
             raise ValueError(f"volumes must be (K, D, H, W), got {tuple(volumes.shape)}")
         self.volumes = volumes
-        self.shape = tuple(int(s) for s in volumes.shape[1:])
+        D, H, W = (int(s) for s in volumes.shape[1:])
+        self.shape: tuple[int, int, int] = (D, H, W)
         self.compile = bool(compile)
-        self._kernel = None
-        self._flat = None
+        self._kernel: Callable[..., Tensor] | None = None
+        self._flat: Tensor | None = None
         if self.compile:
             self._flat = F.pad(volumes, (1, 2, 1, 2, 1, 2)).contiguous().reshape(-1)
             try:
@@ -269,24 +333,46 @@ class VolumeBank:
                     # the kernel's indices are in range by construction (coordinates clamped
                     # onto the zero pad; template indices checked in rotate() on the CPU), so
                     # the CPU kernel drops inductor's per-load bounds checks
-                    options = ({"assert_indirect_indexing": False}
-                               if volumes.device.type == "cpu" else None)
-                    self._kernel = torch.compile(_gather_trilinear, dynamic=True,
-                                                 options=options)
+                    self._kernel = torch.compile(
+                        _gather_trilinear, dynamic=True,
+                        options=({"assert_indirect_indexing": False}
+                                 if volumes.device.type == "cpu" else None))
             except Exception as e:  # noqa: BLE001 - any backend failure: stay eager
                 self._fallback(e)
 
     def _fallback(self, e: Exception) -> None:
+        """Warn once and switch to the eager ``grid_sample`` path."""
         warnings.warn(f"torch.compile of the rotation kernel failed ({type(e).__name__}: {e}); "
                       "using grid_sample", RuntimeWarning, stacklevel=3)
         self.compile, self._kernel, self._flat = False, None, None
 
     def rotate(self, index: Tensor, R: Tensor, shift_xyz: Tensor | None = None) -> Tensor:
-        """``(B, D, H, W)``: volume ``index[b]`` rotated by ``R[b]`` and shifted by ``shift_xyz[b]``."""
+        """Rotate volume ``index[b]`` by ``R[b]``, then shift it by ``shift_xyz[b]``.
+
+        Parameters
+        ----------
+        index : Tensor
+            ``(B,)`` int64 indices into the bank, on the bank's device.
+        R : Tensor
+            ``(B, 3, 3)`` rotation matrices acting on (x, y, z) coordinates.
+        shift_xyz : Tensor or None
+            ``(B, 3)`` shifts in voxels, (x, y, z) order, applied after the rotation.
+
+        Returns
+        -------
+        Tensor
+            ``(B, D, H, W)`` rotated volumes, the bank's dtype.
+
+        Raises
+        ------
+        ValueError
+            If ``R`` does not match the batch; on the compiled CPU path also for an index
+            outside the bank or a non-finite rotation or shift.
+        """
         B = index.shape[0]
         if R.shape != (B, 3, 3):
             raise ValueError(f"R must be ({B}, 3, 3), got {tuple(R.shape)}")
-        if self._kernel is not None and B > 0:
+        if self._kernel is not None and self._flat is not None and B > 0:
             if index.device.type == "cpu":  # the CPU kernel has no bounds checks (__init__)
                 if not 0 <= int(index.min()) <= int(index.max()) < self.volumes.shape[0]:
                     raise ValueError(f"index must be in [0, {self.volumes.shape[0]}), got "

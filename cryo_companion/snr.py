@@ -18,7 +18,7 @@ def _flat(x: Tensor, name: str) -> Tensor:
 
 
 def snr_from_clean(clean: Tensor, noisy: Tensor) -> Tensor:
-    """``var(clean) / var(noisy − clean)`` per volume.
+    """Compute ``var(clean) / var(noisy − clean)`` per volume.
 
     Parameters
     ----------
@@ -29,6 +29,11 @@ def snr_from_clean(clean: Tensor, noisy: Tensor) -> Tensor:
     -------
     Tensor
         ``(B,)`` float64; ``inf`` where ``noisy == clean``.
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or the volumes are not batched.
     """
     if clean.shape != noisy.shape:
         raise ValueError(f"clean {tuple(clean.shape)} and noisy {tuple(noisy.shape)} differ")
@@ -38,7 +43,23 @@ def snr_from_clean(clean: Tensor, noisy: Tensor) -> Tensor:
 
 
 def pearson_correlation(a: Tensor, b: Tensor) -> Tensor:
-    """Pearson correlation coefficient of ``a`` and ``b`` per volume: ``(B,)`` float64."""
+    """Compute the Pearson correlation coefficient of ``a`` and ``b`` per volume.
+
+    Parameters
+    ----------
+    a, b : Tensor
+        ``(B, ...)`` volumes of the same shape.
+
+    Returns
+    -------
+    Tensor
+        ``(B,)`` float64 coefficients in [-1, 1] (NaN for a constant volume).
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or the volumes are not batched.
+    """
     if a.shape != b.shape:
         raise ValueError(f"a {tuple(a.shape)} and b {tuple(b.shape)} differ")
     x = _flat(a, "a")
@@ -49,7 +70,7 @@ def pearson_correlation(a: Tensor, b: Tensor) -> Tensor:
 
 
 def snr_from_correlation(a: Tensor, b: Tensor) -> Tensor:
-    """Frank & Al-Ali (1975) estimate ``ρ / (1 − ρ)`` from two noisy copies of one signal.
+    """Estimate the SNR as ``ρ / (1 − ρ)`` from two noisy copies (Frank & Al-Ali 1975).
 
     For ``a = s + n₁`` and ``b = s + n₂`` with independent noise of equal variance, the
     correlation is ``ρ = var(s) / (var(s) + var(n))``, hence ``SNR = ρ / (1 − ρ)``.
@@ -63,6 +84,11 @@ def snr_from_correlation(a: Tensor, b: Tensor) -> Tensor:
     -------
     Tensor
         ``(B,)`` float64 SNR estimates (negative when ρ < 0, i.e. pure noise by chance).
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or the volumes are not batched.
     """
     rho = pearson_correlation(a, b)
     return rho / (1 - rho)

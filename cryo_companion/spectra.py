@@ -5,16 +5,15 @@ frequencies are in cycles per Å, from 0 to Nyquist ``1 / (2 voxel_size_A)``.
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["radial_power_spectrum"]
 
 
-def radial_power_spectrum(volumes: Any, voxel_size_A: float,
+def radial_power_spectrum(volumes: npt.ArrayLike, voxel_size_A: float,
                           n_bins: int = 20) -> tuple[np.ndarray, np.ndarray]:
-    """Mean power ``|F|²`` of cubic volumes in shells of spatial frequency.
+    """Compute the mean power ``|F|²`` of cubic volumes in shells of spatial frequency.
 
     Parameters
     ----------

@@ -51,6 +51,18 @@ def test_processes_timer_with_the_table1_network():
     assert per > 0 and cpu > 0 and 0 < run_it <= per / 2 * (1 + 1e-9)
 
 
+def test_ssn3d_is_timed_with_its_papers_adam():
+    from cryo_companion.learn.optim import TimeDecayAdam
+
+    models, opts, batches = bt._runs("ssn3d", 2, torch.device("cpu"), 1)
+    assert all(isinstance(o, TimeDecayAdam) for o in opts)
+    assert opts[0].param_groups[0]["betas"] == (0.9, 0.99)
+    x, label, mask = batches[0]
+    assert x.shape == mask.shape == (1, 40, 40, 40) and label.shape == (1,)
+    loss_fn = bt.LOSSES["ssn3d"]()
+    assert float(loss_fn(models[0](x), label, mask).detach()) > 0
+
+
 def test_table1_projection_by_hand():
     modes = {"loop": {"6": {"ms_per_step": 30.0}}, "vmap": {"6": {"ms_per_step": 12.0}},
              "processes": {"6": {"ms_per_step": 40.0}}}

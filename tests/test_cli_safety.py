@@ -67,6 +67,7 @@ def _argv(command: str, out: Path, tmp_path: Path) -> list[str]:
         "density": ["density", "1s3x", "--voxel-size", "10", "--box", "16", "-o", str(out)],
         "simulate": ["simulate", "--structure", "1s3x", "-o", str(out)],
         "predict": ["predict", str(tmp_path / "w.pt"), str(inp), "--out-masks", str(out)],
+        "segment": ["segment", str(tmp_path / "w.pt"), str(inp), "--out-masks", str(out)],
         "shrec-eval": ["shrec-eval", "--pred", "p.txt", "--truth-list", "t.txt", "--occupancy",
                        str(inp), "--json", str(out)],
         "testset": ["testset", "--out", str(out), "--scale", "smoke"],
@@ -75,7 +76,7 @@ def _argv(command: str, out: Path, tmp_path: Path) -> list[str]:
     }[command]
 
 
-FILE_COMMANDS = ("density", "simulate", "predict", "shrec-eval")
+FILE_COMMANDS = ("density", "simulate", "predict", "segment", "shrec-eval")
 FOLDER_COMMANDS = ("testset", "tomogram", "train")
 WRITERS = FILE_COMMANDS + FOLDER_COMMANDS
 
@@ -337,7 +338,7 @@ def test_every_option_has_help_and_shows_its_default(capsys):
         if a.dest in ("help", "version"):
             continue
         assert a.help, f"{where}: {a.option_strings or a.dest} has no help"
-    for cmd in ("density", "predict", "shrec-eval", "simulate", "testset", "tomogram",
+    for cmd in ("density", "predict", "segment", "shrec-eval", "simulate", "testset", "tomogram",
                 "train"):
         with pytest.raises(SystemExit):
             main([cmd, "--help"])

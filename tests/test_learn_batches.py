@@ -122,6 +122,16 @@ def test_dataset_epochs_are_permutations_and_resume():
     assert len(b) == 2 and abs(float(b[0].mean())) < 1e-5
 
 
+def test_a_resident_set_gives_the_same_batches_on_its_device(device):
+    host, res = DatasetBatches(_set(), 3, device=device), DatasetBatches(_set(), 3, device=device,
+                                                                         resident=True)
+    assert all(c.device.type == device.type for c in res._cols)
+    g1, g2 = torch.Generator(device=device).manual_seed(1), torch.Generator(device=device).manual_seed(1)
+    for _ in range(5):
+        for a, b in zip(host.next_batch(g1), res.next_batch(g2)):
+            assert a.device.type == b.device.type == device.type and torch.equal(a, b)
+
+
 def test_dataset_batches_errors():
     with pytest.raises(ValueError, match="exceeds"):
         DatasetBatches(_set(4), 5)

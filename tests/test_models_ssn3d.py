@@ -120,3 +120,28 @@ def test_runs_on_the_device(device: torch.device) -> None:
     model = ssn3d("ed", seed=0, box=16).to(device).eval()
     out = model(torch.randn(2, 16, 16, 16, device=device))
     assert out.device.type == device.type and out.shape == (2, 2, 16, 16, 16)
+
+
+def test_registered_family_round_trips_and_names_its_channels() -> None:
+    from cryo_companion.learn.step import check_stackable
+    from cryo_companion.models.registry import build_model, get_spec
+
+    spec = get_spec("ssn3d")
+    assert spec.model_cls is SSN3D and spec.config_cls() == SSN3DConfig.variant("ed")
+    v2 = SSN3DConfig.variant("v2", box=16)
+    m = build_model("ssn3d", v2.to_dict())
+    assert isinstance(m, SSN3D) and m.cfg == v2 and m.class_names == ("background", "target")
+    assert SSN3DConfig.from_dict(v2.to_dict()) == v2
+    # dropout has no weights: not part of the fingerprint; the architecture is
+    assert SSN3DConfig.variant("v2", dropout=0.5).fingerprint() == \
+        SSN3DConfig.variant("v2").fingerprint() != SSN3DConfig.variant("v1").fingerprint()
+    with pytest.raises(ValueError, match="unknown SSN3D configuration keys \\['widths'\\]"):
+        SSN3DConfig.from_dict({"widths": 3})
+    with pytest.raises(ValueError, match="3 channel names"):
+        SSN3D(SSN3DConfig(box=16), class_names=["a", "b", "c"])
+    # ED has no dropout module, so N runs of it can share one vmapped step; v1 cannot
+    eds = [ssn3d("ed", seed=s, box=16) for s in (0, 1)]
+    check_stackable(eds, [torch.optim.Adam(e.parameters()) for e in eds])
+    v1s = [ssn3d("v1", seed=s, box=16, fc_width=8) for s in (0, 1)]
+    with pytest.raises(ValueError, match="draw random numbers"):
+        check_stackable(v1s, [torch.optim.Adam(e.parameters()) for e in v1s])

@@ -290,3 +290,16 @@ def test_oversampled_scene_keeps_mass_and_masks() -> None:
         checked += 1
     assert checked > 0
     assert all(d.masks[i].any() for i in range(len(d)))
+
+
+def test_pilot_tomograms_show_one_region_at_several_doses() -> None:
+    """Same scene and imaging seed: the same dose gives the same tomogram; a tenth of the dose
+    leaves the noise-free signal and multiplies the shot-noise variance by ten, so the
+    variance grows, by less than ten."""
+    tomos, n = crowded.pilot_tomograms(SMALL, [1000.0, 100.0, 1000.0], device="cpu",
+                                       progress=False)
+    assert n == pilot_config(SMALL).n_complexes
+    assert tomos[0].shape == SMALL.tomogram_shape and np.array_equal(tomos[0], tomos[2])
+    assert 1.5 < np.var(tomos[1]) / np.var(tomos[0]) < 10.5        # signal + 10 x noise
+    with pytest.raises(ValueError, match="doses must be positive"):
+        crowded.pilot_tomograms(SMALL, [0.0])

@@ -46,7 +46,7 @@ def test_recipe_and_the_released_codes_deviations() -> None:
         (1e-3, (0.9, 0.99), 1e-8, 128, 200, 10)
     assert (r.betas[1], r.max_epochs, r.patience) == (0.999, 150, 20)
     assert p.validation_fraction == r.validation_fraction == 0.1
-    assert len(training.DEVIATIONS) == 5 and p.to_dict()["betas"] == [0.9, 0.99]
+    assert len(training.DEVIATIONS) == 6 and p.to_dict()["betas"] == [0.9, 0.99]
 
 
 def test_random_split_has_the_papers_sizes() -> None:

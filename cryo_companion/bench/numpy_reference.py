@@ -25,7 +25,23 @@ LAM_A = 0.0196875  # 300 kV, relativistic
 VOXEL_A = 13.68
 
 
+#: ``(kz, kx, |k|)`` on the rfft grid, 1/Å.
+Grids = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
 def random_rotation(rng: np.random.Generator) -> np.ndarray:
+    """Draw a uniform random rotation from a unit quaternion.
+
+    Parameters
+    ----------
+    rng : np.random.Generator
+        Source of the four normal draws.
+
+    Returns
+    -------
+    np.ndarray
+        `(3, 3)` rotation matrix acting on x-y-z vectors.
+    """
     q = rng.standard_normal(4)
     w, x, y, z = q / np.linalg.norm(q)
     return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
@@ -33,9 +49,28 @@ def random_rotation(rng: np.random.Generator) -> np.ndarray:
                      [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
 
 
-def simulate_one(vol: np.ndarray, rng: np.random.Generator, grids
+def simulate_one(vol: np.ndarray, rng: np.random.Generator, grids: Grids
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One subtomogram: (noisy, clean, mask), the outputs of the torch simulator's batch."""
+    """Simulate one subtomogram, with the outputs of the torch simulator's batch.
+
+    Parameters
+    ----------
+    vol : np.ndarray
+        `(D, D, D)` template, z-y-x.
+    rng : np.random.Generator
+        Source of every random parameter and of the noise.
+    grids : tuple of np.ndarray
+        ``(kz, kx, |k|)`` on the rfft grid of the box, 1/Å.
+
+    Returns
+    -------
+    noisy : np.ndarray
+        `(D, D, D)` float32 noisy subtomogram.
+    clean : np.ndarray
+        `(D, D, D)` float32 noise-free subtomogram.
+    mask : np.ndarray
+        `(D, D, D)` bool mask of the rotated template.
+    """
     kz, kx, k = grids
     D = vol.shape[0]
     snr = math.exp(rng.uniform(math.log(0.03), math.log(10)))
@@ -70,8 +105,22 @@ def simulate_one(vol: np.ndarray, rng: np.random.Generator, grids
 
 
 def make_runner(box: int = 40, seed: int = 0) -> Callable[[int], float]:
-    """A function ``run(n)`` that simulates ``n`` subtomograms and returns the seconds it took
-    (the benchmark CLI interleaves it with the torch simulator)."""
+    """Make a function ``run(n)`` that simulates ``n`` subtomograms and returns the seconds.
+
+    The benchmark CLI interleaves it with the torch simulator.
+
+    Parameters
+    ----------
+    box : int
+        Box edge in voxels.
+    seed : int
+        Seed of the runner's generator.
+
+    Returns
+    -------
+    callable
+        ``run(n) -> seconds`` (after one warm-up subtomogram).
+    """
     D = box
     rng = np.random.default_rng(seed)
     z, y, x = np.mgrid[:D, :D, :D] - (D - 1) / 2
@@ -98,6 +147,11 @@ def serve(box: int) -> None:
     The benchmark CLI keeps this process open and interleaves it with the torch simulator, so
     that the reference runs as a plain script does (its own process, default allocator) while
     both see the same spells of a machine whose speed swings.
+
+    Parameters
+    ----------
+    box : int
+        Box edge in voxels.
     """
     import sys
 
@@ -108,7 +162,7 @@ def serve(box: int) -> None:
 
 
 def main() -> None:
-    """``python -m cryo_companion.bench.numpy_reference [--n N] [--box D] [--serve]``."""
+    """Run ``python -m cryo_companion.bench.numpy_reference [--n N] [--box D] [--serve]``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--box", type=int, default=40)

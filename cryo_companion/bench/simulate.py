@@ -22,19 +22,36 @@ import argparse
 import contextlib
 import os
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from cryo_companion.papers.che2019.presets import get_preset
 from cryo_companion.simulate.randomization import Preset
 
+if TYPE_CHECKING:
+    from cryo_companion.simulate.subtomogram import Simulator
+
 CPU_BATCHES = (32, 64, 128)
 CUDA_BATCHES = (32, 256, 1024, 4096, 8192)
 
+#: ``reference(n)``: seconds the NumPy reference takes for ``n`` subtomograms.
+Reference = Callable[[int], float]
+#: One measurement round: ``{"rates": {batch: /s}, "reference": {batch: /s}}``.
+Round = dict[str, dict[int, float]]
+
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    """Options of ``cryo-companion bench simulate``."""
+    """Add the options of ``cryo-companion bench simulate``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    """
     p.add_argument("--device", default="all", choices=["cpu", "cuda", "all"],
                    help="device(s) to measure (default all available)")
     p.add_argument("--batch-sizes", type=int, nargs="+", default=None,
@@ -58,7 +75,20 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def synthetic_templates(box: int = 40, k: int = 4) -> torch.Tensor:
-    """``k`` blob templates ``(k, box, box, box)`` (a few Gaussian blobs each)."""
+    """Make ``k`` blob templates (a few Gaussian blobs each, seeded).
+
+    Parameters
+    ----------
+    box : int
+        Edge in voxels.
+    k : int
+        Number of templates.
+
+    Returns
+    -------
+    torch.Tensor
+        `(k, box, box, box)` float32 templates.
+    """
     g = torch.Generator().manual_seed(0)
     c = (box - 1) / 2
     z, y, x = torch.meshgrid(*[torch.arange(box, dtype=torch.float32) - c] * 3, indexing="ij")
@@ -67,21 +97,48 @@ def synthetic_templates(box: int = 40, k: int = 4) -> torch.Tensor:
         for _ in range(3):
             p = (torch.rand(3, generator=g) - 0.5) * box / 3
             s = 1 + 3 * torch.rand(1, generator=g).item()
-            out[i] += torch.exp(-((z - p[0]) ** 2 + (y - p[1]) ** 2 + (x - p[2]) ** 2) / (2 * s * s))
+            r2 = (z - p[0]) ** 2 + (y - p[1]) ** 2 + (x - p[2]) ** 2
+            out[i] += torch.exp(-r2 / (2 * s * s))
     return out
 
 
-def bench_device(device: torch.device, batch_sizes, box: int = 40, min_time: float = 1.0,
-                 preset: str | Preset = "randomized", *, compile: bool = True, need_clean: bool = True,
-                 rounds: int = 1, reference=None) -> tuple[list[dict], dict[str, float]]:
-    """Subtomograms/s of ``Simulator.sample`` per batch size on ``device``, ``rounds`` times.
+def bench_device(device: torch.device, batch_sizes: Sequence[int], box: int = 40,
+                 min_time: float = 1.0, preset: str | Preset = "randomized", *,
+                 compile: bool = True, need_clean: bool = True, rounds: int = 1,
+                 reference: Reference | None = None) -> tuple[list[Round], dict[str, float]]:
+    """Measure the subtomograms/s of ``Simulator.sample`` per batch size, ``rounds`` times.
 
-    ``reference`` (optional) is ``run(n) -> seconds`` of the NumPy reference: it is then
-    interleaved with the simulator, one short reference chunk before every batch, so that both
-    see the same spells of a shared machine (whose speed swings within seconds);
-    each (round, batch size) records both rates. Returns one ``{"rates": {batch: subtomograms/s},
-    "reference": {batch: subtomograms/s}}`` per round (``reference`` empty without one), and the
-    :func:`stage_profile` at the best batch size ({} if none ran).
+    Parameters
+    ----------
+    device : torch.device
+        Where the simulator runs.
+    batch_sizes : sequence of int
+        Batch sizes to measure (one that runs out of CUDA memory is skipped from then on).
+    box : int
+        Box edge in voxels.
+    min_time : float
+        Seconds of timed runs per batch size and round (at least three runs).
+    preset : str or Preset
+        The randomization preset.
+    compile : bool
+        Use the compiled rotation and filter.
+    need_clean : bool
+        Also simulate the noise-free volumes.
+    rounds : int
+        Measurement rounds.
+    reference : callable or None
+        ``reference(n) -> seconds`` of the NumPy reference: it is then interleaved with the
+        simulator, one short reference chunk before every batch, so that both see the same
+        spells of a shared machine (whose speed swings within seconds); each (round, batch
+        size) records both rates.
+
+    Returns
+    -------
+    rounds : list of dict
+        One ``{"rates": {batch: subtomograms/s}, "reference": {batch: subtomograms/s}}`` per
+        round (``reference`` empty without one).
+    stages : dict of str to float
+        The :func:`stage_profile` at the best batch size ({} if none ran).
     """
     preset = get_preset(preset)
     from cryo_companion.simulate.subtomogram import Simulator
@@ -94,9 +151,11 @@ def bench_device(device: torch.device, batch_sizes, box: int = 40, min_time: flo
     sync()
     print(f"{device.type} first batch (compilation {'on' if sim._bank.compile else 'off'}): "
           f"{time.perf_counter() - t0:.1f} s", flush=True)
-    out, skip = [], set()
+    out: list[Round] = []
+    skip: set[int] = set()
     for r in range(rounds):
-        rates, refs = {}, {}
+        rates: dict[int, float] = {}
+        refs: dict[int, float] = {}
         for bs in batch_sizes:
             if bs in skip:
                 continue
@@ -135,14 +194,34 @@ def bench_device(device: torch.device, batch_sizes, box: int = 40, min_time: flo
     return out, stages
 
 
-def stage_profile(sim, batch: int, preset: str | Preset, generator: torch.Generator, *,
-                  need_clean: bool = True, reps: int = 5) -> dict[str, float]:
-    """Milliseconds per subtomogram in each stage of ``sim.sample`` (see
-    :data:`cryo_companion.simulate.subtomogram.TIMED_STAGES`), mean over ``reps`` calls of
-    ``batch``.
+def stage_profile(sim: Simulator, batch: int, preset: str | Preset,
+                  generator: torch.Generator, *, need_clean: bool = True,
+                  reps: int = 5) -> dict[str, float]:
+    """Time each stage of ``sim.sample``: milliseconds per subtomogram, mean over ``reps`` calls.
 
-    The device is synchronised at every stage boundary, so the stages add up to the whole call
-    (on CUDA that removes the overlap of launches with work: the sum exceeds the pipelined rate).
+    The stages are :data:`cryo_companion.simulate.subtomogram.TIMED_STAGES`. The device is
+    synchronised at every stage boundary, so the stages add up to the whole call (on CUDA that
+    removes the overlap of launches with work: the sum exceeds the pipelined rate).
+
+    Parameters
+    ----------
+    sim : Simulator
+        The simulator.
+    batch : int
+        Batch size of each call.
+    preset : str or Preset
+        The randomization preset.
+    generator : torch.Generator
+        Generator on the simulator's device.
+    need_clean : bool
+        Also simulate the noise-free volumes.
+    reps : int
+        Timed calls (after one warm-up call).
+
+    Returns
+    -------
+    dict of str to float
+        ``{stage: ms per subtomogram}``.
     """
     preset = get_preset(preset)
     from cryo_companion.simulate.subtomogram import TIMED_STAGES
@@ -167,23 +246,35 @@ def stage_profile(sim, batch: int, preset: str | Preset, generator: torch.Genera
     return {k: round(1e3 * v / (reps * batch), 4) for k, v in acc.items()}
 
 
-def summarise(rounds: list[dict]) -> dict:
-    """Medians over rounds: per batch size, the best batch size, and the speedup.
+def summarise(rounds: Sequence[Round]) -> dict[str, Any]:
+    """Summarise the rounds by medians: per batch size, the best batch size, and the speedup.
 
     The speedup of a round is the simulator's rate at the best batch size (by median) divided by
     the reference rate interleaved with it; its median and range describe the machine's noise.
+
+    Parameters
+    ----------
+    rounds : sequence of dict
+        The rounds of :func:`bench_device`.
+
+    Returns
+    -------
+    dict
+        ``rounds``, ``subtomograms_per_s`` (per batch size), ``best_batch``,
+        ``best_subtomograms_per_s`` and, with a reference, its rate, the median speedup, its
+        range and the rounds themselves.
     """
     from statistics import median
 
     batches = sorted({b for r in rounds for b in r["rates"]})
     per_batch = {b: median(r["rates"][b] for r in rounds if b in r["rates"]) for b in batches}
-    best_b = max(per_batch, key=per_batch.get) if per_batch else None
-    out = {"rounds": len(rounds),
+    best_b = max(per_batch, key=lambda b: per_batch[b]) if per_batch else None
+    out: dict[str, Any] = {"rounds": len(rounds),
            "subtomograms_per_s": {str(b): round(v, 1) for b, v in per_batch.items()},
            "best_batch": best_b,
            "best_subtomograms_per_s": round(per_batch[best_b], 1) if best_b else None}
     paired = [r for r in rounds if best_b in r["reference"] and best_b in r["rates"]]
-    if paired:
+    if paired and best_b is not None:
         ratios = [r["rates"][best_b] / r["reference"][best_b] for r in paired]
         out.update({
             "numpy_reference_subtomograms_per_s": round(
@@ -197,93 +288,143 @@ def summarise(rounds: list[dict]) -> dict:
 
 
 class NumpyReference:
-    """The NumPy reference script in its own process (``--serve``): ``ref(n)`` simulates ``n``
-    subtomograms there and returns the seconds it took.
+    """The NumPy reference script in its own process (``--serve``).
 
-    Its own process, with the default allocator, is how a plain script runs; this process's
-    allocator tuning (:func:`cryo_companion.runs.runtime.tune_cpu_allocator`) does not reach it.
+    ``ref(n)`` simulates ``n`` subtomograms there and returns the seconds it took. Its own
+    process, with the default allocator, is how a plain script runs; this process's allocator
+    tuning (:func:`cryo_companion.runs.runtime.tune_cpu_allocator`) does not reach it.
+
+    Parameters
+    ----------
+    box : int
+        Box edge in voxels.
+
+    Raises
+    ------
+    RuntimeError
+        If the process does not start.
     """
 
     def __init__(self, box: int = 40) -> None:
         import subprocess
         import sys
 
-        self._proc = subprocess.Popen([sys.executable, "-m", "cryo_companion.bench.numpy_reference",
+        self._proc = subprocess.Popen([sys.executable, "-m",
+                                       "cryo_companion.bench.numpy_reference",
                                        "--serve", "--box", str(box)],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        if self._proc.stdout.readline().strip() != "ready":
+        stdin, stdout = self._proc.stdin, self._proc.stdout
+        if stdin is None or stdout is None:  # not with PIPE; checked for the type checker
+            raise RuntimeError("the NumPy reference process has no pipes")
+        self._stdin, self._stdout = stdin, stdout
+        if self._stdout.readline().strip() != "ready":
             self.close()
             raise RuntimeError("the NumPy reference process did not start")
 
     def __call__(self, n: int) -> float:
-        self._proc.stdin.write(f"{int(n)}\n")
-        self._proc.stdin.flush()
-        line = self._proc.stdout.readline()
+        """Simulate ``n`` subtomograms in the reference process; return the seconds taken."""
+        self._stdin.write(f"{int(n)}\n")
+        self._stdin.flush()
+        line = self._stdout.readline()
         if not line:
             raise RuntimeError("the NumPy reference process ended unexpectedly")
         return float(line)
 
     def close(self) -> None:
+        """End the reference process (it exits when its input closes)."""
         if self._proc.poll() is None:
-            self._proc.stdin.close()
+            self._stdin.close()
             self._proc.wait(timeout=30)
 
     def __enter__(self) -> NumpyReference:
+        """Return the running reference."""
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        """End the reference process."""
         self.close()
 
 
-def main(args: argparse.Namespace) -> int:
-    """Run the benchmark with parsed options; 0 on success."""
-    from cryo_companion._io import write_json
-    from cryo_companion.runs.results import device_name, load_result, provenance, results_dir
-    from cryo_companion.runs.runtime import setup, tune_cpu_allocator
-
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+def _check_args(args: argparse.Namespace) -> None:
+    """Refuse options out of range before any work."""
     if args.batch_sizes is not None and any(b < 1 for b in args.batch_sizes):
         raise ValueError("--batch-sizes must all be >= 1")
     if args.rounds < 1:
         raise ValueError(f"--rounds must be >= 1, got {args.rounds}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise RuntimeError("--device cuda requested but no CUDA GPU is available here")
+
+
+def _bench_one(d: str, args: argparse.Namespace, tuned: bool) -> tuple[str, dict[str, Any]]:
+    """Measure one device; return its entry's key and the entry."""
+    from cryo_companion.runs.results import device_name, provenance
+    from cryo_companion.runs.runtime import setup
+
+    dev = torch.device(d)
+    # on the CPU the reference is interleaved with the simulator, batch by batch, so that a
+    # slow or busy spell of the machine slows both
+    use_ref = d == "cpu"
+    bs = args.batch_sizes or (CUDA_BATCHES if d == "cuda" else CPU_BATCHES)
+    with (NumpyReference(args.box) if use_ref else contextlib.nullcontext()) as reference:
+        rounds, stages = bench_device(dev, bs, args.box, args.min_time,
+                                      compile=not args.no_compile,
+                                      need_clean=not args.no_clean, rounds=args.rounds,
+                                      reference=reference)
+    summary = summarise(rounds)
+    # one entry per device and output set (noisy + clean + mask, or noisy + mask)
+    key = d if not args.no_clean else f"{d}-no-clean"
+    entry = {"device_name": device_name(dev), "box": args.box,
+             "compile": not args.no_compile, "need_clean": not args.no_clean,
+             "malloc_tuning": tuned if d == "cpu" else None,
+             "threads": torch.get_num_threads() if d == "cpu" else None,
+             **summary, "stages_ms_per_subtomogram": stages,
+             **{k: v for k, v in provenance(setup(
+                 "smoke", d, 0, chapter="bench", paper_needs_gpu=False)).items()
+                if k in ("commit", "dirty")}}
+    if "speedup_vs_numpy_reference" in summary:
+        lo, hi = summary["speedup_range"]
+        print(f"cpu numpy reference subtomograms/s: "
+              f"{summary['numpy_reference_subtomograms_per_s']:.1f} (interleaved; median of "
+              f"{summary['rounds']} rounds); torch at batch {summary['best_batch']} is "
+              f"{summary['speedup_vs_numpy_reference']:.1f}x "
+              f"(median; range {lo:.1f}-{hi:.1f}x)")
+    return key, entry
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run the benchmark with parsed options.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The options of :func:`add_args`.
+
+    Returns
+    -------
+    int
+        0 on success.
+
+    Raises
+    ------
+    ValueError
+        For a batch size < 1 or fewer than one round.
+    RuntimeError
+        For ``--device cuda`` without a GPU, or a reference process that does not start.
+    """
+    from cryo_companion._io import write_json
+    from cryo_companion.runs.results import load_result, provenance, results_dir
+    from cryo_companion.runs.runtime import setup, tune_cpu_allocator
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    _check_args(args)
     if args.no_malloc_tuning:  # also for the setup() calls below, which tune on the CPU
         os.environ["CRYO_COMPANION_MALLOC_TUNING"] = "0"
     tuned = "cpu" in (args.device, "all") and tune_cpu_allocator()
     devices = ["cpu"] if args.device == "cpu" else ["cuda"] if args.device == "cuda" else (
         ["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
-    results = {}
-    for d in devices:
-        dev = torch.device(d)
-        # on the CPU the reference is interleaved with the simulator, batch by batch, so that a
-        # slow or busy spell of the machine slows both
-        use_ref = d == "cpu"
-        bs = args.batch_sizes or (CUDA_BATCHES if d == "cuda" else CPU_BATCHES)
-        with (NumpyReference(args.box) if use_ref else contextlib.nullcontext()) as reference:
-            rounds, stages = bench_device(dev, bs, args.box, args.min_time,
-                                          compile=not args.no_compile,
-                                          need_clean=not args.no_clean, rounds=args.rounds,
-                                          reference=reference)
-        summary = summarise(rounds)
-        # one entry per device and output set (noisy + clean + mask, or noisy + mask)
-        key = d if not args.no_clean else f"{d}-no-clean"
-        results[key] = {"device_name": device_name(dev), "box": args.box,
-                        "compile": not args.no_compile, "need_clean": not args.no_clean,
-                        "malloc_tuning": tuned if d == "cpu" else None,
-                        "threads": torch.get_num_threads() if d == "cpu" else None,
-                        **summary, "stages_ms_per_subtomogram": stages,
-                        **{k: v for k, v in provenance(setup(
-                            "smoke", d, 0, chapter="bench", paper_needs_gpu=False)).items()
-                           if k in ("commit", "dirty")}}
-        if "speedup_vs_numpy_reference" in summary:
-            lo, hi = summary["speedup_range"]
-            print(f"cpu numpy reference subtomograms/s: "
-                  f"{summary['numpy_reference_subtomograms_per_s']:.1f} (interleaved; median of "
-                  f"{summary['rounds']} rounds); torch at batch {summary['best_batch']} is "
-                  f"{summary['speedup_vs_numpy_reference']:.1f}x "
-                  f"(median; range {lo:.1f}-{hi:.1f}x)")
+    results = dict(_bench_one(d, args, tuned) for d in devices)
     for key, val in results.items():
         print(f"{key.split('-')[0]} best subtomograms/s: {val['best_subtomograms_per_s']}")
     if args.json or args.save:

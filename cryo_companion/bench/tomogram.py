@@ -10,6 +10,7 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from cryo_companion.cli.main import main as cli
 from cryo_companion.runs.results import save_result
@@ -17,8 +18,31 @@ from cryo_companion.runs.runtime import setup
 
 
 def run_benchmark(device: str, shape: tuple[int, int, int], particles: int,
-                  scale: str) -> dict:
-    """Simulate one tomogram with ``cryo-companion tomogram`` and return its timing record."""
+                  scale: str) -> dict[str, Any]:
+    """Simulate one tomogram with ``cryo-companion tomogram`` and record its timing.
+
+    Parameters
+    ----------
+    device : str
+        ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    shape : tuple of int
+        Tomogram shape ``(Z, Y, X)`` in voxels.
+    particles : int
+        Particles requested.
+    scale : str
+        ``"paper"`` (``results/bench_tomogram.json``) or ``"smoke"`` (``results/smoke/``).
+
+    Returns
+    -------
+    dict
+        The recorded data: shape, voxel size, oversampling, particles, objects placed, tilts
+        and the stage timings in seconds.
+
+    Raises
+    ------
+    SystemExit
+        With the command's exit code when ``cryo-companion tomogram`` fails.
+    """
     run = setup(scale, device, 0, chapter="bench_tomogram", paper_needs_gpu=False)
     with tempfile.TemporaryDirectory() as tmp:
         rc = cli(["tomogram", "--out", tmp, "--shape", *map(str, shape), "--voxel-size", "10",
@@ -38,7 +62,13 @@ def run_benchmark(device: str, shape: tuple[int, int, int], particles: int,
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
-    """Options of ``cryo-companion bench tomogram``."""
+    """Add the options of ``cryo-companion bench tomogram``.
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+        The subcommand's parser.
+    """
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--shape", type=int, nargs=3, default=(200, 512, 512), metavar=("Z", "Y", "X"),
                    help="tomogram shape in voxels (default 200 512 512)")
@@ -49,6 +79,17 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def main(a: argparse.Namespace) -> int:
-    """Run the benchmark with parsed options; 0 on success."""
+    """Run the benchmark with parsed options.
+
+    Parameters
+    ----------
+    a : argparse.Namespace
+        The options of :func:`add_args`.
+
+    Returns
+    -------
+    int
+        0 on success.
+    """
     run_benchmark(a.device, tuple(a.shape), a.particles, a.scale)
     return 0

@@ -1,5 +1,6 @@
-"""Figure helpers shared by every chapter: central slices, Fourier slices, image grids, curves,
-histograms and stacked bars.
+"""Figure helpers shared by every chapter.
+
+Central slices, Fourier slices, image grids, curves, histograms and stacked bars.
 
 Conventions (the project's, see CONTRIBUTING): volumes are ``(z, y, x)`` with the electron beam
 along z and the tilt axis along y; voxel sizes are in Å and the axes of every figure are in nm
@@ -18,14 +19,19 @@ The functions take NumPy arrays or torch tensors (moved to the CPU) and return M
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
 import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import numpy as np
+import numpy.typing as npt
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "SLICE_PLANES",
@@ -41,6 +47,12 @@ __all__ = [
     "plot_stages",
 ]
 
+#: What the plots take: a NumPy array (or anything ``np.asarray`` reads) or a torch tensor on
+#: any device.
+ArrayOrTensor: TypeAlias = "npt.ArrayLike | torch.Tensor"
+#: ``extent_fn(n_horizontal, n_vertical)`` -> imshow extent (left, right, bottom, top).
+_ExtentFn: TypeAlias = "Callable[[int, int], tuple[float, float, float, float]]"
+
 #: name -> (axis held fixed, horizontal axis label, vertical axis label); axes index (z, y, x).
 SLICE_PLANES: dict[str, tuple[int, str, str]] = {
     "xy": (0, "x", "y"),
@@ -49,8 +61,19 @@ SLICE_PLANES: dict[str, tuple[int, str, str]] = {
 }
 
 
-def as_numpy(volume: Any) -> np.ndarray:
-    """Return ``volume`` (array or torch tensor, any device) as a float NumPy array."""
+def as_numpy(volume: ArrayOrTensor) -> np.ndarray:
+    """Return ``volume`` (array or torch tensor, any device) as a float NumPy array.
+
+    Parameters
+    ----------
+    volume : array-like or torch.Tensor
+        The data (a tensor is detached and moved to the CPU).
+
+    Returns
+    -------
+    np.ndarray
+        The values, floating point (integers and booleans become float64).
+    """
     if hasattr(volume, "detach"):
         volume = volume.detach().cpu().numpy()
     arr = np.asarray(volume)
@@ -59,7 +82,8 @@ def as_numpy(volume: Any) -> np.ndarray:
     return arr
 
 
-def _check_volume(volume: Any) -> np.ndarray:
+def _check_volume(volume: ArrayOrTensor) -> np.ndarray:
+    """Return a 3-D volume as a float array, refusing other shapes."""
     arr = as_numpy(volume)
     if arr.ndim != 3:
         raise ValueError(f"expected a 3-D volume (z, y, x), got shape {arr.shape}")
@@ -68,13 +92,13 @@ def _check_volume(volume: Any) -> np.ndarray:
     return arr
 
 
-def central_slices(volume: Any) -> dict[str, np.ndarray]:
-    """The three central slices of a ``(z, y, x)`` volume.
+def central_slices(volume: ArrayOrTensor) -> dict[str, np.ndarray]:
+    """Cut the three central slices of a ``(z, y, x)`` volume.
 
     Parameters
     ----------
-    volume : Any
-        Array or tensor, shape (Z, Y, X)
+    volume : array-like or torch.Tensor
+        `(Z, Y, X)` volume.
 
     Returns
     -------
@@ -83,27 +107,37 @@ def central_slices(volume: Any) -> dict[str, np.ndarray]:
         ``[vertical, horizontal]`` (rows z or y, columns x or y) as in :data:`SLICE_PLANES`.
         ``Z//2`` is the centre voxel for odd sizes and the zero-frequency index of an
         ``fftshift``-ed even-sized spectrum.
+
+    Raises
+    ------
+    ValueError
+        If ``volume`` is not 3-D or has an empty axis.
     """
     v = _check_volume(volume)
     z, y, x = (s // 2 for s in v.shape)
     return {"xy": v[z], "xz": v[:, y, :], "yz": v[:, :, x]}
 
 
-def fourier_log_amplitude(volume: Any, *, eps: float = 1e-12) -> np.ndarray:
-    """``log10 |F(v)|`` of a real volume, zero frequency at the centre (``fftshift``).
+def fourier_log_amplitude(volume: ArrayOrTensor, *, eps: float = 1e-12) -> np.ndarray:
+    """Compute ``log10 |F(v)|`` of a real volume, zero frequency at the centre (``fftshift``).
 
     Parameters
     ----------
-    volume : Any
-        Array or tensor, shape (Z, Y, X)
+    volume : array-like or torch.Tensor
+        `(Z, Y, X)` real volume.
     eps : float, optional
-        Added to the amplitude before the logarithm so that exact zeros (inside the missing wedge,
-        on CTF zeros) stay finite.
+        Added to the amplitude before the logarithm so that exact zeros (inside the missing
+        wedge, on CTF zeros) stay finite.
 
     Returns
     -------
-    np.ndarray, shape (Z, Y, X)
-        Decimal logarithm of the Fourier amplitude, same axes as ``volume``.
+    np.ndarray
+        `(Z, Y, X)` decimal logarithm of the Fourier amplitude, same axes as ``volume``.
+
+    Raises
+    ------
+    ValueError
+        If ``volume`` is not 3-D or has an empty axis.
     """
     v = _check_volume(volume)
     amp = np.abs(np.fft.fftshift(np.fft.fftn(v)))
@@ -131,6 +165,7 @@ def _extent_inv_nm(n_h: int, n_v: int, voxel_size_A: float) -> tuple[float, floa
 
 
 def _robust_limits(arrays: Sequence[np.ndarray], percentile: float) -> tuple[float, float]:
+    """Return the ``percentile`` .. ``100 - percentile`` range of the finite values."""
     data = np.concatenate([a.ravel() for a in arrays])
     data = data[np.isfinite(data)]
     if data.size == 0:
@@ -141,50 +176,57 @@ def _robust_limits(arrays: Sequence[np.ndarray], percentile: float) -> tuple[flo
     return float(lo), float(hi)
 
 
-def _slice_row(axes: Sequence[Axes], slices: Mapping[str, np.ndarray], *, extent_fn,
+def _slice_row(axes: Iterable[Axes], slices: Mapping[str, np.ndarray], *, extent_fn: _ExtentFn,
                unit: str, prefix: str, cmap: str, vmin: float, vmax: float,
-               titles: bool) -> Any:
-    im = None
+               titles: bool) -> AxesImage:
+    """Draw named central slices into a row of axes; return the last image."""
+    ims = []
     for ax, (name, img) in zip(axes, slices.items()):
         fixed, h, v = SLICE_PLANES[name]
         ext = extent_fn(img.shape[1], img.shape[0])
-        im = ax.imshow(img, cmap=cmap, origin="lower", extent=ext, vmin=vmin, vmax=vmax,
-                       interpolation="nearest")
+        ims.append(ax.imshow(img, cmap=cmap, origin="lower", extent=ext, vmin=vmin, vmax=vmax,
+                             interpolation="nearest"))
         ax.set_xlabel(f"{prefix}{h} ({unit})")
         ax.set_ylabel(f"{prefix}{v} ({unit})")
         if titles:
             ax.set_title(f"{prefix}{h}–{prefix}{v} plane ({prefix}{'zyx'[fixed]} = 0)")
-    return im
+    return ims[-1]
 
 
-def plot_central_slices(volume: Any, voxel_size_A: float, *, title: str | None = None,
+def plot_central_slices(volume: ArrayOrTensor, voxel_size_A: float, *, title: str | None = None,
                         cmap: str = "gray", percentile: float = 0.5,
                         colorbar_label: str = "density (a.u.)",
                         axes: Sequence[Axes] | None = None) -> Figure:
-    """Central x–y, x–z and y–z slices of a volume, axes in nm, one shared colour bar.
+    """Plot the central x–y, x–z and y–z slices of a volume, axes in nm, one shared colour bar.
 
     Parameters
     ----------
-    volume : Any
-        Array or tensor, shape (Z, Y, X)
+    volume : array-like or torch.Tensor
+        `(Z, Y, X)` volume.
     voxel_size_A : float
         Voxel size in Å (the axes are labelled in nm).
-    title : str | None, optional
+    title : str or None, optional
         Figure title.
     cmap : str, optional
         Matplotlib colour map.
     percentile : float, optional
-        The colour range spans the ``percentile`` .. ``100 - percentile`` percentiles of the three
-        slices (robust to a few extreme voxels).
+        The colour range spans the ``percentile`` .. ``100 - percentile`` percentiles of the
+        three slices (robust to a few extreme voxels).
     colorbar_label : str, optional
         Label of the colour bar (give the unit).
-    axes : Sequence[Axes] | None, optional
+    axes : sequence of Axes or None, optional
         Three existing axes to draw into (a new figure otherwise).
 
     Returns
     -------
-    Figure
-        Matplotlib.figure.Figure
+    matplotlib.figure.Figure
+        The figure (the one holding ``axes`` when given).
+
+    Raises
+    ------
+    ValueError
+        If ``voxel_size_A`` is not a positive number, ``volume`` is not 3-D, or ``axes`` is not
+        three axes.
     """
     _check_positive(voxel_size_A, "voxel_size_A")
     slices = central_slices(volume)
@@ -198,34 +240,40 @@ def plot_central_slices(volume: Any, voxel_size_A: float, *, title: str | None =
     return fig
 
 
-def plot_fourier_slices(volume: Any, voxel_size_A: float, *, title: str | None = None,
+def plot_fourier_slices(volume: ArrayOrTensor, voxel_size_A: float, *, title: str | None = None,
                         cmap: str = "magma", floor_decades: float = 6.0,
                         axes: Sequence[Axes] | None = None) -> Figure:
-    """Central slices of ``log10 |F(v)|`` (k_z = 0, k_y = 0, k_x = 0), axes in 1/nm.
+    """Plot the central slices of ``log10 |F(v)|`` (k_z = 0, k_y = 0, k_x = 0), axes in 1/nm.
 
     The k_y = 0 slice (``"xz"``) shows the missing wedge (beam z, tilt axis y); CTF zeros show as
     dark rings in every slice.
 
     Parameters
     ----------
-    volume : Any
-        Array or tensor, shape (Z, Y, X), real space.
+    volume : array-like or torch.Tensor
+        `(Z, Y, X)` volume, real space.
     voxel_size_A : float
         Voxel size in Å; Nyquist is ``10 / (2 voxel_size_A)`` 1/nm.
-    title : str | None, optional
+    title : str or None, optional
         Figure title.
     cmap : str, optional
         Matplotlib colour map.
     floor_decades : float, optional
-        The colour range spans ``floor_decades`` decades below the maximum, so that exact zeros (the
-        wedge) show as the darkest colour instead of stretching the scale.
-    axes : Sequence[Axes] | None, optional
+        The colour range spans ``floor_decades`` decades below the maximum, so that exact zeros
+        (the wedge) show as the darkest colour instead of stretching the scale.
+    axes : sequence of Axes or None, optional
         Three existing axes to draw into (a new figure otherwise).
 
     Returns
     -------
-    Figure
-        Matplotlib.figure.Figure
+    matplotlib.figure.Figure
+        The figure (the one holding ``axes`` when given).
+
+    Raises
+    ------
+    ValueError
+        If ``voxel_size_A`` is not a positive number, ``volume`` is not 3-D, or ``axes`` is not
+        three axes.
     """
     _check_positive(voxel_size_A, "voxel_size_A")
     logamp = fourier_log_amplitude(volume)
@@ -241,16 +289,16 @@ def plot_fourier_slices(volume: Any, voxel_size_A: float, *, title: str | None =
     return fig
 
 
-def plot_stages(stages: Mapping[str, Any], voxel_size_A: float, *, fourier: bool = True,
-                percentile: float = 0.5, floor_decades: float = 6.0,
+def plot_stages(stages: Mapping[str, ArrayOrTensor], voxel_size_A: float, *,
+                fourier: bool = True, percentile: float = 0.5, floor_decades: float = 6.0,
                 panel_size: float = 1.9) -> Figure:
-    """One row per stage of a pipeline: three real-space slices, then three Fourier slices.
+    """Plot one row per stage of a pipeline: three real-space slices, then three Fourier slices.
 
     Parameters
     ----------
-    stages : Mapping[str, Any]
-        Ordered mapping ``stage name -> volume (Z, Y, X)`` (e.g. density, rotated, noisy, CTF, MTF,
-        wedge).
+    stages : mapping of str to array-like or torch.Tensor
+        Ordered mapping ``stage name -> volume (Z, Y, X)`` (e.g. density, rotated, noisy, CTF,
+        MTF, wedge).
     voxel_size_A : float
         Voxel size in Å.
     fourier : bool, optional
@@ -267,6 +315,12 @@ def plot_stages(stages: Mapping[str, Any], voxel_size_A: float, *, fourier: bool
     matplotlib.figure.Figure
         Each row has its own colour bar(s): the real-space intensity (a.u.) and, with
         ``fourier``, ``log10 |F|``.
+
+    Raises
+    ------
+    ValueError
+        If ``stages`` is empty, ``voxel_size_A`` is not a positive number or a volume is not
+        3-D.
     """
     if not stages:
         raise ValueError("stages is empty: give at least one stage name -> volume")
@@ -301,39 +355,44 @@ def plot_stages(stages: Mapping[str, Any], voxel_size_A: float, *, fourier: bool
     return fig
 
 
-def plot_image_grid(images: Any, *, row_labels: Sequence[str] | None = None,
+def plot_image_grid(images: ArrayOrTensor, *, row_labels: Sequence[str] | None = None,
                     col_labels: Sequence[str] | None = None, voxel_size_A: float | None = None,
                     cmap: str = "gray", percentile: float = 0.5, shared_range: bool = False,
                     colorbar_label: str = "intensity (a.u.)", panel_size: float = 1.6,
                     title: str | None = None) -> Figure:
-    """A grid of 2-D images (rows × columns), e.g. one column per class, one row per sample.
+    """Plot a grid of 2-D images (rows × columns), e.g. one column per class, one per sample.
 
     Parameters
     ----------
-    images : Any
-        Array-like, shape (R, C, H, W)
-    row_labels, col_labels : Sequence[str] | None, optional
+    images : array-like or torch.Tensor
+        `(R, C, H, W)` images, each ``[y, x]``.
+    row_labels, col_labels : sequence of str or None, optional
         Labels of rows (left) and columns (top).
-    voxel_size_A : float | None, optional
+    voxel_size_A : float or None, optional
         If given, the bottom-left panel carries axes in nm; otherwise axes are hidden.
     cmap : str, optional
         Matplotlib colour map.
     percentile : float, optional
         Robust colour range (per image, or over all with ``shared_range``).
     shared_range : bool, optional
-        One colour range and one colour bar for the whole grid; otherwise each image is scaled to
-        its own range (the paper's Fig. 3 style) and the colour bar reads "per-image range".
+        One colour range and one colour bar for the whole grid; otherwise each image is scaled
+        to its own range (the paper's Fig. 3 style) and the colour bar reads "per-image range".
     colorbar_label : str, optional
         Label of the colour bar.
     panel_size : float, optional
         Inches per panel.
-    title : str | None, optional
+    title : str or None, optional
         Figure title.
 
     Returns
     -------
-    Figure
-        Matplotlib.figure.Figure
+    matplotlib.figure.Figure
+        The figure, one colour bar for the grid.
+
+    Raises
+    ------
+    ValueError
+        If ``images`` is not 4-D or the labels do not match its rows and columns.
     """
     arr = as_numpy(images)
     if arr.ndim != 4:
@@ -347,7 +406,7 @@ def plot_image_grid(images: Any, *, row_labels: Sequence[str] | None = None,
     lims = _robust_limits([arr], percentile) if shared_range else None
     ext = (_extent_nm(arr.shape[3], arr.shape[2], voxel_size_A)
            if voxel_size_A is not None else None)
-    im = None
+    ims = []
     for r in range(nr):
         for c in range(nc):
             ax = axs[r, c]
@@ -358,59 +417,54 @@ def plot_image_grid(images: Any, *, row_labels: Sequence[str] | None = None,
                 vmin, vmax = 0.0, 1.0
             else:
                 img = arr[r, c]
-            im = ax.imshow(img, cmap=cmap, origin="lower", vmin=vmin, vmax=vmax, extent=ext,
-                           interpolation="nearest")
+            ims.append(ax.imshow(img, cmap=cmap, origin="lower", vmin=vmin, vmax=vmax,
+                                 extent=ext, interpolation="nearest"))
             is_corner = r == nr - 1 and c == 0 and voxel_size_A is not None
-            if is_corner:
-                ax.set_xlabel("x (nm)", fontsize="small")
-                ax.set_ylabel("y (nm)", fontsize="small")
-                ax.tick_params(labelsize="x-small")
-            else:
-                ax.set_xticks([])
-                ax.set_yticks([])
-            if r == 0 and col_labels is not None:
-                ax.set_title(col_labels[c], fontsize="medium")
-            if c == 0 and row_labels is not None:
-                ax.annotate(row_labels[r], xy=(-0.08 if not is_corner else -0.62, 0.5),
-                            xycoords="axes fraction", rotation=90, va="center", ha="right",
-                            fontsize="small")
+            _label_grid_panel(ax, is_corner=is_corner,
+                              col_label=col_labels[c] if r == 0 and col_labels else None,
+                              row_label=row_labels[r] if c == 0 and row_labels else None)
     label = colorbar_label if shared_range else f"{colorbar_label}, per-image range"
-    fig.colorbar(im, ax=axs.ravel().tolist(), label=label, shrink=0.6)
+    fig.colorbar(ims[-1], ax=axs.ravel().tolist(), label=label, shrink=0.6)
     if title:
         fig.suptitle(title)
     return fig
 
 
-def plot_curves(x: Any, curves: Mapping[str, Any], *, xlabel: str, ylabel: str,
-                title: str | None = None, vlines: Mapping[str, float] | None = None,
-                ax: Axes | None = None) -> Figure:
-    """Several labelled curves on shared axes, with optional labelled vertical markers.
+def plot_curves(x: ArrayOrTensor, curves: Mapping[str, ArrayOrTensor], *, xlabel: str,
+                ylabel: str, title: str | None = None,
+                vlines: Mapping[str, float] | None = None, ax: Axes | None = None) -> Figure:
+    """Plot several labelled curves on shared axes, with optional labelled vertical markers.
 
     Parameters
     ----------
-    x : Any
-        1-D array, shared abscissa (e.g. spatial frequency in 1/nm).
-    curves : Mapping[str, Any]
+    x : array-like or torch.Tensor
+        1-D shared abscissa (e.g. spatial frequency in 1/nm).
+    curves : mapping of str to array-like or torch.Tensor
         ``label -> y`` (each the length of ``x``).
     xlabel, ylabel : str
         Axis labels, with units.
-    title : str | None, optional
+    title : str or None, optional
         Axes title.
-    vlines : Mapping[str, float] | None, optional
+    vlines : mapping of str to float, or None, optional
         ``label -> x position`` drawn as dashed vertical lines (e.g. Nyquist).
-    ax : Axes | None, optional
+    ax : Axes or None, optional
         Existing axes to draw into.
 
     Returns
     -------
-    Figure
-        Matplotlib.figure.Figure
+    matplotlib.figure.Figure
+        The figure (the one holding ``ax`` when given).
+
+    Raises
+    ------
+    ValueError
+        If a curve's length differs from that of ``x``.
     """
     xs = as_numpy(x).ravel()
     if ax is None:
         fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
     else:
-        fig = ax.figure
+        fig = _figure_of(ax)
     for label, y in curves.items():
         ys = as_numpy(y).ravel()
         if ys.shape != xs.shape:
@@ -429,36 +483,41 @@ def plot_curves(x: Any, curves: Mapping[str, Any], *, xlabel: str, ylabel: str,
     return fig
 
 
-def plot_histograms(samples: Mapping[str, Any], *,
+def plot_histograms(samples: Mapping[str, ArrayOrTensor], *,
                     ranges: Mapping[str, tuple[float, float]] | None = None,
                     log_x: Sequence[str] = (), labels: Mapping[str, str] | None = None,
                     bins: int = 30, fixed: Mapping[str, float] | None = None,
                     range_label: str = "paper's range", title: str | None = None) -> Figure:
-    """Histograms of sampled parameters, one panel each, with the reference range shaded.
+    """Plot histograms of sampled parameters, one panel each, with the reference range shaded.
 
     Parameters
     ----------
-    samples : Mapping[str, Any]
+    samples : mapping of str to array-like or torch.Tensor
         ``name -> 1-D samples``.
-    ranges : Mapping[str, tuple[float, float]] | None, optional
+    ranges : mapping of str to tuple of float, or None, optional
         ``name -> (low, high)``: the paper's range, shaded and marked.
-    log_x : Sequence[str], optional
+    log_x : sequence of str, optional
         Names whose panels use a logarithmic x axis with log-spaced bins (e.g. SNR).
-    labels : Mapping[str, str] | None, optional
+    labels : mapping of str to str, or None, optional
         ``name -> axis label with unit`` (default: the name).
     bins : int, optional
         Number of bins.
-    fixed : Mapping[str, float] | None, optional
+    fixed : mapping of str to float, or None, optional
         ``name -> value`` of a fixed setting (e.g. the baseline) drawn as a red line.
     range_label : str, optional
         Legend entry of the shaded ranges.
-    title : str | None, optional
+    title : str or None, optional
         Figure title.
 
     Returns
     -------
-    Figure
-        Matplotlib.figure.Figure
+    matplotlib.figure.Figure
+        The figure, one panel per sampled parameter.
+
+    Raises
+    ------
+    ValueError
+        If ``samples`` is empty, or a logarithmic panel has values or a range <= 0.
     """
     if not samples:
         raise ValueError("samples is empty")
@@ -470,6 +529,7 @@ def plot_histograms(samples: Mapping[str, Any], *,
     for ax, (name, vals) in zip(axs[0], samples.items()):
         v = as_numpy(vals).ravel()
         lo, hi = ranges.get(name, (float(v.min()), float(v.max())))
+        edges: np.ndarray | int
         if name in log_x:
             if np.any(v <= 0) or lo <= 0:
                 raise ValueError(f"{name}: a logarithmic axis needs positive values")
@@ -496,21 +556,26 @@ def plot_histograms(samples: Mapping[str, Any], *,
 
 def plot_stacked_bars(rows: Mapping[str, Mapping[str, float]], *, xlabel: str,
                       title: str | None = None) -> Figure:
-    """Horizontal stacked bars, one per row, of named parts (e.g. the stages of a pipeline).
+    """Plot horizontal stacked bars, one per row, of named parts (e.g. a pipeline's stages).
 
     Parameters
     ----------
-    rows : Mapping[str, Mapping[str, float]]
+    rows : mapping of str to mapping of str to float
         ``row label -> {part: value}``; every row has the same parts, in the same order.
     xlabel : str
         Label of the value axis, with its unit.
-    title : str | None, optional
+    title : str or None, optional
         Figure title.
 
     Returns
     -------
-    Figure
-        Matplotlib.figure.Figure
+    matplotlib.figure.Figure
+        The figure, rows top to bottom in the order given.
+
+    Raises
+    ------
+    ValueError
+        If ``rows`` is empty, the rows' parts differ, or a value is negative or not finite.
     """
     if not rows:
         raise ValueError("rows is empty")
@@ -536,12 +601,12 @@ def plot_stacked_bars(rows: Mapping[str, Mapping[str, float]], *, xlabel: str,
     return fig
 
 
-def plot_confusion_matrix(ax: Axes, counts: Any, true_labels: Sequence[str],
+def plot_confusion_matrix(ax: Axes, counts: npt.ArrayLike, true_labels: Sequence[str],
                           predicted_labels: Sequence[str] | None = None, *,
                           normalise_rows: bool = False, title: str = "",
                           xlabel: str = "predicted class", ylabel: str = "true class",
                           cmap: str = "Blues", colorbar: bool = True,
-                          show_zeros: bool = True) -> Any:
+                          show_zeros: bool = True) -> AxesImage:
     """Draw a confusion matrix with its counts written in the cells.
 
     Parameters
@@ -605,15 +670,43 @@ def plot_confusion_matrix(ax: Axes, counts: Any, true_labels: Sequence[str],
     return im
 
 
+def _label_grid_panel(ax: Axes, *, is_corner: bool, col_label: str | None,
+                      row_label: str | None) -> None:
+    """Give a grid panel its axes in nm (bottom-left corner only) and its labels."""
+    if is_corner:
+        ax.set_xlabel("x (nm)", fontsize="small")
+        ax.set_ylabel("y (nm)", fontsize="small")
+        ax.tick_params(labelsize="x-small")
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if col_label is not None:
+        ax.set_title(col_label, fontsize="medium")
+    if row_label is not None:
+        ax.annotate(row_label, xy=(-0.08 if not is_corner else -0.62, 0.5),
+                    xycoords="axes fraction", rotation=90, va="center", ha="right",
+                    fontsize="small")
+
+
+def _figure_of(ax: Axes) -> Figure:
+    """Return the figure holding ``ax`` (the top-level one if ``ax`` is in a subfigure)."""
+    fig = ax.figure
+    while not isinstance(fig, Figure):
+        fig = fig.figure
+    return fig
+
+
 def _axes_or_new(axes: Sequence[Axes] | None, n: int) -> tuple[Figure, Sequence[Axes]]:
+    """Return ``axes`` (checked: ``n`` of them) and their figure, or a new row of ``n``."""
     if axes is None:
         fig, ax = plt.subplots(1, n, figsize=(3.3 * n + 1, 3.2), layout="constrained")
         return fig, list(ax)
     if len(axes) != n:
         raise ValueError(f"need {n} axes, got {len(axes)}")
-    return axes[0].figure, list(axes)
+    return _figure_of(axes[0]), list(axes)
 
 
 def _check_positive(value: float, name: str) -> None:
+    """Refuse a value that is not a positive finite number."""
     if not (np.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a positive number, got {value!r}")

@@ -1,9 +1,12 @@
-"""Figures of the SHREC evaluation chapter: detections on an occupancy slice, confusion matrix
-(Fig. 12 layout) and cumulative F1 curves (Fig. 10).
+"""Figures of the SHREC evaluation chapter.
+
+Detections on an occupancy slice, the confusion matrix (Fig. 12 layout) and cumulative F1 curves
+(Fig. 10).
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,7 +24,8 @@ from cryo_companion.papers.shrec2020.particles import ParticleList
 
 __all__ = ["OUTCOME_STYLE", "plot_confusion", "plot_cumulative_f1", "plot_detection_slice"]
 
-OUTCOME_STYLE: dict[str, dict] = {
+#: Marker, colour and legend label of each detection outcome.
+OUTCOME_STYLE: dict[str, dict[str, Any]] = {
     "TP": {"marker": "o", "color": "#1a9850", "label": "TP (first hit on a particle)"},
     "MH": {"marker": "^", "color": "#fdae61", "label": "MH (further hit, same particle)"},
     "FP": {"marker": "X", "color": "#d73027", "label": "FP (background)"},
@@ -46,7 +50,7 @@ def plot_detection_slice(ax: Axes, occupancy: np.ndarray, z: int, pred: Particle
         The detections.
     result : LocalisationResult
         Their localisation result (the outcome of each detection).
-    truth : ParticleList | None, optional
+    truth : ParticleList or None, optional
         Optional truth list, to label each region with its index and class.
     max_dz : float, optional
         Show detections whose rounded z is within this many voxels of ``z``.
@@ -101,7 +105,15 @@ def plot_confusion(ax: Axes, result: ClassificationResult, title: str = "") -> N
 
 
 def plot_cumulative_f1(ax: Axes, rows: Mapping[str, Mapping[str, float | None]]) -> None:
-    """Running sum of per-class F1 over the classes by molecular weight (Fig. 10)."""
+    """Plot the running sum of per-class F1 over the classes by molecular weight (Fig. 10).
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        The axes to draw into.
+    rows : mapping of str to mapping of str to float or None
+        ``submission -> {class: F1}``; a missing or None F1 counts as 0.
+    """
     x = np.arange(len(CLASS_ORDER))
     for name, row in rows.items():
         f1 = np.array([row.get(c) if row.get(c) is not None else 0.0 for c in CLASS_ORDER],

@@ -197,11 +197,14 @@ class DatasetBatches:
         Items per batch (at most ``N``); an epoch's last ``N mod batch_size`` items of the
         permutation are skipped (every batch is full).
     device : torch.device or str
-        Where the batches are put (the set stays in host memory).
+        Where the batches are put (the set stays in host memory unless ``resident``).
     standardize : bool
         Standardise each batch's volumes with one global mean and standard deviation.
     masks : bool
         Include the masks as the third tensor (the set must have them).
+    resident : bool
+        Copy the set to ``device`` once and draw the batches there (no host-to-device copy per
+        batch; the set must fit in the device's memory); False keeps it in host memory.
 
     Notes
     -----
@@ -212,7 +215,7 @@ class DatasetBatches:
 
     def __init__(self, dataset: SubtomogramSet, batch_size: int, *,
                  device: torch.device | str = "cpu", standardize: bool = False,
-                 masks: bool = True) -> None:
+                 masks: bool = True, resident: bool = False) -> None:
         n = len(dataset)
         _check_positive("batch_size", batch_size)
         if batch_size > n:
@@ -225,9 +228,12 @@ class DatasetBatches:
         self._cols = [torch.from_numpy(dataset.volumes), torch.from_numpy(dataset.labels)]
         if masks and dataset.masks is not None:
             self._cols.append(torch.from_numpy(dataset.masks))
+        if resident:
+            self._cols = [c.to(self.device) for c in self._cols]
         self._epochs = EpochBatches(n, batch_size, self._gather)
 
     def _gather(self, idx: Tensor, generator: torch.Generator) -> Batch:
+        idx = idx.to(self._cols[0].device)
         out = tuple(c[idx].to(self.device) for c in self._cols)
         if self.standardize:
             out = (standardize_batch(out[0]), *out[1:])

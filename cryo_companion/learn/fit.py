@@ -15,9 +15,15 @@ Every ``validate_every`` iterations (and at the end) a run's validation hook is 
 model in evaluation mode without gradients and its numbers are appended to the run's history
 together with the iteration's training loss terms. Every ``checkpoint_every`` iterations (and
 at the end) each run with an ``out`` folder writes ``out/checkpoint.pt`` atomically (model,
-optimizer, batch generator, global RNG state, batch-source state, iteration, history, timing:
-:mod:`cryo_companion.learn.checkpoint`); ``resume=True`` continues from it exactly: the same
-batches and the same steps as without the interruption.
+optimizer, batch generator, global RNG state, batch-source state, iteration, history, timing,
+early-stopping state: :mod:`cryo_companion.learn.checkpoint`); ``resume=True`` continues from it
+exactly: the same batches and the same steps as without the interruption.
+
+With ``FitConfig.early_stopping`` (:mod:`cryo_companion.learn.early_stopping`) each run stops on
+its own after ``patience`` validations without improvement of a validation number: from then on
+it is skipped (no batches, no steps, the step re-formed over the runs still training), its
+checkpoint holds the iteration it stopped at, and at the end it gets its best weights
+(``keep="best"``) or keeps its last.
 """
 from __future__ import annotations
 
@@ -34,6 +40,7 @@ from torch import Tensor, nn
 from cryo_companion._progress import progress as progress_bar
 from cryo_companion.learn.batches import Batch, BatchSource
 from cryo_companion.learn.checkpoint import load_checkpoint, rng_state, save_checkpoint
+from cryo_companion.learn.early_stopping import EarlyStopping, StopState
 from cryo_companion.learn.precision import check_precision, configure_backends, use_channels_last
 from cryo_companion.learn.predict import model_device
 from cryo_companion.learn.step import LoopStep, LossFn, VmapStep
@@ -74,6 +81,9 @@ class FitConfig:
         then measure launches, and finiteness is checked every 50 iterations).
     desc : str
         Label of the progress bar.
+    early_stopping : EarlyStopping or None
+        Stop each run on its own after ``patience`` validations without improvement (needs
+        ``validate_every`` > 0 and a validation hook in every run); None trains ``iters``.
     """
 
     iters: int
@@ -83,6 +93,7 @@ class FitConfig:
     channels_last: bool | None = None
     time_split: bool = True
     desc: str = "fit"
+    early_stopping: EarlyStopping | None = None
 
     def __post_init__(self) -> None:
         """Validate the settings."""
@@ -92,6 +103,9 @@ class FitConfig:
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         check_precision(self.precision)
+        if self.early_stopping is not None and int(self.validate_every) < 1:
+            raise ValueError("early stopping needs validations: set validate_every >= 1 "
+                             "(e.g. the iterations of one epoch)")
 
 
 @dataclass
@@ -170,6 +184,13 @@ class FitResult:
         ``"loop"`` or ``"vmap"``.
     checkpoint : pathlib.Path or None
         The final checkpoint.
+    stopped_at : int or None
+        Iteration at which early stopping stopped the run (None: it trained ``iters``).
+    best_iteration : int or None
+        Iteration of its best validation under early stopping (its final weights with
+        ``keep="best"``).
+    best_value : float or None
+        The monitored number there.
     """
 
     name: str
@@ -178,6 +199,9 @@ class FitResult:
     timing: dict[str, Any]
     stepper: str
     checkpoint: Path | None = None
+    stopped_at: int | None = None
+    best_iteration: int | None = None
+    best_value: float | None = None
 
 
 @dataclass
@@ -186,6 +210,7 @@ class _State:
     history: list[dict[str, Any]] = field(default_factory=list)
     timing: dict[str, float] = field(default_factory=lambda: {
         "data_s": 0.0, "net_s": 0.0, "iters_timed": 0})
+    stop: StopState = field(default_factory=StopState)
 
 
 def _sync(device: torch.device) -> None:
@@ -213,14 +238,15 @@ def _resume_state(job: Job, device: torch.device, iters: int) -> _State:
     timing = dict(ck["timing"])
     if "sim_s" in timing:  # checkpoints of the Table I loop before learn.fit
         timing["data_s"] = timing.pop("sim_s")
-    return _State(int(ck["iteration"]), list(ck["history"]), timing)
+    return _State(int(ck["iteration"]), list(ck["history"]), timing,
+                  StopState.from_state_dict(ck.get("early_stopping")))
 
 
 def _start_states(jobs: Sequence[Job], device: torch.device, resume: bool,
                   iters: int) -> list[_State]:
     states = [_resume_state(j, device, iters) if resume and j.checkpoint is not None
               and j.checkpoint.exists() else _State() for j in jobs]
-    starts = sorted({s.iteration for s in states})
+    starts = sorted({s.iteration for s in states if not s.stop.stopped})
     if len(starts) > 1:
         raise ValueError(f"the runs resume at different iterations "
                          f"{[s.iteration for s in states]}; fit groups of equal iteration")
@@ -282,73 +308,113 @@ def _validate(job: Job) -> dict[str, float]:
 
 
 def _record_validation(jobs: Sequence[Job], states: Sequence[_State],
-                       terms: list[dict[str, Tensor]], done: int, bar: Any) -> None:
+                       terms: list[dict[str, Tensor]], done: int, bar: Any
+                       ) -> list[dict[str, float] | None]:
+    numbers: list[dict[str, float] | None] = []
     for i, (j, st, t) in enumerate(zip(jobs, states, terms)):
         if j.validate is None:
+            numbers.append(None)
             continue
         v = _validate(j)
+        numbers.append(v)
         st.history.append({"iteration": done, **{f"train_{k}": float(x) for k, x in t.items()},
                            **{f"val_{k}": x for k, x in v.items()}})
         if i == 0:
             first = {f"val_{k}": f"{x:.3f}" for k, x in list(v.items())[:2]}
             bar.set_postfix(loss=f"{float(t['loss']):.3f}", **first)
+    return numbers
 
 
-def _save(jobs: Sequence[Job], states: Sequence[_State], stepper: LoopStep | VmapStep,
-          done: int) -> None:
-    for i, (j, st) in enumerate(zip(jobs, states)):
-        if j.checkpoint is None:
-            continue
-        save_checkpoint(j.checkpoint, {
-            "config": j.config, "iteration": done, "model": j.model.state_dict(),
-            "optimizer": j.optimizer.state_dict(), "generator": j.generator.get_state(),
-            "rng": stepper.rng_state(i), "history": st.history, "timing": st.timing,
-            "source": j.batches.state_dict()})
+def _save_one(job: Job, st: _State, rng: dict[str, Tensor], done: int) -> None:
+    if job.checkpoint is None:
+        return
+    save_checkpoint(job.checkpoint, {
+        "config": job.config, "iteration": done, "model": job.model.state_dict(),
+        "optimizer": job.optimizer.state_dict(), "generator": job.generator.get_state(),
+        "rng": rng, "history": st.history, "timing": st.timing,
+        "source": job.batches.state_dict(), "early_stopping": st.stop.state_dict()})
 
 
 class _Loop:
-    """The state of one :func:`run_jobs` call (small methods, one per part of an iteration)."""
+    """The state of one :func:`run_jobs` call (small methods, one per part of an iteration).
 
-    def __init__(self, jobs: Sequence[Job], stepper: LoopStep | VmapStep, config: FitConfig,
+    ``active`` lists the runs still training (all of them without early stopping); the stepper
+    steps exactly those, and is re-formed when one stops.
+    """
+
+    def __init__(self, jobs: Sequence[Job], stepper: str, loss_fn: LossFn, config: FitConfig,
                  states: list[_State], device: torch.device,
                  loss_logs: Sequence[list[float]] | None) -> None:
-        self.jobs, self.stepper, self.config = jobs, stepper, config
+        self.jobs, self.stepper_name, self.loss_fn, self.config = jobs, stepper, loss_fn, config
         self.states, self.device, self.loss_logs = states, device, loss_logs
+        self.active = [i for i, st in enumerate(states) if not st.stop.stopped]
+        self.stepper = self._make()
+
+    def _make(self) -> LoopStep | VmapStep | None:
+        if not self.active:
+            return None
+        return _make_stepper(self.stepper_name, [self.jobs[i] for i in self.active],
+                             self.loss_fn, self.device, self.config)
+
+    def _stop(self, stopping: list[int], done: int) -> None:
+        """Record the runs that stop at ``done``, save them, re-form the step of the others."""
+        assert self.stepper is not None
+        for k, i in enumerate(self.active):
+            self.jobs[i].rng = self.stepper.rng_state(k)   # where each run's stream is now
+        for i in stopping:
+            self.states[i].iteration = done
+            _save_one(self.jobs[i], self.states[i], self.jobs[i].rng, done)  # type: ignore[arg-type]
+        self.active = [i for i in self.active if i not in stopping]
+        self.stepper = self._make()
 
     def iteration(self, done: int, bar: Any) -> None:
         cfg = self.config
-        batches, data_dt = _draw(self.jobs, self.device, cfg.time_split)
+        assert self.stepper is not None
+        jobs = [self.jobs[i] for i in self.active]
+        states = [self.states[i] for i in self.active]
+        batches, data_dt = _draw(jobs, self.device, cfg.time_split)
         t0 = time.perf_counter()
         terms = self.stepper.step(batches)
         if cfg.time_split:
             _sync(self.device)
-        n = len(self.jobs)
+        n = len(jobs)
         net_dt = (time.perf_counter() - t0) / n
-        for st in self.states:
+        for st in states:
             st.timing["data_s"] += data_dt / n
             st.timing["net_s"] += net_dt
             st.timing["iters_timed"] += 1
-        validating = any(j.validate is not None for j in self.jobs) and _due(
+        validating = any(j.validate is not None for j in jobs) and _due(
             done, cfg.validate_every, cfg.iters)
         checkpointing = 0 < cfg.checkpoint_every and done % cfg.checkpoint_every == 0
         if cfg.time_split or validating or checkpointing or done % _FINITE_EVERY == 0:
-            _check_finite(terms, done, self.jobs, cfg.time_split)
+            _check_finite(terms, done, jobs, cfg.time_split)
         if self.loss_logs is not None:
-            for log, t in zip(self.loss_logs, terms):
-                log.append(float(t["loss"]))
+            for i, t in zip(self.active, terms):
+                self.loss_logs[i].append(float(t["loss"]))
+        self.last_terms = (jobs, terms)
+        stopping: list[int] = []
         if validating:
             self.stepper.export()
-            _record_validation(self.jobs, self.states, terms, done, bar)
+            numbers = _record_validation(jobs, states, terms, done, bar)
+            rule = cfg.early_stopping
+            if rule is not None:
+                stopping = [i for i, st, v in zip(self.active, states, numbers)
+                            if v is not None and st.stop.update(rule, v, done, self.jobs[i].model)]
         if checkpointing and done < cfg.iters:
             self.stepper.export()
-            _save(self.jobs, self.states, self.stepper, done)
-        self.last_terms = terms
+            for k, (j, st) in enumerate(zip(jobs, states)):
+                _save_one(j, st, self.stepper.rng_state(k), done)
+        if stopping and done < cfg.iters:
+            self._stop(stopping, done)
 
     def finish(self) -> None:
         if not self.config.time_split and hasattr(self, "last_terms"):
-            _check_finite(self.last_terms, self.config.iters, self.jobs, False)
+            _check_finite(self.last_terms[1], self.config.iters, self.last_terms[0], False)
+        if self.stepper is None:
+            return
         self.stepper.export()
-        _save(self.jobs, self.states, self.stepper, self.config.iters)
+        for k, i in enumerate(self.active):
+            _save_one(self.jobs[i], self.states[i], self.stepper.rng_state(k), self.config.iters)
 
 
 def _result(job: Job, st: _State, wall_s: float, stepper: str, n_runs: int,
@@ -361,7 +427,8 @@ def _result(job: Job, st: _State, wall_s: float, stepper: str, n_runs: int,
               "wall_s_this_session": wall_s, "runs_per_step": n_runs,
               "synchronised": synchronised}
     return FitResult(name=job.name, iterations=st.iteration, history=st.history, timing=timing,
-                     stepper=stepper, checkpoint=job.checkpoint)
+                     stepper=stepper, checkpoint=job.checkpoint, stopped_at=st.stop.stopped_at,
+                     best_iteration=st.stop.best_iteration, best_value=st.stop.best)
 
 
 def run_jobs(jobs: Sequence[Job], loss_fn: LossFn, config: FitConfig, *, stepper: str = "loop",
@@ -372,11 +439,12 @@ def run_jobs(jobs: Sequence[Job], loss_fn: LossFn, config: FitConfig, *, stepper
     Parameters
     ----------
     jobs : sequence of Job
-        The runs, all on one device, all starting (or resuming) at the same iteration.
+        The runs, all on one device, all starting (or resuming) at the same iteration (runs
+        that early stopping had stopped excepted).
     loss_fn : LossFn
         ``loss_fn(output, *targets)``: a scalar or named terms with the total under ``"loss"``.
     config : FitConfig
-        Iterations, checkpoints, validation, precision, timing.
+        Iterations, checkpoints, validation, precision, timing, early stopping.
     stepper : str
         ``"loop"`` (runs one after the other in each step) or ``"vmap"`` (one step over
         stacked weights); see :mod:`cryo_companion.learn.step`.
@@ -396,9 +464,9 @@ def run_jobs(jobs: Sequence[Job], loss_fn: LossFn, config: FitConfig, *, stepper
     Raises
     ------
     ValueError
-        For no jobs, jobs on several devices, a ``loss_logs`` of another length, or a
-        checkpoint that does not fit (another configuration, beyond ``iters``, unequal
-        iterations).
+        For no jobs, jobs on several devices, a ``loss_logs`` of another length, early
+        stopping without a validation hook in every run, or a checkpoint that does not fit
+        (another configuration, beyond ``iters``, unequal iterations).
     RuntimeError
         When a loss becomes NaN or infinite.
     """
@@ -409,21 +477,29 @@ def run_jobs(jobs: Sequence[Job], loss_fn: LossFn, config: FitConfig, *, stepper
         raise ValueError(f"the runs are on several devices {sorted(map(str, devices))}")
     if loss_logs is not None and len(loss_logs) != len(jobs):
         raise ValueError(f"{len(loss_logs)} loss logs for {len(jobs)} runs")
+    if config.early_stopping is not None and any(j.validate is None for j in jobs):
+        raise ValueError(f"early stopping on {config.early_stopping.monitor!r} needs a "
+                         f"validation hook in every run; none in "
+                         f"{[j.name for j in jobs if j.validate is None]}")
     device = devices.pop()
     configure_backends(device, config.precision)
     states = _start_states(jobs, device, resume, config.iters)
-    start = states[0].iteration
-    step = _make_stepper(stepper, jobs, loss_fn, device, config)
-    loop = _Loop(jobs, step, config, states, device, loss_logs)
+    going = [s.iteration for s in states if not s.stop.stopped]
+    start = going[0] if going else config.iters
+    loop = _Loop(jobs, stepper, loss_fn, config, states, device, loss_logs)
     t0 = time.perf_counter()
     bar = progress_bar(range(start, config.iters), initial=start, total=config.iters,
                        show=progress, desc=config.desc, mininterval=2.0)
     for it in bar:
+        if not loop.active:
+            break
         loop.iteration(it + 1, bar)
     bar.close()
-    for st in states:
-        st.iteration = config.iters
+    for i in loop.active:
+        states[i].iteration = config.iters
     loop.finish()
+    for j, st in zip(jobs, states):
+        st.stop.finish(config.early_stopping, j.model)
     wall = time.perf_counter() - t0
     return [_result(j, st, wall, stepper, len(jobs), config.time_split)
             for j, st in zip(jobs, states)]

@@ -41,17 +41,30 @@ Other choices from the released code: Keras' default initialisation (Glorot-unif
 zero biases) rather than PyTorch's; dropout as Keras ``Dropout(0.7)`` (a fraction 0.7 of the
 units zeroed during training); max pooling of even sizes only (Keras ``padding="same"`` equals
 floor mode when the size is even, hence the box divisible by 8).
+
+The family is registered as ``"ssn3d"`` (:mod:`cryo_companion.models.registry`); its default
+configuration is SSN3D-ED on 40³ boxes. The output channels are named ``("background",
+"target")``.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["DECODERS", "ENCODER_WIDTHS", "PAPER_PARAMETER_COUNTS", "SSN3D", "VARIANTS",
-           "SSN3DConfig", "parameter_count_formula", "ssn3d"]
+from cryo_companion.models.registry import ModelSpec, register
+
+__all__ = ["CHANNELS", "DECODERS", "ENCODER_WIDTHS", "PAPER_PARAMETER_COUNTS", "SPEC", "SSN3D",
+           "VARIANTS", "SSN3DConfig", "example_batch", "parameter_count_formula", "ssn3d"]
+
+#: Names of the two output channels, in order.
+CHANNELS = ("background", "target")
 
 #: Output channels of the six encoder convolutions (two per block, three blocks).
 ENCODER_WIDTHS: tuple[int, ...] = (32, 32, 64, 64, 128, 128)
@@ -146,6 +159,37 @@ class SSN3DConfig:
         """JSON-able form."""
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SSN3DConfig:
+        """Inverse of :meth:`to_dict` (unknown keys are an error).
+
+        Parameters
+        ----------
+        d : dict
+            A dictionary written by :meth:`to_dict`.
+
+        Returns
+        -------
+        SSN3DConfig
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown SSN3D configuration keys {unknown}; valid: {sorted(known)}")
+        return cls(**d)
+
+    def fingerprint(self) -> str:
+        """SHA-256 (16 hex digits) of the architecture: equal iff the weights are compatible.
+
+        The dropout rate is not part of it (it has no weights).
+
+        Returns
+        -------
+        str
+        """
+        d = {k: v for k, v in self.to_dict().items() if k != "dropout"}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
 
 def _conv_params(c_in: int, c_out: int, k: int) -> int:
     return k ** 3 * c_in * c_out + c_out
@@ -201,15 +245,25 @@ class SSN3D(nn.Module):
     cfg : SSN3DConfig or None
         The network; default SSN3D-ED on 40³ boxes (:meth:`SSN3DConfig.variant` gives the
         paper's three).
+    class_names : sequence of str or None
+        Names of the output channels (default :data:`CHANNELS`, background and target).
     generator : torch.Generator or None
         CPU generator of the initial weights (same seed, same weights); None uses PyTorch's
         global generator.
     """
 
     def __init__(self, cfg: SSN3DConfig | None = None,
+                 class_names: Sequence[str] | None = None, *,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.cfg = cfg or SSN3DConfig()
+        if class_names is None:
+            class_names = CHANNELS if self.cfg.n_classes == 2 else tuple(
+                f"class{i}" for i in range(self.cfg.n_classes))
+        if len(class_names) != self.cfg.n_classes:
+            raise ValueError(f"{len(class_names)} channel names {list(class_names)} for "
+                             f"{self.cfg.n_classes} output channels")
+        self.class_names = tuple(class_names)
         c = (1, *ENCODER_WIDTHS)
         self.encoder = nn.ModuleList(nn.Conv3d(c[i], c[i + 1], 3, padding=1) for i in range(6))
         top = ENCODER_WIDTHS[-1]
@@ -218,7 +272,8 @@ class SSN3D(nn.Module):
             self.fc.extend([_conv1(top, self.cfg.fc_width),
                             _conv1(self.cfg.fc_width, self.cfg.fc_width)])
             top = self.cfg.fc_width
-        self.dropout = nn.Dropout(self.cfg.dropout)
+        # no dropout module without the fc layers (ED), so that N runs can share a vmapped step
+        self.dropout = nn.Dropout(self.cfg.dropout) if self.cfg.fc else nn.Identity()
         k = self.cfg.n_classes
         pools = (ENCODER_WIDTHS[3], ENCODER_WIDTHS[1])
         if self.cfg.decoder == "score":
@@ -327,3 +382,37 @@ def ssn3d(variant: str = "ed", seed: int | None = None, **overrides: object) -> 
     """
     g = torch.Generator().manual_seed(int(seed)) if seed is not None else None
     return SSN3D(SSN3DConfig.variant(variant, **overrides), generator=g)
+
+
+def example_batch(cfg: SSN3DConfig, n: int, generator: torch.Generator
+                  ) -> tuple[Tensor, Tensor, Tensor]:
+    """Random inputs and targets of the right shapes for benchmarks and tests (not data).
+
+    Parameters
+    ----------
+    cfg : SSN3DConfig
+        The network (its box).
+    n : int
+        Batch size.
+    generator : torch.Generator
+        Source of the draws; the tensors are made on its device.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        `(n, D, D, D)` float32 standard normal inputs, `(n,)` int64 class labels (unused by
+        the loss; a data set's batches carry them) and `(n, D, D, D)` bool target masks
+        (about 2 % of the voxels set, SSN3D's target fraction).
+    """
+    dev = generator.device
+    d = cfg.box
+    x = torch.randn(n, d, d, d, generator=generator, device=dev)
+    label = torch.randint(22, (n,), generator=generator, device=dev)
+    mask = torch.rand(n, d, d, d, generator=generator, device=dev) > 0.98
+    return x, label, mask
+
+
+#: The registry entry of the SSN3D family (default: SSN3D-ED).
+SPEC = register(ModelSpec(name="ssn3d", config_cls=SSN3DConfig, model_cls=SSN3D,
+                          example_batch=example_batch,
+                          description="SSN3D-v1/v2/ED, Liu et al. 2018, 2.1-2.2 and Fig. 2"))

@@ -32,13 +32,42 @@ CLAIMS: tuple[Claim, ...] = _che2019.CLAIMS + _ssn3d.CLAIMS + _dsmnet.CLAIMS + _
 
 
 def claims(paper: str | None = None, result: str | None = None) -> list[Claim]:
-    """The claims, optionally only those of a paper (substring match) or of one result file."""
+    """List the claims, optionally only those of a paper or of one result file.
+
+    Parameters
+    ----------
+    paper : str or None
+        Keep the claims whose citation contains this (case-insensitive), e.g. ``"Che"``.
+    result : str or None
+        Keep the claims read from ``results/<result>.json``.
+
+    Returns
+    -------
+    list of Claim
+        In the order of :data:`CLAIMS`.
+    """
     return [c for c in CLAIMS if (paper is None or paper.lower() in c.paper.lower())
             and (result is None or c.result == result)]
 
 
 def get_claim(claim_id: str) -> Claim:
-    """The claim with this id (``KeyError`` listing the valid ids otherwise)."""
+    """Return the claim with this id.
+
+    Parameters
+    ----------
+    claim_id : str
+        ``paper/table/row/metric``.
+
+    Returns
+    -------
+    Claim
+        The claim.
+
+    Raises
+    ------
+    KeyError
+        For an unknown id (the message lists the valid ones).
+    """
     for c in CLAIMS:
         if c.id == claim_id:
             return c
@@ -46,7 +75,20 @@ def get_claim(claim_id: str) -> Claim:
 
 
 def lookup(data: dict[str, Any], key: str) -> Any:
-    """Value at dotted ``key`` in nested dict ``data`` (None when absent)."""
+    """Return the value at a dotted ``key`` in a nested dict.
+
+    Parameters
+    ----------
+    data : dict
+        Nested JSON-like dicts (a result's ``"data"``).
+    key : str
+        Dotted path, e.g. ``"table1.accuracy"``.
+
+    Returns
+    -------
+    object
+        The value, or None when a part of the path is absent.
+    """
     cur: Any = data
     for part in key.split("."):
         if not isinstance(cur, dict) or part not in cur:
@@ -56,14 +98,41 @@ def lookup(data: dict[str, Any], key: str) -> Any:
 
 
 def compare(claim: Claim, data: dict[str, Any] | None) -> dict[str, Any]:
-    """The claim with our value (from ``data``, a result's ``"data"``) and the difference."""
+    """Put our value beside a claim.
+
+    Parameters
+    ----------
+    claim : Claim
+        The paper's number.
+    data : dict or None
+        A result's ``"data"`` (None: not produced).
+
+    Returns
+    -------
+    dict
+        The claim's fields, ``ours`` (None when absent) and ``difference`` (ours − paper, None
+        unless ours is a number).
+    """
     ours = lookup(data, claim.key) if data is not None else None
     return {**asdict(claim), "ours": ours,
             "difference": (ours - claim.value) if isinstance(ours, (int, float)) else None}
 
 
 def claims_table(scale: str = "paper", paper: str | None = None) -> list[dict[str, Any]]:
-    """Every claim beside our value read from ``results/`` (``ours`` None when not produced)."""
+    """Put every claim beside our value read from ``results/``.
+
+    Parameters
+    ----------
+    scale : str
+        ``"paper"`` (``results/``) or ``"smoke"`` (``results/smoke/``).
+    paper : str or None
+        Only the claims of this paper (see :func:`claims`).
+
+    Returns
+    -------
+    list of dict
+        One :func:`compare` row per claim (``ours`` None when not produced).
+    """
     from cryo_companion.runs.results import load_result
 
     cache: dict[str, Any] = {}
@@ -77,16 +146,22 @@ def claims_table(scale: str = "paper", paper: str | None = None) -> list[dict[st
 
 
 def verdict(row: dict[str, Any], std: float | None = None, tol: float = 0.02) -> str:
-    """One sentence comparing our value with the paper's, computed from the numbers.
+    """Write one sentence comparing our value with the paper's, computed from the numbers.
 
     Parameters
     ----------
-    row : dict[str, Any]
+    row : dict
         A :func:`compare` row.
-    std : float | None, optional
+    std : float or None, optional
         Our standard deviation over seeds (widens the "agrees" band to 2 std).
     tol : float, optional
         Absolute difference below which we call the values in agreement.
+
+    Returns
+    -------
+    str
+        "ours ... agrees with / is higher than / is lower than the paper's ...", or that ours is
+        not produced yet.
     """
     ours = row["ours"]
     if ours is None:

@@ -70,12 +70,24 @@ class Item:
 
 
 def _allowed(rel: str) -> bool:
+    """Tell whether ``rel`` lies in an output folder and outside the excluded ones."""
     return (any(rel.startswith(d + "/") for d in OUTPUT_DIRS)
             and not any(rel.startswith(d + "/") for d in EXCLUDED))
 
 
 def kind_of(rel: str) -> str:
-    """Classify a packed path: ``log``, ``weights``, ``notebook`` or ``result``."""
+    """Classify a packed path.
+
+    Parameters
+    ----------
+    rel : str
+        The path relative to the repository root, ``/``-separated.
+
+    Returns
+    -------
+    str
+        ``"log"``, ``"weights"``, ``"notebook"`` or ``"result"``.
+    """
     if rel.startswith(LOG_PREFIX):
         return "log"
     if rel.startswith("results/weights/"):

@@ -55,6 +55,7 @@ JOBS = [
         "bench-train-cuda",
         (*_CLI, "bench", "train", "--device", "cuda", "--batch", "32", "--rounds", "2", "--save"),
         priority=40, after=("learn-cuda-tests",), structures=(),
-        guess_s=240, guess_source="4 group sizes x 3 modes x 2 rounds of a few dozen steps",
+        guess_s=480, guess_source="2 networks (dsrf3d, ssn3d) x 4 group sizes x 3 modes x 2 "
+                                  "rounds of a few dozen steps",
         description="training speed on CUDA -> results/bench_train.json (Table I projection)"),
 ]

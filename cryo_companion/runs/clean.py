@@ -29,10 +29,10 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import nbformat
 
@@ -53,6 +53,9 @@ __all__ = [
     "strip_progress",
     "strip_warnings",
 ]
+
+#: A notebook in nbformat 4 form: an ``nbformat.NotebookNode`` or the same JSON as dicts.
+Notebook: TypeAlias = "MutableMapping[str, Any]"
 
 #: More stream outputs than this in one chapter means it prints where it should display.
 MAX_STREAM_OUTPUTS = 10
@@ -335,7 +338,8 @@ def _clean_outputs(outputs: list[Any], root: str | os.PathLike | None,
     return cleaned
 
 
-def _hide_default_parameters(nb: Any) -> bool:
+def _hide_default_parameters(nb: Notebook) -> bool:
+    """Tag the default ``parameters`` cell ``remove-cell`` where papermill injected others."""
     cells = nb.get("cells", [])
     tags = [c.get("metadata", {}).get("tags", []) for c in cells]
     if not any("injected-parameters" in t for t in tags):
@@ -348,13 +352,13 @@ def _hide_default_parameters(nb: Any) -> bool:
     return changed
 
 
-def clean_notebook(nb: Any, *, root: str | os.PathLike | None = None) -> CleanReport:
+def clean_notebook(nb: Notebook, *, root: str | os.PathLike | None = None) -> CleanReport:
     """Clean an executed notebook in place (see the module's docstring for what changes).
 
     Parameters
     ----------
-    nb : nbformat.NotebookNode
-        The executed notebook (format 4), changed in place.
+    nb : Notebook
+        The executed notebook (format 4, an ``nbformat.NotebookNode``), changed in place.
     root : str or path-like, optional
         The repository root used to rewrite paths (default: this checkout's).
 
@@ -376,12 +380,13 @@ def clean_notebook(nb: Any, *, root: str | os.PathLike | None = None) -> CleanRe
     return report
 
 
-def _stream_text(out: Any) -> str:
+def _stream_text(out: Mapping[str, Any]) -> str:
+    """Return a stream output's text as one string."""
     return out["text"] if isinstance(out["text"], str) else "".join(out["text"])
 
 
-def _text_outputs(nb: Any) -> Iterable[tuple[int, str, str]]:
-    """``(cell index, kind, text)`` of every text output (streams and text MIME types)."""
+def _text_outputs(nb: Mapping[str, Any]) -> Iterable[tuple[int, str, str]]:
+    """Yield ``(cell index, kind, text)`` of every text output (streams and text MIME types)."""
     for i, cell in enumerate(nb.get("cells", [])):
         for out in cell.get("outputs", []) or []:
             if out.get("output_type") == "stream":
@@ -392,13 +397,13 @@ def _text_outputs(nb: Any) -> Iterable[tuple[int, str, str]]:
                     yield i, mime, value if isinstance(value, str) else "".join(value)
 
 
-def find_problems(nb: Any, *, max_streams: int = MAX_STREAM_OUTPUTS) -> list[str]:
+def find_problems(nb: Mapping[str, Any], *, max_streams: int = MAX_STREAM_OUTPUTS) -> list[str]:
     """List what must not be on a book page, one line per problem (empty list: clean).
 
     Parameters
     ----------
-    nb : nbformat.NotebookNode
-        An executed notebook.
+    nb : mapping
+        An executed notebook (format 4, an ``nbformat.NotebookNode``).
     max_streams : int
         Most stream outputs allowed in the notebook.
 
@@ -465,7 +470,7 @@ def clean_file(path: str | os.PathLike, *, root: str | os.PathLike | None = None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cryo_companion.runs.clean [--check] NOTEBOOK ...``.
+    """Run ``python -m cryo_companion.runs.clean [--check] NOTEBOOK ...``.
 
     Parameters
     ----------

@@ -346,7 +346,20 @@ def order_jobs(jobs: Iterable[Job]) -> list[Job]:
 
 
 def record_path(root: Path, name: str) -> Path:
-    """Return the path of job ``name``'s record, ``ROOT/results/jobs/NAME.json``."""
+    """Return the path of job ``name``'s record.
+
+    Parameters
+    ----------
+    root : Path
+        The repository root.
+    name : str
+        The job's name.
+
+    Returns
+    -------
+    Path
+        ``ROOT/results/jobs/NAME.json``.
+    """
     return root / RECORDS / f"{name}.json"
 
 
@@ -355,7 +368,20 @@ JobRecord = dict[str, Any]
 
 
 def load_record(root: Path, name: str) -> JobRecord | None:
-    """Return job ``name``'s last record, or None when it never ran (or cannot be read)."""
+    """Return job ``name``'s last record.
+
+    Parameters
+    ----------
+    root : Path
+        The repository root.
+    name : str
+        The job's name.
+
+    Returns
+    -------
+    JobRecord or None
+        The record, or None when the job never ran (or its record cannot be read).
+    """
     path = record_path(root, name)
     try:
         rec = json.loads(path.read_text())

@@ -23,9 +23,10 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any
 
 from cryo_companion._io import atomic_path
 from cryo_companion._progress import show_progress
@@ -38,11 +39,27 @@ __all__ = ["Chapter", "chapters", "execute_chapter", "is_current", "main", "pars
            "run_pipeline", "staleness"]
 
 META_KEY = "cryo_companion"
+#: Extra papermill parameters of one chapter (JSON-like values).
+Params = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class Chapter:
-    """One chapter: its name, paired source notebook and executed output."""
+    """One chapter: its name, paired source notebook and executed output.
+
+    Attributes
+    ----------
+    name : str
+        The chapter's name (``chapters/NAME`` in ``_toc.yml``).
+    source_py : Path
+        ``notebooks/NAME.py``, the source of truth.
+    source_ipynb : Path
+        ``notebooks/NAME.ipynb``, its pair.
+    output : Path
+        ``book/chapters/NAME.ipynb``, the executed notebook.
+    root : Path
+        The repository root.
+    """
 
     name: str
     source_py: Path
@@ -51,11 +68,24 @@ class Chapter:
     root: Path
 
     def source_sha256(self) -> str:
-        """SHA-256 of the jupytext ``.py`` source (the chapter's source of truth)."""
+        """Hash the jupytext ``.py`` source (the chapter's source of truth).
+
+        Returns
+        -------
+        str
+            The SHA-256 in hexadecimal.
+        """
         return hashlib.sha256(self.source_py.read_bytes()).hexdigest()
 
-    def recorded(self) -> dict | None:
-        """Return the ``cryo_companion`` metadata of the executed notebook (None if unreadable)."""
+    def recorded(self) -> dict[str, Any] | None:
+        """Return the ``cryo_companion`` metadata of the executed notebook.
+
+        Returns
+        -------
+        dict or None
+            What the notebook was made from (:func:`execute_chapter`), or None when it is
+            missing or unreadable.
+        """
         if not self.output.exists():
             return None
         try:
@@ -65,10 +95,15 @@ class Chapter:
         return meta if isinstance(meta, dict) else None
 
     def needs_gpu(self) -> bool:
-        """Whether the chapter refuses ``scale="paper"`` without a GPU.
+        """Tell whether the chapter refuses ``scale="paper"`` without a GPU.
 
         Read from the chapter's own declaration, the ``paper_needs_gpu=`` argument of its
-        :func:`cryo_companion.runs.runtime.setup` call (True when absent, as ``setup``'s default).
+        :func:`cryo_companion.runs.runtime.setup` call.
+
+        Returns
+        -------
+        bool
+            The declared value; True when absent, as ``setup``'s default.
         """
         for node in ast.walk(ast.parse(self.source_py.read_text(), filename=str(self.source_py))):
             if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setup"
@@ -80,7 +115,7 @@ class Chapter:
 
 
 def _toc_files(toc: Path) -> list[str]:
-    """File entries of a Jupyter Book ``_toc.yml``, in order (a minimal reader, no yaml dep)."""
+    """Return the file entries of a Jupyter Book ``_toc.yml`` in order (no yaml dependency)."""
     files = []
     for line in toc.read_text().splitlines():
         s = line.strip()
@@ -90,7 +125,23 @@ def _toc_files(toc: Path) -> list[str]:
 
 
 def chapters(root: Path | None = None) -> list[Chapter]:
-    """The notebook chapters of ``_toc.yml`` in order (entries with a ``notebooks/NAME.py``)."""
+    """List the notebook chapters of ``_toc.yml`` in order.
+
+    Parameters
+    ----------
+    root : Path or None
+        The repository root (default: this checkout's).
+
+    Returns
+    -------
+    list of Chapter
+        The ``chapters/NAME`` entries, each with its ``notebooks/NAME.py``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If an entry has no ``notebooks/NAME.py``.
+    """
     root = root or repo_root()
     out = []
     for entry in _toc_files(root / "_toc.yml"):
@@ -105,9 +156,9 @@ def chapters(root: Path | None = None) -> list[Chapter]:
     return out
 
 
-def staleness(ch: Chapter, scale: str, params: dict | None = None,
+def staleness(ch: Chapter, scale: str, params: Params | None = None,
               package: str | None = None) -> str | None:
-    """Why the executed notebook is not current, or None when it is.
+    """Say why the executed notebook is not current, or None when it is.
 
     Parameters
     ----------
@@ -147,20 +198,62 @@ def staleness(ch: Chapter, scale: str, params: dict | None = None,
     return None
 
 
-def is_current(ch: Chapter, scale: str, params: dict | None = None,
+def is_current(ch: Chapter, scale: str, params: Params | None = None,
                package: str | None = None) -> bool:
-    """Tell whether the executed notebook is current (see :func:`staleness`)."""
+    """Tell whether the executed notebook is current (see :func:`staleness`).
+
+    Parameters
+    ----------
+    ch : Chapter
+        The chapter.
+    scale : str
+        The scale it should have been made at.
+    params : dict or None
+        The extra papermill parameters it should have been made with.
+    package : str or None
+        The package hash to compare with (default: computed).
+
+    Returns
+    -------
+    bool
+        True when :func:`staleness` finds no reason.
+    """
     return staleness(ch, scale, params, package) is None
 
 
 def execute_chapter(ch: Chapter, scale: str, device: str, seed: int = 0,
-                    timeout_s: int | None = None, params: dict | None = None) -> float:
-    """Execute one chapter with papermill; returns its wall time in seconds.
+                    timeout_s: int | None = None, params: Params | None = None) -> float:
+    """Execute one chapter with papermill.
 
-    The source ``.ipynb`` is first synchronised from the ``.py`` (jupytext), then executed into a
-    temporary file, cleaned (:func:`cryo_companion.runs.clean.clean_notebook`: no progress
+    The source ``.ipynb`` is first synchronised from the ``.py`` (jupytext), then executed into
+    a temporary file, cleaned (:func:`cryo_companion.runs.clean.clean_notebook`: no progress
     frames, warnings or machine paths) and renamed onto ``book/chapters/NAME.ipynb`` only on
     success.
+
+    Parameters
+    ----------
+    ch : Chapter
+        The chapter.
+    scale : str
+        ``"smoke"`` or ``"paper"`` (the notebook's ``scale`` parameter).
+    device : str
+        The notebook's ``device`` parameter.
+    seed : int
+        The notebook's ``seed`` parameter.
+    timeout_s : int or None
+        Longest time a cell may run (None: no limit).
+    params : dict or None
+        Extra papermill parameters.
+
+    Returns
+    -------
+    float
+        The wall time in seconds.
+
+    Raises
+    ------
+    papermill.PapermillExecutionError
+        If a cell fails (the executed notebook is then left as it was).
     """
     import jupytext
     import nbformat
@@ -194,12 +287,40 @@ def execute_chapter(ch: Chapter, scale: str, device: str, seed: int = 0,
 
 def run_pipeline(scale: str = "paper", device: str = "cuda", *, only: Sequence[str] = (),
                  force: bool = False, seed: int = 0, root: Path | None = None,
-                 params: dict[str, dict] | None = None) -> dict[str, float | str]:
-    """Execute the chapters in order; returns ``{name: wall seconds | "skipped" | "failed"}``.
+                 params: dict[str, Params] | None = None) -> dict[str, float | str]:
+    """Execute the chapters in order, skipping the current ones.
 
     A failing chapter is reported and the pipeline stops (later chapters may depend on it).
-    ``params`` gives extra papermill parameters per chapter (``{"table1": {"iterations": 5000}}``);
-    they are recorded in the executed notebook and shown by the chapter.
+
+    Parameters
+    ----------
+    scale : str
+        ``"smoke"`` or ``"paper"``.
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    only : sequence of str
+        Chapter names to run (default: all).
+    force : bool
+        Re-execute current chapters too.
+    seed : int
+        The chapters' ``seed`` parameter.
+    root : Path or None
+        The repository root (default: this checkout's).
+    params : dict or None
+        Extra papermill parameters per chapter (``{"table1": {"iterations": 5000}}``); they are
+        recorded in the executed notebook and shown by the chapter.
+
+    Returns
+    -------
+    dict
+        ``{name: wall seconds | "skipped" | "failed"}``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown scale, device or chapter name.
+    FileNotFoundError
+        If a chapter of ``_toc.yml`` has no source.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; valid values: {', '.join(SCALES)}")
@@ -232,7 +353,7 @@ def run_pipeline(scale: str = "paper", device: str = "cuda", *, only: Sequence[s
     return report
 
 
-def parse_params(items: Sequence[str]) -> dict[str, dict]:
+def parse_params(items: Sequence[str]) -> dict[str, Params]:
     """Parse ``CHAPTER.NAME=VALUE`` items into ``{chapter: {name: value}}``.
 
     Parameters
@@ -251,7 +372,7 @@ def parse_params(items: Sequence[str]) -> dict[str, dict]:
     ValueError
         If an item is not of the form ``CHAPTER.NAME=VALUE``.
     """
-    params: dict[str, dict] = {}
+    params: dict[str, Params] = {}
     for item in items:
         key, sep, value = item.partition("=")
         chapter, dot, name = key.partition(".")
@@ -266,7 +387,18 @@ def parse_params(items: Sequence[str]) -> dict[str, dict]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m cryo_companion.runs.pipeline [--scale paper] [--device cuda] [--only NAME ...]``."""
+    """Run ``python -m cryo_companion.runs.pipeline [--scale S] [--device D] [--only NAME ...]``.
+
+    Parameters
+    ----------
+    argv : sequence of str or None
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success, 1 when a chapter failed, 2 for bad arguments.
+    """
     p = argparse.ArgumentParser(prog="python -m cryo_companion.runs.pipeline", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scale", default="paper", choices=SCALES)

@@ -13,8 +13,9 @@ import json
 import os
 import platform
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -26,12 +27,25 @@ __all__ = ["results_dir", "provenance", "save_result", "load_result", "load_all"
 
 
 def results_dir(scale: str = "paper") -> Path:
-    """Folder for results of ``scale``; ``CRYO_COMPANION_RESULTS`` overrides the root."""
+    """Return the folder for results of ``scale``.
+
+    Parameters
+    ----------
+    scale : str
+        ``"paper"`` (the root) or another scale (a subfolder of that name, e.g. ``smoke``).
+
+    Returns
+    -------
+    Path
+        ``$CRYO_COMPANION_RESULTS`` or ``results/`` at the repository root, plus ``scale``
+        unless it is ``"paper"``.
+    """
     root = Path(os.environ.get("CRYO_COMPANION_RESULTS", repo_root() / "results"))
     return root if scale == "paper" else root / scale
 
 
 def _versions() -> dict[str, str]:
+    """Return the versions of Python and the main libraries (those installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
     names = ["cryo_companion", "torch", "numpy", "scipy", "mrcfile", "matplotlib"]
@@ -45,7 +59,18 @@ def _versions() -> dict[str, str]:
 
 
 def device_name(device: torch.device) -> str:
-    """Human-readable name of a torch device (GPU model, or CPU model and core count)."""
+    """Name a torch device for people: the GPU model, or the CPU model and core count.
+
+    Parameters
+    ----------
+    device : torch.device
+        The device.
+
+    Returns
+    -------
+    str
+        E.g. ``"NVIDIA H200"`` or ``"CPU AMD EPYC 7B13 (2 cores)"``.
+    """
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     cpu = platform.processor() or platform.machine()
@@ -60,7 +85,23 @@ def device_name(device: torch.device) -> str:
 
 
 def provenance(run: Run, seeds: Sequence[int] | None = None, **extra: Any) -> dict[str, Any]:
-    """The provenance block of a result written by ``run``."""
+    """Make the provenance block of a result written by ``run``.
+
+    Parameters
+    ----------
+    run : Run
+        The run.
+    seeds : sequence of int or None
+        The seeds used (default: the run's seed).
+    **extra : Any
+        Further JSON-like entries.
+
+    Returns
+    -------
+    dict
+        Commit and dirty flag, package hash, device name, scale, seeds, wall time, versions,
+        host, program and the finishing time (UTC), then ``extra``.
+    """
     # $CRYO_COMPANION_COMMIT overrides the commit on a machine where the tree is a copy
     # without .git; dirty = tracked sources changed (outputs of earlier runs do not count)
     commit, dirty = git_state(repo_root())
@@ -82,7 +123,33 @@ def provenance(run: Run, seeds: Sequence[int] | None = None, **extra: Any) -> di
 
 def save_result(run: Run, data: dict[str, Any], *, name: str | None = None,
                 seeds: Sequence[int] | None = None, **extra: Any) -> Path:
-    """Write ``{"data": data, "provenance": ...}`` to ``results_dir(run.scale)/NAME.json``."""
+    """Write ``{"data": data, "provenance": ...}`` to ``results_dir(run.scale)/NAME.json``.
+
+    Parameters
+    ----------
+    run : Run
+        The run (its scale chooses the folder).
+    data : dict
+        The chapter's numbers (JSON-like; NaN is refused, write None).
+    name : str or None
+        The result's name (default: the chapter's).
+    seeds : sequence of int or None
+        The seeds used (default: the run's seed).
+    **extra : Any
+        Further provenance entries.
+
+    Returns
+    -------
+    Path
+        The file written (atomically).
+
+    Raises
+    ------
+    ValueError
+        If ``data`` holds NaN or infinity.
+    TypeError
+        If ``data`` holds an object JSON cannot represent.
+    """
     name = name or run.chapter
     path = results_dir(run.scale) / f"{name}.json"
     write_json(path, {"name": name, "data": data,
@@ -91,7 +158,20 @@ def save_result(run: Run, data: dict[str, Any], *, name: str | None = None,
 
 
 def load_result(name: str, scale: str = "paper") -> dict[str, Any] | None:
-    """The result ``name`` of ``scale``, or None when it has not been produced."""
+    """Read the result ``name`` of ``scale``.
+
+    Parameters
+    ----------
+    name : str
+        The result's name (``results/<name>.json``).
+    scale : str
+        ``"paper"`` or ``"smoke"``.
+
+    Returns
+    -------
+    dict or None
+        The file's content, or None when it has not been produced.
+    """
     path = results_dir(scale) / f"{name}.json"
     if not path.exists():
         return None
@@ -99,6 +179,17 @@ def load_result(name: str, scale: str = "paper") -> dict[str, Any] | None:
 
 
 def load_all(scale: str = "paper") -> dict[str, dict[str, Any]]:
-    """Every result of ``scale`` by name."""
+    """Read every result of ``scale``.
+
+    Parameters
+    ----------
+    scale : str
+        ``"paper"`` or ``"smoke"``.
+
+    Returns
+    -------
+    dict of str to dict
+        ``{name: content}``, sorted by name.
+    """
     d = results_dir(scale)
     return {p.stem: json.loads(p.read_text()) for p in sorted(d.glob("*.json"))}

@@ -10,6 +10,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -20,10 +21,26 @@ __all__ = ["DEVICES", "SCALES", "Run", "resolve_device", "setup", "tune_cpu_allo
 
 SCALES = ("smoke", "paper")
 
+_T = TypeVar("_T")
+
 
 @dataclass
 class Run:
-    """The resolved parameters of one chapter run (what provenance records)."""
+    """The resolved parameters of one chapter run (what provenance records).
+
+    Attributes
+    ----------
+    scale : str
+        ``"smoke"`` or ``"paper"``.
+    device : torch.device
+        The resolved device.
+    seed : int
+        Base seed of the run.
+    chapter : str
+        The chapter's name (results file name, provenance).
+    started : float
+        ``time.time()`` when the run was set up.
+    """
 
     scale: str
     device: torch.device
@@ -36,12 +53,36 @@ class Run:
         """True at the papers' scale."""
         return self.scale == "paper"
 
-    def pick(self, smoke, paper):
-        """Return the smoke- or paper-scale value of a size parameter."""
+    def pick(self, smoke: _T, paper: _T) -> _T:
+        """Return the smoke- or paper-scale value of a size parameter.
+
+        Parameters
+        ----------
+        smoke : object
+            The value at smoke scale.
+        paper : object
+            The value at the papers' scale.
+
+        Returns
+        -------
+        object
+            ``paper`` at paper scale, else ``smoke``.
+        """
         return paper if self.paper else smoke
 
     def generator(self, offset: int = 0) -> torch.Generator:
-        """A CPU torch generator seeded with ``seed + offset``."""
+        """Make a CPU torch generator seeded with ``seed + offset``.
+
+        Parameters
+        ----------
+        offset : int
+            Added to the run's seed (one offset per independent stream of a chapter).
+
+        Returns
+        -------
+        torch.Generator
+            A fresh CPU generator.
+        """
         return torch.Generator().manual_seed(self.seed + offset)
 
     @property
@@ -66,6 +107,19 @@ def setup(scale: str, device: str, seed: int, *, chapter: str,
         The chapter's name (results file name, provenance).
     paper_needs_gpu : bool, optional
         If True, ``scale="paper"`` without a GPU is refused.
+
+    Returns
+    -------
+    Run
+        The validated parameters, the device resolved.
+
+    Raises
+    ------
+    ValueError
+        For an unknown scale or device, or a seed that is not a non-negative integer.
+    RuntimeError
+        For CUDA asked for without a GPU, or a paper-scale run of a chapter that needs a GPU on
+        a machine without one.
     """
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; valid values: {', '.join(SCALES)}")

@@ -104,6 +104,7 @@ __all__ = [
     "load_crowded",
     "make_crowded",
     "pilot_config",
+    "pilot_tomograms",
     "save_crowded",
 ]
 
@@ -727,6 +728,53 @@ def calibrate_dose(config: CrowdedConfig, target_snr: float, *, pilot_xy: int | 
         dose = dose * (target_snr / m[-1]["snr"]) ** (1 / slope)
     raise CalibrationError(f"no dose within {rtol:.0%} of SNR {target_snr} after {max_steps} "
                            f"measurements: {cal.measurements}")
+
+
+def pilot_tomograms(config: CrowdedConfig, doses_e_A2: list[float], *,
+                    pilot_xy: int | None = None, device: torch.device | str | None = None,
+                    progress: bool = True) -> tuple[list[np.ndarray], int]:
+    """Reconstruct the pilot tomogram of ``config`` at several doses (for showing the noise).
+
+    The pilot's scene (:func:`pilot_config`: the data set's height, crowding and classes, its
+    own seeds) is packed once and imaged at each dose with the same imaging seed, as
+    :func:`calibrate_dose` images it: the same region, only the dose differs.
+
+    Parameters
+    ----------
+    config : CrowdedConfig
+        The data set.
+    doses_e_A2 : list of float
+        Total doses (e/Å²), each > 0.
+    pilot_xy : int or None
+        Lateral size of the pilot (:func:`pilot_config`).
+    device : torch.device or str or None
+        Compute device.
+    progress : bool
+        Progress bars on a terminal.
+
+    Returns
+    -------
+    tuple
+        The `(Z, Y, X)` float32 weighted back-projections (z-y-x, mass dark), one per dose,
+        and the number of complexes in the scene.
+    """
+    if not doses_e_A2 or not all(d > 0 and math.isfinite(d) for d in doses_e_A2):
+        raise ValueError(f"doses must be positive numbers, got {doses_e_A2}")
+    pilot = pilot_config(config, pilot_xy)
+    dev = device if isinstance(device, torch.device) else resolve_device(device or "auto")
+    names, templates, _ = _templates(pilot)
+    s_scene, s_noise = _seeds(pilot, 0)
+    scene = _scene(pilot, templates, names, torch.Generator().manual_seed(s_scene), dev,
+                   progress)
+    out = []
+    for dose in doses_e_A2:
+        imaging = replace(pilot, total_dose_e_A2=float(dose)).imaging()
+        series = simulate_tilt_series(scene.potential_V, scene.voxel_size_A, imaging,
+                                      torch.Generator().manual_seed(s_noise),
+                                      bin_factor=pilot.oversample, noise=True,
+                                      progress=progress)
+        out.append(reconstruct(series, pilot.tomogram_shape[0]).cpu().numpy())
+    return out, len(scene.particles)
 
 
 def ensure_calibration(config: CrowdedConfig, target_snr: float,

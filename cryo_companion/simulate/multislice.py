@@ -50,6 +50,7 @@ import torch
 from torch import Tensor
 
 from cryo_companion import optics
+from cryo_companion.devices import DeviceLike
 
 __all__ = [
     "fresnel_propagate",
@@ -63,7 +64,7 @@ __all__ = [
 
 
 def interaction_constant(voltage_kv: float) -> float:
-    """Electron interaction constant σ in rad / (V Å): phase = σ ∫ φ dz.
+    """Compute the electron interaction constant σ in rad / (V Å): phase = σ ∫ φ dz.
 
     Parameters
     ----------
@@ -81,9 +82,8 @@ def interaction_constant(voltage_kv: float) -> float:
     return 2 * math.pi * m * e * lam_m / (h * h) * 1e-10
 
 
-def wave_k2(shape_yx: Sequence[int], pixel_size_A: float, device: torch.device | str | None = None
-            ) -> Tensor:
-    """Squared spatial frequency ``k² = k_y² + k_x²`` (1/Å²) of a full 2-D FFT grid.
+def wave_k2(shape_yx: Sequence[int], pixel_size_A: float, device: DeviceLike = None) -> Tensor:
+    """Compute the squared spatial frequency ``k² = k_y² + k_x²`` (1/Å²) of a 2-D FFT grid.
 
     Parameters
     ----------
@@ -91,7 +91,7 @@ def wave_k2(shape_yx: Sequence[int], pixel_size_A: float, device: torch.device |
         Image shape ``(Y, X)``.
     pixel_size_A : float
         Pixel edge (Å).
-    device : torch.device or str or None
+    device : DeviceLike
         Where the grid lives.
 
     Returns
@@ -130,13 +130,14 @@ def fresnel_propagate(wave: Tensor, distance_A: float, k2: Tensor, wavelength_A:
 
 def _propagator(k2: Tensor, distance_A: float, wavelength_A: float,
                 dtype: torch.dtype = torch.complex64) -> Tensor:
+    """Return the Fresnel propagator ``exp(−iπλ d k²)`` on the grid ``k2``."""
     phase = (-math.pi * wavelength_A * float(distance_A)) * k2.to(torch.float64)
     return torch.polar(torch.ones_like(phase), phase).to(dtype)
 
 
 def transmission(projected_V_A: Tensor, voltage_kv: float, amplitude_contrast: float = 0.0
                  ) -> Tensor:
-    """Transmission function ``exp(σ v (i √(1 − A²) − A))`` of a slice.
+    """Compute the transmission function ``exp(σ v (i √(1 − A²) − A))`` of a slice.
 
     Parameters
     ----------
@@ -152,6 +153,11 @@ def transmission(projected_V_A: Tensor, voltage_kv: float, amplitude_contrast: f
     -------
     torch.Tensor
         Complex64 tensor of the input's shape.
+
+    Raises
+    ------
+    ValueError
+        If ``amplitude_contrast`` is outside [0, 1).
     """
     if not 0.0 <= amplitude_contrast < 1.0:
         raise ValueError(f"amplitude_contrast {amplitude_contrast} is outside [0, 1)")
@@ -163,7 +169,7 @@ def transmission(projected_V_A: Tensor, voltage_kv: float, amplitude_contrast: f
 def multislice_exit_wave(slabs_V_A: Tensor, heights_A: Sequence[float] | Tensor,
                          pixel_size_A: float, voltage_kv: float, amplitude_contrast: float = 0.0,
                          *, reference_height_A: float = 0.0) -> Tensor:
-    """Exit waves of a batch of specimens given as slices, referred to ``reference_height_A``.
+    """Propagate a plane wave through specimens given as slices, to ``reference_height_A``.
 
     Parameters
     ----------
@@ -191,6 +197,12 @@ def multislice_exit_wave(slabs_V_A: Tensor, heights_A: Sequence[float] | Tensor,
         ``(T, Y, X)`` complex64 exit waves. Slices holding only zeros (for every tilt of the
         batch) are skipped, their propagation merged with the next: exact, since the
         propagators compose.
+
+    Raises
+    ------
+    ValueError
+        If ``slabs_V_A`` is not 4-D, the number of heights differs from K, or
+        ``amplitude_contrast`` is outside [0, 1).
     """
     if slabs_V_A.ndim != 4:
         raise ValueError(f"slabs must be (T, K, Y, X), got shape {tuple(slabs_V_A.shape)}")
@@ -224,8 +236,8 @@ def multislice_exit_wave(slabs_V_A: Tensor, heights_A: Sequence[float] | Tensor,
 
 def lens_transfer(shape_yx: Sequence[int], pixel_size_A: float, defocus_um: Tensor | float,
                   cs_mm: float, voltage_kv: float, bfactor_A2: Tensor | float = 0.0,
-                  device: torch.device | str | None = None) -> Tensor:
-    """Wave transfer function ``exp(−i χ(k)) · exp(−B k² / 4)`` of the objective lens.
+                  device: DeviceLike = None) -> Tensor:
+    """Compute the wave transfer function ``exp(−i χ(k)) · exp(−B k² / 4)`` of the lens.
 
     Parameters
     ----------
@@ -241,13 +253,18 @@ def lens_transfer(shape_yx: Sequence[int], pixel_size_A: float, defocus_um: Tens
         Accelerating voltage (kV).
     bfactor_A2 : torch.Tensor or float
         ``(T,)`` or scalar B-factor of the envelope (Å², >= 0).
-    device : torch.device or str or None
+    device : DeviceLike
         Where the result lives.
 
     Returns
     -------
     torch.Tensor
         ``(T, Y, X)`` complex64 (``T = 1`` for scalar parameters), full FFT layout.
+
+    Raises
+    ------
+    ValueError
+        If ``bfactor_A2`` or ``cs_mm`` is negative.
     """
     dz = torch.as_tensor(defocus_um, dtype=torch.float64, device=device).reshape(-1, 1, 1)
     bf = torch.as_tensor(bfactor_A2, dtype=torch.float64, device=device).reshape(-1, 1, 1)
@@ -264,7 +281,7 @@ def lens_transfer(shape_yx: Sequence[int], pixel_size_A: float, defocus_um: Tens
 
 def image_intensity(exit_wave: Tensor, pixel_size_A: float, defocus_um: Tensor | float,
                     cs_mm: float, voltage_kv: float, bfactor_A2: Tensor | float = 0.0) -> Tensor:
-    """Image ``|F⁻¹{H · F{ψ_exit}}|²`` of exit waves through the objective lens.
+    """Image exit waves through the objective lens: ``|F⁻¹{H · F{ψ_exit}}|²``.
 
     Parameters
     ----------
@@ -272,14 +289,25 @@ def image_intensity(exit_wave: Tensor, pixel_size_A: float, defocus_um: Tensor |
         ``(T, Y, X)`` complex exit waves (:func:`multislice_exit_wave`).
     pixel_size_A : float
         Pixel edge (Å).
-    defocus_um, cs_mm, voltage_kv, bfactor_A2
-        Lens parameters, see :func:`lens_transfer` (``defocus_um``/``bfactor_A2`` per tilt or
-        scalar).
+    defocus_um : torch.Tensor or float
+        ``(T,)`` or scalar defocus (µm, negative = underfocus).
+    cs_mm : float
+        Spherical aberration (mm, >= 0).
+    voltage_kv : float
+        Accelerating voltage (kV).
+    bfactor_A2 : torch.Tensor or float
+        ``(T,)`` or scalar B-factor of the envelope (Å², >= 0).
 
     Returns
     -------
     torch.Tensor
         ``(T, Y, X)`` float32 intensity relative to the incident beam (1 for an empty specimen).
+
+    Raises
+    ------
+    ValueError
+        If ``exit_wave`` is not 3-D, or a lens parameter is out of range
+        (:func:`lens_transfer`).
     """
     if exit_wave.ndim != 3:
         raise ValueError(f"exit_wave must be (T, Y, X), got shape {tuple(exit_wave.shape)}")

@@ -37,8 +37,9 @@ recorded, so that the periodic FFTs of a wider field do not wrap around the reco
 Sign of the defocus gradient. A slab or slice at height ``t`` (positive towards the source) is
 imaged with the defocus ``Δf + t``: an underfocused (weakened) lens images a plane above the
 specimen, so higher slabs are *less* underfocused (the multislice path by its propagation, the
-projection path by its per-slab defocus; both tested in ``tests/test_multislice.py``). Until 2026-12-02 the projection path used
-``Δf − t`` (and the CTF's Cs term had the sign of an underfocus); ``Imaging(legacy_signs=True)``
+projection path by its per-slab defocus; both tested in ``tests/test_multislice.py``). Until
+2026-12-02 the projection path used ``Δf − t`` (and the CTF's Cs term had the sign of an
+underfocus); ``Imaging(legacy_signs=True)``
 keeps that image formation for the first frozen test domain only, so that it stays the data its
 committed results were measured on (the difference, ``2t``, is a few per cent of its defocus).
 
@@ -48,7 +49,8 @@ through it). A tilt θ turns the specimen so that the detector coordinate of a p
 ``u = x cos θ + z sin θ``; the projection at ``(y, u)`` is the line integral over the ray. Height
 ``t`` grows towards the electron source: a point higher by ``t`` is closer to the plane an
 underfocused lens images, i.e. less underfocused (defocus ``Δf + t``; negative defocus =
-underfocus, as in :mod:`cryo_companion.optics`). Output intensities keep the physical sign: mass appears **dark**.
+underfocus, as in :mod:`cryo_companion.optics`). Output intensities keep the physical sign: mass
+appears **dark**.
 """
 from __future__ import annotations
 
@@ -57,6 +59,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -135,6 +138,12 @@ class Imaging:
         slab at height ``t`` with ``Δf − t`` and takes the CTF's Cs term with the sign of an
         underfocus, as this package did until then (both wrong; see the module docstring). Only
         the first held-out test domain of Che et al., frozen with them, sets it.
+
+    Raises
+    ------
+    ValueError
+        On construction, for an unknown ``propagation`` or ``noise_model``, ``"snr"`` noise
+        without ``snr > 0``, an invalid tilt range, or a parameter out of its range.
     """
 
     tilt_min_deg: float = -60.0
@@ -159,6 +168,7 @@ class Imaging:
     legacy_signs: bool = False
 
     def __post_init__(self) -> None:
+        """Check every parameter (the tilt range with :func:`tilt_angles_deg`)."""
         if self.propagation not in PROPAGATIONS:
             raise ValueError(f"propagation {self.propagation!r}; valid: {', '.join(PROPAGATIONS)}")
         if self.noise_model not in NOISE_MODELS:
@@ -181,8 +191,14 @@ class Imaging:
         """The tilt angles (degrees, ascending)."""
         return tilt_angles_deg(self.tilt_min_deg, self.tilt_max_deg, self.tilt_step_deg)
 
-    def to_dict(self) -> dict:
-        """The parameters as a plain dict (JSON-ready)."""
+    def to_dict(self) -> dict[str, Any]:
+        """Return the parameters as a plain dict.
+
+        Returns
+        -------
+        dict
+            ``{field: value}``, JSON-ready.
+        """
         return asdict(self)
 
 
@@ -203,7 +219,7 @@ class TiltSeries:
     electrons_per_pixel : np.ndarray
         `(T,)` expected zero-loss electrons per detector pixel (sim sampling).
     pixel_size_A : float
-        Pixel size of ``images``.
+        Pixel size of ``images`` in Å.
     """
 
     images: Tensor
@@ -214,11 +230,28 @@ class TiltSeries:
     pixel_size_A: float
 
 
-def tilt_angles_deg(tilt_min_deg: float, tilt_max_deg: float, tilt_step_deg: float) -> np.ndarray:
-    """Tilt angles from ``tilt_min_deg`` to ``tilt_max_deg`` inclusive in steps of ``tilt_step_deg``.
+def tilt_angles_deg(tilt_min_deg: float, tilt_max_deg: float,
+                    tilt_step_deg: float) -> np.ndarray:
+    """List the tilt angles from ``tilt_min_deg`` to ``tilt_max_deg`` inclusive.
 
-    Raises ValueError for a range outside (−90°, 90°), an empty range or a step that does not
-    divide the range (−50..+70 in steps of 2° gives 61 tilts; in steps of 7° is refused).
+    Parameters
+    ----------
+    tilt_min_deg, tilt_max_deg : float
+        The first and last tilt in degrees, in (−90, 90).
+    tilt_step_deg : float
+        The step in degrees (> 0); it must divide the range (−50..+70 in steps of 2° gives 61
+        tilts; in steps of 7° is refused).
+
+    Returns
+    -------
+    np.ndarray
+        `(T,)` float64 angles in degrees, ascending.
+
+    Raises
+    ------
+    ValueError
+        For a range outside (−90°, 90°), an empty range, or a step that is not > 0 or does not
+        divide the range.
     """
     lo, hi, step = float(tilt_min_deg), float(tilt_max_deg), float(tilt_step_deg)
     if not (-90 < lo < 90 and -90 < hi < 90):
@@ -235,10 +268,20 @@ def tilt_angles_deg(tilt_min_deg: float, tilt_max_deg: float, tilt_step_deg: flo
 
 
 def dose_symmetric_order(tilts_deg: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Acquisition rank of each tilt in a dose-symmetric scheme (Hagen et al. 2017).
+    """Rank each tilt in the order of a dose-symmetric acquisition (Hagen et al. 2017).
 
     Tilts are taken from the one nearest 0° outwards, alternating sides (ties: positive first);
-    tilts beyond the shorter side's end follow in order. Returns (T,) ranks 0..T−1.
+    tilts beyond the shorter side's end follow in order.
+
+    Parameters
+    ----------
+    tilts_deg : sequence of float or np.ndarray
+        `(T,)` tilt angles in degrees.
+
+    Returns
+    -------
+    np.ndarray
+        `(T,)` int64 acquisition ranks 0..T−1.
     """
     t = np.asarray(tilts_deg, dtype=np.float64)
     key = np.lexsort((-np.sign(t), np.abs(t)))
@@ -247,12 +290,13 @@ def dose_symmetric_order(tilts_deg: Sequence[float] | np.ndarray) -> np.ndarray:
     return rank
 
 
-def _coords(n: int, device, dtype=torch.float32) -> Tensor:
+def _coords(n: int, device: DeviceLike, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Return the centred coordinates ``i − (n − 1) / 2`` of an axis of ``n`` voxels."""
     return torch.arange(n, device=device, dtype=dtype) - (n - 1) / 2
 
 
 def _ray_samples(Z: int, tilts_rad: Tensor) -> int:
-    """Samples per voxel of height so that the ray step is at most one voxel at every tilt."""
+    """Return the samples per voxel of height that keep the ray step <= 1 voxel at every tilt."""
     c = float(torch.cos(tilts_rad).abs().min())
     return max(1, math.ceil(1.0 / max(c, 1e-3)))
 
@@ -260,27 +304,34 @@ def _ray_samples(Z: int, tilts_rad: Tensor) -> int:
 def project_slabs(volume: Tensor, tilts_deg: Sequence[float] | np.ndarray | Tensor,
                   voxel_size_A: float = 1.0, slab_thickness_A: float | None = None, *,
                   width: int | None = None) -> tuple[Tensor, Tensor]:
-    """Line integrals through the tilted volume, split into slabs of beam height.
+    """Integrate along the rays through the tilted volume, split into slabs of beam height.
 
     Parameters
     ----------
     volume : Tensor
         `(Z, Y, X)` tensor (any unit, e.g. V); projected on its device.
-    tilts_deg : Sequence[float] | np.ndarray | Tensor
+    tilts_deg : sequence of float, np.ndarray or Tensor
         `(T,)` tilt angles in degrees, |θ| < 90.
     voxel_size_A : float, optional
         Voxel edge (Å); integrals are in unit·Å.
-    slab_thickness_A : float | None, optional
+    slab_thickness_A : float or None, optional
         Height of a slab (Å); None: one slab (a plain projection).
-    width : int | None, optional
+    width : int or None, optional
         Detector columns U, centred on the tilt axis (default X); a narrower detector than the
         volume sees the central columns, its rays still crossing the whole volume.
 
     Returns
     -------
-    tuple[Tensor, Tensor]
-        Slabs : (T, K, Y, U) integrals per slab. heights_A : (K,) height of each slab's centre (Å,
-        positive towards the source).
+    slabs : Tensor
+        `(T, K, Y, U)` float32 integrals per slab.
+    heights_A : Tensor
+        `(K,)` height of each slab's centre (Å, positive towards the source).
+
+    Raises
+    ------
+    ValueError
+        If ``volume`` is not 3-D, a tilt is outside (−90, 90), ``width`` < 1 or
+        ``slab_thickness_A`` is not > 0.
     """
     if volume.ndim != 3:
         raise ValueError(f"volume must be (Z, Y, X), got {tuple(volume.shape)}")
@@ -332,14 +383,48 @@ def project_slabs(volume: Tensor, tilts_deg: Sequence[float] | np.ndarray | Tens
     return out, heights
 
 
-def project(volume: Tensor, tilts_deg: Sequence[float] | np.ndarray | Tensor, voxel_size_A: float = 1.0) -> Tensor:
-    """Plain parallel-beam projections ``(T, Y, X)`` of a ``(Z, Y, X)`` volume (unit·Å)."""
+def project(volume: Tensor, tilts_deg: Sequence[float] | np.ndarray | Tensor,
+            voxel_size_A: float = 1.0) -> Tensor:
+    """Project a volume along parallel rays at each tilt.
+
+    Parameters
+    ----------
+    volume : Tensor
+        `(Z, Y, X)` volume (any unit).
+    tilts_deg : sequence of float, np.ndarray or Tensor
+        `(T,)` tilt angles in degrees, |θ| < 90.
+    voxel_size_A : float
+        Voxel edge in Å; integrals are in unit·Å.
+
+    Returns
+    -------
+    Tensor
+        `(T, Y, X)` float32 projections.
+
+    Raises
+    ------
+    ValueError
+        As :func:`project_slabs`.
+    """
     return project_slabs(volume, tilts_deg, voxel_size_A, None)[0][:, 0]
 
 
 def ramp_filter(n: int, device: DeviceLike = None) -> Tensor:
-    """Ram-Lak filter (R-weighting) for rows of ``n`` pixels, zero-padded to ``2n``: ``(n + 1,)``
-    rfft of the spatial kernel (Kak & Slaney eq. 3.61), so the DC term is right.
+    """Make the Ram-Lak filter (R-weighting) for rows of ``n`` pixels, zero-padded to ``2n``.
+
+    The rfft of the spatial kernel (Kak & Slaney eq. 3.61), so that the DC term is right.
+
+    Parameters
+    ----------
+    n : int
+        Pixels per row.
+    device : DeviceLike
+        Device of the result.
+
+    Returns
+    -------
+    Tensor
+        `(n + 1,)` float32 filter on the rfft grid of ``2n`` samples.
     """
     N = 2 * n
     idx = torch.arange(N, device=device, dtype=torch.float64)
@@ -351,15 +436,16 @@ def ramp_filter(n: int, device: DeviceLike = None) -> Tensor:
     return torch.fft.rfft(h).real.to(torch.float32)
 
 
-def backproject(projections: Tensor, tilts_deg: Sequence[float] | np.ndarray | Tensor, thickness: int) -> Tensor:
-    """Unfiltered back-projection (the transpose of :func:`project`, pixel-driven, linear).
+def backproject(projections: Tensor, tilts_deg: Sequence[float] | np.ndarray | Tensor,
+                thickness: int) -> Tensor:
+    """Back-project without filter (the transpose of :func:`project`, pixel-driven, linear).
 
     Parameters
     ----------
     projections : Tensor
         `(T, Y, U)` images.
-    tilts_deg : Sequence[float] | np.ndarray | Tensor
-        `(T,)` angles.
+    tilts_deg : sequence of float, np.ndarray or Tensor
+        `(T,)` angles in degrees.
     thickness : int
         Z, the number of voxels along the beam of the output.
 
@@ -367,6 +453,11 @@ def backproject(projections: Tensor, tilts_deg: Sequence[float] | np.ndarray | T
     -------
     Tensor
         `(Z, Y, U)` volume: ``Σ_θ p_θ(y, x cos θ + z sin θ)``.
+
+    Raises
+    ------
+    ValueError
+        If ``projections`` is not 3-D or the number of angles differs from T.
     """
     if projections.ndim != 3:
         raise ValueError(f"projections must be (T, Y, U), got {tuple(projections.shape)}")
@@ -393,13 +484,33 @@ def backproject(projections: Tensor, tilts_deg: Sequence[float] | np.ndarray | T
     return out
 
 
-def wbp(projections: Tensor, tilts_deg: Sequence[float] | np.ndarray | Tensor, thickness: int) -> Tensor:
-    """Weighted back-projection: Ram-Lak filter along u, back-project, × Δθ (radians).
+def wbp(projections: Tensor, tilts_deg: Sequence[float] | np.ndarray | Tensor,
+        thickness: int) -> Tensor:
+    """Reconstruct by weighted back-projection: Ram-Lak filter along u, back-project, × Δθ.
 
     For a full, finely sampled tilt range this inverts :func:`project` (the filtered
     back-projection formula ``f = ∫₀^π (p_θ * h)(x cos θ + z sin θ) dθ``); for a limited range
     it gives the missing-wedge-limited reconstruction. Projections in unit·voxel give a volume
-    in the unit. Returns (Z, Y, U).
+    in the unit.
+
+    Parameters
+    ----------
+    projections : Tensor
+        `(T, Y, U)` images.
+    tilts_deg : sequence of float, np.ndarray or Tensor
+        `(T,)` angles in degrees (Δθ in radians from their spacing; π for a single tilt).
+    thickness : int
+        Z, the number of voxels along the beam of the output.
+
+    Returns
+    -------
+    Tensor
+        `(Z, Y, U)` float32 volume.
+
+    Raises
+    ------
+    ValueError
+        As :func:`backproject`.
     """
     T, _, U = projections.shape
     tilts = np.asarray(tilts_deg, dtype=np.float64)
@@ -415,7 +526,25 @@ def wbp(projections: Tensor, tilts_deg: Sequence[float] | np.ndarray | Tensor, t
 
 
 def fourier_bin(images: Tensor, factor: int) -> Tensor:
-    """Bin ``(..., H, W)`` images by an integer factor by Fourier cropping (mean preserved)."""
+    """Bin images by an integer factor by Fourier cropping (mean preserved).
+
+    Parameters
+    ----------
+    images : Tensor
+        `(..., H, W)` real images.
+    factor : int
+        Binning factor (1: ``images`` itself); it must divide H and W.
+
+    Returns
+    -------
+    Tensor
+        `(..., H / factor, W / factor)` images.
+
+    Raises
+    ------
+    ValueError
+        If ``factor`` does not divide the image size.
+    """
     if factor == 1:
         return images
     H, W = images.shape[-2:]
@@ -428,13 +557,15 @@ def fourier_bin(images: Tensor, factor: int) -> Tensor:
     return torch.fft.irfft2(Fc, s=(h, w)) / (factor * factor)
 
 
-def _device_generator(generator: torch.Generator | None, device: torch.device) -> torch.Generator:
+def _device_generator(generator: torch.Generator | None,
+                      device: torch.device) -> torch.Generator:
+    """Make a generator on ``device`` seeded by one draw from ``generator``."""
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     return torch.Generator(device=device).manual_seed(seed)
 
 
 def snr_noise(image: Tensor, snr: float, ctf_full: Tensor, generator: torch.Generator) -> Tensor:
-    """Gaussian detector noise at a signal-to-noise ratio, half CTF-modulated, half white.
+    """Draw Gaussian detector noise at a signal-to-noise ratio, half CTF-modulated, half white.
 
     The noise model of the SHREC simulators (Gubins et al. 2020, Sec. 2.1: "CTF dependent noise
     and background noise"): the noise variance is ``var(image) / snr``, split equally between
@@ -457,6 +588,11 @@ def snr_noise(image: Tensor, snr: float, ctf_full: Tensor, generator: torch.Gene
     -------
     torch.Tensor
         ``(Y, X)`` float32 noise.
+
+    Raises
+    ------
+    ValueError
+        If ``snr`` is not > 0, the shapes differ or are not 2-D, or ``ctf_full`` is all zero.
     """
     if not snr > 0:
         raise ValueError(f"snr must be > 0, got {snr}")
@@ -474,6 +610,7 @@ def snr_noise(image: Tensor, snr: float, ctf_full: Tensor, generator: torch.Gene
 
 def _crop_centre(shape: tuple[int, int], detector_shape: Sequence[int] | None
                  ) -> tuple[slice, slice]:
+    """Return the ``(y, x)`` slices of a centred ``detector_shape`` in ``shape`` (all: None)."""
     if detector_shape is None:
         return slice(None), slice(None)
     (Y, X), (Yd, Xd) = shape, (int(detector_shape[0]), int(detector_shape[1]))
@@ -520,27 +657,23 @@ def simulate_tilt_series(potential_V: Tensor, voxel_size_A: float, imaging: Imag
     -------
     TiltSeries
         Images `(T, Yd / bin, Xd / bin)` of contrast (``intensity − 1``).
+
+    Raises
+    ------
+    ValueError
+        If ``field_margin_px`` is negative or given without ``detector_shape``, the detector
+        does not fit centred in the field with even margins, or ``bin_factor`` does not divide
+        the detector size.
     """
     dev = potential_V.device
-    Y, X = potential_V.shape[1:]
-    rows, width = slice(None), None
-    if field_margin_px is not None:
-        if detector_shape is None or int(field_margin_px) < 0:
-            raise ValueError("field_margin_px needs a detector_shape and must be >= 0")
-        Y = int(detector_shape[0]) + 2 * int(field_margin_px)
-        width = X = int(detector_shape[1]) + 2 * int(field_margin_px)
-        rows = _crop_centre((int(potential_V.shape[1]), int(potential_V.shape[2])),
-                            (Y, int(potential_V.shape[2])))[0]
-    cy, cx = _crop_centre((Y, X), detector_shape)
-    Yd, Xd = len(range(Y)[cy]), len(range(X)[cx])
-    if Yd % bin_factor or Xd % bin_factor:
-        raise ValueError(f"detector size {Yd}x{Xd} (y, x) is not divisible by bin_factor "
-                         f"{bin_factor}")
+    fld = _field(potential_V, detector_shape, field_margin_px, bin_factor)
+    Y, X, rows, width, cy, cx = fld.Y, fld.X, fld.rows, fld.width, fld.cy, fld.cx
+    Yd, Xd = fld.Yd, fld.Xd
     tilts = imaging.tilts_deg
     T = len(tilts)
     g = generator if generator is not None else torch.Generator().manual_seed(0)
-    dz = imaging.defocus_um + imaging.defocus_tilt_sd_um * torch.randn(T, generator=g,
-                                                                         dtype=torch.float64).numpy()
+    dz = imaging.defocus_um + imaging.defocus_tilt_sd_um * torch.randn(
+        T, generator=g, dtype=torch.float64).numpy()
     rank = dose_symmetric_order(tilts)
     dose_tilt = imaging.total_dose_e_A2 / T
     dose_before = rank * dose_tilt
@@ -568,34 +701,11 @@ def simulate_tilt_series(potential_V: Tensor, voxel_size_A: float, imaging: Imag
             intensity = image_intensity(wave, voxel_size_A, float(dz[i]), imaging.cs_mm,
                                         imaging.voltage_kv, b_i)[0]
         else:
-            keep = slabs[0].abs().amax(dim=(1, 2)) > 0                       # non-empty slabs
-            if not bool(keep.any()):
-                keep[0] = True
-            phase = slabs[0][keep] * sigma                                   # (K', Y, X) rad
-            Phi = torch.fft.rfft2(phase)
-            Phi[:, 0, 0] = 0  # a uniform phase shift has no contrast (ice slab: attenuation below)
-            # defocus of each slab: the tilt's defocus plus the slab's height (module docstring)
-            sign = -1.0 if imaging.legacy_signs else 1.0
-            dz_k = (torch.as_tensor(dz[i], dtype=torch.float32, device=dev)
-                    + sign * heights[keep] * 1e-4)
-            b = torch.full_like(dz_k, b_i)
-            c = optics._ctf(kmag, dz_k, imaging.cs_mm, voltage_kv=imaging.voltage_kv,
-                            amplitude_contrast=imaging.amplitude_contrast, bfactor_A2=b,
-                            cs_sign=sign)
-            contrast = torch.fft.irfft2(2 * (c * Phi).sum(0), s=(Y, X))      # weak phase
-            intensity = (1 + contrast).clamp_min(0)
+            intensity = _weak_phase_intensity(slabs[0], heights, dz[i], b_i, imaging, kmag,
+                                              sigma, (Y, X))
         intensity = intensity[cy, cx]
-        if noise and imaging.noise_model == "snr":
-            c_full = optics.ctf(optics.frequency_magnitude((Yd, Xd), voxel_size_A, dev),
-                                float(dz[i]), imaging.cs_mm, voltage_kv=imaging.voltage_kv,
-                                amplitude_contrast=imaging.amplitude_contrast, bfactor_A2=b_i)
-            img = intensity - 1
-            img = img + snr_noise(img, float(imaging.snr or 0.0), c_full, gdev)
-        elif noise:
-            counts = torch.poisson(intensity * float(electrons[i]), generator=gdev)
-            img = counts / float(electrons[i]) - 1
-        else:
-            img = intensity - 1
+        img = _record(intensity, imaging, noise, float(dz[i]), b_i, float(electrons[i]),
+                      voxel_size_A, gdev)
         if imaging.detector_mtf:
             img = torch.fft.irfft2(torch.fft.rfft2(img) * mtf, s=(Yd, Xd))     # detector
         out[i] = fourier_bin(img, bin_factor)
@@ -603,12 +713,97 @@ def simulate_tilt_series(potential_V: Tensor, voxel_size_A: float, imaging: Imag
                       electrons_per_pixel=electrons, pixel_size_A=voxel_size_A * bin_factor)
 
 
+@dataclass(frozen=True)
+class _Field:
+    """The simulated field, the rows of the volume it covers and the recorded detector part."""
+
+    Y: int
+    X: int
+    rows: slice
+    width: int | None
+    cy: slice
+    cx: slice
+    Yd: int
+    Xd: int
+
+
+def _field(potential_V: Tensor, detector_shape: Sequence[int] | None,
+           field_margin_px: int | None, bin_factor: int) -> _Field:
+    """Lay out the simulated field and the detector (see :func:`simulate_tilt_series`)."""
+    Y, X = potential_V.shape[1:]
+    rows, width = slice(None), None
+    if field_margin_px is not None:
+        if detector_shape is None or int(field_margin_px) < 0:
+            raise ValueError("field_margin_px needs a detector_shape and must be >= 0")
+        Y = int(detector_shape[0]) + 2 * int(field_margin_px)
+        width = X = int(detector_shape[1]) + 2 * int(field_margin_px)
+        rows = _crop_centre((int(potential_V.shape[1]), int(potential_V.shape[2])),
+                            (Y, int(potential_V.shape[2])))[0]
+    cy, cx = _crop_centre((Y, X), detector_shape)
+    Yd, Xd = len(range(Y)[cy]), len(range(X)[cx])
+    if Yd % bin_factor or Xd % bin_factor:
+        raise ValueError(f"detector size {Yd}x{Xd} (y, x) is not divisible by bin_factor "
+                         f"{bin_factor}")
+    return _Field(int(Y), int(X), rows, width, cy, cx, Yd, Xd)
+
+
+def _weak_phase_intensity(slabs: Tensor, heights: Tensor, dz_um: float, b_A2: float,
+                          imaging: Imaging, kmag: Tensor, sigma: float,
+                          shape: tuple[int, int]) -> Tensor:
+    """Image the `(K, Y, X)` slab integrals of one tilt as a weak phase object, per-slab defocus."""
+    dev = slabs.device
+    keep = slabs.abs().amax(dim=(1, 2)) > 0                                  # non-empty slabs
+    if not bool(keep.any()):
+        keep[0] = True
+    phase = slabs[keep] * sigma                                              # (K', Y, X) rad
+    Phi = torch.fft.rfft2(phase)
+    Phi[:, 0, 0] = 0  # a uniform phase shift has no contrast (ice slab: attenuation below)
+    # defocus of each slab: the tilt's defocus plus the slab's height (module docstring)
+    sign = -1.0 if imaging.legacy_signs else 1.0
+    dz_k = (torch.as_tensor(dz_um, dtype=torch.float32, device=dev)
+            + sign * heights[keep] * 1e-4)
+    b = torch.full_like(dz_k, b_A2)
+    c = optics._ctf(kmag, dz_k, imaging.cs_mm, voltage_kv=imaging.voltage_kv,
+                    amplitude_contrast=imaging.amplitude_contrast, bfactor_A2=b,
+                    cs_sign=sign)
+    contrast = torch.fft.irfft2(2 * (c * Phi).sum(0), s=shape)               # weak phase
+    return (1 + contrast).clamp_min(0)
+
+
+def _record(intensity: Tensor, imaging: Imaging, noise: bool, dz_um: float, b_A2: float,
+            electrons: float, voxel_size_A: float, gdev: torch.Generator) -> Tensor:
+    """Turn a recorded intensity into contrast: counted electrons, SNR noise or none."""
+    if noise and imaging.noise_model == "snr":
+        Yd, Xd = intensity.shape
+        c_full = optics.ctf(optics.frequency_magnitude((Yd, Xd), voxel_size_A, intensity.device),
+                            dz_um, imaging.cs_mm, voltage_kv=imaging.voltage_kv,
+                            amplitude_contrast=imaging.amplitude_contrast, bfactor_A2=b_A2)
+        img = intensity - 1
+        return img + snr_noise(img, float(imaging.snr or 0.0), c_full, gdev)
+    if noise:
+        counts = torch.poisson(intensity * electrons, generator=gdev)
+        return counts / electrons - 1
+    return intensity - 1
+
+
 def reconstruct(series: TiltSeries, thickness: int) -> Tensor:
-    """WBP reconstruction ``(thickness, Y, U)`` of a tilt series at its pixel size.
+    """Reconstruct a tilt series by weighted back-projection at its pixel size.
 
     The images are contrast (dimensionless); the tomogram is their R-weighted back-projection
     with the projections taken per voxel (pixel units), so a feature's value scales with its
     contrast per voxel of path.
+
+    Parameters
+    ----------
+    series : TiltSeries
+        The series.
+    thickness : int
+        Voxels along the beam of the tomogram.
+
+    Returns
+    -------
+    Tensor
+        `(thickness, Y, U)` float32 tomogram.
     """
     return wbp(series.images, series.tilts_deg, thickness)
 
@@ -630,6 +825,13 @@ def write_tilt_series(path: str | os.PathLike, series: TiltSeries) -> list[Path]
         tilts, pixel size ``series.pixel_size_A``) and the IMOD angle files, one tilt angle in
         degrees per line in the order of the stack's sections (``.rawtlt``: as acquired;
         ``.tlt``: after alignment, the same here since the geometry is known exactly).
+
+    Raises
+    ------
+    ValueError
+        If the images are not `(T, Y, X)` with one image per tilt angle.
+    MrcError
+        If the images hold NaN/inf or the pixel size is not > 0.
     """
     from cryo_companion._io import write_text
     from cryo_companion.mrc import write_mrc

@@ -1,6 +1,8 @@
-"""Realistic subtomograms from simulated tomograms: a scene (:mod:`.scene`) imaged as a tilt
-series and reconstructed (:mod:`.tiltseries`), then boxes cut around chosen targets with the
-masks of their targets only, and the SNR measured the way one measures it on real data.
+"""Realistic subtomograms from simulated tomograms.
+
+A scene (:mod:`.scene`) is imaged as a tilt series and reconstructed (:mod:`.tiltseries`), then
+boxes are cut around chosen targets with the masks of their targets only, and the SNR is
+measured the way one measures it on real data.
 
 Conventions: scene and tomogram volumes are z-y-x; particle centres are x-y-z in scene voxels;
 the scene is ``bin_factor`` times finer than the tomogram, with voxel centres at whole numbers
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -52,16 +54,48 @@ MODE_CONTRAST: dict[str, str] = {"ideal": "bright", "projection": "bright", "ctf
                                  "full": "dark"}
 
 
-def scene_to_tomogram_vox(c, bin_factor: int):
-    """Voxel coordinates on the (oversampled) scene grid -> on the tomogram grid (voxel centres
-    at whole numbers on both grids; works on floats and numpy arrays).
+_Coord = TypeVar("_Coord", float, np.ndarray)
+
+
+def scene_to_tomogram_vox(c: _Coord, bin_factor: int) -> _Coord:
+    """Map voxel coordinates on the (oversampled) scene grid to the tomogram grid.
+
+    Voxel centres are at whole numbers on both grids.
+
+    Parameters
+    ----------
+    c : float or np.ndarray
+        Coordinates in scene voxels (any shape, any axis order).
+    bin_factor : int
+        Scene voxels per tomogram voxel.
+
+    Returns
+    -------
+    float or np.ndarray
+        ``(c + 0.5) / bin_factor − 0.5``, tomogram voxels, of the kind of ``c``.
     """
     return (c + 0.5) / bin_factor - 0.5
 
-def load_templates(names_entries: Mapping[str, str], voxel_size_A: float) -> dict[str, Template]:
-    """Templates at ``voxel_size_A`` for {name: entry} (entries located by the structures layer).
 
-    Raises KeyError naming the entry when a structure cannot be found.
+def load_templates(names_entries: Mapping[str, str], voxel_size_A: float) -> dict[str, Template]:
+    """Make packing templates at ``voxel_size_A`` (entries located by the structures layer).
+
+    Parameters
+    ----------
+    names_entries : mapping of str to str
+        ``{class name: structure entry}``.
+    voxel_size_A : float
+        Voxel edge of the scene in Å.
+
+    Returns
+    -------
+    dict of str to Template
+        ``{class name: Template}``.
+
+    Raises
+    ------
+    KeyError
+        Naming the entry when a structure cannot be found.
     """
     from cryo_companion.structures.density import load_density
 
@@ -75,9 +109,38 @@ def load_templates(names_entries: Mapping[str, str], voxel_size_A: float) -> dic
         out[name] = make_template(name, d, voxel_size_A)
     return out
 
+
 def simulate_tomogram(scene: Scene, imaging: Imaging, bin_factor: int,
-                      generator: torch.Generator, *, progress: bool = False):
-    """Tilt series and WBP tomogram of a scene; returns (TiltSeries, tomogram (Z/b, Y/b, X/b))."""
+                      generator: torch.Generator, *,
+                      progress: bool = False) -> tuple[TiltSeries, torch.Tensor]:
+    """Image a scene as a tilt series and reconstruct it by weighted back-projection.
+
+    Parameters
+    ----------
+    scene : Scene
+        The scene; its potential is imaged on its device.
+    imaging : Imaging
+        Acquisition parameters.
+    bin_factor : int
+        Scene voxels per tomogram voxel along each axis.
+    generator : torch.Generator
+        CPU generator (defocus errors, noise).
+    progress : bool
+        Progress bar over tilts (on a terminal only).
+
+    Returns
+    -------
+    series : TiltSeries
+        The tilt series.
+    tomogram : torch.Tensor
+        `(Z / b, Y / b, X / b)` float32 reconstruction.
+
+    Raises
+    ------
+    ValueError
+        If ``bin_factor`` does not divide the scene's size (as
+        :func:`~cryo_companion.simulate.tiltseries.simulate_tilt_series`, and its height).
+    """
     series = simulate_tilt_series(scene.potential_V, scene.voxel_size_A, imaging, generator,
                                   bin_factor=bin_factor, progress=progress)
     Z = scene.potential_V.shape[0]
@@ -86,10 +149,11 @@ def simulate_tomogram(scene: Scene, imaging: Imaging, bin_factor: int,
     tomo = reconstruct(series, Z // bin_factor)
     return series, tomo
 
+
 def image_scene(scene: Scene, imaging: Imaging, bin_factor: int, generator: torch.Generator,
                 mode: str = "full", *, progress: bool = False
                 ) -> tuple[TiltSeries | None, torch.Tensor]:
-    """Tomogram of a scene in one of the :data:`IMAGING_MODES` (module docstring).
+    """Make the tomogram of a scene in one of the :data:`IMAGING_MODES` (module docstring).
 
     Parameters
     ----------
@@ -113,6 +177,11 @@ def image_scene(scene: Scene, imaging: Imaging, bin_factor: int, generator: torc
         ``(series, tomogram)``: the :class:`~cryo_companion.simulate.tiltseries.TiltSeries`
         (None for ``"ideal"`` and ``"projection"``) and the `(Z/b, Y/b, X/b)` float32
         tomogram; mass appears as :data:`MODE_CONTRAST` says.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``mode``, or a ``bin_factor`` < 1 or not dividing the scene's shape.
     """
     if mode not in IMAGING_MODES:
         raise ValueError(f"unknown imaging mode {mode!r}; valid: {', '.join(IMAGING_MODES)}")
@@ -135,7 +204,29 @@ def image_scene(scene: Scene, imaging: Imaging, bin_factor: int, generator: torc
 
 def membrane_targets(scene: Scene, box: int, bin_factor: int, n: int, spacing_vox: float,
                       generator: torch.Generator) -> list[tuple[int, tuple[float, float, float]]]:
-    """Points on membrane mid-planes (scene voxels, x-y-z) at least ``spacing_vox`` apart."""
+    """Draw points of the membranes at least ``spacing_vox`` apart, away from the borders.
+
+    Parameters
+    ----------
+    scene : Scene
+        The scene (its occupancy holds the membranes' envelopes).
+    box : int
+        Edge of the subtomograms to be cut (tomogram voxels): points keep half of it, plus one
+        tomogram voxel, from every border.
+    bin_factor : int
+        Scene voxels per tomogram voxel.
+    n : int
+        Number of points wanted (fewer when the membranes do not hold them).
+    spacing_vox : float
+        Smallest distance between two points (scene voxels).
+    generator : torch.Generator
+        CPU generator of the candidates' order.
+
+    Returns
+    -------
+    list of tuple
+        ``(particle index, (x, y, z) in scene voxels)`` per point.
+    """
     occ = scene.occupancy
     Z, Y, X = occ.shape
     mids = [i for i, p in enumerate(scene.particles) if p["kind"] in ("vesicle", "sheet")]
@@ -164,6 +255,7 @@ def membrane_targets(scene: Scene, box: int, bin_factor: int, n: int, spacing_vo
         if len(chosen) >= n:
             break
     return chosen
+
 
 def extract_targets(scene: Scene, tomogram: torch.Tensor,
                     targets: Sequence[tuple[int, tuple[float, float, float]]], box: int,
@@ -205,16 +297,39 @@ def extract_targets(scene: Scene, tomogram: torch.Tensor,
         offs.append((ct - (s + h))[::-1].copy())
     return torch.stack(vols), torch.stack(masks), np.array(offs, dtype=np.float64)
 
+
 def measure_snr(vols: torch.Tensor, labels: np.ndarray, eulers_deg: np.ndarray,
                 offsets: np.ndarray, class_names: list[str], pairs_per_class: int,
                 generator: torch.Generator) -> dict[str, Any]:
-    """SNR the way one measures it on real data (Che et al.'s baseline "measured the testing data").
+    """Measure the SNR the way one does on real data (Che et al.: "measured the testing data").
 
     Pairs of same-class subtomograms are aligned with their (here: known) poses — each is
     rotated back by its rotation and shifted by its sub-voxel offset — and the Frank & Al-Ali
     estimate ρ/(1−ρ) of the pair's correlation over the whole box is taken
     (:func:`cryo_companion.snr.snr_from_correlation`). Membranes have no pose and are left out.
-    Returns the median over all pairs and the per-class medians.
+
+    Parameters
+    ----------
+    vols : torch.Tensor
+        `(N, D, D, D)` subtomograms, z-y-x.
+    labels : np.ndarray
+        `(N,)` class index of each.
+    eulers_deg : np.ndarray
+        `(N, 3)` ZYZ Euler angles (φ, θ, ψ) in degrees of each particle's pose.
+    offsets : np.ndarray
+        `(N, 3)` x-y-z offset of each target centre from the box's centre voxel (voxels).
+    class_names : list of str
+        Names of the classes (``"membrane"`` is skipped).
+    pairs_per_class : int
+        Largest number of disjoint pairs per class.
+    generator : torch.Generator
+        CPU generator of the pairing.
+
+    Returns
+    -------
+    dict
+        ``per_class`` (median SNR per class), ``pairs`` (number of pairs), ``median`` and
+        ``mean`` over all pairs (None without pairs).
     """
     out: dict[str, Any] = {"per_class": {}, "pairs": 0}
     allv = []

@@ -38,11 +38,23 @@ _ORGANIC = ("C", "N", "O", "S", "P", "H")
 
 
 def guess_element(atom_name: str, resname: str = "") -> str:
-    """Element of a PDB atom from its 4-character name field, for files without columns 77-78.
+    """Guess the element of a PDB atom from its name field, for files without columns 77-78.
 
     PDB convention: names of one-letter elements start in column 14 (the field's second
     character), two-letter elements in column 13; a residue named like the atom (``CA``, ``ZN``)
     is an ion.
+
+    Parameters
+    ----------
+    atom_name : str
+        The 4-character atom name field (columns 13-16), spaces kept.
+    resname : str
+        The residue name (an ion residue names its element).
+
+    Returns
+    -------
+    str
+        The element symbol in upper case (``""`` for an empty name).
     """
     raw = atom_name.rstrip("\n")
     stripped = raw.strip().upper()

@@ -15,6 +15,7 @@ Every class keeps the paper's ID (``paper_id``) next to the entry we use (``entr
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 __all__ = ["CLASS_SETS", "ClassEntry", "ClassSet", "class_set", "substitution_table"]
@@ -30,7 +31,7 @@ class ClassEntry:
     ----------
     name : str
         Human-readable class name (the paper's).
-    paper_id : str | None
+    paper_id : str or None
         The PDB ID the paper used (None for procedural classes such as membrane).
     entry : str
         What :func:`~cryo_companion.structures.density.load_density` loads: an ID of
@@ -38,10 +39,15 @@ class ClassEntry:
     source : str
         ``"atoms"`` (PDB2VOL from the atomic model), ``"map"`` (the 10 Å map resampled) or
         ``"procedural"`` (:func:`~cryo_companion.structures.membrane.membrane_patch`).
-    substitute_reason : str | None, optional
+    substitute_reason : str or None, optional
         Why ``entry`` differs from ``paper_id`` (None when it does not).
-    mw_kda : float | None, optional
+    mw_kda : float or None, optional
         Molecular weight (kDa) as cited by the paper (SHREC 2020 Table 1), else None.
+
+    Raises
+    ------
+    ValueError
+        On construction, for a ``source`` that is not one of :data:`SOURCES`.
     """
 
     name: str
@@ -52,6 +58,7 @@ class ClassEntry:
     mw_kda: float | None = None
 
     def __post_init__(self) -> None:
+        """Check ``source``."""
         if self.source not in SOURCES:
             raise ValueError(f"source {self.source!r} of {self.name!r}; valid: {SOURCES}")
 
@@ -63,7 +70,17 @@ class ClassEntry:
 
 @dataclass(frozen=True)
 class ClassSet:
-    """A named, ordered list of classes (label ``i`` is ``classes[i]``)."""
+    """A named, ordered list of classes (label ``i`` is ``classes[i]``).
+
+    Attributes
+    ----------
+    name : str
+        The set's name (a key of :data:`CLASS_SETS`).
+    classes : list of ClassEntry
+        The classes in label order.
+    description : str
+        One line on where the set comes from.
+    """
 
     name: str
     classes: list[ClassEntry] = field(default_factory=list)
@@ -75,13 +92,31 @@ class ClassSet:
         return [c.name for c in self.classes]
 
     def __len__(self) -> int:
+        """Return the number of classes."""
         return len(self.classes)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[ClassEntry]:
+        """Iterate over the classes in label order."""
         return iter(self.classes)
 
     def index(self, name: str) -> int:
-        """Label of the class called ``name`` (or whose entry / paper ID is ``name``)."""
+        """Return the label of the class called ``name`` (or whose entry / paper ID it is).
+
+        Parameters
+        ----------
+        name : str
+            A class name, a structure entry or a paper ID.
+
+        Returns
+        -------
+        int
+            The label of the first class that matches.
+
+        Raises
+        ------
+        KeyError
+            If no class matches (the message lists the classes).
+        """
         for i, c in enumerate(self.classes):
             if name in (c.name, c.entry, c.paper_id):
                 return i
@@ -183,7 +218,23 @@ CLASS_SETS: dict[str, ClassSet] = {s.name: s for s in (_CHE, _SHREC, _LIU22)}
 
 
 def class_set(name: str) -> ClassSet:
-    """The class set called ``name``: ``"che2019"``, ``"shrec2020"`` or ``"liu22"``."""
+    """Return the class set called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        ``"che2019"``, ``"shrec2020"`` or ``"liu22"`` (case-insensitive).
+
+    Returns
+    -------
+    ClassSet
+        The set.
+
+    Raises
+    ------
+    KeyError
+        For an unknown name (the message lists the valid names).
+    """
     key = str(name).lower()
     if key not in CLASS_SETS:
         raise KeyError(f"unknown class set {name!r}; valid names: {', '.join(CLASS_SETS)}")
@@ -191,6 +242,23 @@ def class_set(name: str) -> ClassSet:
 
 
 def substitution_table(name: str) -> list[dict[str, str | None]]:
-    """Rows (class, paper ID, entry used, source, reason) of the substituted classes of a set."""
+    """List the substituted classes of a set.
+
+    Parameters
+    ----------
+    name : str
+        The class set (:func:`class_set`).
+
+    Returns
+    -------
+    list of dict
+        One row per substituted class: ``class``, ``paper_id``, ``entry`` (used), ``source``,
+        ``reason``.
+
+    Raises
+    ------
+    KeyError
+        For an unknown set name.
+    """
     return [{"class": c.name, "paper_id": c.paper_id, "entry": c.entry, "source": c.source,
              "reason": c.substitute_reason} for c in class_set(name).classes if c.substituted]

@@ -21,6 +21,7 @@ import torch
 from scipy import ndimage, special
 
 from cryo_companion._io import atomic_path
+from cryo_companion.devices import DeviceLike
 from cryo_companion.mrc import read_mrc
 from cryo_companion.structures.atoms import Atoms, read_atoms
 from cryo_companion.structures.gaussian import as_tensor, sigma_from_resolution, splat_gaussians
@@ -74,16 +75,39 @@ class BoxTooSmallError(ValueError):
 
 
 def box_centre(n: int) -> int:
-    """Index of the centre voxel of an axis of ``n`` voxels: ``n // 2`` (FFT convention)."""
+    """Return the index of the centre voxel of an axis (FFT convention).
+
+    Parameters
+    ----------
+    n : int
+        Number of voxels along the axis.
+
+    Returns
+    -------
+    int
+        ``n // 2``.
+    """
     return int(n) // 2
 
 
 def atom_masses_Da(atoms: Atoms, *, implicit_hydrogens: bool = True) -> np.ndarray:
-    """Masses (Da, shape (n,)) of the atoms, plus implicit hydrogens if the model has none.
+    """Return the masses of the atoms, plus implicit hydrogens if the model has none.
 
     With ``implicit_hydrogens`` and no H/D atoms in ``atoms``, each C, N, O, S carries the mean
     hydrogen mass of :data:`IMPLICIT_H`, so that X-ray/cryo-EM models weigh what the complex
     weighs (about 8 % more than the heavy atoms).
+
+    Parameters
+    ----------
+    atoms : Atoms
+        The model.
+    implicit_hydrogens : bool
+        Add the implicit hydrogens to models without H/D atoms.
+
+    Returns
+    -------
+    np.ndarray
+        `(n,)` float64 masses in Da.
     """
     m = atoms.mass_da
     if implicit_hydrogens and not np.isin(atoms.element, ["H", "D"]).any():
@@ -92,11 +116,23 @@ def atom_masses_Da(atoms: Atoms, *, implicit_hydrogens: bool = True) -> np.ndarr
 
 
 def default_resolution_A(voxel_size_A: float) -> float:
-    """Resolution used when none is given: twice the voxel size (the Nyquist limit)."""
+    """Return the resolution used when none is given: twice the voxel size (Nyquist).
+
+    Parameters
+    ----------
+    voxel_size_A : float
+        Voxel edge in Å.
+
+    Returns
+    -------
+    float
+        ``2 * voxel_size_A`` in Å.
+    """
     return 2.0 * float(voxel_size_A)
 
 
 def _check_common(voxel_size_A: float, box: int, resolution_A: float | None) -> float:
+    """Check the voxel size, box and resolution; return the resolution to use (Å)."""
     if not (isinstance(voxel_size_A, (int, float, np.floating)) and voxel_size_A > 0
             and math.isfinite(voxel_size_A)):
         raise ValueError(f"voxel size {voxel_size_A!r} Å must be a positive number")
@@ -116,7 +152,7 @@ def _needed_box(radius_vox: np.ndarray) -> int:
 
 
 def _lost_fraction(u: np.ndarray, mass: np.ndarray, s: float, box: int) -> float:
-    """Analytic fraction of Gaussian mass outside ``[-0.5, box - 0.5)`` on some axis."""
+    """Compute the fraction of Gaussian mass outside ``[-0.5, box - 0.5)`` on some axis."""
     c = 1.0 / (math.sqrt(2.0) * s)
     inside = np.prod(0.5 * (special.erf((box - 0.5 - u) * c) - special.erf((-0.5 - u) * c)),
                      axis=1)
@@ -126,8 +162,8 @@ def _lost_fraction(u: np.ndarray, mass: np.ndarray, s: float, box: int) -> float
 def atoms_to_density(atoms: Atoms, voxel_size_A: float, box: int,
                      resolution_A: float | None = None, *, grow_box: bool = False,
                      center: bool = True, implicit_hydrogens: bool = True,
-                     device: torch.device | str | None = None) -> np.ndarray:
-    """Mass density of an atomic model, PDB2VOL style (Che et al. 2019, Sec. III-A).
+                     device: DeviceLike = None) -> np.ndarray:
+    """Compute the mass density of an atomic model, PDB2VOL style (Che et al. 2019, III-A).
 
     Parameters
     ----------
@@ -137,26 +173,29 @@ def atoms_to_density(atoms: Atoms, voxel_size_A: float, box: int,
         Voxel edge (Å).
     box : int
         Edge of the cubic output (voxels).
-    resolution_A : float | None, optional
+    resolution_A : float or None, optional
         PDB2VOL resolution R (Å); each atom is a Gaussian of ``sigma = R / 2``. Default: ``2 *
         voxel_size_A``.
     grow_box : bool, optional
         If the molecule does not fit, return a larger (even) box instead of failing.
     center : bool, optional
-        Put the centre of mass on voxel ``box // 2`` (else keep file coordinates, origin at voxel
-        ``box // 2``).
+        Put the centre of mass on voxel ``box // 2`` (else keep file coordinates, origin at
+        voxel ``box // 2``).
     implicit_hydrogens : bool, optional
         Add hydrogen mass to heavy atoms (:func:`atom_masses_Da`).
-    device : torch.device | str | None, optional
+    device : DeviceLike, optional
         Torch device for the computation (default CPU).
 
     Returns
     -------
     np.ndarray
-        float32 (box, box, box), z-y-x, Da/Å³ (or larger with ``grow_box``).
+        `(box, box, box)` float32, z-y-x, Da/Å³ (or larger with ``grow_box``).
 
     Raises
     ------
+    ValueError
+        For a voxel size or resolution that is not a positive number, or a box that is not an
+        integer >= 4.
     BoxTooSmallError
         More than 0.5 % of the mass would fall outside the box (and ``grow_box`` is False);
         the message gives the box that fits.
@@ -184,7 +223,23 @@ def atoms_to_density(atoms: Atoms, voxel_size_A: float, box: int,
 
 
 def center_of_mass_vox(vol: np.ndarray) -> np.ndarray:
-    """Centre of mass (z, y, x) in voxel indices of a non-negative volume."""
+    """Compute the centre of mass of a non-negative volume.
+
+    Parameters
+    ----------
+    vol : np.ndarray
+        `(D, H, W)` non-negative volume, z-y-x.
+
+    Returns
+    -------
+    np.ndarray
+        `(3,)` float64 centre (z, y, x) in voxel indices.
+
+    Raises
+    ------
+    ValueError
+        If the volume has no positive mass.
+    """
     tot = float(vol.sum())
     if not tot > 0:
         raise ValueError("volume has no positive mass; cannot find its centre")
@@ -201,10 +256,30 @@ def resample_map(vol: np.ndarray, voxel_in_A: float, voxel_out_A: float,
     input point ``center_in_vox`` (default: the centre of mass, so the result is centred).
     ``sum * voxel³`` is the same before and after when the output covers the molecule.
 
+    Parameters
+    ----------
+    vol : np.ndarray
+        `(D, H, W)` density per Å³, z-y-x.
+    voxel_in_A : float
+        Voxel edge of ``vol`` in Å.
+    voxel_out_A : float
+        Voxel edge of the result in Å.
+    shape : tuple of int or None
+        Output shape ``(D, H, W)`` (default: the same physical extent).
+    center_in_vox : np.ndarray or None
+        `(3,)` input point (z, y, x, voxels) that lands on output voxel ``n // 2`` of each axis
+        (default: the centre of mass of the positive part).
+
     Returns
     -------
     np.ndarray
-        float32 of ``shape`` (default: the same physical extent), per Å³.
+        float32 of ``shape``, per Å³.
+
+    Raises
+    ------
+    ValueError
+        If ``vol`` is not 3-D, or the voxel sizes or shape are not valid (see
+        :func:`~cryo_companion.structures.maps.resample_volume`).
     """
     from cryo_companion.structures.maps import (  # maps imports box_centre from here
         center_of_mass,
@@ -223,13 +298,32 @@ def resample_map(vol: np.ndarray, voxel_in_A: float, voxel_out_A: float,
 
 def map_mass_Da(vol: np.ndarray, voxel_size_A: float, *, threshold_fraction: float = 0.5
                 ) -> float:
-    """Estimated molecular mass (Da) of a map from its enclosed volume.
+    """Estimate the molecular mass of a map from its enclosed volume.
 
     The molecule is taken as the voxels above ``threshold_fraction`` of a robust maximum (the
     99.9th percentile of the positive voxels), filled at 0.81 Da/Å³ (protein density). This is
     the usual volume-based estimate. The default threshold was chosen on the 10 Å maps of
     ``shared/structures`` that also have atomic models (the estimate over the models' mass has a
     median near 1, within about ±20 %; the structures chapter prints the table).
+
+    Parameters
+    ----------
+    vol : np.ndarray
+        `(D, H, W)` map (any positive scale).
+    voxel_size_A : float
+        Voxel edge of the map in Å.
+    threshold_fraction : float
+        Threshold as a fraction of the robust maximum.
+
+    Returns
+    -------
+    float
+        The estimated mass in Da.
+
+    Raises
+    ------
+    ValueError
+        If the map has no positive density.
     """
     pos = vol[vol > 0]
     if pos.size == 0:
@@ -245,6 +339,20 @@ def isolate_copy(vol: np.ndarray, n_copies: int, *, blur_vox: float = 2.0) -> np
     The map is blurred and thresholded at increasing levels until it falls apart into
     ``n_copies`` components of comparable mass; every voxel is then given to the nearest
     component (Euclidean distance transform), and the voxels of the heaviest component kept.
+
+    Parameters
+    ----------
+    vol : np.ndarray
+        `(D, H, W)` non-negative map.
+    n_copies : int
+        Number of copies in the map (1 or less: ``vol`` is returned as it is).
+    blur_vox : float
+        Standard deviation of the Gaussian blur in voxels.
+
+    Returns
+    -------
+    np.ndarray
+        `(D, H, W)` map, zero outside the kept copy's region.
 
     Raises
     ------
@@ -274,21 +382,51 @@ def map_to_density(vol: np.ndarray, map_voxel_A: float, voxel_size_A: float, box
                    resolution_A: float | None = None, *, mass_Da: float | None = None,
                    map_resolution_A: float | None = None, grow_box: bool = False,
                    n_copies: int = 1, name: str = "map") -> np.ndarray:
-    """A density map to a centred Da/Å³ volume at ``voxel_size_A`` in a ``box``³.
+    """Turn a density map into a centred Da/Å³ volume at ``voxel_size_A`` in a ``box``³.
 
     Negative values (background and noise of experimental maps) are set to zero after
-    subtracting the median of the map's outer shell (its solvent level). The map is scaled so that
-    its mass equals ``mass_Da`` (default: :func:`map_mass_Da`, the volume-based estimate),
+    subtracting the median of the map's outer shell (its solvent level). The map is scaled so
+    that its mass equals ``mass_Da`` (default: :func:`map_mass_Da`, the volume-based estimate),
     blurred to ``resolution_A`` (PDB2VOL convention ``sigma = R / 2``; the map is assumed to
     hold ``map_resolution_A``, default twice its voxel size), centred on its centre of mass and
-    resampled (:func:`resample_map`). A map holding ``n_copies`` of the complex is reduced to one
-    first (:func:`isolate_copy`).
+    resampled (:func:`resample_map`). A map holding ``n_copies`` of the complex is reduced to
+    one first (:func:`isolate_copy`).
+
+    Parameters
+    ----------
+    vol : np.ndarray
+        `(D, H, W)` map, z-y-x, any scale.
+    map_voxel_A : float
+        Voxel edge of the map in Å.
+    voxel_size_A : float
+        Voxel edge of the result in Å.
+    box : int
+        Edge of the cubic result (voxels, >= 4).
+    resolution_A : float or None
+        Target resolution in Å (default ``2 * voxel_size_A``).
+    mass_Da : float or None
+        Mass to scale the map to (default: :func:`map_mass_Da`).
+    map_resolution_A : float or None
+        Resolution the map holds in Å (default twice its voxel size).
+    grow_box : bool
+        Return a larger box instead of raising :class:`BoxTooSmallError`.
+    n_copies : int
+        Copies of the complex in the map; one is kept.
+    name : str
+        Name of the map in error messages.
+
+    Returns
+    -------
+    np.ndarray
+        `(box, box, box)` float32 (or larger with ``grow_box``), z-y-x, Da/Å³, non-negative.
 
     Raises
     ------
     ValueError
-        Non-finite values, no positive density, or the map does not fit (:class:`BoxTooSmallError`,
-        unless ``grow_box``).
+        Invalid voxel size, box or resolution, a map that is not 3-D, non-finite values, no
+        positive density, or copies that cannot be separated.
+    BoxTooSmallError
+        More than 0.5 % of the mass would fall outside the box (and ``grow_box`` is False).
     """
     res = _check_common(voxel_size_A, box, resolution_A)
     vol = np.asarray(vol, dtype=np.float64)
@@ -332,8 +470,26 @@ def map_to_density(vol: np.ndarray, map_voxel_A: float, voxel_size_A: float, box
 def fit_box(vol: np.ndarray, box: int, *, grow_box: bool = False) -> np.ndarray:
     """Pad (zeros) or crop a cubic volume about its centre voxel ``n // 2`` to ``box``.
 
-    Cropping that would cut more than 0.5 % of the (positive) mass raises
-    :class:`BoxTooSmallError` unless ``grow_box`` (then the volume is returned uncropped).
+    Parameters
+    ----------
+    vol : np.ndarray
+        `(n, n, n)` volume.
+    box : int
+        Edge of the result (voxels).
+    grow_box : bool
+        Where cropping would cut mass, return ``vol`` uncropped instead of raising.
+
+    Returns
+    -------
+    np.ndarray
+        `(box, box, box)` volume of ``vol``'s dtype (or ``vol`` itself, see ``grow_box``).
+
+    Raises
+    ------
+    ValueError
+        If ``vol`` is not a cubic 3-D volume.
+    BoxTooSmallError
+        If cropping would cut more than 0.5 % of the positive mass (and ``grow_box`` is False).
     """
     vol = np.asarray(vol)
     if vol.ndim != 3 or len(set(vol.shape)) != 1:
@@ -360,13 +516,35 @@ def fit_box(vol: np.ndarray, box: int, *, grow_box: bool = False) -> np.ndarray:
 
 # --------------------------------------------------------------------------- load + cache
 def _file_key(path: Path) -> str:
+    """Return a short hash of a file's path, size and modification time."""
     st = path.stat()
     return hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:12]
 
 
 def density_cache_path(entry: str, voxel_size_A: float, box: int, resolution_A: float,
                        source: str, file_key: str = "") -> Path:
-    """Cache file of a computed volume (under ``cache_dir()/volumes``)."""
+    """Return the cache file of a computed volume (under ``cache_dir()/volumes``).
+
+    Parameters
+    ----------
+    entry : str
+        Structure ID or path (its file name is used).
+    voxel_size_A : float
+        Voxel edge in Å.
+    box : int
+        Box edge in voxels.
+    resolution_A : float
+        Resolution in Å.
+    source : str
+        ``"atoms"`` or ``"map"``.
+    file_key : str
+        Extra key (a file's hash, a mass), appended when not empty.
+
+    Returns
+    -------
+    Path
+        ``cache_dir()/volumes/v{CACHE_VERSION}_....npy``.
+    """
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in Path(entry).name)[:40]
     key = f"v{CACHE_VERSION}_{safe}_{source}_{voxel_size_A:.4f}A_{box}_{resolution_A:.4f}A"
     if file_key:
@@ -377,43 +555,53 @@ def density_cache_path(entry: str, voxel_size_A: float, box: int, resolution_A: 
 def load_density(entry: str | os.PathLike, voxel_size_A: float, box: int,
                  resolution_A: float | None = None, *, source: str = "auto",
                  grow_box: bool = False, mass_Da: float | None = None,
-                 use_cache: bool = True, device: torch.device | str | None = None
-                 ) -> np.ndarray:
-    """Density of a structure by ID or file path, centred, at ``voxel_size_A`` in ``box``³.
+                 use_cache: bool = True, device: DeviceLike = None) -> np.ndarray:
+    """Load the density of a structure by ID or path, centred, at ``voxel_size_A`` in ``box``³.
 
     Parameters
     ----------
-    entry : str | os.PathLike
-        Structure ID (``"4v94"``, ``"mb_5gjv"``, ``"4v4r_30S"``) or a path to a PDB/mmCIF model or
-        an MRC map (plain or ``.gz``). Located by
+    entry : str or os.PathLike
+        Structure ID (``"4v94"``, ``"mb_5gjv"``, ``"4v4r_30S"``) or a path to a PDB/mmCIF model
+        or an MRC map (plain or ``.gz``). Located by
         :func:`~cryo_companion.structures.sources.find_structure`.
     voxel_size_A : float
         Voxel edge (Å); e.g. 13.68 (Che et al. 2019), 10 (SHREC 2020).
     box : int
         Output edge (voxels); e.g. 40.
-    resolution_A : float | None, optional
+    resolution_A : float or None, optional
         PDB2VOL resolution (Å), ``sigma = R / 2``; default ``2 * voxel_size_A``.
     source : str, optional
         ``"auto"`` (atomic model if there is one, else map), ``"atoms"`` or ``"map"``.
     grow_box : bool, optional
         Return a larger box instead of raising :class:`BoxTooSmallError`.
-    mass_Da : float | None, optional
+    mass_Da : float or None, optional
         Mass to scale a map to (default: the volume-based estimate; atoms carry theirs).
     use_cache : bool, optional
-        Read/write ``cache_dir()/volumes`` (keyed by entry, source, voxel size, box, resolution and,
-        for files, path/size/mtime).
-    device : torch.device | str | None, optional
+        Read/write ``cache_dir()/volumes`` (keyed by entry, source, voxel size, box, resolution
+        and, for files, path/size/mtime).
+    device : DeviceLike, optional
         Torch device for atoms -> density (default CPU).
 
     Returns
     -------
     np.ndarray
-        float32 (box, box, box), z-y-x, Da/Å³, centre of mass at voxel ``box // 2``.
+        `(box, box, box)` float32, z-y-x, Da/Å³, centre of mass at voxel ``box // 2``.
+
+    Raises
+    ------
+    ValueError
+        For ``"membrane"`` (procedural), an unknown ``source``, an invalid voxel size, box or
+        resolution, or a map that cannot be used (see :func:`map_to_density`).
+    StructureNotFoundError
+        If the structure is not found (see
+        :func:`~cryo_companion.structures.sources.find_structure`).
+    BoxTooSmallError
+        If the structure does not fit in ``box`` (and ``grow_box`` is False).
     """
     res = _check_common(voxel_size_A, box, resolution_A)
     if str(entry).lower() == "membrane":
-        raise ValueError("'membrane' is procedural: use "
-                         "cryo_companion.structures.membrane.membrane_patch(box, voxel_size_A, rng)")
+        raise ValueError("'membrane' is procedural: use cryo_companion.structures.membrane."
+                         "membrane_patch(box, voxel_size_A, rng)")
     if source not in ("auto", "atoms", "map"):
         raise ValueError(f"source={source!r}; valid values: auto, atoms, map")
     loc = find_structure(entry, kind=source)
@@ -450,16 +638,30 @@ def load_density(entry: str | os.PathLike, voxel_size_A: float, box: int,
 # --------------------------------------------------------------------------- summaries
 def structure_size(vol: np.ndarray, voxel_size_A: float, *, threshold_fraction: float = 0.1
                    ) -> dict[str, float]:
-    """Size of a centred density: diameter (nm), voxels occupied, mass (kDa).
+    """Measure a centred density: diameter (nm), voxels occupied, mass (kDa).
 
     The molecule is the set of voxels above ``threshold_fraction`` of the maximum; its
     diameter is twice the largest distance of those voxels from the centre of mass (plus one
     voxel), its mass the integral of the whole volume (Da/Å³ times voxel volume).
 
+    Parameters
+    ----------
+    vol : np.ndarray
+        `(D, H, W)` density in Da/Å³, z-y-x.
+    voxel_size_A : float
+        Voxel edge in Å.
+    threshold_fraction : float
+        Threshold as a fraction of the maximum.
+
     Returns
     -------
-    dict[str, float]
-        Dict with ``diameter_nm``, ``n_voxels``, ``mass_kda``.
+    dict of str to float
+        ``diameter_nm``, ``n_voxels``, ``mass_kda``.
+
+    Raises
+    ------
+    ValueError
+        If ``vol`` is not 3-D or has no positive density.
     """
     vol = np.asarray(vol, dtype=np.float64)
     if vol.ndim != 3 or not vol.max() > 0:
@@ -474,7 +676,18 @@ def structure_size(vol: np.ndarray, voxel_size_A: float, *, threshold_fraction: 
 
 
 def entries_with_atoms_and_map() -> list[str]:
-    """IDs that ``$CRYO_COMPANION_STRUCTURES`` holds both as atomic model and as 10 Å map."""
+    """List the IDs that ``$CRYO_COMPANION_STRUCTURES`` holds as atomic model and as 10 Å map.
+
+    Returns
+    -------
+    list of str
+        Sorted structure IDs.
+
+    Raises
+    ------
+    ValueError
+        If ``CRYO_COMPANION_STRUCTURES`` is not set.
+    """
     from cryo_companion.structures.sources import structures_dir
 
     root = structures_dir()
@@ -488,9 +701,26 @@ def entries_with_atoms_and_map() -> list[str]:
 def compare_atoms_to_map(entry: str, *, voxel_size_A: float = 10.0, box: int = 80,
                          resolution_A: float = 20.0, use_cache: bool = True
                          ) -> dict[str, float]:
-    """Pearson r between the density from the atoms and from the map of ``entry`` (both centred).
+    """Compare the densities of ``entry`` from its atoms and from its map (both centred).
 
-    Also returns the masses (kDa) of both (the map's from :func:`map_mass_Da`).
+    Parameters
+    ----------
+    entry : str
+        A structure ID with both an atomic model and a map.
+    voxel_size_A : float
+        Voxel edge in Å.
+    box : int
+        Box edge in voxels.
+    resolution_A : float
+        Resolution of both densities in Å.
+    use_cache : bool
+        Read/write the disk cache of :func:`load_density`.
+
+    Returns
+    -------
+    dict of str to float
+        ``r`` (Pearson correlation of the two volumes), ``mass_atoms_kda`` and ``mass_map_kda``
+        (the map's from :func:`map_mass_Da`).
     """
     a = load_density(entry, voxel_size_A, box, resolution_A, source="atoms", use_cache=use_cache)
     m = load_density(entry, voxel_size_A, box, resolution_A, source="map", use_cache=use_cache)

@@ -21,6 +21,8 @@ import math
 import numpy as np
 import torch
 
+from cryo_companion.devices import DeviceLike
+
 __all__ = ["SITUS_SIGMA_PER_RESOLUTION", "sigma_from_resolution", "splat_gaussians"]
 
 #: Situs/PDB2VOL convention: resolution = 2 sigma.
@@ -30,14 +32,31 @@ _MAX_WINDOW = 11  # widest per-atom window (voxels per axis) for the direct meth
 
 
 def sigma_from_resolution(resolution_A: float) -> float:
-    """Gaussian standard deviation (Å) for a resolution (Å): PDB2VOL's ``sigma = R / 2``."""
+    """Return the Gaussian standard deviation for a resolution: PDB2VOL's ``sigma = R / 2``.
+
+    Parameters
+    ----------
+    resolution_A : float
+        Resolution R in Å (> 0).
+
+    Returns
+    -------
+    float
+        Sigma in Å.
+
+    Raises
+    ------
+    ValueError
+        If ``resolution_A`` is not a positive finite number.
+    """
     if not (resolution_A > 0 and math.isfinite(resolution_A)):
         raise ValueError(f"resolution {resolution_A} Å must be a positive finite number")
     return SITUS_SIGMA_PER_RESOLUTION * float(resolution_A)
 
 
-def _window_weights(u: torch.Tensor, s: float, half: int, box: int):
-    """1-D voxel-integrated Gaussian weights around positions ``u`` (voxel units).
+def _window_weights(u: torch.Tensor, s: float, half: int,
+                    box: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Compute 1-D voxel-integrated Gaussian weights around positions ``u`` (voxel units).
 
     Returns indices (N, W) and weights (N, W) with W = 2*half + 1.
     """
@@ -53,15 +72,15 @@ def _window_weights(u: torch.Tensor, s: float, half: int, box: int):
 
 def splat_gaussians(pos_vox: torch.Tensor, mass: torch.Tensor, box: int,
                     sigma_vox: float, *, chunk_values: int = 1 << 20) -> torch.Tensor:
-    """Sum of mass-weighted, voxel-integrated 3-D Gaussians on a cubic grid.
+    """Sum mass-weighted, voxel-integrated 3-D Gaussians on a cubic grid.
 
     Parameters
     ----------
     pos_vox : torch.Tensor
-        (N, 3) atom positions in voxel units, columns (z, y, x); voxel ``k`` covers
+        `(N, 3)` atom positions in voxel units, columns (z, y, x); voxel ``k`` covers
         ``[k - 0.5, k + 0.5)``.
     mass : torch.Tensor
-        (N,) weights (Da).
+        `(N,)` weights (Da).
     box : int
         Edge of the output grid (voxels).
     sigma_vox : float
@@ -72,8 +91,13 @@ def splat_gaussians(pos_vox: torch.Tensor, mass: torch.Tensor, box: int,
     Returns
     -------
     torch.Tensor
-        (box, box, box) mass per voxel (same units as ``mass``), dtype of ``pos_vox``; weight
+        `(box, box, box)` mass per voxel (same units as ``mass``), dtype of ``pos_vox``; weight
         falling outside the grid is lost.
+
+    Raises
+    ------
+    ValueError
+        If ``sigma_vox`` is not > 0.
     """
     if sigma_vox <= 0:
         raise ValueError(f"sigma {sigma_vox} voxels must be > 0")
@@ -97,7 +121,7 @@ def splat_gaussians(pos_vox: torch.Tensor, mass: torch.Tensor, box: int,
 
 def _splat_fourier(pos_vox: torch.Tensor, mass: torch.Tensor, box: int,
                    sigma_vox: float) -> torch.Tensor:
-    """Cloud-in-cell spreading, then a Gaussian blur in Fourier space (wide kernels).
+    """Spread by cloud-in-cell, then blur by a Gaussian in Fourier space (wide kernels).
 
     Linear (CIC) spreading itself blurs by a variance of 1/6 voxel² per axis and integrating over
     a voxel by 1/12; the Fourier Gaussian supplies the rest, so the total variance is
@@ -126,7 +150,22 @@ def _splat_fourier(pos_vox: torch.Tensor, mass: torch.Tensor, box: int,
     return torch.fft.irfftn(ft, s=(box, box, box))
 
 
-def as_tensor(x: np.ndarray, device: torch.device | str | None = None,
+def as_tensor(x: np.ndarray, device: DeviceLike = None,
               dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Numpy -> torch on ``device`` (CPU by default)."""
+    """Convert a numpy array to a contiguous torch tensor on ``device``.
+
+    Parameters
+    ----------
+    x : np.ndarray
+        The array.
+    device : DeviceLike
+        Device of the result (None: the CPU).
+    dtype : torch.dtype
+        Dtype of the result.
+
+    Returns
+    -------
+    torch.Tensor
+        The values of ``x``.
+    """
     return torch.as_tensor(np.ascontiguousarray(x), dtype=dtype, device=device)

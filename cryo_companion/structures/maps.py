@@ -28,6 +28,25 @@ def subtract_background(volume: np.ndarray | torch.Tensor, shell: int = 2,
 
     Maps come with different baselines (0 outside the molecule, FFT ringing of +-1e-15, or a
     zero-mean normalisation); a non-negative, zero-background map has a well-defined mass.
+
+    Parameters
+    ----------
+    volume : np.ndarray or torch.Tensor
+        `(z, y, x)` map.
+    shell : int
+        Thickness of the outer shell in voxels (at most a quarter of the smallest edge).
+    clip : bool
+        Set negative values to zero afterwards.
+
+    Returns
+    -------
+    torch.Tensor
+        `(z, y, x)` float64 map, on ``volume``'s device.
+
+    Raises
+    ------
+    ValueError
+        If ``volume`` is not 3-D or holds NaN/inf.
     """
     v = torch.as_tensor(np.asarray(volume) if not torch.is_tensor(volume) else volume,
                         dtype=torch.float64)
@@ -43,7 +62,23 @@ def subtract_background(volume: np.ndarray | torch.Tensor, shell: int = 2,
 
 
 def center_of_mass(volume: torch.Tensor) -> torch.Tensor:
-    """Centre of mass (z, y, x) in voxel indices of a non-negative volume."""
+    """Compute the centre of mass of a non-negative volume.
+
+    Parameters
+    ----------
+    volume : torch.Tensor
+        `(z, y, x)` non-negative volume.
+
+    Returns
+    -------
+    torch.Tensor
+        `(3,)` float64 centre (z, y, x) in voxel indices, on ``volume``'s device.
+
+    Raises
+    ------
+    ValueError
+        If the volume has no positive mass.
+    """
     v = volume.to(torch.float64)
     total = v.sum()
     if not total > 0:
@@ -52,7 +87,8 @@ def center_of_mass(volume: torch.Tensor) -> torch.Tensor:
     for ax in range(3):
         other = tuple(a for a in range(3) if a != ax)
         prof = v.sum(dim=other)
-        out.append((prof * torch.arange(v.shape[ax], dtype=v.dtype, device=v.device)).sum() / total)
+        idx = torch.arange(v.shape[ax], dtype=v.dtype, device=v.device)
+        out.append((prof * idx).sum() / total)
     return torch.stack(out)
 
 
@@ -60,7 +96,7 @@ _TAPER_START = 0.8  # anti-alias roll-off starts at this fraction of the new Nyq
 
 
 def _interp_matrix(n_in: int, positions: torch.Tensor, cutoff: float) -> torch.Tensor:
-    """(m, n_in) matrix evaluating the periodic band-limited interpolant at ``positions``.
+    """Make the (m, n_in) matrix evaluating the periodic band-limited interpolant at positions.
 
     ``positions`` are in input voxel indices. With ``cutoff`` = 0.5 cycles per input voxel all
     frequencies are kept (the Nyquist term of even ``n_in`` with half weight on each of +-N/2):
@@ -93,41 +129,40 @@ def _interp_matrix(n_in: int, positions: torch.Tensor, cutoff: float) -> torch.T
 
 def resample_volume(volume: torch.Tensor | np.ndarray, voxel_size_A: float,
                     new_voxel_size_A: float, *, shape: Sequence[int] | None = None,
-                    center_zyx: Sequence[float] | torch.Tensor | None = None,
+                    center_zyx: Sequence[float] | np.ndarray | torch.Tensor | None = None,
                     pad: int = 2, renormalize: bool = True) -> torch.Tensor:
     """Resample a (z, y, x) volume of mass per voxel to a new voxel size, conserving mass.
 
     Parameters
     ----------
-    volume : torch.Tensor | np.ndarray
+    volume : torch.Tensor or np.ndarray
         `(z, y, x)` values (mass per voxel, zero background).
     voxel_size_A, new_voxel_size_A : float
         Voxel edges in Å, before and after.
-    shape : Sequence[int] | None, optional
+    shape : sequence of int or None, optional
         Output shape; default: the physical extent of the input at the new voxel size.
-    center_zyx : Sequence[float] | torch.Tensor | None, optional
-        Input point (voxel indices, may be fractional) placed at output voxel ``n // 2``; default:
-        the input's voxel ``n // 2`` (no shift). Pass :func:`center_of_mass` to centre the map.
+    center_zyx : sequence of float, np.ndarray, torch.Tensor or None, optional
+        Input point (voxel indices, may be fractional) placed at output voxel ``n // 2``;
+        default: the input's voxel ``n // 2`` (no shift). Pass :func:`center_of_mass` to centre
+        the map.
     pad : int, optional
         Zero voxels added around the input so that nothing wraps around.
     renormalize : bool, optional
-        Rescale the output so its sum equals the input's exactly (the interpolation alone conserves
-        it to a fraction of a percent when the output covers the molecule).
+        Rescale the output so its sum equals the input's exactly (the interpolation alone
+        conserves it to a fraction of a percent when the output covers the molecule).
 
     Returns
     -------
     torch.Tensor
         float64, the resampled volume; its sum equals the input's (when the output covers it).
+
+    Raises
+    ------
+    ValueError
+        For a voxel size that is not a positive number, a volume that is not 3-D or holds
+        NaN/inf, or a ``shape`` that is not 3 positive integers.
     """
-    for nm, val in (("voxel_size_A", voxel_size_A), ("new_voxel_size_A", new_voxel_size_A)):
-        if not (val > 0 and math.isfinite(val)):
-            raise ValueError(f"{nm} must be a positive number, got {val!r}")
-    v = torch.as_tensor(volume if torch.is_tensor(volume) else np.asarray(volume))
-    v = v.to(torch.float64)
-    if v.ndim != 3:
-        raise ValueError(f"expected a (z, y, x) volume, got shape {tuple(v.shape)}")
-    if not torch.isfinite(v).all():
-        raise ValueError("volume contains NaN/inf values")
+    v = _checked_volume(volume, voxel_size_A, new_voxel_size_A)
     ratio = new_voxel_size_A / voxel_size_A  # input voxels per output voxel
     if center_zyx is None:
         center = torch.tensor([float(box_centre(n)) for n in v.shape], dtype=torch.float64)
@@ -161,6 +196,21 @@ def resample_volume(volume: torch.Tensor | np.ndarray, voxel_size_A: float,
     return _crop_centered(out, shape)
 
 
+def _checked_volume(volume: torch.Tensor | np.ndarray, voxel_size_A: float,
+                    new_voxel_size_A: float) -> torch.Tensor:
+    """Check the voxel sizes and the volume; return the volume as float64."""
+    for nm, val in (("voxel_size_A", voxel_size_A), ("new_voxel_size_A", new_voxel_size_A)):
+        if not (val > 0 and math.isfinite(val)):
+            raise ValueError(f"{nm} must be a positive number, got {val!r}")
+    v = torch.as_tensor(volume if torch.is_tensor(volume) else np.asarray(volume))
+    v = v.to(torch.float64)
+    if v.ndim != 3:
+        raise ValueError(f"expected a (z, y, x) volume, got shape {tuple(v.shape)}")
+    if not torch.isfinite(v).all():
+        raise ValueError("volume contains NaN/inf values")
+    return v
+
+
 def _crop_centered(v: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     """Crop or zero-pad each axis so that voxel ``n // 2`` stays the centre voxel."""
     out = v
@@ -180,7 +230,23 @@ def _crop_centered(v: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
 
 
 def pearson_r(a: torch.Tensor | np.ndarray, b: torch.Tensor | np.ndarray) -> float:
-    """Pearson correlation of two equally shaped arrays."""
+    """Compute the Pearson correlation of two equally shaped arrays.
+
+    Parameters
+    ----------
+    a, b : torch.Tensor or np.ndarray
+        Arrays of one shape.
+
+    Returns
+    -------
+    float
+        The correlation coefficient in [-1, 1].
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or an array is constant.
+    """
     x = torch.as_tensor(np.asarray(a) if not torch.is_tensor(a) else a, dtype=torch.float64)
     y = torch.as_tensor(np.asarray(b) if not torch.is_tensor(b) else b, dtype=torch.float64)
     if x.shape != y.shape:

@@ -1,4 +1,6 @@
-"""Where structures come from, in this order:
+"""Where structures come from.
+
+In this order:
 
 1. a path the caller gives (an atomic model or an MRC map);
 2. the folder named by ``$CRYO_COMPANION_STRUCTURES``, laid out like ``shared/structures``:
@@ -80,30 +82,65 @@ class StructureSource:
 
 
 def is_pdb_id(name: str) -> bool:
-    """True for a four-character PDB ID (digit first), e.g. ``4v94``."""
+    """Tell whether ``name`` is a four-character PDB ID (digit first), e.g. ``4v94``.
+
+    Parameters
+    ----------
+    name : str
+        The candidate.
+
+    Returns
+    -------
+    bool
+        True for a PDB ID.
+    """
     return bool(_ID_RE.match(name))
 
 
 def structures_dir() -> Path | None:
-    """The folder named by ``$CRYO_COMPANION_STRUCTURES``, or None."""
+    """Return the folder named by ``$CRYO_COMPANION_STRUCTURES``.
+
+    Returns
+    -------
+    Path or None
+        The folder (``~`` expanded), or None when the variable is not set.
+    """
     env = os.environ.get("CRYO_COMPANION_STRUCTURES")
     return Path(env).expanduser() if env else None
 
 
 def cache_dir() -> Path:
-    """The package's cache: ``$CRYO_COMPANION_CACHE`` or ``~/.cache/cryo_companion``."""
+    """Return the package's cache folder.
+
+    Returns
+    -------
+    Path
+        ``$CRYO_COMPANION_CACHE`` or ``~/.cache/cryo_companion``.
+    """
     env = os.environ.get("CRYO_COMPANION_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "cryo_companion"
 
 
 def kind_of_path(path: str | os.PathLike) -> str:
-    """``"map"`` for an MRC file name (``.mrc``, ``.map``, optionally ``.gz``), else ``"atoms"``."""
+    """Tell from a file name whether it holds a map or an atomic model.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    str
+        ``"map"`` for an MRC file name (``.mrc``, ``.map``, optionally ``.gz``), else
+        ``"atoms"``.
+    """
     name = Path(path).name.lower()
     return "map" if any(name.endswith(s) for s in MAP_SUFFIXES) else "atoms"
 
 
 def _look_in(root: Path, name: str, kind: str) -> Path | None:
-    """The file of ``name`` under ``root`` (shared/structures layout), or None.
+    """Return the file of ``name`` under ``root`` (shared/structures layout), or None.
 
     Names match case-insensitively (``4V4R_30S`` finds ``4v4r_30S.pdb.gz``); for maps an ID
     also finds the membrane-protein map ``mb_ID``.
@@ -132,12 +169,26 @@ def find_structure(name_or_path: str | os.PathLike, *, kind: str = "auto",
 
     Parameters
     ----------
-    name_or_path : str | os.PathLike
+    name_or_path : str or os.PathLike
         A file path, or an ID/name such as ``4v94``, ``4v4r_50S``, ``mb_5gjv``.
     kind : str, optional
         ``"auto"`` (an atomic model if there is one, else a map), ``"atoms"`` or ``"map"``.
-    download : bool | None, optional
+    download : bool or None, optional
         Allow step 4; default: unless ``$CRYO_COMPANION_OFFLINE`` is set.
+
+    Returns
+    -------
+    StructureSource
+        The file, its kind and where it was found.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``kind``, a file of the other kind than asked for, or a name that is
+        neither a file nor a structure ID.
+    StructureNotFoundError
+        If a given path does not exist, or the structure is nowhere to be found (the message
+        says where it looked and why nothing was downloaded).
     """
     if kind not in ("auto", "atoms", "map"):
         raise ValueError(f"kind must be 'auto', 'atoms' or 'map', got {kind!r}")
@@ -145,23 +196,45 @@ def find_structure(name_or_path: str | os.PathLike, *, kind: str = "auto",
     p = Path(text).expanduser()
     looks_like_path = (os.sep in text or text.startswith(".") or p.suffix != "")
     if looks_like_path or p.is_file():
-        if not p.is_file():
-            raise StructureNotFoundError(f"{p}: no such file")
-        found = kind_of_path(p)
-        if kind != "auto" and found != kind:
-            raise ValueError(f"{p}: is {'an MRC map' if found == 'map' else 'an atomic model'}, "
-                             f"but kind={kind!r} was asked for")
-        return StructureSource(p.name.split(".")[0], p, found, "path")
+        return _source_of_path(p, kind)
     name = text.strip()
     if not name or not _NAME_RE.match(name):
         raise ValueError(f"{name_or_path!r} is neither a file nor a structure ID "
                          "(letters, digits, '_' and '-')")
-    tried = []
+    local, tried = _look_locally(name, kind)
+    if local is not None:
+        return local
+    cache = cache_dir() / "structures"
+    if download is None:
+        download = not os.environ.get("CRYO_COMPANION_OFFLINE")
+    fetched, why = _try_download(name, kind, download, cache)
+    if fetched is not None:
+        return fetched
+    raise StructureNotFoundError(
+        f"structure {name!r} not found: looked in {', '.join(tried)}; {why}. Set "
+        f"CRYO_COMPANION_STRUCTURES to a folder laid out like shared/structures "
+        f"(pdb/{name}.pdb.gz, maps_10A/{name}.mrc.gz) or give a file path")
+
+
+def _source_of_path(p: Path, kind: str) -> StructureSource:
+    """Return a given file as a :class:`StructureSource`, checking that it exists and its kind."""
+    if not p.is_file():
+        raise StructureNotFoundError(f"{p}: no such file")
+    found = kind_of_path(p)
+    if kind != "auto" and found != kind:
+        raise ValueError(f"{p}: is {'an MRC map' if found == 'map' else 'an atomic model'}, "
+                         f"but kind={kind!r} was asked for")
+    return StructureSource(p.name.split(".")[0], p, found, "path")
+
+
+def _look_locally(name: str, kind: str) -> tuple[StructureSource | None, list[str]]:
+    """Look in ``$CRYO_COMPANION_STRUCTURES``, then in the cache; also say where it looked."""
+    tried: list[str] = []
     root = structures_dir()
     if root is not None:
         hit = _look_in(root, name, kind)
         if hit is not None:
-            return StructureSource(name, hit, kind_of_path(hit), "structures")
+            return StructureSource(name, hit, kind_of_path(hit), "structures"), tried
         tried.append(f"CRYO_COMPANION_STRUCTURES={root}"
                      + ("" if root.is_dir() else " (not a folder)"))
     else:
@@ -169,38 +242,62 @@ def find_structure(name_or_path: str | os.PathLike, *, kind: str = "auto",
     cache = cache_dir() / "structures"
     hit = _look_in(cache, name, kind)
     if hit is not None:
-        return StructureSource(name, hit, kind_of_path(hit), "cache")
+        return StructureSource(name, hit, kind_of_path(hit), "cache"), tried
     tried.append(f"the cache {cache}")
-    if download is None:
-        download = not os.environ.get("CRYO_COMPANION_OFFLINE")
+    return None, tried
+
+
+def _try_download(name: str, kind: str, download: bool,
+                  cache: Path) -> tuple[StructureSource | None, str]:
+    """Download the atomic model ``name`` into ``cache`` if allowed; else say why not."""
     why = "downloads are off (CRYO_COMPANION_OFFLINE)"
     if download and kind != "map" and is_pdb_id(name):
         try:
             path = download_pdb(name, cache)
-            return StructureSource(name, path, "atoms", "download")
+            return StructureSource(name, path, "atoms", "download"), ""
         except (OSError, ValueError) as exc:
             why = f"download from {_base_url()} failed ({exc})"
     elif download and not is_pdb_id(name):
         why = f"{name!r} is not a PDB ID, so it cannot be downloaded"
     elif download:
         why = "maps are not downloaded (only atomic models are)"
-    raise StructureNotFoundError(
-        f"structure {name!r} not found: looked in {', '.join(tried)}; {why}. Set "
-        f"CRYO_COMPANION_STRUCTURES to a folder laid out like shared/structures "
-        f"(pdb/{name}.pdb.gz, maps_10A/{name}.mrc.gz) or give a file path")
+    return None, why
 
 
 def _base_url() -> str:
+    """Return the PDB download base URL (``$CRYO_COMPANION_PDB_URL`` or RCSB's)."""
     return os.environ.get("CRYO_COMPANION_PDB_URL") or DEFAULT_PDB_URL
 
 
 def download_pdb(pdb_id: str, cache: str | os.PathLike | None = None, *,
                  timeout_s: float = 30.0) -> Path:
-    """Download the atomic model of ``pdb_id`` into ``cache/pdb/`` and return its path.
+    """Download the atomic model of ``pdb_id`` into ``cache/pdb/``.
 
     Tries ``ID.cif.gz`` then ``ID.pdb.gz`` under the base URL (``$CRYO_COMPANION_PDB_URL`` or
     RCSB). The body must be a complete gzip stream whose model has atoms and, where the server
     says how long it is, of that length; only then is it renamed into place.
+
+    Parameters
+    ----------
+    pdb_id : str
+        A four-character PDB ID.
+    cache : str, os.PathLike or None
+        The structures cache (default ``cache_dir()/structures``).
+    timeout_s : float
+        Network timeout per request in seconds.
+
+    Returns
+    -------
+    Path
+        The downloaded file, ``cache/pdb/ID.cif.gz`` or ``cache/pdb/ID.pdb.gz``.
+
+    Raises
+    ------
+    ValueError
+        If ``pdb_id`` is not a PDB ID, or neither file could be downloaded complete and usable
+        (the message lists what went wrong for each).
+    OSError
+        If the server cannot be reached.
     """
     if not is_pdb_id(pdb_id):
         raise ValueError(f"{pdb_id!r} is not a PDB ID (4 characters, digit first)")

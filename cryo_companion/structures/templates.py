@@ -34,9 +34,23 @@ PAPER_BOX: dict[str, int] = {"che2019": 40, "liu22": 40, "shrec2020": 40}
 
 
 def paper_resolution_A(set_name: str, voxel_size_A: float) -> float | None:
-    """Resolution the paper's maps have: Che et al. made PDB2VOL maps "with a resolution and
-    voxel spacing of 1.368 nm" (R = voxel size); elsewhere None (``load_density``'s default,
-    twice the voxel size).
+    """Return the resolution of the paper's maps.
+
+    Che et al. made PDB2VOL maps "with a resolution and voxel spacing of 1.368 nm" (R = voxel
+    size); the other papers state none.
+
+    Parameters
+    ----------
+    set_name : str
+        The class set (``"che2019"``, ``"shrec2020"``, ``"liu22"``).
+    voxel_size_A : float
+        Voxel edge in Å.
+
+    Returns
+    -------
+    float or None
+        ``voxel_size_A`` for che2019, else None (``load_density``'s default, twice the voxel
+        size).
     """
     return float(voxel_size_A) if set_name == "che2019" else None
 
@@ -48,19 +62,19 @@ class TemplateBank:
     Attributes
     ----------
     volumes : np.ndarray
-        float32 (K, box, box, box), z-y-x, Da/Å³, each centred on voxel ``box // 2``.
+        `(K, box, box, box)` float32, z-y-x, Da/Å³, each centred on voxel ``box // 2``.
     labels : np.ndarray
-        int64 (K,): class index of each volume in the set's order.
-    class_names : list[str]
+        `(K,)` int64 class index of each volume in the set's order.
+    class_names : list of str
         Names of the classes (index = label).
-    entries : list[str]
+    entries : list of str
         What each volume was made from (structure entry, or ``membrane:SEED:i``).
     set_name : str
-        Str
+        The class set (:func:`~cryo_companion.structures.catalogue.class_set`).
     voxel_size_A : float
-        Float
-    resolution_A : float | None
-        Float | None
+        Voxel edge in Å.
+    resolution_A : float or None
+        The PDB2VOL resolution in Å asked for (None: ``load_density``'s default).
     """
 
     volumes: np.ndarray
@@ -72,6 +86,7 @@ class TemplateBank:
     resolution_A: float | None
 
     def __len__(self) -> int:
+        """Return the number of volumes."""
         return int(self.labels.shape[0])
 
     @property
@@ -80,7 +95,18 @@ class TemplateBank:
         return len(self.class_names)
 
     def of_class(self, label: int) -> np.ndarray:
-        """Volumes (k, box, box, box) of class ``label``."""
+        """Return the volumes of class ``label``.
+
+        Parameters
+        ----------
+        label : int
+            Class index.
+
+        Returns
+        -------
+        np.ndarray
+            `(k, box, box, box)` float32 volumes (k = 0 for an unknown label).
+        """
         return self.volumes[self.labels == label]
 
 
@@ -88,7 +114,7 @@ def template_bank(set_name: str, voxel_size_A: float, box: int, *,
                   resolution_A: float | None = None, n_membrane: int = 16, seed: int = 0,
                   membrane_protein_fraction: float = 0.25, use_cache: bool = True,
                   progress: bool = True) -> TemplateBank:
-    """All classes of ``set_name`` as density volumes at ``voxel_size_A`` in a ``box``³.
+    """Make every class of ``set_name`` a density volume at ``voxel_size_A`` in a ``box``³.
 
     Parameters
     ----------
@@ -98,9 +124,9 @@ def template_bank(set_name: str, voxel_size_A: float, box: int, *,
         Voxel edge (Å); the papers': :data:`PAPER_VOXEL_SIZE_A`.
     box : int
         Edge (voxels); 40 in the papers.
-    resolution_A : float | None, optional
-        PDB2VOL resolution (Å); default: :func:`paper_resolution_A` (the voxel size for che2019, as
-        the paper states; otherwise twice the voxel size).
+    resolution_A : float or None, optional
+        PDB2VOL resolution (Å); default: :func:`paper_resolution_A` (the voxel size for
+        che2019, as the paper states; otherwise twice the voxel size).
     n_membrane : int, optional
         Number of random patches for a procedural membrane class.
     seed : int, optional
@@ -115,10 +141,15 @@ def template_bank(set_name: str, voxel_size_A: float, box: int, *,
     Returns
     -------
     TemplateBank
-        TemplateBank
+        One volume per structure class, ``n_membrane`` per procedural class, in label order.
 
     Raises
     ------
+    KeyError
+        For an unknown set name.
+    ValueError
+        If ``n_membrane`` is not an integer >= 1 or ``membrane_protein_fraction`` is outside
+        [0, 1].
     BoxTooSmallError
         A structure of the set does not fit in ``box`` at ``voxel_size_A`` (the message says
         which and the box it needs).

@@ -2,21 +2,54 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from cryo_companion.book.explorer.frames import RenderFn
 
-__all__ = ["simulator_render_fn"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["SimulatedBatch", "SubtomogramSimulator", "simulator_render_fn"]
 
 
+class SimulatedBatch(Protocol):
+    """What the explorer reads of a simulated batch (a ``SimBatch``)."""
 
-def simulator_render_fn(simulator: Any, *, class_to_template: Mapping[int, int] | None = None,
-                        seed: int = 0, rotation: Any = None,
+    @property
+    def noisy(self) -> torch.Tensor:
+        """`(n, D, D, D)` noisy subtomograms."""
+
+    @property
+    def clean(self) -> torch.Tensor | None:
+        """`(n, D, D, D)` noise-free subtomograms, or None."""
+
+
+class SubtomogramSimulator(Protocol):
+    """What the explorer needs of a simulator (a ``cryo_companion.simulate`` ``Simulator``)."""
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """`(K,)` class label of each template."""
+
+    @property
+    def device(self) -> torch.device:
+        """Where the simulator computes."""
+
+    def simulate(self, template_index: torch.Tensor, rotations: torch.Tensor,
+                 params: Mapping[str, object],
+                 generator: torch.Generator | None = None) -> SimulatedBatch:
+        """Simulate one subtomogram per template index with the given parameters."""
+
+
+def simulator_render_fn(simulator: SubtomogramSimulator, *,
+                        class_to_template: Mapping[int, int] | None = None,
+                        seed: int = 0, rotation: npt.ArrayLike | torch.Tensor | None = None,
                         fixed_params: Mapping[str, float] | None = None,
                         output: str = "noisy") -> RenderFn:
-    """A render function for the explorer backed by the subtomogram simulator.
+    """Make a render function for the explorer backed by the subtomogram simulator.
 
     Every frame uses the same pose (``rotation``, no shift) and the same noise realisation
     (a generator seeded with ``seed`` for each frame), so moving a slider changes only what
@@ -24,16 +57,17 @@ def simulator_render_fn(simulator: Any, *, class_to_template: Mapping[int, int] 
 
     Parameters
     ----------
-    simulator : Any
-        A :class:`cryo_companion.simulate.subtomogram.Simulator`.
-    class_to_template : Mapping[int, int] | None, optional
+    simulator : SubtomogramSimulator
+        A :class:`cryo_companion.simulate.subtomogram.Simulator` (or anything with its
+        ``labels``, ``device`` and ``simulate``).
+    class_to_template : mapping of int to int, or None, optional
         Class label -> template index (default: the first template of each label).
     seed : int, optional
         Seed of the noise.
-    rotation : Any, optional
-        ``(3, 3)`` rotation matrix applied to every template (default: identity, the template's own
-        orientation).
-    fixed_params : Mapping[str, float] | None, optional
+    rotation : array-like, torch.Tensor or None, optional
+        ``(3, 3)`` rotation matrix applied to every template (default: identity, the
+        template's own orientation).
+    fixed_params : mapping of str to float, or None, optional
         Further simulator parameters held fixed (e.g. ``{"bfactor_A2": 2000}``).
     output : str, optional
         ``"noisy"`` or ``"clean"``.
@@ -42,7 +76,14 @@ def simulator_render_fn(simulator: Any, *, class_to_template: Mapping[int, int] 
     -------
     RenderFn
         ``render(params)`` with ``params["class"]`` class labels and ``"snr"``, ``"wedge_deg"``,
-        ``"defocus_um"``, ``"cs_mm"`` arrays; returns ``(N, D, D, D)`` float32 NumPy volumes.
+        ``"defocus_um"``, ``"cs_mm"`` arrays; returns ``(N, D, D, D)`` float32 NumPy volumes
+        (``ValueError`` for a class without a template).
+
+    Raises
+    ------
+    ValueError
+        For an ``output`` other than ``"noisy"`` or ``"clean"``, or a rotation that is not
+        ``(3, 3)``.
     """
     import torch
 
@@ -73,7 +114,10 @@ def simulator_render_fn(simulator: Any, *, class_to_template: Mapping[int, int] 
             gen = torch.Generator(device=dev).manual_seed(seed)
             with torch.no_grad():
                 b = simulator.simulate(torch.tensor([mapping[int(c)]]), R, p, gen)
-            out.append(getattr(b, output)[0].detach().cpu().numpy())
+            vol = b.noisy if output == "noisy" else b.clean
+            if vol is None:
+                raise ValueError("the simulator returned no clean volumes")
+            out.append(vol[0].detach().cpu().numpy())
         return np.stack(out)
 
     return render

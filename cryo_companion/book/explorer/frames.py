@@ -1,5 +1,7 @@
-"""Explorer frames: the axes a reader moves, one frame per parameter combination, and the grid
-of all frames (rendered without Matplotlib, so the live widget and the static page agree).
+"""Explorer frames: the axes a reader moves, one frame per parameter combination, the grid.
+
+The grid of all frames is rendered without Matplotlib, so the live widget and the static page
+agree.
 """
 from __future__ import annotations
 
@@ -11,14 +13,19 @@ from typing import Any
 import numpy as np
 
 from cryo_companion.book.explorer.png import encode_png_gray
-from cryo_companion.book.plotting import as_numpy, central_slices, fourier_log_amplitude
+from cryo_companion.book.plotting import (
+    ArrayOrTensor,
+    as_numpy,
+    central_slices,
+    fourier_log_amplitude,
+)
 
 __all__ = ["ExplorerAxis", "FrameGrid", "RenderFn", "default_axes", "frame_image", "frame_png",
            "precompute_frames"]
 
 
 #: ``render(params) -> volumes (N, D, D, D)``; ``params`` maps a name to a 1-D array of length N.
-RenderFn = Callable[[Mapping[str, np.ndarray]], Any]
+RenderFn = Callable[[Mapping[str, np.ndarray]], ArrayOrTensor]
 
 
 _GAP = 2  # pixels between panels of a frame
@@ -38,14 +45,20 @@ class ExplorerAxis:
         ``"defocus_um"``, ``"cs_mm"``).
     label : str
         Human-readable label with the unit, e.g. ``"defocus Dz (µm)"``.
-    values : tuple[float, ...]
+    values : tuple of float
         The values of the static grid, in slider order (for ``"class"``: the class indices).
-    choices : tuple[str, ...] | None, optional
+    choices : tuple of str or None, optional
         For a categorical axis, the display names of ``values`` (e.g. class names).
-    live_range : tuple[float, float] | None, optional
+    live_range : tuple of float or None, optional
         ``(min, max)`` of the live slider (defaults to the grid's range).
     log : bool, optional
         The live slider is logarithmic (SNR).
+
+    Raises
+    ------
+    ValueError
+        On construction, for an axis without values, choices of another length, or a
+        logarithmic axis with a value <= 0.
     """
 
     name: str
@@ -56,6 +69,7 @@ class ExplorerAxis:
     log: bool = False
 
     def __post_init__(self) -> None:
+        """Check the values, the choices and the log scale."""
         if len(self.values) == 0:
             raise ValueError(f"axis {self.name!r} has no values")
         if self.choices is not None and len(self.choices) != len(self.values):
@@ -70,7 +84,18 @@ class ExplorerAxis:
         return self.choices is not None
 
     def display(self, i: int) -> str:
-        """Display text of the ``i``-th value."""
+        """Return the display text of the ``i``-th value.
+
+        Parameters
+        ----------
+        i : int
+            Index into ``values``.
+
+        Returns
+        -------
+        str
+            The choice's name for a categorical axis, else the value (``:g``).
+        """
         if self.choices is not None:
             return self.choices[i]
         return f"{self.values[i]:g}"
@@ -80,7 +105,7 @@ def default_axes(class_names: Sequence[str], *, snr: Sequence[float] = (0.03, 0.
                  wedge_deg: Sequence[float] = (0.0, 30.0, 50.0),
                  defocus_um: Sequence[float] = (-12.0, -6.0, -1.0),
                  cs_mm: Sequence[float] = (1.5, 3.0)) -> list[ExplorerAxis]:
-    """The explorer's five axes with the ranges of Che et al. 2019, III-B.
+    """Make the explorer's five axes with the ranges of Che et al. 2019, III-B.
 
     The grid values default to the ends and middle of the paper's ranges (SNR log-uniform on
     [0.03, 10], wedge on [0°, 50°], Dz on [−12, 0] µm, Cs on [1.5, 3.0] mm), plus SNR 30 as a
@@ -89,15 +114,20 @@ def default_axes(class_names: Sequence[str], *, snr: Sequence[float] = (0.03, 0.
 
     Parameters
     ----------
-    class_names : Sequence[str]
+    class_names : sequence of str
         Names of the classes (the drop-down), in label order.
-    snr, wedge_deg, defocus_um, cs_mm : Sequence[float], optional
+    snr, wedge_deg, defocus_um, cs_mm : sequence of float, optional
         Grid values of the static explorer.
 
     Returns
     -------
     list of ExplorerAxis
         In the order class, SNR, wedge, Dz, Cs.
+
+    Raises
+    ------
+    ValueError
+        If ``class_names`` or a value list is empty, or an SNR is <= 0.
     """
     if not class_names:
         raise ValueError("class_names is empty")
@@ -115,6 +145,7 @@ def default_axes(class_names: Sequence[str], *, snr: Sequence[float] = (0.03, 0.
 
 def _to_uint8(slices: Sequence[np.ndarray], lo: float, hi: float,
               levels: int) -> list[np.ndarray]:
+    """Map slices to uint8 over [lo, hi] with ``levels`` grey levels."""
     # quantised to `levels` grey levels spread over 0..255: noisy frames compress better
     scale = (levels - 1) / (hi - lo) if hi > lo else 0.0
     step = 255.0 / (levels - 1)
@@ -123,6 +154,7 @@ def _to_uint8(slices: Sequence[np.ndarray], lo: float, hi: float,
 
 
 def _row(slices: Sequence[np.ndarray]) -> np.ndarray:
+    """Put uint8 slices side by side, bottom-aligned, with white separators."""
     h = max(s.shape[0] for s in slices)
     parts: list[np.ndarray] = []
     for i, s in enumerate(slices):
@@ -134,9 +166,9 @@ def _row(slices: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
-def frame_image(volume: Any, *, fourier: bool = False, percentile: float = 1.0,
+def frame_image(volume: ArrayOrTensor, *, fourier: bool = False, percentile: float = 1.0,
                 floor_decades: float = 5.0, levels: int = 64) -> np.ndarray:
-    """The picture of one frame: central x–y | x–z | y–z slices as one uint8 image.
+    """Draw one frame: central x–y | x–z | y–z slices as one uint8 image.
 
     Each row is scaled to its own robust range (the ``percentile`` .. ``100 - percentile``
     percentiles of its slices), as the paper's standardised batches are shown. Slices are
@@ -144,8 +176,8 @@ def frame_image(volume: Any, *, fourier: bool = False, percentile: float = 1.0,
 
     Parameters
     ----------
-    volume : Any
-        Array or tensor, shape (Z, Y, X)
+    volume : array-like or torch.Tensor
+        `(Z, Y, X)` volume.
     fourier : bool, optional
         Add a second row with the central slices of ``log10 |F|`` (``floor_decades`` decades of
         dynamic range); the k_y = 0 (x–z) panel shows the missing wedge.
@@ -154,14 +186,19 @@ def frame_image(volume: Any, *, fourier: bool = False, percentile: float = 1.0,
     floor_decades : float, optional
         Dynamic range of the Fourier row.
     levels : int, optional
-        Number of grey levels (2..256); 64 is indistinguishable by eye on noisy slices and makes the
-        PNGs about a quarter smaller than 256.
+        Number of grey levels (2..256); 64 is indistinguishable by eye on noisy slices and makes
+        the PNGs about a quarter smaller than 256.
 
     Returns
     -------
-    np.ndarray of uint8, shape (H, W)
-        ``H = Z`` (``2 Z + 2`` with ``fourier``) and ``W = X + X + Y + 4``: the x–y, x–z and
-        y–z panels side by side with 2-pixel white separators.
+    np.ndarray
+        `(H, W)` uint8: ``H = Z`` (``2 Z + 2`` with ``fourier``) and ``W = X + X + Y + 4``, the
+        x–y, x–z and y–z panels side by side with 2-pixel white separators.
+
+    Raises
+    ------
+    ValueError
+        If ``levels`` is outside [2, 256], or the volume is not 3-D or not finite.
     """
     if not 2 <= levels <= 256:
         raise ValueError(f"levels must be in [2, 256], got {levels}")
@@ -182,9 +219,33 @@ def frame_image(volume: Any, *, fourier: bool = False, percentile: float = 1.0,
     return np.concatenate(rows, axis=0)
 
 
-def frame_png(volume: Any, *, fourier: bool = False, percentile: float = 1.0,
+def frame_png(volume: ArrayOrTensor, *, fourier: bool = False, percentile: float = 1.0,
               floor_decades: float = 5.0, levels: int = 64) -> bytes:
-    """:func:`frame_image` encoded as a PNG (see there for the parameters)."""
+    """Encode :func:`frame_image` as a PNG.
+
+    Parameters
+    ----------
+    volume : array-like or torch.Tensor
+        `(Z, Y, X)` volume.
+    fourier : bool
+        Add the Fourier row.
+    percentile : float
+        Robust range of the real-space row.
+    floor_decades : float
+        Dynamic range of the Fourier row.
+    levels : int
+        Number of grey levels (2..256).
+
+    Returns
+    -------
+    bytes
+        A complete 8-bit greyscale PNG file.
+
+    Raises
+    ------
+    ValueError
+        As :func:`frame_image`.
+    """
     return encode_png_gray(frame_image(volume, fourier=fourier, percentile=percentile,
                                        floor_decades=floor_decades, levels=levels))
 
@@ -195,9 +256,9 @@ class FrameGrid:
 
     Attributes
     ----------
-    axes : list[ExplorerAxis]
+    axes : list of ExplorerAxis
         The explorer axes, in index order.
-    frames : list[bytes]
+    frames : list of bytes
         PNG bytes of each combination, C order over ``axes`` (the last axis varies fastest).
     fourier : bool
         Whether frames carry the Fourier row.
@@ -205,6 +266,8 @@ class FrameGrid:
         Voxel size in Å (for the captions).
     box : int
         Box size in voxels.
+    meta : dict
+        Free-form notes on how the frames were made.
     """
 
     axes: list[ExplorerAxis]
@@ -220,7 +283,25 @@ class FrameGrid:
         return tuple(len(a.values) for a in self.axes)
 
     def index(self, **positions: int) -> int:
-        """Flat frame index of the given per-axis value indices (missing axes: 0)."""
+        """Return the flat frame index of per-axis value indices.
+
+        Parameters
+        ----------
+        **positions : int
+            ``axis name -> value index`` (a missing axis: 0).
+
+        Returns
+        -------
+        int
+            Index into ``frames`` (C order).
+
+        Raises
+        ------
+        KeyError
+            For an unknown axis name.
+        IndexError
+            For a value index outside its axis.
+        """
         unknown = set(positions) - {a.name for a in self.axes}
         if unknown:
             raise KeyError(f"unknown axes {sorted(unknown)}; axes: {[a.name for a in self.axes]}")
@@ -237,6 +318,7 @@ class FrameGrid:
 
 
 def _grid_params(axes: Sequence[ExplorerAxis]) -> dict[str, np.ndarray]:
+    """Return every combination of the axes' values as ``name -> (N,)`` arrays, C order."""
     combos = list(itertools.product(*(a.values for a in axes)))
     return {a.name: np.array([c[k] for c in combos], dtype=np.float64)
             for k, a in enumerate(axes)}
@@ -250,9 +332,9 @@ def precompute_frames(render: RenderFn, axes: Sequence[ExplorerAxis], *, voxel_s
     Parameters
     ----------
     render : RenderFn
-        ``render(params) -> (N, D, D, D)`` volumes; ``params`` maps each axis name to a 1-D float
-        array of length N (``"class"`` holds integer-valued class indices).
-    axes : Sequence[ExplorerAxis]
+        ``render(params) -> (N, D, D, D)`` volumes; ``params`` maps each axis name to a 1-D
+        float array of length N (``"class"`` holds integer-valued class indices).
+    axes : sequence of ExplorerAxis
         The explorer axes (see :func:`default_axes`).
     voxel_size_A : float
         Voxel size in Å.
@@ -268,7 +350,13 @@ def precompute_frames(render: RenderFn, axes: Sequence[ExplorerAxis], *, voxel_s
     Returns
     -------
     FrameGrid
-        FrameGrid
+        One PNG frame per combination, C order over ``axes``.
+
+    Raises
+    ------
+    ValueError
+        For duplicate axis names, ``batch_size`` < 1, a grid larger than ``max_frames``, or
+        ``render`` returning volumes of the wrong shape.
     """
     axes = list(axes)
     names = [a.name for a in axes]

@@ -1,24 +1,27 @@
-"""The live explorer: ipywidgets sliders that re-simulate and redraw on every change (needs a
-running kernel).
+"""The live explorer: ipywidgets sliders that re-simulate and redraw on every change.
+
+It needs a running kernel.
 """
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cryo_companion.book.explorer.frames import ExplorerAxis, RenderFn, frame_png
 from cryo_companion.book.plotting import as_numpy
 
+if TYPE_CHECKING:
+    import ipywidgets
+
 __all__ = ["live_explorer"]
 
 
-
 def live_explorer(render: RenderFn, axes: Sequence[ExplorerAxis], *, fourier: bool = True,
-                  width_px: int = 600) -> Any:
-    """Ipywidgets explorer: sliders re-simulate one subtomogram and redraw its frame.
+                  width_px: int = 600) -> ipywidgets.VBox:
+    """Build the ipywidgets explorer: sliders re-simulate one subtomogram and redraw its frame.
 
     Needs a running kernel (in the static website use :func:`static_explorer`). Numeric axes
     become continuous sliders over ``live_range`` (``FloatLogSlider`` for a ``log`` axis), the
@@ -29,7 +32,7 @@ def live_explorer(render: RenderFn, axes: Sequence[ExplorerAxis], *, fourier: bo
     ----------
     render : RenderFn
         ``render(params) -> (1, D, D, D)`` (called with arrays of length 1).
-    axes : Sequence[ExplorerAxis]
+    axes : sequence of ExplorerAxis
         The explorer axes (see :func:`default_axes`).
     fourier : bool, optional
         Show the Fourier row.
@@ -40,6 +43,11 @@ def live_explorer(render: RenderFn, axes: Sequence[ExplorerAxis], *, fourier: bo
     -------
     ipywidgets.VBox
         With attributes ``controls`` (``name -> widget``), ``image`` and ``refresh()``.
+
+    Raises
+    ------
+    ValueError
+        If ``render`` returns anything but one `(1, D, D, D)` volume (also on later redraws).
     """
     import ipywidgets as w
 
@@ -73,15 +81,23 @@ def live_explorer(render: RenderFn, axes: Sequence[ExplorerAxis], *, fourier: bo
         if vols.ndim != 4 or vols.shape[0] != 1:
             raise ValueError(f"render returned shape {vols.shape}; expected (1, D, D, D)")
         image.value = frame_png(vols[0], fourier=fourier)
-        status.value = ("<small>" + ", ".join(
-            f"{html.escape(a.label)} = {controls[a.name].label if a.categorical else format(controls[a.name].value, '.3g')}"
-            for a in axes) + "</small>")
+        status.value = _status(axes, controls)
 
     for c in controls.values():
         c.observe(refresh, names="value")
     box = w.VBox([*controls.values(), image, status])
-    box.controls = controls  # type: ignore[attr-defined]
-    box.image = image  # type: ignore[attr-defined]
-    box.refresh = refresh  # type: ignore[attr-defined]
+    box.controls = controls
+    box.image = image
+    box.refresh = refresh
     refresh()
     return box
+
+
+def _status(axes: Sequence[ExplorerAxis], controls: Mapping[str, Any]) -> str:
+    """Return the HTML line naming every axis's current value."""
+    def shown(a: ExplorerAxis) -> str:
+        c = controls[a.name]
+        return str(c.label) if a.categorical else format(c.value, ".3g")
+
+    return ("<small>" + ", ".join(f"{html.escape(a.label)} = {shown(a)}" for a in axes)
+            + "</small>")

@@ -9,19 +9,23 @@ import numpy as np
 __all__ = ["encode_png_gray"]
 
 
-
 def encode_png_gray(image: np.ndarray) -> bytes:
     """Encode a 2-D uint8 array as an 8-bit greyscale PNG (stdlib only: zlib + struct).
 
     Parameters
     ----------
     image : np.ndarray
-        Np.ndarray of uint8, shape (H, W); row 0 is the top of the picture.
+        `(H, W)` uint8; row 0 is the top of the picture.
 
     Returns
     -------
     bytes
         A complete PNG file.
+
+    Raises
+    ------
+    ValueError
+        If ``image`` is not a non-empty 2-D uint8 array.
     """
     img = np.ascontiguousarray(image)
     if img.ndim != 2 or img.dtype != np.uint8:
@@ -30,7 +34,7 @@ def encode_png_gray(image: np.ndarray) -> bytes:
     if h == 0 or w == 0:
         raise ValueError(f"empty image {img.shape}")
 
-    def chunk(kind: bytes, data: bytes) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:  # length, type, data, CRC
         return (struct.pack(">I", len(data)) + kind + data
                 + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 

@@ -1,5 +1,6 @@
-"""The static explorer: every frame inline as base64 PNG, with sliders in a few lines of inline
-JavaScript (no CDN, no network, no kernel): it works in the built book.
+"""The static explorer: every frame inline as base64 PNG, sliders in inline JavaScript.
+
+No CDN, no network, no kernel: it works in the built book.
 """
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import html
 import json
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cryo_companion.book.explorer.frames import FrameGrid
+
+if TYPE_CHECKING:
+    from IPython.display import HTML
 
 __all__ = ["static_explorer", "static_explorer_html", "static_explorer_page"]
 
@@ -67,7 +71,7 @@ _JS = """
 def static_explorer_html(grid: FrameGrid, *, title: str | None = None,
                          element_id: str | None = None, width_px: int = 600,
                          initial: Mapping[str, int] | None = None) -> str:
-    """A self-contained HTML fragment: the frames inline, the page's own sliders pick one.
+    """Write a self-contained HTML fragment: the frames inline, the page's own sliders pick one.
 
     No external resource is referenced (no CDN, no fonts, no network): the PNGs are embedded as
     base64 and the script is inline. Every range input has ``data-axis=NAME``; the shown
@@ -78,14 +82,14 @@ def static_explorer_html(grid: FrameGrid, *, title: str | None = None,
     ----------
     grid : FrameGrid
         The precomputed frames.
-    title : str | None, optional
+    title : str or None, optional
         Heading shown above the sliders.
-    element_id : str | None, optional
-        Id of the root ``<div>`` (a fresh unique id by default, so several explorers can share a
-        page).
+    element_id : str or None, optional
+        Id of the root ``<div>`` (a fresh unique id by default, so several explorers can share
+        a page).
     width_px : int, optional
         Displayed width of the frame (pixels are scaled up without smoothing).
-    initial : Mapping[str, int] | None, optional
+    initial : mapping of str to int, or None, optional
         ``axis name -> value index`` shown first (default 0 for the class, the middle value
         otherwise).
 
@@ -93,6 +97,14 @@ def static_explorer_html(grid: FrameGrid, *, title: str | None = None,
     -------
     str
         HTML (a ``<div>`` with a ``<style>`` and a ``<script>``).
+
+    Raises
+    ------
+    ValueError
+        If the grid's frames do not match its shape, or ``element_id`` is not alphanumeric
+        (with ``-`` or ``_``).
+    IndexError
+        If an ``initial`` index lies outside its axis.
     """
     if len(grid.frames) != int(np.prod(grid.shape)):
         raise ValueError(f"grid has {len(grid.frames)} frames for shape {grid.shape}")
@@ -153,7 +165,7 @@ def static_explorer_html(grid: FrameGrid, *, title: str | None = None,
 
 def static_explorer_page(grid: FrameGrid, *, title: str = "Simulation explorer",
                          **kwargs: Any) -> str:
-    """A complete stand-alone HTML document holding :func:`static_explorer_html`.
+    """Write a complete stand-alone HTML document holding :func:`static_explorer_html`.
 
     Parameters
     ----------
@@ -168,14 +180,37 @@ def static_explorer_page(grid: FrameGrid, *, title: str = "Simulation explorer",
     -------
     str
         ``<!DOCTYPE html>`` document that works opened from disk with no network.
+
+    Raises
+    ------
+    ValueError, IndexError
+        As :func:`static_explorer_html`.
     """
     body = static_explorer_html(grid, title=title, **kwargs)
     return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f"<title>{html.escape(title)}</title></head><body>\n{body}\n</body></html>\n")
 
 
-def static_explorer(grid: FrameGrid, **kwargs: Any) -> Any:
-    """:func:`static_explorer_html` wrapped in ``IPython.display.HTML`` (renders in the book)."""
+def static_explorer(grid: FrameGrid, **kwargs: Any) -> HTML:
+    """Wrap :func:`static_explorer_html` in ``IPython.display.HTML`` (it renders in the book).
+
+    Parameters
+    ----------
+    grid : FrameGrid
+        The precomputed frames.
+    **kwargs : Any
+        Passed on to :func:`static_explorer_html`.
+
+    Returns
+    -------
+    IPython.display.HTML
+        The explorer, displayed by a notebook cell.
+
+    Raises
+    ------
+    ValueError, IndexError
+        As :func:`static_explorer_html`.
+    """
     from IPython.display import HTML
 
     return HTML(static_explorer_html(grid, **kwargs))

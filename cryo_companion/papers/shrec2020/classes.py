@@ -10,7 +10,21 @@ __all__ = ["ShrecClass", "SHREC2020_CLASSES", "size_group"]
 
 @dataclass(frozen=True)
 class ShrecClass:
-    """One benchmark class: PDB ID, name, molecular weight (kDa), volume (nm³), sphericity."""
+    """One benchmark class (Gubins et al. 2020, Table 1).
+
+    Attributes
+    ----------
+    pdb_id : str
+        The PDB ID.
+    name : str
+        The paper's name of the complex.
+    mw_kda : float
+        Molecular weight in kDa.
+    volume_nm3 : float
+        Volume in nm³.
+    sphericity : float
+        Sphericity (1 for a sphere).
+    """
 
     pdb_id: str
     name: str
@@ -29,12 +43,24 @@ _VOLUME_SPHERICITY: dict[str, tuple[float, float]] = {
 }
 
 SHREC2020_CLASSES: tuple[ShrecClass, ...] = tuple(
-    ShrecClass(str(c.paper_id), c.name, float(c.mw_kda or 0.0), *_VOLUME_SPHERICITY[str(c.paper_id)])
+    ShrecClass(str(c.paper_id), c.name, float(c.mw_kda or 0.0),
+               *_VOLUME_SPHERICITY[str(c.paper_id)])
     for c in class_set("shrec2020").classes)
 
 
 def size_group(mw_kda: float) -> str:
-    """SHREC 2020 Table 5 size group: ``small`` < 200 kDa, ``medium`` 200-600, ``large`` > 600."""
+    """Return the SHREC 2020 Table 5 size group of a molecular weight.
+
+    Parameters
+    ----------
+    mw_kda : float
+        Molecular weight in kDa.
+
+    Returns
+    -------
+    str
+        ``"small"`` (< 200 kDa), ``"medium"`` (200-600) or ``"large"`` (> 600).
+    """
     if mw_kda < 200:
         return "small"
     return "medium" if mw_kda <= 600 else "large"

@@ -46,6 +46,7 @@ TABLE2_COUNTS = {"1s3x": 233, "3qm1": 241, "3gl1": 229, "3h84": 240, "2cg9": 228
 
 
 def _rows(columns: tuple[str, ...], text: str) -> dict[str, dict[str, float | int | None]]:
+    """Parse ``NAME | v | v ...`` lines into ``{NAME: {column: value}}`` (a blank cell: None)."""
     out: dict[str, dict[str, float | int | None]] = {}
     for line in text.strip().splitlines():
         name, *vals = [f.strip() for f in line.split("|")]
@@ -81,7 +82,7 @@ Dn3DUnet   | 0.529 | 0.577 | 0.569 | 0.674 | 0.332 | 0.523 | 0.462 | 0.676 | 0.9
 UMC        | 0.661 | 0.827 | 0.839 | 0.947 | 0.855 | 0.873 | 0.899 | 0.981 | 0.997 | 0.98  | 1     | 0.997
 TM-T       | 0.2   | 0.102 | 0.248 | 0.727 | 0.555 | 0.869 | 0.835 | 0.88  | 0.934 | 0.97  | 0.968 | 0.945
 TM-F       | 0.319 | 0.219 | 0.207 | 0.66  | 0.589 | 0.808 | 0.815 | 0.945 | 0.939 | 0.966 | 0.968 | 0.945
-""")
+""")  # noqa: E501 - the paper's twelve columns, one row per line as printed
 for _row in TABLE4.values():  # "1" in the paper is an F1 of 1.0
     for _k, _v in _row.items():
         _row[_k] = float(_v) if _v is not None else None
@@ -114,7 +115,7 @@ TM-T-2020 | 0.046 | 0.128 | 0.34  | 0.064 | 0.178 | 0.429 | 0.28  | 0.579 | 0.68
 TM-F-2020 | 0.064 | 0.169 | 0.364 | 0.053 | 0.207 | 0.492 | 0.34  | 0.653 | 0.696 | 0.611 | 0.91  | 0.945
 TM-T-2019 | 0.083 | 0.038 | 0.038 | 0.075 | 0.109 | 0.251 | 0.035 | 0.234 | 0.676 | 0.107 | 0.679 | 0.82
 TM-F-2019 | 0.188 | 0.07  | 0.14  | 0.158 | 0.133 | 0.426 | 0.191 | 0.21  | 0.308 | 0.149 | 0.704 | 0.668
-""")
+""")  # noqa: E501 - the paper's twelve columns, one row per line as printed
 
 # Table 7: reported training and inference times, in seconds (None: "N/A"), with the paper's
 # own text. The paper labels its last two rows "GPU" (27 h 24 m) and "CPU" (1 h 24 m), but

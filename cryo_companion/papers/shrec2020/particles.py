@@ -28,12 +28,15 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cryo_companion._io import atomic_path, write_text
 from cryo_companion.papers.shrec2020.classes import SHREC2020_CLASSES
+
+if TYPE_CHECKING:
+    from cryo_companion.simulate.scene import Scene
 
 __all__ = [
     "ANGLE_COLUMNS",
@@ -67,7 +70,7 @@ class ParticleListError(ValueError):
 
 def resolve_class(name: str, *, where: str = "", extra_classes: Collection[str] = (),
                   any_class: bool = False) -> str:
-    """Canonical name of a class: its PDB ID for a class of Table 1 (by PDB ID or name).
+    """Return the canonical name of a class: its PDB ID for a class of Table 1 (ID or name).
 
     Parameters
     ----------
@@ -115,20 +118,26 @@ class ParticleList:
 
     Attributes
     ----------
-    classes : tuple of str, length N
-        Canonical PDB IDs (``SHREC2020_CLASSES``), or other class names where the reader was
-        asked to accept them (:func:`resolve_class`).
-    xyz : np.ndarray, float64, shape (N, 3)
-        Centres as ``(x, y, z)`` in voxels, 0-based (voxel ``[k, j, i]`` is centred at
-        ``(i, j, k)``). Note the order: x first, unlike the ``(z, y, x)`` arrays.
-    angles_deg : np.ndarray or None, shape (N, 3)
-        Euler angles as read from the file (the benchmark's ZXZ triple), unconverted; None when
-        the file has none.
-    lines : np.ndarray, int64, shape (N,)
-        1-based line number of each particle in its source file (0 when built in memory), used
-        to name lines in error messages.
+    classes : tuple of str
+        `(N,)` canonical PDB IDs (``SHREC2020_CLASSES``), or other class names where the reader
+        was asked to accept them (:func:`resolve_class`).
+    xyz : np.ndarray
+        `(N, 3)` float64 centres as ``(x, y, z)`` in voxels, 0-based (voxel ``[k, j, i]`` is
+        centred at ``(i, j, k)``). Note the order: x first, unlike the ``(z, y, x)`` arrays.
+    angles_deg : np.ndarray or None
+        `(N, 3)` Euler angles in degrees as read from the file (the benchmark's ZXZ triple),
+        unconverted; None when the file has none.
+    lines : np.ndarray or None
+        `(N,)` int64 1-based line number of each particle in its source file (0 when built in
+        memory), used to name lines in error messages (None given: zeros).
     source : str
         The file it was read from, or ``"<memory>"``.
+
+    Raises
+    ------
+    ParticleListError
+        On construction, for coordinates that are not `(N, 3)`, not finite or not one per
+        class, or angles that are not `(N, 3)`.
     """
 
     classes: tuple[str, ...]
@@ -165,7 +174,7 @@ class ParticleList:
 
     @property
     def zyx(self) -> np.ndarray:
-        """Centres in array order ``(z, y, x)``, shape (N, 3), 0-based voxels."""
+        """Centres in array order ``(z, y, x)``, `(N, 3)`, 0-based voxels."""
         return self.xyz[:, ::-1]
 
 
@@ -189,6 +198,11 @@ def particle_list(classes: Iterable[str], xyz: np.ndarray | Sequence[Sequence[fl
     -------
     ParticleList
         The list (source ``"<memory>"``).
+
+    Raises
+    ------
+    ParticleListError
+        For an unknown class, or coordinates or angles of the wrong shape or not finite.
     """
     names = tuple(resolve_class(c, where=f"particle {i}", any_class=any_class)
                   for i, c in enumerate(classes))
@@ -198,11 +212,14 @@ def particle_list(classes: Iterable[str], xyz: np.ndarray | Sequence[Sequence[fl
 
 
 def _check_origin(origin: int) -> None:
+    """Refuse an origin other than 0 or 1."""
     if origin not in (0, 1):
-        raise ValueError(f"origin must be 0 (0-based voxel indices) or 1 (1-based), got {origin!r}")
+        raise ValueError(f"origin must be 0 (0-based voxel indices) or 1 (1-based), "
+                         f"got {origin!r}")
 
 
 def _float(tok: str, where: str, column: str) -> float:
+    """Read a finite coordinate, naming the line and column otherwise."""
     try:
         v = float(tok)
     except ValueError:
@@ -225,7 +242,7 @@ _DEFAULT_COLS = {"class": 0, "x": 1, "y": 2, "z": 3}
 
 
 def _header(fields: list[str], where: str) -> tuple[dict[str, int], list[int] | None] | None:
-    """Columns named by a header line, or None when the line is not a header."""
+    """Return the columns named by a header line, or None when the line is not a header."""
     low = [f.strip().lower() for f in fields]
     found = {key: next((low.index(n) for n in names if n in low), None)
              for key, names in _HEADER_NAMES.items()}
@@ -260,8 +277,10 @@ def parse_text_list(text: str, *, source: str = "<text>", origin: int = 0,
         File name used in error messages.
     origin : int
         0 if the file's coordinates are 0-based voxel indices (the benchmark), 1 if 1-based.
-    extra_classes, any_class
+    extra_classes : collection of str
         Classes accepted besides Table 1, see :func:`resolve_class`.
+    any_class : bool
+        Accept any class name, see :func:`resolve_class`.
 
     Returns
     -------
@@ -270,6 +289,8 @@ def parse_text_list(text: str, *, source: str = "<text>", origin: int = 0,
 
     Raises
     ------
+    ValueError
+        For an ``origin`` other than 0 or 1.
     ParticleListError
         Naming the line for missing columns, non-numeric or non-finite coordinates and unknown
         classes (listing the known ones).
@@ -306,17 +327,25 @@ def parse_text_list(text: str, *, source: str = "<text>", origin: int = 0,
         idx = angle_cols
         if idx is None and cols == _DEFAULT_COLS and len(fields) >= 7:
             idx = [4, 5, 6]
-        try:
-            angles.append(tuple(float(fields[i]) for i in idx)  # type: ignore[arg-type]
-                          if idx is not None and len(fields) > max(idx) else None)
-        except ValueError:
-            angles.append(None)
+        angles.append(_angles(fields, idx))
         lines.append(lineno)
     ang = (np.asarray(angles, dtype=np.float64)
            if angles and all(a is not None for a in angles) else None)
     return ParticleList(classes=tuple(classes),
                         xyz=np.asarray(xyz, dtype=np.float64).reshape(-1, 3),
                         angles_deg=ang, lines=np.asarray(lines, dtype=np.int64), source=source)
+
+
+def _angles(fields: Sequence[str], idx: Sequence[int] | None
+            ) -> tuple[float, float, float] | None:
+    """Read the three angles at ``idx`` of a line's fields (None: absent or not numbers)."""
+    if idx is None or len(fields) <= max(idx):
+        return None
+    try:
+        a1, a2, a3 = (float(fields[i]) for i in idx)
+    except ValueError:
+        return None
+    return a1, a2, a3
 
 
 _STAR_LABEL = re.compile(r"^(_\S+)")
@@ -339,11 +368,13 @@ def parse_star(text: str, *, source: str = "<star>", origin: int = 0,
         from different tools differ here; the file does not say which, so the caller must.
     class_column : str or None
         The column holding the class; default: the first of :data:`STAR_CLASS_COLUMNS` present.
-    class_map : mapping or None
+    class_map : mapping of str to str, or None
         Translation of the class column's values (e.g. ``{"1": "1s3x"}`` for a numeric
         ``_rlnClassNumber``) applied before resolving names.
-    extra_classes, any_class
+    extra_classes : collection of str
         Classes accepted besides Table 1, see :func:`resolve_class`.
+    any_class : bool
+        Accept any class name, see :func:`resolve_class`.
 
     Returns
     -------
@@ -352,6 +383,8 @@ def parse_star(text: str, *, source: str = "<star>", origin: int = 0,
 
     Raises
     ------
+    ValueError
+        For an ``origin`` other than 0 or 1.
     ParticleListError
         No coordinate loop, no class column, wrong number of fields on a line, non-numeric
         coordinates, unknown classes: the message names the line.
@@ -387,6 +420,7 @@ def _parse_star_loop(all_lines: list[str], start: int, labels: list[str], source
                      origin: int, class_column: str | None,
                      class_map: Mapping[str, str] | None, extra_classes: Collection[str],
                      any_class: bool) -> ParticleList:
+    """Read the rows of a STAR loop from ``start`` (see :func:`parse_star`)."""
     if class_column is None:
         found = [c for c in STAR_CLASS_COLUMNS if c in labels]
         if not found:
@@ -422,7 +456,8 @@ def _parse_star_loop(all_lines: list[str], start: int, labels: list[str], source
                 f"class_map (number -> PDB ID) to read it")
         classes.append(resolve_class(value, where=where, extra_classes=extra_classes,
                                      any_class=any_class))
-        xyz.append((_float(fields[xi], where, "x") - origin, _float(fields[yi], where, "y") - origin,
+        xyz.append((_float(fields[xi], where, "x") - origin,
+                    _float(fields[yi], where, "y") - origin,
                     _float(fields[zi], where, "z") - origin))
         lines.append(lineno)
     return ParticleList(classes=tuple(classes),
@@ -435,7 +470,7 @@ def read_particle_list(path: str | os.PathLike, *, origin: int = 0, fmt: str | N
                        class_map: Mapping[str, str] | None = None,
                        extra_classes: Collection[str] = (), any_class: bool = False
                        ) -> ParticleList:
-    """Read a particle list file (text, CSV or STAR), returning 0-based ``(x, y, z)`` centres.
+    """Read a particle list file (text, CSV or STAR) into 0-based ``(x, y, z)`` centres.
 
     Parameters
     ----------
@@ -447,10 +482,14 @@ def read_particle_list(path: str | os.PathLike, *, origin: int = 0, fmt: str | N
     fmt : str or None
         ``"text"``, ``"csv"`` or ``"star"``; default: ``"star"`` for ``.star`` files or files
         containing a ``loop_`` line, else text/CSV (detected per line).
-    class_column, class_map
+    class_column : str or None
         STAR only, see :func:`parse_star`.
-    extra_classes, any_class
+    class_map : mapping of str to str, or None
+        STAR only, see :func:`parse_star`.
+    extra_classes : collection of str
         Classes accepted besides Table 1, see :func:`resolve_class`.
+    any_class : bool
+        Accept any class name, see :func:`resolve_class`.
 
     Returns
     -------
@@ -461,6 +500,8 @@ def read_particle_list(path: str | os.PathLike, *, origin: int = 0, fmt: str | N
     ------
     FileNotFoundError
         When the file does not exist.
+    ValueError
+        For an unknown ``fmt`` or an ``origin`` other than 0 or 1.
     ParticleListError
         When the content is not a valid list (names the line).
     """
@@ -485,6 +526,7 @@ def read_particle_list(path: str | os.PathLike, *, origin: int = 0, fmt: str | N
 
 
 def _fmt(v: float) -> str:
+    """Format a number as an integer where it is one, else with six significant digits."""
     return f"{v:.6g}" if float(v) != int(v) else str(int(v))
 
 
@@ -520,6 +562,12 @@ def write_particle_list(path: str | os.PathLike, particles: ParticleList, *, ori
     Path
         ``path``.
 
+    Raises
+    ------
+    ValueError
+        For an unknown ``fmt``, an ``origin`` other than 0 or 1, or CSV ``angle_columns`` that
+        the reader would not recognise.
+
     Notes
     -----
     STAR files carry coordinates and classes only. RELION's ``_rlnAngleRot/Tilt/Psi`` are
@@ -533,8 +581,8 @@ def write_particle_list(path: str | os.PathLike, particles: ParticleList, *, ori
     xyz = particles.xyz + origin
     ang = particles.angles_deg
     if fmt == "star":
-        import pandas as pd  # type: ignore[import-untyped]
-        import starfile  # type: ignore[import-untyped]
+        import pandas as pd
+        import starfile
 
         df = pd.DataFrame({"rlnCoordinateX": xyz[:, 0], "rlnCoordinateY": xyz[:, 1],
                            "rlnCoordinateZ": xyz[:, 2], "shrecClass": list(particles.classes)})
@@ -562,7 +610,7 @@ def write_particle_list(path: str | os.PathLike, particles: ParticleList, *, ori
     return write_text(path, "\n".join(out) + "\n")
 
 
-def particle_list_from_scene(scene: Any, occupancy: np.ndarray, bin_factor: int = 1
+def particle_list_from_scene(scene: Scene, occupancy: np.ndarray, bin_factor: int = 1
                              ) -> ParticleList:
     """Return the ground-truth list of a simulated scene on the tomogram grid (row i: label i+1).
 

@@ -1,7 +1,8 @@
-"""Plain-text tables of an evaluation: the Table 3 row and the Table 4 row, as the paper prints them."""
+"""Plain-text tables of an evaluation: the Table 3, 4 and 6 rows, as the paper prints them."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from cryo_companion.papers.shrec2020.metrics import ShrecEvaluation
 from cryo_companion.tables import format_table
@@ -10,7 +11,20 @@ __all__ = ["companion_rows", "format_evaluation"]
 
 
 def format_evaluation(ev: ShrecEvaluation, name: str = "this run") -> str:
-    """The localisation row (Table 3 columns), the per-class F1 row (Table 4) and Table 6."""
+    """Format the localisation row (Table 3), the per-class F1 row (Table 4) and Table 6.
+
+    Parameters
+    ----------
+    ev : ShrecEvaluation
+        The evaluation.
+    name : str
+        Row name.
+
+    Returns
+    -------
+    str
+        Three aligned text tables with their headings.
+    """
     t3, t4, t6 = ev.localisation.table3_row(), ev.classification.table4_row(), \
         ev.classification.table6_row()
     return "\n".join([
@@ -21,8 +35,9 @@ def format_evaluation(ev: ShrecEvaluation, name: str = "this run") -> str:
     ])
 
 
-def companion_rows(results: Mapping[str, Mapping], table: str) -> dict[str, dict[str, object]]:
-    """Rows of this companion for a paper table, read from result files.
+def companion_rows(results: Mapping[str, Mapping[str, Any]],
+                   table: str) -> dict[str, dict[str, object]]:
+    """Collect the rows of this companion for a paper table from result files.
 
     A chapter that scores a method stores ``{"shrec_eval": {"method": NAME, "table3": {...},
     "table4": {...}, "table6": {...}}}`` in its result's ``data`` (as written by
@@ -32,10 +47,15 @@ def companion_rows(results: Mapping[str, Mapping], table: str) -> dict[str, dict
 
     Parameters
     ----------
-    results : Mapping[str, Mapping]
+    results : mapping of str to mapping
         ``{name: result}`` as returned by :func:`cryo_companion.runs.results.load_all`.
     table : str
         ``"table3"``, ``"table4"`` or ``"table6"``.
+
+    Returns
+    -------
+    dict of str to dict
+        ``{row name: {column: value}}``.
     """
     rows: dict[str, dict[str, object]] = {}
     for name, res in sorted(results.items()):

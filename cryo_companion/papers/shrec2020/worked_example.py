@@ -41,12 +41,15 @@ class WorkedExample:
 
     Attributes
     ----------
-    occupancy : np.ndarray, int32, shape (5, 24, 40), (z, y, x)
-        0 background, ``i`` = the ``i``-th particle of ``truth``.
-    class_mask : np.ndarray, int32, same shape
-        0 background, ``k`` = the ``k``-th class of ``SHREC2020_CLASSES`` (1-based, by weight).
-    truth, pred : ParticleList
-        ParticleList
+    occupancy : np.ndarray
+        `(5, 24, 40)` int32, z-y-x: 0 background, ``i`` = the ``i``-th particle of ``truth``.
+    class_mask : np.ndarray
+        `(5, 24, 40)` int32: 0 background, ``k`` = the ``k``-th class of ``SHREC2020_CLASSES``
+        (1-based, by weight).
+    truth : ParticleList
+        The five particles.
+    pred : ParticleList
+        The seven detections, in the order of ``EXPECTED["outcome"]``.
     z_slice : int
         The plane holding every particle centre.
     """
@@ -60,16 +63,21 @@ class WorkedExample:
 
 def sphere_occupancy(shape_zyx: tuple[int, int, int], centres_xyz: np.ndarray,
                      radii: np.ndarray) -> np.ndarray:
-    """Occupancy map of balls: voxel within ``radius`` (inclusive) of centre ``i`` gets ``i+1``.
+    """Draw balls into an occupancy map: voxels within ``radius`` of centre ``i`` get ``i+1``.
 
     Parameters
     ----------
-    shape_zyx : tuple[int, int, int]
+    shape_zyx : tuple of int
         Volume shape (z, y, x).
     centres_xyz : np.ndarray
         `(N, 3)` centres (x, y, z), 0-based voxels.
     radii : np.ndarray
-        `(N,)` radii in voxels.
+        `(N,)` radii in voxels (inclusive).
+
+    Returns
+    -------
+    np.ndarray
+        `shape_zyx` int32 occupancy: 0 background, ``i + 1`` inside ball ``i``.
 
     Raises
     ------
@@ -87,7 +95,13 @@ def sphere_occupancy(shape_zyx: tuple[int, int, int], centres_xyz: np.ndarray,
 
 
 def worked_example() -> WorkedExample:
-    """Build the worked example (deterministic)."""
+    """Build the worked example (deterministic).
+
+    Returns
+    -------
+    WorkedExample
+        The ground truth and the detections whose counters :data:`EXPECTED` gives.
+    """
     truth = particle_list([p[0] for p in _PARTICLES], [p[1:4] for p in _PARTICLES])
     pred = particle_list([d[0] for d in _DETECTIONS], [d[1:4] for d in _DETECTIONS])
     occ = sphere_occupancy(SHAPE_ZYX, truth.xyz, np.array([p[4] for p in _PARTICLES]))
@@ -99,18 +113,41 @@ def worked_example() -> WorkedExample:
 def grid_scene(size: int, n_particles: int, n_detections: int, seed: int = 0, *,
                cell: int = 16, jitter_vox: float = 2.0
                ) -> tuple[np.ndarray, ParticleList, ParticleList]:
-    """A large synthetic scene for timing: cubes on a grid, detections near their centres.
+    """Make a large synthetic scene for timing: cubes on a grid, detections near their centres.
 
     The volume ``(size,)*3`` is cut into cells of ``cell`` voxels; ``n_particles`` random cells
     hold a cube of ``cell - 4`` voxels (label = particle index). Detections: 90 % at a random
     particle's centre plus Gaussian jitter (``jitter_vox`` voxels), 10 % uniform over the volume
     and a 5-voxel margin around it (background and outside). Classes are random.
 
+    Parameters
+    ----------
+    size : int
+        Edge of the cubic volume (voxels).
+    n_particles : int
+        Number of particles (at most the number of cells).
+    n_detections : int
+        Number of detections.
+    seed : int
+        Seed of every random choice.
+    cell : int
+        Edge of a grid cell (voxels).
+    jitter_vox : float
+        Standard deviation of the detections' offset from their particle's centre (voxels).
+
     Returns
     -------
-    tuple[np.ndarray, ParticleList, ParticleList]
-        Occupancy : np.ndarray, int32, shape (size, size, size), (z, y, x) truth, pred :
-        ParticleList
+    occupancy : np.ndarray
+        `(size, size, size)` int32 occupancy, z-y-x.
+    truth : ParticleList
+        The particles.
+    pred : ParticleList
+        The detections.
+
+    Raises
+    ------
+    ValueError
+        If the particles do not fit in the cells.
     """
     rng = np.random.default_rng(seed)
     g = size // cell

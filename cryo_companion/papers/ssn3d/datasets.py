@@ -79,13 +79,13 @@ FIRST_DOSE_E_A2 = {"A": 300.0, "B": 40.0, "C": 7.0}
 
 #: Ground truth: the target's density above this fraction of its maximum (module docstring).
 MASK_LEVEL = 0.2
-#: Sizes per scale. Smoke: one small tomogram with about a hundred complexes (a pipeline check on
-#: the CPU, about a minute); paper: the paper's tomogram.
+#: Sizes per scale. Smoke: one small tomogram with about a hundred complexes and 13 tilts (a
+#: pipeline check on the CPU, about ten seconds a data set); paper: the paper's tomogram.
 SCALES: dict[str, dict[str, Any]] = {
     "paper": {"tomogram_shape": (300, 600, 600), "n_complexes": PAPER_COMPLEXES,
               "tilt_step_deg": 2.0, "n_subtomograms": PAPER_SUBTOMOGRAMS, "pilot_xy": 240},
-    "smoke": {"tomogram_shape": (80, 128, 128), "n_complexes": 100, "tilt_step_deg": 4.0,
-              "n_subtomograms": None, "pilot_xy": 160},
+    "smoke": {"tomogram_shape": (80, 128, 128), "n_complexes": 100, "tilt_step_deg": 10.0,
+              "n_subtomograms": None, "pilot_xy": 128},
 }
 
 

@@ -12,7 +12,7 @@ Two readings of the tables matter when ours are put beside them:
   (:data:`TABLE3_ID_OF_TABLE1`).
 * The Xu row of Table 2 cannot be an mIoU as the authors' code computes it (the mean of the
   background and target IoU): at 91.87 % pixel accuracy the background IoU alone is at least
-  about 0.9 (:func:`cryo_companion.papers.ssn3d.constants.min_two_class_miou`), so that mean
+  about 0.9 (:func:`min_two_class_miou`), so that mean
   would be at least about 45 %, not 27.40 %. The value is more likely the target IoU.
 """
 from __future__ import annotations

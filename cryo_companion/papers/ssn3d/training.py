@@ -13,7 +13,10 @@ Keras semantics that a PyTorch reimplementation must keep:
 * ``categorical_crossentropy`` on the per-voxel softmax is the mean over all voxels of all
   subtomograms of a batch (PyTorch ``cross_entropy`` on ``(B, 2, D, D, D)`` logits).
 * ``EarlyStopping(monitor="val_acc", patience=P)`` stops after ``P`` epochs without
-  improvement of the validation pixel accuracy; the script keeps the best checkpoint.
+  improvement of the validation pixel accuracy; the script's ``ModelCheckpoint`` saves the
+  best epoch's weights, but the script then tests the model as it is after the last epoch
+  (Keras' ``restore_best_weights`` defaults to False and the ``load_model`` of the best
+  checkpoint is commented out).
 """
 from __future__ import annotations
 
@@ -96,4 +99,6 @@ DEVIATIONS: tuple[str, ...] = (
     "early-stopping patience 20 epochs (min_delta 1e-4) instead of 10",
     ("train / test split by position (first 90 % / last 10 % of the arrays) and validation = "
      "the last 10 % of the training arrays, instead of a random split"),
+    ("the test scores are those of the last epoch's weights (the best epoch's are saved but not "
+     "loaded back), where the paper says the training would 'stop and be saved'"),
 )
