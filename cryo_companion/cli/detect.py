@@ -1,4 +1,4 @@
-r"""Find and classify the SHREC 2020 complexes in a tomogram (template matching or a trained network).
+r"""Find and classify the SHREC 2020 complexes in a tomogram (template matching or a network).
 
 METHOD is tm-t or tm-f (template matching of SHREC 2020, Sec. 3.7: no training; the twelve
 complexes' templates are made at the tomogram's voxel size) or deepfinder, yopo or umc (a
@@ -22,8 +22,14 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cryo_companion.cli._common import finite_float, int_at_least, positive_float
+
+if TYPE_CHECKING:
+    import torch
+
+    from cryo_companion._io import OutputPlan
 
 COMMAND = "detect"
 METHODS = ("tm-t", "tm-f", "deepfinder", "yopo", "umc")
@@ -67,7 +73,7 @@ def _out_files(prefix: Path) -> list[Path]:
     return [prefix.with_name(prefix.name + s) for s in (".txt", ".csv", ".star", ".json")]
 
 
-def outputs(args: argparse.Namespace):
+def outputs(args: argparse.Namespace) -> OutputPlan:
     """Return what ``detect`` reads and writes, checked before any work."""
     from cryo_companion._io import OutputPlan
 
@@ -104,7 +110,8 @@ def _check(args: argparse.Namespace) -> None:
                          "LAST")
 
 
-def _template_matching(args: argparse.Namespace, volume, vs: float) -> tuple[object, dict]:
+def _template_matching(args: argparse.Namespace, volume: torch.Tensor, vs: float
+                       ) -> tuple[Any, dict[str, Any]]:
     from cryo_companion.papers.shrec2020 import tm
     from cryo_companion.papers.shrec2020.dataset import recipe, templates_for
     from cryo_companion.papers.shrec2020.metrics import CLASS_ORDER
@@ -121,7 +128,8 @@ def _template_matching(args: argparse.Namespace, volume, vs: float) -> tuple[obj
     return lists["TM-T" if args.method == "tm-t" else "TM-F"], found.record
 
 
-def _network(args: argparse.Namespace, volume, info: dict, net) -> tuple[object, dict]:
+def _network(args: argparse.Namespace, volume: torch.Tensor, info: dict[str, Any],
+             net: torch.nn.Module) -> tuple[Any, dict[str, Any]]:
     from cryo_companion.papers.shrec2020.pipelines import run_detector
 
     t0 = time.perf_counter()

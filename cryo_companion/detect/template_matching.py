@@ -243,7 +243,8 @@ def _wrapped_index(n: int, shape: tuple[int, int, int], device: torch.device
 def _at_origin(boxes: Tensor, shape: tuple[int, int, int]) -> Tensor:
     """Zero-pad `(B, N, N, N)` boxes to ``shape`` with the box centre moved to voxel 0."""
     out = boxes.new_zeros((boxes.shape[0], *shape))
-    out[(slice(None), *_wrapped_index(boxes.shape[-1], shape, boxes.device))] = boxes
+    index = (slice(None), *_wrapped_index(boxes.shape[-1], shape, boxes.device))
+    out[index] = boxes
     return out
 
 

@@ -124,6 +124,23 @@ def _score(jobs: Sequence[Job], score: ScoreFn | None) -> tuple[list[dict[str, A
     return out, time.perf_counter() - t0
 
 
+def _check_segments(jobs: Sequence[Job], points: int, first_iters: int,
+                    budget_s: float | None) -> None:
+    if not jobs:
+        raise ValueError("no runs to fit")
+    if points < 1 or first_iters < 1:
+        raise ValueError(f"points ({points}) and first_iters ({first_iters}) must be >= 1")
+    if budget_s is not None and not budget_s > 0:
+        raise ValueError(f"budget_s must be > 0 seconds, got {budget_s}")
+    for j in jobs:
+        if j.checkpoint is None:
+            raise ValueError(f"run {j.name!r} has no out folder: segments continue from "
+                             "checkpoints")
+        if j.checkpoint.exists():
+            raise ValueError(f"{j.checkpoint} exists: fit_segments starts runs afresh; remove "
+                             "it or train into a new folder")
+
+
 def fit_segments(jobs: Sequence[Job], loss_fn: LossFn, config: FitConfig, *,
                  points: int, budget_s: float | None = None, first_iters: int = 1,
                  score: ScoreFn | None = None, strategy: str = "auto",
@@ -168,19 +185,7 @@ def fit_segments(jobs: Sequence[Job], loss_fn: LossFn, config: FitConfig, *,
         For no jobs, a job without ``out``, an existing checkpoint, ``points < 1``,
         ``first_iters < 1`` or a budget that is not positive.
     """
-    if not jobs:
-        raise ValueError("no runs to fit")
-    if points < 1 or first_iters < 1:
-        raise ValueError(f"points ({points}) and first_iters ({first_iters}) must be >= 1")
-    if budget_s is not None and not budget_s > 0:
-        raise ValueError(f"budget_s must be > 0 seconds, got {budget_s}")
-    for j in jobs:
-        if j.checkpoint is None:
-            raise ValueError(f"run {j.name!r} has no out folder: segments continue from "
-                             "checkpoints")
-        if j.checkpoint.exists():
-            raise ValueError(f"{j.checkpoint} exists: fit_segments starts runs afresh; remove "
-                             "it or train into a new folder")
+    _check_segments(jobs, points, first_iters, budget_s)
     losses: list[list[float]] = [[] for _ in jobs]
     out = SegmentedResult(results=[], losses=losses)
     done = 0

@@ -160,7 +160,7 @@ class Plan:
                              f"{self.recipe.thickness_vox} ground-truth slices")
 
     def data_root(self) -> Path:
-        """The models' folder, ``$CRYO_COMPANION_DATA/data_subdir``."""
+        """Return the models' folder, ``$CRYO_COMPANION_DATA/data_subdir``."""
         return default_data_dir() / self.data_subdir
 
     def to_dict(self) -> dict[str, Any]:
@@ -172,7 +172,7 @@ class Plan:
         return d
 
     def method_dict(self, method: str) -> dict[str, Any]:
-        """The parts of the plan one piece depends on (its fingerprint's input)."""
+        """Return the parts of the plan one piece depends on (its fingerprint's input)."""
         keep = {"scale", "recipe", "data_subdir", "train_models", "test_model", "figure_z"}
         if method == "tm":
             keep |= {f.name for f in dataclasses.fields(self) if f.name.startswith("tm_")}
@@ -222,7 +222,7 @@ PLANS: dict[str, Plan] = {"paper": _paper_plan(), "smoke": _smoke_plan()}
 
 
 def plan(scale: str, **changes: Any) -> Plan:
-    """The plan of a scale, with optional changes.
+    """Return the plan of a scale, with optional changes.
 
     Parameters
     ----------
@@ -269,6 +269,11 @@ def ensure_data(p: Plan, device: torch.device | str, *, progress: bool = False
                           meta={"scale": p.scale}, snr=False, progress=progress)
     return {"models": models, "made": missing, "seconds": time.perf_counter() - t0,
             "n_particles": {str(k): int(s["n_particles"]) for k, s in zip(models, stats)}}
+
+
+def _shape3(t: torch.Tensor) -> tuple[int, int, int]:
+    z, y, x = (int(n) for n in t.shape)
+    return z, y, x
 
 
 def _sync(device: torch.device) -> None:
@@ -407,7 +412,7 @@ def run_template_matching(p: Plan, device: torch.device | str, *,
     view = test_view(model_dir(p.data_root(), p.test_model))
     templates = templates_for(p.recipe)
     measured = shrec_tm.measured_ms_per_rotation(dict(bench_record) if bench_record else None,
-                                                 dev.type, tuple(view.tomogram.shape))
+                                                 dev.type, _shape3(view.tomogram))
     batch = measured[1] if measured else p.tm_batch_size
     base = shrec_tm.TMSettings(voxel_size_A=p.recipe.voxel_size_A,
                                n_candidates=p.tm_n_candidates, batch_size=batch)
@@ -441,7 +446,7 @@ def run_template_matching(p: Plan, device: torch.device | str, *,
 
 
 def load_piece(p: Plan, method: str) -> dict[str, Any] | None:
-    """A saved piece of this plan made by the current package sources, else None.
+    """Return a saved piece of this plan made by the current package sources, else None.
 
     Parameters
     ----------

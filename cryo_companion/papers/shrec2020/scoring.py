@@ -128,7 +128,7 @@ def test_view(folder: str | os.PathLike, *, crop_yx: int | None = None,
 
 
 def _kept(det: Detections, view: TestView) -> Detections:
-    """The detections not in an ignored voxel (all of them for a whole model)."""
+    """Keep the detections not in an ignored voxel (all of them for a whole model)."""
     if view.ignore is None or not len(det):
         return det
     r = np.rint(det.zyx).astype(np.int64)
@@ -165,7 +165,7 @@ def score(det: Detections, view: TestView, *, modes: Sequence[str] = tuple(MODES
 
 
 def evaluation_record(ev: ShrecEvaluation) -> dict[str, Any]:
-    """A compact JSON-able evaluation: Tables 3, 4, 6, the confusion matrix, the settings.
+    """Return a compact JSON-able evaluation: Tables 3, 4, 6, the confusion matrix, the settings.
 
     Parameters
     ----------
@@ -222,7 +222,7 @@ def detections_from_record(rec: Mapping[str, Sequence[Any]]) -> Detections:
 
 
 def pack_slice(arr: np.ndarray) -> dict[str, Any]:
-    """A 2-D array as JSON: shape, dtype and its bytes compressed (zlib) in base64.
+    """Encode a 2-D array as JSON: shape, dtype and its bytes compressed (zlib) in base64.
 
     Parameters
     ----------

@@ -20,10 +20,10 @@ larger ones are searched more coarsely, and the record says so.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Mapping, Sequence
-import dataclasses
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -336,7 +336,7 @@ def crowther_rotations(templates: Mapping[str, Any], s: TMSettings | None = None
 
 def rotation_cap(budget_s: float, ms_per_rotation: float, rotations: Mapping[str, int]
                  ) -> int | None:
-    """The largest cap of rotations per class whose search fits a time budget.
+    """Return the largest cap of rotations per class whose search fits a time budget.
 
     Parameters
     ----------
@@ -373,7 +373,7 @@ def rotation_cap(budget_s: float, ms_per_rotation: float, rotations: Mapping[str
 def measured_ms_per_rotation(record: dict[str, Any] | None, device_type: str = "cuda",
                              shape: tuple[int, int, int] | None = None
                              ) -> tuple[float, int, str] | None:
-    """The recorded best time per rotation of a device kind, if measured on ``shape``.
+    """Return the recorded best time per rotation of a device kind, if measured on ``shape``.
 
     Parameters
     ----------

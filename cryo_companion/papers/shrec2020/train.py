@@ -203,7 +203,7 @@ class TrainSettings:
         return dataclasses.replace(self, **changes)
 
     def fit_config(self) -> FitConfig:
-        """The loop's settings (on the CPU tf32 is the same as fp32)."""
+        """Return the loop's settings (on the CPU tf32 is the same as fp32)."""
         return FitConfig(iters=self.iters, precision=self.precision, desc=f"train {self.method}")
 
 
@@ -254,7 +254,7 @@ SETTINGS: dict[str, dict[str, TrainSettings]] = {"paper": _paper(), "smoke": _sm
 
 
 def loss_for(s: TrainSettings) -> LossFn:
-    """The loss of a method's settings.
+    """Return the loss of a method's settings.
 
     Parameters
     ----------
@@ -314,7 +314,7 @@ class _Patches:
 
 def make_source(s: TrainSettings, models: Sequence[ModelVolumes], device: torch.device | str,
                 *, shared: dict[str, Any] | None = None) -> BatchSource:
-    """The batch source of one run of a method.
+    """Return the batch source of one run of a method.
 
     Parameters
     ----------
