@@ -18,7 +18,7 @@ post-processing settings. Labels follow :mod:`.methods` (1-12 = Table 1 by weigh
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -445,7 +445,8 @@ def detect_with_slices(method: str, model: nn.Module, volume: Tensor, *,
     return umc_objects(labels, **obj_kw), slices
 
 
-def build_network(method: str, config: Mapping[str, Any]) -> nn.Module:
+def build_network(method: str, config: Mapping[str, Any],
+                  class_names: Sequence[str] | None = None) -> nn.Module:
     """Build the network of a trained method from its configuration (weights uninitialised).
 
     Parameters
@@ -454,6 +455,8 @@ def build_network(method: str, config: Mapping[str, Any]) -> nn.Module:
         ``deepfinder``, ``yopo`` or ``umc``.
     config : mapping
         Its configuration's fields (``cfg.to_dict()``).
+    class_names : sequence of str or None
+        Names of the output classes (None: the network's generic ones).
 
     Returns
     -------
@@ -463,7 +466,7 @@ def build_network(method: str, config: Mapping[str, Any]) -> nn.Module:
         raise ValueError(f"unknown method {method!r}; trained methods: "
                          f"{', '.join(NETWORK_METHODS)}")
     net_cls, cfg_cls = NETWORK_METHODS[method]
-    return net_cls(cfg_cls.from_dict(dict(config)))
+    return net_cls(cfg_cls.from_dict(dict(config)), class_names=class_names)
 
 
 def save_detector(path: str | os.PathLike, method: str, model: nn.Module, *,
@@ -498,7 +501,8 @@ def save_detector(path: str | os.PathLike, method: str, model: nn.Module, *,
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     blob = {"format": DETECTOR_FORMAT, "method": method, "config": _cfg(model).to_dict(),
             "voxel_size_A": float(voxel_size_A), "postprocess": dict(postprocess or {}),
-            "meta": dict(meta or {}), "state_dict": state}
+            "meta": dict(meta or {}), "state_dict": state,
+            "class_names": list(getattr(model, "class_names", ()) or ())}
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(blob, tmp)
     return Path(path)
@@ -531,7 +535,7 @@ def load_detector(path: str | os.PathLike, map_location: torch.device | str = "c
     if not isinstance(blob, dict) or blob.get("format") != DETECTOR_FORMAT:
         raise ValueError(f"{p}: not a detector file ({DETECTOR_FORMAT}); write one with "
                          "save_detector")
-    net = build_network(blob["method"], blob["config"])
+    net = build_network(blob["method"], blob["config"], blob.get("class_names") or None)
     net.load_state_dict(blob["state_dict"])
     net.to(map_location).eval()
     info = {k: blob[k] for k in ("voxel_size_A", "postprocess", "config", "meta")}
