@@ -212,7 +212,7 @@ def _paper() -> dict[str, TrainSettings]:
     from cryo_companion.models.umc import UMCConfig
     from cryo_companion.models.yopo import YOPOConfig
 
-    common: dict[str, Any] = {"iters": 100_000, "budget_s": 150.0, "points": 4,
+    common: dict[str, Any] = {"iters": 100_000, "budget_s": 90.0, "points": 3,
                               "first_iters": 20, "precision": "tf32"}
     return {
         "deepfinder": TrainSettings("deepfinder", DeepFinderConfig().to_dict(), 25, 1e-4,
@@ -247,7 +247,7 @@ def _smoke() -> dict[str, TrainSettings]:
     }
 
 
-#: Settings by scale: ``"paper"`` (the paper's networks and batches, 150 s of training per
+#: Settings by scale: ``"paper"`` (the paper's networks and batches, 90 s of training per
 #: network for all its seeds together, at most 100,000 iterations) and ``"smoke"`` (narrow
 #: networks, small patches, 6 iterations: a check of the pipeline on the CPU).
 SETTINGS: dict[str, dict[str, TrainSettings]] = {"paper": _paper(), "smoke": _smoke()}

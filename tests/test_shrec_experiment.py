@@ -1,0 +1,64 @@
+"""The SHREC 2020 methods' experiment on tiny models: a network's piece, assembly, reuse."""
+from __future__ import annotations
+
+import pytest
+
+from cryo_companion.papers.shrec2020 import experiment as ex
+from cryo_companion.papers.shrec2020.pipelines import load_detector
+from tests.shrec_tiny import write_tiny_models
+from tests.test_shrec_train import TINY
+
+INFERENCE = {"deepfinder": {"tile": 16, "crop": 2, "bin_factor": 2, "bandwidth_vox": 2.0},
+             "yopo": {"tile": 32, "threshold": 0.5, "min_distance_vox": 6.0},
+             "umc": {"tile": 16, "crop": 2, "min_size": 2, "min_separation_vox": 3.0}}
+
+
+@pytest.fixture(scope="module")
+def tiny_plan(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("CRYO_COMPANION_DATA", str(root))
+    write_tiny_models(root / "tiny", (0, 9))
+    p = ex.plan("smoke", data_subdir="tiny", train_models=(0,), seeds=(0, 1),
+                train={m: s.replace(iters=2, points=2) for m, s in TINY.items()},
+                inference=INFERENCE, curve_crop_yx=32, figure_z=16)
+    yield p
+    mp.undo()
+
+
+def test_plans_refuse_training_on_the_test_model() -> None:
+    with pytest.raises(ValueError, match="test model"):
+        ex.plan("smoke", train_models=(0, 9))
+    with pytest.raises(ValueError, match="unknown scale"):
+        ex.plan("huge")
+    p = ex.plan("paper")
+    assert p.train_models == (0,) and p.test_model == 9 and len(p.seeds) >= 2
+    assert all(s.budget_s for s in p.train.values())
+    # a piece's fingerprint changes with what it depends on only
+    assert p.fingerprint("yopo") != ex.plan("paper", seeds=(0, 1, 2)).fingerprint("yopo")
+    assert p.fingerprint("tm") == ex.plan("paper", seeds=(0, 1, 2)).fingerprint("tm")
+
+
+@pytest.mark.parametrize("method", ["deepfinder", "umc"])
+def test_a_network_piece_trains_scores_and_records(method, tiny_plan, tmp_path) -> None:
+    data = {"models": [0, 9], "made": [], "note": "tiny test models"}
+    pc = ex.run_network(tiny_plan, method, "cpu", tmp_path, data=data)
+    assert pc["method"] == method and pc["data"] == data
+    assert set(pc["evaluations"]) == {"default", "benchmark_script"}
+    assert all(len(v) == 2 for v in pc["evaluations"].values())          # one per seed
+    assert [c["iteration"] for c in pc["curve"]] == [1, 2]
+    assert all(len(c["scores"]) == 2 and "default_f1" in c["scores"][0] for c in pc["curve"])
+    assert pc["curve_view"].endswith("central 32 x 32")
+    assert pc["training"]["runs_per_step"] == 2 and len(pc["detections"]) == 2
+    assert "labels" in pc["slices"]["maps"]
+    if method == "deepfinder":
+        assert set(pc["postprocess"]["min_size"]) == {"1", "6", "12"}
+    name, net, info = load_detector(pc["detector_files"][1])
+    assert name == method and info["meta"]["seed"] == 1
+    out = ex.assemble(tiny_plan, {method: pc})
+    m = out["methods"][method]
+    assert m["row"] == ex.METHOD_KEYS[method] and "tm_t" in out["missing"]
+    assert m["timing"]["runs_per_step"] == 2 and len(m["evaluations"]) == 2
+    assert m["summary"]["headline"]["localisation_f1"]["n"] == 2     # over the two seeds
+    assert set(out["tables"]) == {"table3", "table4", "table6", "table7"}
+    assert isinstance(out["findings"], list) and ex.METHOD_KEYS[method] in out["f1_vs_weight"]
