@@ -62,3 +62,20 @@ def test_a_network_piece_trains_scores_and_records(method, tiny_plan, tmp_path) 
     assert m["summary"]["headline"]["localisation_f1"]["n"] == 2     # over the two seeds
     assert set(out["tables"]) == {"table3", "table4", "table6", "table7"}
     assert isinstance(out["findings"], list) and ex.METHOD_KEYS[method] in out["f1_vs_weight"]
+
+
+def test_a_saved_piece_is_reused_until_the_plan_changes(tiny_plan, tmp_path, monkeypatch) -> None:
+    from cryo_companion.runs.runtime import setup
+
+    monkeypatch.setenv("CRYO_COMPANION_RESULTS", str(tmp_path / "results"))
+    run = setup("smoke", "cpu", 0, chapter="shrec_methods", paper_needs_gpu=False)
+    first = ex.piece(tiny_plan, "yopo", run, work=tmp_path / "work")
+    assert (tmp_path / "results" / "smoke" / "shrec_methods" / "yopo.json").is_file()
+    again = ex.piece(tiny_plan, "yopo", run, work=tmp_path / "work")
+    assert again["provenance"] == first["provenance"]                 # not trained again
+    got = ex.collect(tiny_plan, run, make=False)
+    assert got["yopo"] is not None and got["umc"] is None and got["tm"] is None
+    changed = ex.plan("smoke", **{**{f: getattr(tiny_plan, f) for f in ("data_subdir",
+                      "train_models", "train", "inference", "curve_crop_yx", "figure_z")},
+                      "seeds": (0, 2)})
+    assert ex.load_piece(changed, "yopo") is None

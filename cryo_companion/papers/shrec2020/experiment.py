@@ -73,7 +73,7 @@ from cryo_companion.papers.shrec2020.train import (
 from cryo_companion.papers.shrec2020.training_data import read_model_volumes
 
 __all__ = ["HEADLINE_MODE", "PIECES", "PLANS", "Plan", "assemble", "collect", "ensure_data",
-           "main", "our_rows",
+           "finding_rows", "main", "our_rows", "plan_rows", "timing_rows",
            "load_piece", "piece", "plan", "run_network", "run_template_matching"]
 
 #: The runs of the experiment: the three networks and template matching (TM-T and TM-F).
@@ -278,6 +278,14 @@ def _shape3(t: torch.Tensor) -> tuple[int, int, int]:
     return z, y, x
 
 
+def _view_slices(view: TestView, z: int) -> dict[str, dict[str, Any]]:
+    """Pack the test model's class mask and tomogram (binned by 2, float16) at slice ``z``, packed."""
+    tomo = view.tomogram[int(z)].float().numpy()
+    h, w = (tomo.shape[0] // 2) * 2, (tomo.shape[1] // 2) * 2
+    binned = tomo[:h, :w].reshape(h // 2, 2, w // 2, 2).mean((1, 3))
+    return {"truth": pack_slice(view.class_mask[int(z)]), "tomogram_bin2": pack_slice(binned)}
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -371,7 +379,8 @@ def run_network(p: Plan, method: str, device: torch.device | str, work: str | Pa
         inference_s.append(dt)
         if k == 0:
             slices = {"z": p.figure_z, "seed": p.seeds[0],
-                      "maps": {name: pack_slice(a) for name, a in sl.items()}}
+                      "maps": {**{name: pack_slice(a) for name, a in sl.items()},
+                               **_view_slices(full, p.figure_z)}}
     record = trained.record(every=max(1, trained.segmented.results[0].iterations // 500))
     curve = [{"iteration": pt["iteration"], "train_s": pt["train_s"],
               "train_s_per_run": pt["train_s_per_run"], "score_s": pt["score_s"],
@@ -452,6 +461,7 @@ def run_template_matching(p: Plan, device: torch.device | str, *,
             "cap": {"max_rotations": cap, "rule": rule, "source": source,
                     "crowther_rotations": rotations},
             "search": found.record, "lists": out_lists, "select_s": select_s,
+            "slices": {"z": p.figure_z, "maps": _view_slices(view, p.figure_z)},
             "inference_s": float(found.record["total_s"]) + select_s, "device": str(dev)}
 
 
@@ -720,3 +730,78 @@ if __name__ == "__main__":
     import sys
 
     sys.exit(main())
+
+
+def plan_rows(p: Plan) -> dict[str, dict[str, str]]:
+    """Return the chapter's table of the plan: setting -> ``{"value": text}``.
+
+    Parameters
+    ----------
+    p : Plan
+        The plan.
+
+    Returns
+    -------
+    dict
+    """
+    rows = {"scale": p.scale, "training models": ", ".join(map(str, p.train_models)),
+            "test model": str(p.test_model), "seeds per network": ", ".join(map(str, p.seeds))}
+    for m, s in p.train.items():
+        budget = (f"{s.budget_s:g} s for the {len(p.seeds)} seeds together (at most "
+                  f"{s.iters:,} iterations)" if s.budget_s else f"{s.iters} iterations")
+        size = s.network.get("patch", s.network.get("box"))
+        rows[f"{m} training"] = (f"{budget}; batch {s.batch_size} of {size}³; Adam lr "
+                                 f"{s.lr:g}; {s.points} scored points; {s.precision}")
+    rows["F1 curves scored on"] = ("the whole test model" if p.curve_crop_yx is None else
+                                   f"its central {p.curve_crop_yx}² in y, x")
+    rows["template matching"] = (f"{p.tm_budget_s:g} s of correlations for the twelve classes"
+                                 if p.tm_budget_s else
+                                 f"at most {p.tm_max_rotations} rotations per class")
+    return {k: {"value": v} for k, v in rows.items()}
+
+
+def timing_rows(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return the chapter's table of timings: method row -> column -> value.
+
+    Parameters
+    ----------
+    data : mapping
+        :func:`assemble`'s output.
+
+    Returns
+    -------
+    dict
+        ``training s per run``, ``iterations``, ``runs per step``, ``stepper``, ``stopped by``,
+        ``inference s`` (mean over seeds), ``device``.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for m in data["methods"].values():
+        t = m["timing"]
+        inf = [x for x in t.get("inference_s", []) if x is not None]
+        tr = [x for x in t.get("training_s", []) if x is not None]
+        out[m["row"]] = {"training s per run": float(np.mean(tr)) if tr else None,
+                         "iterations": ", ".join(map(str, t.get("iterations", []))) or None,
+                         "runs per step": t.get("runs_per_step"),
+                         "stepper": t.get("stepper"), "stopped by": t.get("stopped_by"),
+                         "inference s": float(np.mean(inf)) if inf else None,
+                         "device": t.get("device")}
+    return out
+
+
+def finding_rows(data: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return the chapter's table of Section 5's findings: key -> claim, verdict, our numbers.
+
+    Parameters
+    ----------
+    data : mapping
+        :func:`assemble`'s output.
+
+    Returns
+    -------
+    dict
+        ``claim`` (the paper's words), ``holds here`` (yes / no / not measurable), ``ours``
+        (the sentence from our numbers).
+    """
+    verdict = {True: "yes", False: "no", None: "not measurable (numbers missing)"}
+    return {f["key"]: {"claim": f["claim"], "holds here": verdict[f["holds"]],
+                       "ours": f["text"]} for f in data["findings"]}
