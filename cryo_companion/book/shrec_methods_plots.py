@@ -230,7 +230,7 @@ def summary_cells(rows: Mapping[str, Mapping[str, Any]], digits: int = 3
 
 def table_markdown(rows: Mapping[str, Mapping[str, Any]], first: str = "method",
                    digits: int = 3) -> str:
-    """Format a Markdown table of rows whose cells may be summaries over seeds (:func:`summary_cells`).
+    """Format rows whose cells may be summaries over seeds as Markdown (:func:`summary_cells`).
 
     Parameters
     ----------

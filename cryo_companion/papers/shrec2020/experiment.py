@@ -279,7 +279,7 @@ def _shape3(t: torch.Tensor) -> tuple[int, int, int]:
 
 
 def _view_slices(view: TestView, z: int) -> dict[str, dict[str, Any]]:
-    """Pack the test model's class mask and tomogram (binned by 2, float16) at slice ``z``, packed."""
+    """Pack the class mask and the tomogram (binned by 2, float16) of the view at slice ``z``."""
     tomo = view.tomogram[int(z)].float().numpy()
     h, w = (tomo.shape[0] // 2) * 2, (tomo.shape[1] // 2) * 2
     binned = tomo[:h, :w].reshape(h // 2, 2, w // 2, 2).mean((1, 3))
@@ -465,8 +465,8 @@ def run_template_matching(p: Plan, device: torch.device | str, *,
             "inference_s": float(found.record["total_s"]) + select_s, "device": str(dev)}
 
 
-def load_piece(p: Plan, method: str) -> dict[str, Any] | None:
-    """Return a saved piece of this plan made by the current package sources, else None.
+def load_piece(p: Plan, method: str, *, current: bool = True) -> dict[str, Any] | None:
+    """Return a saved piece of this plan (made by the current package sources), else None.
 
     Parameters
     ----------
@@ -474,6 +474,9 @@ def load_piece(p: Plan, method: str) -> dict[str, Any] | None:
         The plan.
     method : str
         A name of :data:`PIECES`.
+    current : bool
+        Require the package sources it was made with to be today's (what a job reuses); False:
+        any piece of this plan (what the chapter assembles; its provenance says the commit).
 
     Returns
     -------
@@ -489,7 +492,7 @@ def load_piece(p: Plan, method: str) -> dict[str, Any] | None:
         return None
     if not rec or rec.get("data", {}).get("plan_fingerprint") != p.fingerprint(method):
         return None
-    if rec.get("provenance", {}).get("package_sha256") != package_sha256():
+    if current and rec.get("provenance", {}).get("package_sha256") != package_sha256():
         return None
     return {**rec["data"], "provenance": rec["provenance"]}
 
@@ -670,7 +673,8 @@ def collect(p: Plan, run: Any, *, make: bool, work: str | Path | None = None,
         The run the pieces are saved under.
     make : bool
         Run the pieces that are missing or not current (smoke scale: the chapter makes them;
-        paper scale: the GPU jobs do, and the chapter only reads what they saved).
+        paper scale: the GPU jobs do, and the chapter only reads what they saved for this
+        plan, made by whichever package sources their provenance names).
     work : str or Path or None
         Folder of the networks' runs (:func:`piece`).
     progress : bool
@@ -683,7 +687,7 @@ def collect(p: Plan, run: Any, *, make: bool, work: str | Path | None = None,
     """
     if make:
         return {m: piece(p, m, run, work=work, progress=progress) for m in PIECES}
-    return {m: load_piece(p, m) for m in PIECES}
+    return {m: load_piece(p, m, current=False) for m in PIECES}
 
 
 def _parser() -> Any:

@@ -64,9 +64,9 @@ GUESS_MODEL_S = 90.0
 #: (seconds): the networks' three scored points x two seeds on a 256² crop and two whole-model
 #: inferences (DeepFinder's mean shift on the CPU dominates: scikit-learn with bin seeding on
 #: every foreground voxel of the binned map, up to about 10^6 points); template matching's
-#: budget of 120 s of correlations plus the selection and scoring.
+#: templates, selection and scoring besides its budget of correlations.
 GUESS_SCORING_S: dict[str, float] = {"deepfinder": 180.0, "yopo": 90.0, "umc": 90.0,
-                                     "tm": 150.0}
+                                     "tm": 60.0}
 #: Seconds of start-up per job (imports, CUDA context, cuDNN's algorithm search, templates).
 STARTUP_S = 30.0
 #: The experiment's pieces as jobs, in the order they run.
@@ -204,5 +204,8 @@ JOBS = [
       for i, m in enumerate(PIECE_JOBS)),
     chapter_job("shrec_methods", priority=400,
                 after=tuple(f"shrec-methods-{m}" for m in PIECE_JOBS), structures=STRUCTURES,
+                guess_s=60, guess_source="it trains nothing at paper scale: reads the four "
+                "pieces, assembles the tables and draws the figures (about 20 s at smoke scale "
+                "besides the training)",
                 description="SHREC 2020: methods and results (assembles the saved pieces)"),
 ]
