@@ -1,6 +1,8 @@
 """SHREC 2020's networks trained through ``learn``: sources, losses, N runs per step, detectors."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -22,6 +24,11 @@ TINY = {
         network={"widths": [2, 4], "outputs": [1, 13], "patch": 16}, batch_size=2,
         sampling={"stride": 16}, iters=4, points=2),
 }
+
+
+#: The CPU always; CUDA where present (the GPU window's ``shrec-methods-cuda-tests``).
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                reason="no CUDA device"))]
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +80,15 @@ def test_sources_repeat_with_a_seed_and_fit_the_network(method, models) -> None:
     assert int(a[-1].max()) <= 12 and a[-1].dtype == torch.int64
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("method", tr.METHODS)
-def test_two_seeds_together_by_vmap_equal_the_loop(method, models, tmp_path) -> None:
+def test_two_seeds_together_by_vmap_equal_the_loop(method, device, models, tmp_path) -> None:
     """YOPO's batch norm (stacked running statistics) and UMC's two outputs under vmap."""
     s = TINY[method]
+    on = tr.models_to(models, device)
     out = {}
     for strategy in ("loop", "vmap"):
-        jobs = tr.make_jobs(s, models, (0, 1), tmp_path / strategy, "cpu")
+        jobs = tr.make_jobs(s, on, (0, 1), tmp_path / strategy, device)
         logs: list[list[float]] = [[], []]
         from cryo_companion.learn.multirun import fit_many
 
@@ -98,7 +107,7 @@ def test_two_seeds_together_by_vmap_equal_the_loop(method, models, tmp_path) -> 
             torch.testing.assert_close(a[k].float(), b[k].float(), rtol=1e-3, atol=1e-4)
     if method == "yopo":
         for a, b in zip(w1, w2):
-            assert not torch.equal(a["norms.0.running_var"], torch.ones(4))   # stats tracked
+            assert not torch.equal(a["norms.0.running_var"].cpu(), torch.ones(4))  # tracked
             torch.testing.assert_close(a["fc.bias"], b["fc.bias"], rtol=0, atol=5 * s.lr)
 
 
@@ -127,6 +136,18 @@ def test_train_method_scores_segments_and_writes_detectors(method, models, tmp_p
     assert net.class_names == tr.CLASS_NAMES
     det = run_detector(method, net, models[0].tomogram, postprocess=info["postprocess"])
     assert len(det) == 0 or (det.label.min() >= 1 and det.label.max() <= 12)
+    # the command line runs the weights trained through this path on a tomogram file
+    from cryo_companion.cli.main import main
+    from cryo_companion.mrc import write_mrc
+
+    write_mrc(tmp_path / "tomo.mrc", models[0].tomogram.numpy(), 10.0)
+    out = tmp_path / "picks"
+    assert main(["detect", method, str(tmp_path / "tomo.mrc"), "--out", str(out), "--weights",
+                 str(res.detectors[0]), "--device", "cpu"]) == 0
+    rec = json.loads((tmp_path / "picks.json").read_text())
+    assert rec["n_detections"] == len(det)
+    assert rec["record"]["trained"]["seed"] == 0
+    assert all((tmp_path / f"picks{s}").is_file() for s in (".txt", ".csv", ".star"))
 
 
 def test_deepfinder_thresholds_are_a_tenth_of_the_median_size_binned(models) -> None:
