@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,8 +33,13 @@ def tiny_model(index: int, seed: int = 0) -> ShrecModel:
                       class_mask=cm, occupancy=occ, particles=parts)
 
 
-def write_tiny_models(root: Path, indices: tuple[int, ...]) -> list[Path]:
-    """Write tiny models ``indices`` under ``root`` (10 Å voxels); their folders."""
+def write_tiny_models(root: Path, indices: tuple[int, ...],
+                      meta: dict[str, Any] | None = None) -> list[Path]:
+    """Write tiny models ``indices`` under ``root`` (10 Å voxels); their folders.
+
+    ``meta`` (default ``{"recipe": {}}``) is what ``meta.json`` records: give a plan's recipe and
+    the data-set seed to make the models current for it (``layout.is_current``).
+    """
     for k in indices:
-        write_model(root, tiny_model(k), 10.0, {"recipe": {}})
+        write_model(root, tiny_model(k), 10.0, dict(meta or {"recipe": {}}))
     return [root / f"model_{k}" for k in indices]

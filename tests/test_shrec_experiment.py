@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cryo_companion.papers.shrec2020 import experiment as ex
+from cryo_companion.papers.shrec2020.dataset import DATASET_SEED
 from cryo_companion.papers.shrec2020.pipelines import load_detector
 from tests.shrec_tiny import write_tiny_models
 from tests.test_shrec_train import TINY
@@ -18,10 +19,12 @@ def tiny_plan(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
     mp = pytest.MonkeyPatch()
     mp.setenv("CRYO_COMPANION_DATA", str(root))
-    write_tiny_models(root / "tiny", (0, 9))
     p = ex.plan("smoke", data_subdir="tiny", train_models=(0,), seeds=(0, 1),
                 train={m: s.replace(iters=2, points=2) for m, s in TINY.items()},
                 inference=INFERENCE, curve_crop_yx=32, figure_z=16)
+    # current for the plan (recipe and seed in meta.json): ensure_data makes nothing
+    write_tiny_models(root / "tiny", (0, 9),
+                      {"recipe": p.recipe.to_dict(), "dataset_seed": DATASET_SEED})
     yield p
     mp.undo()
 
@@ -70,6 +73,7 @@ def test_a_saved_piece_is_reused_until_the_plan_changes(tiny_plan, tmp_path, mon
     monkeypatch.setenv("CRYO_COMPANION_RESULTS", str(tmp_path / "results"))
     run = setup("smoke", "cpu", 0, chapter="shrec_methods", paper_needs_gpu=False)
     first = ex.piece(tiny_plan, "yopo", run, work=tmp_path / "work")
+    assert first["data"]["made"] == []                                 # the tiny models
     assert (tmp_path / "results" / "smoke" / "shrec_methods" / "yopo.json").is_file()
     again = ex.piece(tiny_plan, "yopo", run, work=tmp_path / "work")
     assert again["provenance"] == first["provenance"]                 # not trained again

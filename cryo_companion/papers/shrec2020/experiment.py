@@ -270,7 +270,7 @@ def ensure_data(p: Plan, device: torch.device | str, *, progress: bool = False
     stats = ensure_models(root, models, p.recipe, DATASET_SEED, device,
                           meta={"scale": p.scale}, snr=False, progress=progress)
     return {"models": models, "made": missing, "seconds": time.perf_counter() - t0,
-            "n_particles": {str(k): int(s["n_particles"]) for k, s in zip(models, stats)}}
+            "n_particles": {str(k): s.get("n_particles") for k, s in zip(models, stats)}}
 
 
 def _shape3(t: torch.Tensor) -> tuple[int, int, int]:
