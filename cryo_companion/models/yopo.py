@@ -118,6 +118,13 @@ def parameter_count_formula(cfg: YOPOConfig) -> int:
         + cfg.fc_width * cfg.n_classes + cfg.n_classes
 
 
+def _box_max(h: Tensor, k: int) -> Tensor:
+    """Max over every ``k``³ window (stride 1), as three 1-D passes: 3k instead of k³ reads."""
+    h = F.max_pool3d(h, (k, 1, 1), stride=1)
+    h = F.max_pool3d(h, (1, k, 1), stride=1)
+    return F.max_pool3d(h, (1, 1, k), stride=1)
+
+
 class YOPO(nn.Module):
     """YOPO (see the module docstring).
 
@@ -213,7 +220,7 @@ class YOPO(nn.Module):
         h, taps = x, []
         for k, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             h = norm(F.elu(conv(h)))
-            taps.append(F.max_pool3d(h, b - 2 * (k + 1), stride=1))   # pooled at once: memory
+            taps.append(_box_max(h, b - 2 * (k + 1)))                 # pooled at once: memory
         t = torch.cat(taps, 1)                                 # (B, sum(widths), D', H', W')
         B, C, *s = t.shape
         logits = self._head(t.permute(0, 2, 3, 4, 1).reshape(-1, C))
