@@ -10,7 +10,7 @@ from tests.shrec_tiny import write_tiny_models
 from tests.test_shrec_train import TINY
 
 INFERENCE = {"deepfinder": {"tile": 16, "crop": 2, "bin_factor": 2, "bandwidth_vox": 2.0},
-             "yopo": {"tile": 32, "threshold": 0.5, "min_distance_vox": 6.0},
+             "yopo": {"tile": 48, "threshold": 0.5, "min_distance_vox": 6.0},
              "umc": {"tile": 16, "crop": 2, "min_size": 2, "min_separation_vox": 3.0}}
 
 

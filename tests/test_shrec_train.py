@@ -121,7 +121,7 @@ def test_train_method_scores_segments_and_writes_detectors(method, models, tmp_p
         calls.append(i)
         return {"f1": 0.5}
 
-    post = {"deepfinder": {"tile": 16, "crop": 2}, "yopo": {"tile": 32, "threshold": 0.0},
+    post = {"deepfinder": {"tile": 16, "crop": 2}, "yopo": {"tile": 48, "threshold": 0.0},
             "umc": {"tile": 16, "crop": 2, "min_size": 1}}[method]
     res = tr.train_method(s, models, (0, 1), tmp_path, "cpu", score=score, postprocess=post,
                           strategy="loop", progress=False)

@@ -206,12 +206,12 @@ def _smoke_plan() -> Plan:
     r = recipe("smoke", field_vox=64, reconstruction_slices=256)
     area = (r.field_vox / 512) ** 2
     return Plan(
-        scale="smoke", recipe=r, data_subdir="shrec2020_methods_smoke", train_models=(0, 1),
+        scale="smoke", recipe=r, data_subdir="shrec2020_methods_smoke", train_models=(0,),
         test_model=9, seeds=(0, 1), train=dict(SETTINGS["smoke"]),
         inference={"deepfinder": {"tile": 48, "crop": 6, "bin_factor": 2, "bandwidth_vox": 5.0},
-                   "yopo": {"tile": 48, "threshold": 0.99, "min_distance_vox": 14.0},
+                   "yopo": {"tile": 64, "threshold": 0.99, "min_distance_vox": 14.0},
                    "umc": {"tile": 32, "crop": 4, "min_size": 10, "min_separation_vox": 5.0}},
-        tm_max_rotations=4, tm_n_candidates=round(2000 * area),
+        curve_crop_yx=32, figure_z=100, tm_max_rotations=4, tm_n_candidates=round(2000 * area),
         tm_n_per_class=round(sum(r.particles) / 2 / len(CLASS_ORDER)), tm_batch_size=4)
 
 

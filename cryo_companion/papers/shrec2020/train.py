@@ -232,7 +232,7 @@ def _smoke() -> dict[str, TrainSettings]:
     from cryo_companion.models.umc import UMCConfig
     from cryo_companion.models.yopo import YOPOConfig
 
-    common: dict[str, Any] = {"iters": 6, "budget_s": None, "points": 3, "precision": "fp32"}
+    common: dict[str, Any] = {"iters": 6, "budget_s": None, "points": 2, "precision": "fp32"}
     return {
         "deepfinder": TrainSettings("deepfinder",
                                     DeepFinderConfig(patch=24, widths=(4, 6, 8)).to_dict(), 4,
