@@ -135,7 +135,8 @@ if fig is not None:
 # ## The paper's findings, checked with our numbers
 
 # %%
-display(Markdown(table_markdown(ex.finding_rows(data), first="finding")))
+display(Markdown(f"Checked on our {scale}-scale numbers:\n\n"
+                 + table_markdown(ex.finding_rows(data), first="finding")))
 
 # %% [markdown]
 # The assembled numbers, timings and provenance are saved (paper scale:

@@ -115,3 +115,7 @@ def test_a_correlation_of_equal_f1s_is_undefined_not_nan() -> None:
     import json
 
     json.dumps(size.to_dict(), allow_nan=False)                      # a result file takes it
+    rising = {c: k / 12 for k, c in enumerate(CLASS_ORDER)}            # by weight: rho = 1
+    mixed = {f.key: f for f in cmp.findings({}, {"YOPO": flat, "UMC": rising}, {})}
+    assert mixed["size_correlation"].holds is None                    # not for all methods
+    assert mixed["size_correlation"].evidence["spearman_rho"]["UMC"] == pytest.approx(1.0)

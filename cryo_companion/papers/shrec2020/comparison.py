@@ -302,7 +302,12 @@ def _size_correlation(t4: Mapping[str, Mapping[str, Any]]) -> Finding:
             r = spearman([p[0] for p in pts], [p[1] for p in pts])
             rho[name] = r if math.isfinite(r) else None     # undefined: F1 the same for all
     defined = {n: r for n, r in rho.items() if r is not None}
-    holds = all(r > 0 for r in defined.values()) if defined else None
+    # "for all methods": one method without a positive correlation refutes it; it holds only
+    # when every method's correlation is defined and positive
+    if any(r <= 0 for r in defined.values()):
+        holds: bool | None = False
+    else:
+        holds = True if defined and len(defined) == len(rho) else None
     cells = [f"{n} {r:+.2f}" if r is not None else f"{n} undefined (equal F1 for every class)"
              for n, r in rho.items()]
     parts = [f"Spearman rho(weight, F1) {', '.join(cells)}"]
