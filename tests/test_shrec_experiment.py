@@ -65,6 +65,33 @@ def test_a_network_piece_trains_scores_and_records(method, tiny_plan, tmp_path) 
     assert m["summary"]["headline"]["localisation_f1"]["n"] == 2     # over the two seeds
     assert set(out["tables"]) == {"table3", "table4", "table6", "table7"}
     assert isinstance(out["findings"], list) and ex.METHOD_KEYS[method] in out["f1_vs_weight"]
+    _check_figures_and_rows(method, pc, out)
+
+
+def _check_figures_and_rows(method, pc, out) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cryo_companion.book import shrec_methods_plots as sp
+
+    fig = sp.plot_method_outputs({method: pc, "tm": None})
+    assert fig is not None and len(fig.axes) == 3                # tomogram, truth, output
+    fig2 = sp.plot_training_curves(out["methods"])
+    assert fig2 is not None and len(fig2.axes) == 2
+    assert sp.plot_confusions(out["methods"]) is not None
+    assert sp.plot_f1_vs_weight(out["f1_vs_weight"]) is not None
+    assert sp.plot_method_outputs({}) is None and sp.plot_training_curves({}) is None
+    plt.close("all")
+    text = sp.table_markdown(out["tables"]["table3"], first="submission")
+    assert f"{ex.METHOD_KEYS[method]} (this companion)" in text and " ± " in text
+    assert sp.summary_cells({"a": {"x": {"mean": 0.5, "std": None, "n": 1}, "y": None}}) == {
+        "a": {"x": "0.500", "y": None}}
+    timing = ex.timing_rows(out)[ex.METHOD_KEYS[method]]
+    assert timing["runs per step"] == 2 and timing["iterations"] == "2, 2"
+    assert ex.plan_rows(ex.plan("paper"))["training models"] == {"value": "0"}
+    assert set(ex.finding_rows(out)) == {f["key"] for f in out["findings"]}
 
 
 def test_a_saved_piece_is_reused_until_the_plan_changes(tiny_plan, tmp_path, monkeypatch) -> None:
