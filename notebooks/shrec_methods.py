@@ -88,7 +88,7 @@ print("scale:", scale, "| pieces present:", [k for k, v in pieces.items() if v],
 # whose most likely complex passes the threshold; UMC's come from its segmentation decoder;
 # template matching shows its TM-F detections near the slice.
 
-# %%
+# %% mystnb={"figure": {"caption": "One slice of test model 9 (binned by 2), its class mask, and each method's output there: DeepFinder's binned labels, YOPO's confident voxels, UMC's segmentation (first seed), TM-F's detections within 3 slices."}}
 fig = plot_method_outputs(pieces)
 if fig is not None:
     fig.suptitle(f"model 9, {scale} scale", y=1.0)
@@ -101,7 +101,7 @@ if fig is not None:
 # after each training segment, against the training time per run (the group's wall time shared
 # by its runs).
 
-# %%
+# %% mystnb={"figure": {"caption": "Training loss of every run (left) and localisation F1 on the plan's crop of model 9 after each training segment against the training time per run (right), at the chapter's scale."}}
 fig = plot_training_curves(data["methods"])
 if fig is not None:
     fig.suptitle(f"{scale} scale", y=1.0)
@@ -123,7 +123,7 @@ for name in ("table3", "table4", "table6", "table7"):
 # %% [markdown]
 # ## F1 against molecular weight (Fig. 11) and the confusion matrices
 
-# %%
+# %% mystnb={"figure": {"caption": "Per-class classification F1 against molecular weight (the paper's Fig. 11, our rows), then each method's confusion matrix (first seed, classes by weight, plus not found)."}}
 fig = plot_f1_vs_weight(data["f1_vs_weight"])
 if fig is not None:
     plt.show()
