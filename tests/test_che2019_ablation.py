@@ -64,7 +64,8 @@ def test_training_plan_is_data():
 
 def test_evaluate_ablation_on_both_domains(tmp_path):
     cfg = DSRF3DConfig(enc_widths=(2, 2, 2, 2, 2), fc_widths=(4, 4))
-    w = [save_weights(DSRF3DSegNet(cfg, class_names=CHE2019_CLASSES), tmp_path / f"w{i}.pt", training={"arm": "randomized"})
+    w = [save_weights(DSRF3DSegNet(cfg, class_names=CHE2019_CLASSES), tmp_path / f"w{i}.pt",
+                      training={"arm": "randomized"})
          for i in range(2)]
     both = ab.evaluate_ablations({ab.REFERENCE: w, "fixed_snr": w}, scale="smoke",
                                  folder=tmp_path / "data")

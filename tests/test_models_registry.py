@@ -36,8 +36,14 @@ def test_every_network_trains_one_step_on_its_example_batch(name):
     x, *targets = spec.example_batch(cfg, 2, torch.Generator().manual_seed(0))
     assert x.shape[0] == 2 and all(t.shape[0] == 2 for t in targets)
     out = model(x)
-    leaves = ([out] if isinstance(out, torch.Tensor) else list(out.values())
-              if isinstance(out, Mapping) else list(vars(out).values()))
+    if isinstance(out, torch.Tensor):
+        leaves = [out]
+    elif isinstance(out, Mapping):
+        leaves = list(out.values())
+    elif isinstance(out, tuple):
+        leaves = list(out)
+    else:
+        leaves = list(vars(out).values())
     sum(t.float().mean() for t in leaves).backward()
     assert all(p.grad is not None for p in model.parameters())
     assert type(cfg).from_dict(cfg.to_dict()) == cfg and len(cfg.fingerprint()) == 16

@@ -105,3 +105,17 @@ def test_the_landing_claims_read_our_summaries() -> None:
     loc = [r for r in rows if r["where"] == "Table 3"]
     assert all(r["ours"] == pytest.approx(EXPECTED["f1"]) for r in loc)
     assert all(r["ours"] is None for r in (compare(c, {}) for c in claims(result=RESULT)))
+
+
+def test_a_correlation_of_equal_f1s_is_undefined_not_nan() -> None:
+    flat = {c: 0.0 for c in CLASS_ORDER}
+    found = {f.key: f for f in cmp.findings({}, {"YOPO": flat}, {})}
+    size = found["size_correlation"]
+    assert size.evidence["spearman_rho"] == {"YOPO": None} and size.holds is None
+    import json
+
+    json.dumps(size.to_dict(), allow_nan=False)                      # a result file takes it
+    rising = {c: k / 12 for k, c in enumerate(CLASS_ORDER)}            # by weight: rho = 1
+    mixed = {f.key: f for f in cmp.findings({}, {"YOPO": flat, "UMC": rising}, {})}
+    assert mixed["size_correlation"].holds is None                    # not for all methods
+    assert mixed["size_correlation"].evidence["spearman_rho"]["UMC"] == pytest.approx(1.0)

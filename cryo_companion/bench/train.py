@@ -57,6 +57,14 @@ def _dsrf3d_loss() -> LossFn:
     return table1_loss(TrainConfig().cls_weight)
 
 
+def _shrec_loss(method: str) -> Callable[[], LossFn]:
+    def make() -> LossFn:
+        from cryo_companion.papers.shrec2020.train import SETTINGS, loss_for
+
+        return loss_for(SETTINGS["paper"][method])
+    return make
+
+
 def _ssn3d_loss() -> LossFn:
     from cryo_companion.papers.ssn3d.train import segmentation_loss
 
@@ -93,9 +101,9 @@ def _dsmnet_adam(params: Any, foreach: bool | None = None) -> torch.optim.Optimi
 
 
 #: The training loss each registered network is benchmarked with (its paper's), by name.
-LOSSES: dict[str, Callable[[], LossFn]] = {"dsrf3d": _dsrf3d_loss, "ssn3d": _ssn3d_loss,
-                                           "dsmnet": _dsmnet_loss,
-                                           "dsrf3d_v2": _dsrf3d_v2_loss}
+LOSSES: dict[str, Callable[[], LossFn]] = {
+    "dsrf3d": _dsrf3d_loss, "ssn3d": _ssn3d_loss, "dsmnet": _dsmnet_loss,
+    "dsrf3d_v2": _dsrf3d_v2_loss, **{m: _shrec_loss(m) for m in ("deepfinder", "yopo", "umc")}}
 #: Optimizers other than SGD with Nesterov momentum (its paper's), by network name.
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "ssn3d": _ssn3d_adam, "dsmnet": _dsmnet_adam, "dsrf3d_v2": _dsmnet_adam}

@@ -15,6 +15,8 @@ from ``generator`` (never the global RNG), so the run's generator state plus the
 - :class:`DatasetBatches`: shuffled epochs over a
   :class:`~cryo_companion.dataset.SubtomogramSet` (e.g. read from disk with
   ``load_subtomograms``).
+- :class:`EpochBatches`: shuffled epochs over ``n`` items that a function cuts on demand
+  (patches of large volumes that are never all held at once).
 """
 from __future__ import annotations
 
@@ -28,13 +30,16 @@ from cryo_companion.dataset import SubtomogramSet
 from cryo_companion.simulate.randomization import Preset, standardize_batch
 from cryo_companion.simulate.subtomogram import Simulator
 
-__all__ = ["Batch", "BatchSource", "DatasetBatches", "DrawFn", "DrawnBatches",
-           "simulator_draw"]
+__all__ = ["Batch", "BatchSource", "CutFn", "DatasetBatches", "DrawFn", "DrawnBatches",
+           "EpochBatches", "simulator_draw"]
 
 #: One batch: ``(inputs, *targets)``, tensors with the batch first.
 Batch = tuple[Tensor, ...]
 #: ``draw(n, generator) -> (inputs, *targets)`` with ``n`` items, on the generator's device.
 DrawFn = Callable[[int, torch.Generator], Batch]
+#: ``cut(indices, generator) -> (inputs, *targets)``: the batch of items ``indices`` (a CPU
+#: int64 tensor); any random augmentation draws from ``generator``.
+CutFn = Callable[[Tensor, torch.Generator], Batch]
 
 
 class BatchSource(Protocol):
@@ -208,8 +213,8 @@ class DatasetBatches:
     Notes
     -----
     Batches are ``(volumes float32, labels int64)`` or ``(volumes, labels, masks bool)``, then
-    the ``extra`` columns. The permutation is drawn with ``torch.randperm`` on the generator's
-    device.
+    the ``extra`` columns. The epochs are those of :class:`EpochBatches` (``torch.randperm`` on
+    the generator's device).
     """
 
     def __init__(self, dataset: SubtomogramSet, batch_size: int, *,
@@ -236,10 +241,19 @@ class DatasetBatches:
             self._cols.append(c)
         if resident:
             self._cols = [c.to(self.device) for c in self._cols]
-        self._n = n
-        self._perm: Tensor | None = None
-        self._pos = 0
-        self.epoch = 0
+        self._epochs = EpochBatches(n, batch_size, self._gather)
+
+    def _gather(self, idx: Tensor, generator: torch.Generator) -> Batch:
+        idx = idx.to(self._cols[0].device)
+        out = tuple(c[idx].to(self.device) for c in self._cols)
+        if self.standardize:
+            out = (standardize_batch(out[0]), *out[1:])
+        return out
+
+    @property
+    def epoch(self) -> int:
+        """Epochs begun so far."""
+        return self._epochs.epoch
 
     def next_batch(self, generator: torch.Generator) -> Batch:
         """Return the next batch of the current epoch (a new epoch when it is used up).
@@ -254,17 +268,84 @@ class DatasetBatches:
         tuple of torch.Tensor
             ``(volumes, labels[, masks], *extra)`` with ``batch_size`` items on :attr:`device`.
         """
-        if self._perm is None or self._pos + self.batch_size > self._n:
-            self._perm = torch.randperm(self._n, generator=generator,
+        return self._epochs.next_batch(generator)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Return the position in the current epoch.
+
+        Returns
+        -------
+        dict
+            ``{"perm": permutation or None, "pos": int, "epoch": int}``.
+        """
+        return self._epochs.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue from :meth:`state_dict`.
+
+        Parameters
+        ----------
+        state : mapping
+            As returned by :meth:`state_dict`.
+        """
+        self._epochs.load_state_dict(state)
+
+
+class EpochBatches:
+    """Shuffled epochs over ``n`` items, each batch cut on demand by ``cut(indices, generator)``.
+
+    Like :class:`DatasetBatches`, but the items need not be held in memory: ``cut`` makes the
+    batch of the chosen indices (e.g. patches at grid corners of large volumes, randomly
+    flipped with the same generator).
+
+    Parameters
+    ----------
+    n_items : int
+        Items in an epoch.
+    batch_size : int
+        Items per batch (at most ``n_items``); an epoch's last ``n_items mod batch_size`` items
+        of the permutation are skipped (every batch is full).
+    cut : CutFn
+        ``cut(indices, generator) -> (inputs, *targets)``; ``indices`` is a CPU int64 tensor
+        of ``batch_size`` items.
+
+    Notes
+    -----
+    The permutation of each epoch is drawn with ``torch.randperm`` on the generator's device,
+    before the batch's own draws.
+    """
+
+    def __init__(self, n_items: int, batch_size: int, cut: CutFn) -> None:
+        _check_positive("n_items", n_items)
+        _check_positive("batch_size", batch_size)
+        if batch_size > n_items:
+            raise ValueError(f"batch_size {batch_size} exceeds the {n_items} items of an epoch")
+        self.n_items, self.batch_size, self.cut = n_items, batch_size, cut
+        self._perm: Tensor | None = None
+        self._pos = 0
+        self.epoch = 0
+
+    def next_batch(self, generator: torch.Generator) -> Batch:
+        """Return the next batch of the current epoch (a new epoch when it is used up).
+
+        Parameters
+        ----------
+        generator : torch.Generator
+            Source of the permutations and of ``cut``'s draws.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            What ``cut`` returns for the next ``batch_size`` items.
+        """
+        if self._perm is None or self._pos + self.batch_size > self.n_items:
+            self._perm = torch.randperm(self.n_items, generator=generator,
                                         device=generator.device).cpu()
             self._pos = 0
             self.epoch += 1
-        idx = self._perm[self._pos:self._pos + self.batch_size].to(self._cols[0].device)
+        idx = self._perm[self._pos:self._pos + self.batch_size]
         self._pos += self.batch_size
-        out = tuple(c[idx].to(self.device) for c in self._cols)
-        if self.standardize:
-            out = (standardize_batch(out[0]), *out[1:])
-        return out
+        return self.cut(idx, generator)
 
     def state_dict(self) -> dict[str, Any]:
         """Return the position in the current epoch.

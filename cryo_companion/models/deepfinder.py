@@ -20,19 +20,27 @@ network has 903,357 parameters (:func:`parameter_count_formula`; the paper: "abo
 Training (3.2): Dice loss (:func:`cryo_companion.models.tversky.tversky_loss` with α = β =
 0.5), Adam (lr 1e-4, β 0.9 / 0.999), 56³ patches, batches of 25 (the published code's
 defaults); Keras' initialisation (Glorot-uniform, zero biases).
+
+``DeepFinderConfig.widths`` (32, 48, 64 by default: the published network) narrows the three
+levels for small checks (the book's smoke scale); the layout stays the same. The network is
+registered as ``"deepfinder"`` (:mod:`cryo_companion.models.registry`).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cryo_companion.models._config import class_names_for, config_fingerprint
 from cryo_companion.models._keras_init import keras_init
+from cryo_companion.models.registry import ModelSpec, register
 
-__all__ = ["APPROX_PARAMETER_COUNT", "DeepFinder", "DeepFinderConfig", "deepfinder",
-           "parameter_count_formula"]
+__all__ = ["APPROX_PARAMETER_COUNT", "SPEC", "DeepFinder", "DeepFinderConfig", "deepfinder",
+           "example_batch", "parameter_count_formula"]
 
 #: "About 903,000" parameters: the published network's size as the project's issue states it
 #: (the paper gives no count); the exact count is :func:`parameter_count_formula`.
@@ -49,10 +57,13 @@ class DeepFinderConfig:
         Output classes including the background (SHREC 2020: 13).
     patch : int
         Edge of the training patches (voxels, divisible by 4): 56.
+    widths : tuple of int
+        Filters at the full, half and quarter resolution (32, 48, 64: the published network).
     """
 
     n_classes: int = 13
     patch: int = 56
+    widths: tuple[int, int, int] = (32, 48, 64)
 
     def __post_init__(self) -> None:
         """Refuse sizes the network cannot have."""
@@ -62,10 +73,26 @@ class DeepFinderConfig:
         if self.patch < 4 or self.patch % 4:
             raise ValueError(f"patch {self.patch} must be a positive multiple of 4 (two 2x "
                              "poolings)")
+        if len(self.widths) != 3 or min(self.widths) < 1:
+            raise ValueError(f"widths {self.widths}: need three positive filter counts (full, "
+                             "half and quarter resolution)")
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
-        return asdict(self)
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> DeepFinderConfig:
+        """Inverse of :meth:`to_dict` (``widths`` optional: the published ones)."""
+        widths = tuple(int(x) for x in d.get("widths", (32, 48, 64)))
+        return cls(n_classes=int(d["n_classes"]), patch=int(d["patch"]),
+                   widths=widths)  # type: ignore[arg-type]  # length checked on construction
+
+    def fingerprint(self) -> str:
+        """Hash of the architecture (16 hexadecimal digits): equal iff weights fit."""
+        return config_fingerprint(self.to_dict())
 
 
 def _c(c_in: int, c_out: int, k: int) -> int:
@@ -84,11 +111,11 @@ def parameter_count_formula(cfg: DeepFinderConfig) -> int:
     -------
     int
     """
-    enc = _c(1, 32, 3) + _c(32, 32, 3) + _c(32, 48, 3) + _c(48, 48, 3) + _c(48, 64, 3) \
-        + 3 * _c(64, 64, 3)
-    dec = _c(64, 64, 2) + _c(64 + 48, 48, 3) + _c(48, 48, 3) + _c(48, 48, 2) \
-        + _c(48 + 32, 32, 3) + _c(32, 32, 3)
-    return enc + dec + _c(32, cfg.n_classes, 1)
+    a, b, c = cfg.widths                      # 32, 48, 64 in the published network
+    enc = _c(1, a, 3) + _c(a, a, 3) + _c(a, b, 3) + _c(b, b, 3) + _c(b, c, 3) + 3 * _c(c, c, 3)
+    dec = _c(c, c, 2) + _c(c + b, b, 3) + _c(b, b, 3) + _c(b, b, 2) + _c(b + a, a, 3) \
+        + _c(a, a, 3)
+    return enc + dec + _c(a, cfg.n_classes, 1)
 
 
 def _conv3(c_in: int, c_out: int) -> nn.Conv3d:
@@ -102,22 +129,27 @@ class DeepFinder(nn.Module):
     ----------
     cfg : DeepFinderConfig or None
         Sizes (default: 13 classes, 56³ patches).
+    class_names : sequence of str or None
+        Names of the output channels (default ``"class 0"``, ...; channel 0 the background).
     generator : torch.Generator or None
         CPU generator of the initial weights.
     """
 
     def __init__(self, cfg: DeepFinderConfig | None = None,
+                 class_names: Sequence[str] | None = None,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.cfg = cfg or DeepFinderConfig()
-        self.high = nn.ModuleList([_conv3(1, 32), _conv3(32, 32)])
-        self.mid = nn.ModuleList([_conv3(32, 48), _conv3(48, 48)])
-        self.low = nn.ModuleList([_conv3(48, 64)] + [_conv3(64, 64) for _ in range(3)])
-        self.up1 = nn.Conv3d(64, 64, 2)
-        self.dec1 = nn.ModuleList([_conv3(64 + 48, 48), _conv3(48, 48)])
-        self.up2 = nn.Conv3d(48, 48, 2)
-        self.dec2 = nn.ModuleList([_conv3(48 + 32, 32), _conv3(32, 32)])
-        self.head = nn.Conv3d(32, self.cfg.n_classes, 1)
+        self.class_names = class_names_for(self.cfg.n_classes, class_names)
+        a, b, c = self.cfg.widths
+        self.high = nn.ModuleList([_conv3(1, a), _conv3(a, a)])
+        self.mid = nn.ModuleList([_conv3(a, b), _conv3(b, b)])
+        self.low = nn.ModuleList([_conv3(b, c)] + [_conv3(c, c) for _ in range(3)])
+        self.up1 = nn.Conv3d(c, c, 2)
+        self.dec1 = nn.ModuleList([_conv3(c + b, b), _conv3(b, b)])
+        self.up2 = nn.Conv3d(b, b, 2)
+        self.dec2 = nn.ModuleList([_conv3(b + a, a), _conv3(a, a)])
+        self.head = nn.Conv3d(a, self.cfg.n_classes, 1)
         keras_init(self, generator)
 
     @staticmethod
@@ -165,15 +197,15 @@ class DeepFinder(nn.Module):
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
-def deepfinder(seed: int | None = None, **overrides: int) -> DeepFinder:
+def deepfinder(seed: int | None = None, **overrides: Any) -> DeepFinder:
     """Build DeepFinder's network, initialised from ``seed``.
 
     Parameters
     ----------
     seed : int or None
         Seed of the initial weights (None: PyTorch's global generator).
-    **overrides : int
-        :class:`DeepFinderConfig` fields (``n_classes``, ``patch``).
+    **overrides : Any
+        :class:`DeepFinderConfig` fields (``n_classes``, ``patch``, ``widths``).
 
     Returns
     -------
@@ -182,3 +214,34 @@ def deepfinder(seed: int | None = None, **overrides: int) -> DeepFinder:
     """
     g = torch.Generator().manual_seed(int(seed)) if seed is not None else None
     return DeepFinder(DeepFinderConfig(**overrides), generator=g)
+
+
+def example_batch(cfg: DeepFinderConfig, n: int, generator: torch.Generator
+                  ) -> tuple[Tensor, Tensor]:
+    """Random inputs and targets of the training batch's shapes (benchmarks and tests; not data).
+
+    Parameters
+    ----------
+    cfg : DeepFinderConfig
+        The network (patch edge, number of classes).
+    n : int
+        Patches.
+    generator : torch.Generator
+        Source of the draws; the tensors are made on its device.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        `(n, 1, P, P, P)` float32 standard normal patches and `(n, P, P, P)` int64 labels
+        uniform in ``[0, n_classes)``.
+    """
+    dev, p = generator.device, cfg.patch
+    x = torch.randn(n, 1, p, p, p, generator=generator, device=dev)
+    y = torch.randint(cfg.n_classes, (n, p, p, p), generator=generator, device=dev)
+    return x, y
+
+
+#: The registry entry (:mod:`cryo_companion.models.registry`).
+SPEC = register(ModelSpec(name="deepfinder", config_cls=DeepFinderConfig, model_cls=DeepFinder,
+                          example_batch=example_batch,
+                          description="DeepFinder's U-Net, Moebel et al. 2020; SHREC 2020, 3.2"))

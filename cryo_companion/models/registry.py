@@ -24,9 +24,11 @@ __all__ = ["FAMILIES", "ModelConfig", "ModelSpec", "build_model", "get_spec", "n
 
 #: Modules that register networks (imported on the first look-up).
 FAMILIES: tuple[str, ...] = ("cryo_companion.models.dsrf3d",
-                              "cryo_companion.models.ssn3d",
-                              "cryo_companion.models.dsmnet",
-                              "cryo_companion.models.dsrf3d_v2")
+                             "cryo_companion.models.ssn3d",
+                             "cryo_companion.models.dsmnet",
+                             "cryo_companion.models.dsrf3d_v2",
+                             "cryo_companion.models.deepfinder", "cryo_companion.models.yopo",
+                             "cryo_companion.models.umc")
 
 
 class ModelConfig(Protocol):

@@ -9,17 +9,22 @@ batch and every voxel::
 α = β = 1 the Jaccard index. The loss is ``Σ_c (1 − T_c)`` = ``C − Σ_c T_c`` (DeepFinder's
 ``losses.tversky_loss``), from 0 (perfect) to the number of classes C. A class absent from both
 prediction and truth would give 0/0; ``eps`` in numerator and denominator makes it a perfect 1.
+
+Integer labels are turned into one-hot targets by comparison with the class indices (no data-
+dependent Python control flow), so the loss runs under ``torch.func.vmap`` (several runs in one
+training step, :mod:`cryo_companion.learn.step`) when ``check_labels=False``; the default checks
+the labels' range first, which reads values back to the host.
 """
 from __future__ import annotations
 
-import torch.nn.functional as F
+import torch
 from torch import Tensor
 
 __all__ = ["tversky_index", "tversky_loss"]
 
 
 def tversky_index(probs: Tensor, target: Tensor, *, alpha: float = 0.5, beta: float = 0.5,
-                  eps: float = 1e-6) -> Tensor:
+                  eps: float = 1e-6, check_labels: bool = True) -> Tensor:
     """Per-class Tversky index over a batch.
 
     Parameters
@@ -35,6 +40,9 @@ def tversky_index(probs: Tensor, target: Tensor, *, alpha: float = 0.5, beta: fl
         Weight of the false negatives (>= 0).
     eps : float
         Added to numerator and denominator (> 0).
+    check_labels : bool
+        Refuse integer labels outside ``[0, C)`` (a host read-back; False under ``vmap``, where
+        a label outside the range simply matches no class).
 
     Returns
     -------
@@ -49,10 +57,12 @@ def tversky_index(probs: Tensor, target: Tensor, *, alpha: float = 0.5, beta: fl
     if target.ndim == 4:
         if target.dtype.is_floating_point:
             raise ValueError("integer label targets must have an integer dtype")
-        lo, hi = int(target.min()), int(target.max())
-        if lo < 0 or hi >= n_cls:
-            raise ValueError(f"labels {lo}..{hi} are outside [0, {n_cls})")
-        g = F.one_hot(target.long(), n_cls).permute(0, 4, 1, 2, 3).to(probs.dtype)
+        if check_labels:
+            lo, hi = int(target.min()), int(target.max())
+            if lo < 0 or hi >= n_cls:
+                raise ValueError(f"labels {lo}..{hi} are outside [0, {n_cls})")
+        classes = torch.arange(n_cls, device=target.device).reshape(1, n_cls, 1, 1, 1)
+        g = (target.long().unsqueeze(1) == classes).to(probs.dtype)
     elif target.shape == probs.shape:
         g = target.to(probs.dtype)
     else:
@@ -66,7 +76,7 @@ def tversky_index(probs: Tensor, target: Tensor, *, alpha: float = 0.5, beta: fl
 
 
 def tversky_loss(probs: Tensor, target: Tensor, *, alpha: float = 0.5, beta: float = 0.5,
-                 eps: float = 1e-6) -> Tensor:
+                 eps: float = 1e-6, check_labels: bool = True) -> Tensor:
     """``C − Σ_c T_c``: the Tversky loss summed over classes (0 is perfect).
 
     Parameters
@@ -81,11 +91,14 @@ def tversky_loss(probs: Tensor, target: Tensor, *, alpha: float = 0.5, beta: flo
         Weight of the false negatives (DeepFinder 0.5, UMC 0.3).
     eps : float
         Smoothing (> 0).
+    check_labels : bool
+        Check the labels' range (see :func:`tversky_index`).
 
     Returns
     -------
     torch.Tensor
         Scalar loss.
     """
-    t = tversky_index(probs, target, alpha=alpha, beta=beta, eps=eps)
+    t = tversky_index(probs, target, alpha=alpha, beta=beta, eps=eps,
+                      check_labels=check_labels)
     return t.numel() - t.sum()

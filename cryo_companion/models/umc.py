@@ -22,15 +22,20 @@ initialisation (Glorot-uniform, zero biases) is this package's choice.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cryo_companion.models._config import class_names_for, config_fingerprint
 from cryo_companion.models._keras_init import keras_init
+from cryo_companion.models.registry import ModelSpec, register
 
-__all__ = ["PAPER_PARAMETERS_M", "UMC", "UMCConfig", "parameter_count_formula", "umc"]
+__all__ = ["PAPER_PARAMETERS_M", "SPEC", "UMC", "UMCConfig", "example_batch",
+           "parameter_count_formula", "umc"]
 
 #: Gubins et al. 2020, 3.6: "8.82M of parameters".
 PAPER_PARAMETERS_M = 8.82
@@ -77,6 +82,16 @@ class UMCConfig:
         d = asdict(self)
         d["widths"], d["outputs"] = list(self.widths), list(self.outputs)
         return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> UMCConfig:
+        """Inverse of :meth:`to_dict`."""
+        return cls(widths=tuple(int(w) for w in d["widths"]),
+                   outputs=tuple(int(o) for o in d["outputs"]), patch=int(d["patch"]))
+
+    def fingerprint(self) -> str:
+        """Hash of the architecture (16 hexadecimal digits): equal iff weights fit."""
+        return config_fingerprint(self.to_dict())
 
 
 def _c3(c_in: int, c_out: int) -> int:
@@ -127,14 +142,18 @@ class UMC(nn.Module):
     ----------
     cfg : UMCConfig or None
         Sizes (default: the paper's, a denoising and a 13-class segmentation decoder).
+    class_names : sequence of str or None
+        Names of the last decoder's output channels (default ``"class 0"``, ...; channel 0
+        the background).
     generator : torch.Generator or None
         CPU generator of the initial weights.
     """
 
-    def __init__(self, cfg: UMCConfig | None = None,
+    def __init__(self, cfg: UMCConfig | None = None, class_names: Sequence[str] | None = None,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.cfg = cfg or UMCConfig()
+        self.class_names = class_names_for(self.cfg.outputs[-1], class_names)
         w = self.cfg.widths
         self.encoder = nn.ModuleList(_Block(1 if i == 0 else w[i - 1], w[i])
                                      for i in range(len(w)))
@@ -210,3 +229,38 @@ def umc(seed: int | None = None, **overrides: object) -> UMC:
     """
     g = torch.Generator().manual_seed(int(seed)) if seed is not None else None
     return UMC(UMCConfig(**overrides), generator=g)  # type: ignore[arg-type]
+
+
+def example_batch(cfg: UMCConfig, n: int, generator: torch.Generator
+                  ) -> tuple[Tensor, ...]:
+    """Random inputs and targets of the training batch's shapes (benchmarks and tests; not data).
+
+    Parameters
+    ----------
+    cfg : UMCConfig
+        The network (patch edge, outputs of the decoders).
+    n : int
+        Patches.
+    generator : torch.Generator
+        Source of the draws; the tensors are made on its device.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        `(n, 1, P, P, P)` float32 standard normal patches, then one target per decoder: a
+        regression target `(n, c, P, P, P)` (standard normal) for every decoder but the last,
+        and `(n, P, P, P)` int64 labels uniform in ``[0, outputs[-1])`` for the last
+        (with the paper's configuration: the denoising target and the class mask).
+    """
+    dev, p = generator.device, cfg.patch
+    x = torch.randn(n, 1, p, p, p, generator=generator, device=dev)
+    targets = [torch.randn(n, c, p, p, p, generator=generator, device=dev)
+               for c in cfg.outputs[:-1]]
+    labels = torch.randint(cfg.outputs[-1], (n, p, p, p), generator=generator, device=dev)
+    return (x, *targets, labels)
+
+
+#: The registry entry (:mod:`cryo_companion.models.registry`).
+SPEC = register(ModelSpec(name="umc", config_cls=UMCConfig, model_cls=UMC,
+                          example_batch=example_batch,
+                          description="U-net Multi-task Cascade, Gubins et al.; SHREC 2020, 3.6"))

@@ -23,16 +23,20 @@ that starts at input voxel ``j``, whose centre is ``j + 12`` (:data:`DENSE_MARGI
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cryo_companion.models._config import class_names_for, config_fingerprint
 from cryo_companion.models._keras_init import keras_init
+from cryo_companion.models.registry import ModelSpec, register
 
-__all__ = ["BOX", "DENSE_MARGIN", "WIDTHS", "YOPO", "YOPOConfig", "parameter_count_formula",
-           "yopo"]
+__all__ = ["BOX", "DENSE_MARGIN", "SPEC", "WIDTHS", "YOPO", "YOPOConfig", "example_batch",
+           "parameter_count_formula", "yopo"]
 
 #: Edge of the boxes (voxels), Gubins et al. 2020, 3.4: "subtomograms of size 24³".
 BOX = 24
@@ -80,6 +84,16 @@ class YOPOConfig:
         d["widths"] = list(self.widths)
         return d
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> YOPOConfig:
+        """Inverse of :meth:`to_dict`."""
+        return cls(n_classes=int(d["n_classes"]), widths=tuple(int(w) for w in d["widths"]),
+                   fc_width=int(d["fc_width"]), box=int(d["box"]))
+
+    def fingerprint(self) -> str:
+        """Hash of the architecture (16 hexadecimal digits): equal iff weights fit."""
+        return config_fingerprint(self.to_dict())
+
 
 def parameter_count_formula(cfg: YOPOConfig) -> int:
     """Trainable parameters of :class:`YOPO`, by hand from the module docstring.
@@ -104,6 +118,13 @@ def parameter_count_formula(cfg: YOPOConfig) -> int:
         + cfg.fc_width * cfg.n_classes + cfg.n_classes
 
 
+def _box_max(h: Tensor, k: int) -> Tensor:
+    """Max over every ``k``³ window (stride 1), as three 1-D passes: 3k instead of k³ reads."""
+    h = F.max_pool3d(h, (k, 1, 1), stride=1)
+    h = F.max_pool3d(h, (1, k, 1), stride=1)
+    return F.max_pool3d(h, (1, 1, k), stride=1)
+
+
 class YOPO(nn.Module):
     """YOPO (see the module docstring).
 
@@ -111,14 +132,17 @@ class YOPO(nn.Module):
     ----------
     cfg : YOPOConfig or None
         Sizes (default: the paper's, 13 classes).
+    class_names : sequence of str or None
+        Names of the output classes (default ``"class 0"``, ...; class 0 the background).
     generator : torch.Generator or None
         CPU generator of the initial weights.
     """
 
-    def __init__(self, cfg: YOPOConfig | None = None,
+    def __init__(self, cfg: YOPOConfig | None = None, class_names: Sequence[str] | None = None,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.cfg = cfg or YOPOConfig()
+        self.class_names = class_names_for(self.cfg.n_classes, class_names)
         c_in = 1
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
@@ -196,7 +220,7 @@ class YOPO(nn.Module):
         h, taps = x, []
         for k, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             h = norm(F.elu(conv(h)))
-            taps.append(F.max_pool3d(h, b - 2 * (k + 1), stride=1))   # pooled at once: memory
+            taps.append(_box_max(h, b - 2 * (k + 1)))                 # pooled at once: memory
         t = torch.cat(taps, 1)                                 # (B, sum(widths), D', H', W')
         B, C, *s = t.shape
         logits = self._head(t.permute(0, 2, 3, 4, 1).reshape(-1, C))
@@ -224,3 +248,33 @@ def yopo(seed: int | None = None, **overrides: object) -> YOPO:
     """
     g = torch.Generator().manual_seed(int(seed)) if seed is not None else None
     return YOPO(YOPOConfig(**overrides), generator=g)  # type: ignore[arg-type]
+
+
+def example_batch(cfg: YOPOConfig, n: int, generator: torch.Generator
+                  ) -> tuple[Tensor, Tensor]:
+    """Random boxes and classes of the training batch's shapes (benchmarks and tests; not data).
+
+    Parameters
+    ----------
+    cfg : YOPOConfig
+        The network (box edge, number of classes).
+    n : int
+        Boxes (>= 2: batch normalisation needs two in training mode).
+    generator : torch.Generator
+        Source of the draws; the tensors are made on its device.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        `(n, 1, box, box, box)` float32 standard normal boxes and `(n,)` int64 classes uniform
+        in ``[0, n_classes)``.
+    """
+    dev, b = generator.device, cfg.box
+    x = torch.randn(n, 1, b, b, b, generator=generator, device=dev)
+    return x, torch.randint(cfg.n_classes, (n,), generator=generator, device=dev)
+
+
+#: The registry entry (:mod:`cryo_companion.models.registry`).
+SPEC = register(ModelSpec(name="yopo", config_cls=YOPOConfig, model_cls=YOPO,
+                          example_batch=example_batch,
+                          description="YOPO box classifier, Zeng & Xu; SHREC 2020, 3.4"))

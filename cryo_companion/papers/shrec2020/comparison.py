@@ -295,15 +295,24 @@ def _learned_beat_tm(loc: Mapping[str, float | None], cls: Mapping[str, float | 
 def _size_correlation(t4: Mapping[str, Mapping[str, Any]]) -> Finding:
     claim = ("a correlation between macromolecular complex size and classification "
              "performance for all methods (Sec. 5, Table 6, Fig. 11)")
-    rho = {}
+    rho: dict[str, float | None] = {}
     for name, row in t4.items():
         pts = [(p["mw_kda"], p["f1"]) for p in f1_vs_weight(row) if p["f1"] is not None]
         if len(pts) >= 3:
-            rho[name] = spearman([p[0] for p in pts], [p[1] for p in pts])
-    holds = all(r > 0 for r in rho.values()) if rho else None
-    parts = [f"Spearman rho(weight, F1) {', '.join(f'{n} {r:+.2f}' for n, r in rho.items())}"]
+            r = spearman([p[0] for p in pts], [p[1] for p in pts])
+            rho[name] = r if math.isfinite(r) else None     # undefined: F1 the same for all
+    defined = {n: r for n, r in rho.items() if r is not None}
+    # "for all methods": one method without a positive correlation refutes it; it holds only
+    # when every method's correlation is defined and positive
+    if any(r <= 0 for r in defined.values()):
+        holds: bool | None = False
+    else:
+        holds = True if defined and len(defined) == len(rho) else None
+    cells = [f"{n} {r:+.2f}" if r is not None else f"{n} undefined (equal F1 for every class)"
+             for n, r in rho.items()]
+    parts = [f"Spearman rho(weight, F1) {', '.join(cells)}"]
     return Finding("size_correlation", claim, holds, {"spearman_rho": rho},
-                   _sentence(holds, parts if rho else []))
+                   _sentence(holds, parts if defined else []))
 
 
 def _tm_small_gap(t6: Mapping[str, Mapping[str, Any]]) -> Finding:

@@ -12,9 +12,15 @@ complex at the resolution of that first zero (``(1 / k₀) / diameter`` radians:
 class's candidates; :func:`~.methods.select_tm` makes TM-T and TM-F of them.
 
 Every number of a search (steps, rotations, time per class) is returned for the record.
+
+**A budget.** :func:`rotation_cap` turns a time budget for the twelve classes and a measured
+time per rotation (``cryo-companion bench template-matching --save`` on the device) into the one
+cap of rotations per class that fits: the classes whose Crowther set is smaller keep it, the
+larger ones are searched more coarsely, and the record says so.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -39,8 +45,13 @@ from cryo_companion.papers.shrec2020.methods import (
 )
 from cryo_companion.papers.shrec2020.metrics import CLASS_ORDER
 
-__all__ = ["PreparedTemplate", "TMSearch", "TMSettings", "prepare_template", "search",
+__all__ = ["BENCH_RECORD", "PreparedTemplate", "TMSearch", "TMSettings", "crowther_rotations",
+           "measured_ms_per_rotation", "prepare_template", "rotation_cap", "search",
            "tm_lists"]
+
+#: The benchmark's record (``results/NAME.json``, ``cryo-companion bench template-matching
+#: --save``): milliseconds per rotation by device kind.
+BENCH_RECORD = "bench_template_matching"
 
 
 @dataclass(frozen=True)
@@ -300,3 +311,91 @@ def tm_lists(found: TMSearch, *, n_per_class: int = N_PER_CLASS,
                               order=order),
             "TM-F": select_tm(found.candidates, filtered=True, n_per_class=n_per_class,
                               order=order, radius_vox=radii)}
+
+
+def crowther_rotations(templates: Mapping[str, Any], s: TMSettings | None = None, *,
+                       classes: Sequence[str] = CLASS_ORDER) -> dict[str, int]:
+    """Rotations of each class's Crowther step (no cap), as :func:`search` would take them.
+
+    Parameters
+    ----------
+    templates : mapping
+        PDB ID -> an object with ``radius_vox`` (:func:`~.dataset.templates_for`).
+    s : TMSettings or None
+        Parameters (the step's resolution; an ``angular_step_deg`` overrides the rule).
+    classes : sequence of str
+        The classes.
+
+    Returns
+    -------
+    dict of str to int
+    """
+    s = dataclasses.replace(s or TMSettings(), max_rotations=None)
+    return {c: _step(2.0 * float(templates[c].radius_vox), s)[1] for c in classes}
+
+
+def rotation_cap(budget_s: float, ms_per_rotation: float, rotations: Mapping[str, int]
+                 ) -> int | None:
+    """Return the largest cap of rotations per class whose search fits a time budget.
+
+    Parameters
+    ----------
+    budget_s : float
+        Seconds for the correlations of all classes (> 0).
+    ms_per_rotation : float
+        Measured milliseconds per rotation on the tomogram's size and device (> 0).
+    rotations : mapping of str to int
+        Each class's rotations without a cap (:func:`crowther_rotations`).
+
+    Returns
+    -------
+    int or None
+        None when every class fits uncapped; else the largest ``c >= 1`` with
+        ``Σ min(n_class, c) × ms <= budget`` (1 when even that does not fit).
+    """
+    if not budget_s > 0 or not ms_per_rotation > 0:
+        raise ValueError(f"budget_s ({budget_s}) and ms_per_rotation ({ms_per_rotation}) must "
+                         "be > 0")
+    n = [int(v) for v in rotations.values()]
+    allowed = budget_s * 1000.0 / ms_per_rotation
+    if sum(n) <= allowed:
+        return None
+    lo, hi = 1, max(n)
+    while lo < hi:                       # the largest c with cost(c) <= allowed
+        mid = (lo + hi + 1) // 2
+        if sum(min(k, mid) for k in n) <= allowed:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def measured_ms_per_rotation(record: dict[str, Any] | None, device_type: str = "cuda",
+                             shape: tuple[int, int, int] | None = None
+                             ) -> tuple[float, int, str] | None:
+    """Return the recorded best time per rotation of a device kind, if measured on ``shape``.
+
+    Parameters
+    ----------
+    record : dict or None
+        The saved ``results/bench_template_matching.json`` (None: not recorded).
+    device_type : str
+        ``"cuda"`` or ``"cpu"``.
+    shape : tuple of int or None
+        The volume the figure must have been measured on (None: any).
+
+    Returns
+    -------
+    tuple or None
+        ``(ms per rotation, batch size, description of the source)``, or None.
+    """
+    try:
+        e = record["data"][device_type]  # type: ignore[index]
+        if shape is not None and tuple(e["shape"]) != tuple(shape):
+            return None
+        return (float(e["best"]["ms_per_rotation"]), int(e["best"]["batch_size"]),
+                f"results/{BENCH_RECORD}.json: {e['best']['ms_per_rotation']:.2f} ms per rotation "
+                f"on {e['device_name']} ({e['shape'][0]} x {e['shape'][1]} x {e['shape'][2]}, "
+                f"batch {e['best']['batch_size']}, commit {str(e.get('commit'))[:7]})")
+    except (KeyError, TypeError, ValueError):
+        return None
