@@ -80,6 +80,28 @@ def test_merge_keeps_the_other_devices():
     assert bt.merge_entry(None, "cuda", {"x": 4}) == {"cuda": {"x": 4}}
 
 
+def test_networks_measured_apart_under_the_same_settings_add_up():
+    """One GPU job per paper's networks: the second keeps the first's figures; other settings
+    replace the device's entry (figures of different settings are never mixed)."""
+    first = {"settings": {"batch": 32}, "commit": "a", "networks": {"dsrf3d": 1, "ssn3d": 2}}
+    second = {"settings": {"batch": 32}, "commit": "b", "networks": {"ssn3d": 3, "umc": 4}}
+    merged = bt.merge_entry({"cpu": {"x": 0}, "cuda": first}, "cuda", second)
+    assert merged["cpu"] == {"x": 0} and merged["cuda"]["commit"] == "b"
+    assert merged["cuda"]["networks"] == {"dsrf3d": 1, "ssn3d": 3, "umc": 4}
+    other = {**second, "settings": {"batch": 16}}
+    assert bt.merge_entry({"cuda": first}, "cuda", other)["cuda"]["networks"] == {"ssn3d": 3,
+                                                                                  "umc": 4}
+
+
+def test_the_cuda_benchmark_jobs_cover_every_network_once():
+    from cryo_companion.models.registry import network_names
+    from cryo_companion.runs.checks import JOBS
+
+    nets = [n for j in JOBS if j.name.startswith("bench-train-cuda-")
+            for n in j.argv[j.argv.index("--networks") + 1:j.argv.index("--save")]]
+    assert sorted(nets) == sorted(network_names())
+
+
 def test_cli_writes_a_record_with_its_settings(tiny, tmp_path, capsys):
     from cryo_companion.cli.main import main
 

@@ -506,7 +506,12 @@ def _network_entry(network: str, device: torch.device, a: argparse.Namespace) ->
 
 
 def merge_entry(old: dict[str, Any] | None, key: str, entry: dict[str, Any]) -> dict[str, Any]:
-    """Replace the device entry ``key`` of the record's data, keeping the others.
+    """Merge a new device entry into the record's data, keeping the other devices.
+
+    A benchmark of some networks (``--networks``) under the same settings as the recorded entry
+    of that device adds to it: its networks replace theirs, the others' figures stay (so the
+    networks can be measured in separate commands, e.g. one GPU job each). Under other
+    settings the new entry replaces the device's entry.
 
     Parameters
     ----------
@@ -515,13 +520,17 @@ def merge_entry(old: dict[str, Any] | None, key: str, entry: dict[str, Any]) -> 
     key : str
         Device key (``"cpu"``, ``"cuda"``).
     entry : dict
-        The new figures of that device.
+        The new figures of that device (``settings`` and ``networks`` among them).
 
     Returns
     -------
     dict
         The merged ``data``.
     """
+    before = (old or {}).get(key)
+    if (before and "networks" in before and "networks" in entry
+            and before.get("settings") == entry.get("settings")):
+        entry = {**entry, "networks": {**before.get("networks", {}), **entry["networks"]}}
     return {**(old or {}), key: entry}
 
 

@@ -9,7 +9,8 @@
 
 - ``learn-cuda-tests``: the training engine's tests (one loop, N runs per step by loop and by
   ``vmap``, batch sources, chunked prediction) with CUDA present.
-- ``bench-train-cuda``: ``cryo-companion bench train --device cuda --save`` at the paper's batch
+- ``bench-train-cuda-PAPER`` (one job per paper's networks):
+  ``cryo-companion bench train --device cuda --networks ... --save`` at the batch
   of 32 (ms per run-iteration for N = 1, 2, 6, 12 runs in one process and in N processes, the
   simulator's share, Table I's projected wall time), merged into ``results/bench_train.json``;
   the multi-run launcher then picks the measured faster stepper, and Table I's estimate reads it.
@@ -28,6 +29,14 @@ _LEARN_TESTS = ("tests/test_learn_multirun.py", "tests/test_learn_fit.py",
                 "tests/test_learn_batches.py", "tests/test_learn_predict.py")
 _CLI = ("{python}", "-m", "cryo_companion.cli.main")
 _PYTEST = ("{python}", "-m", "pytest", "-q", "-p", "no:cacheprovider")
+#: ``bench train`` on CUDA in one job per paper's networks (each fits a window; the record
+#: merges them: :func:`cryo_companion.bench.train.merge_entry`).
+_BENCH_TRAIN_GROUPS: tuple[tuple[str, tuple[str, ...], int], ...] = (
+    ("che2019", ("dsrf3d",), 240),
+    ("ssn3d", ("ssn3d",), 180),
+    ("dsmnet", ("dsmnet", "dsrf3d_v2"), 300),
+    ("shrec2020", ("deepfinder", "yopo", "umc"), 420),
+)
 
 JOBS = [
     command_job(
@@ -51,11 +60,13 @@ JOBS = [
         inputs=(*_LEARN_TESTS, "tests/conftest.py", "pyproject.toml"), structures=(),
         guess_s=120, guess_source="the four files took about 90 s on a busy 2-core CPU",
         description="training-engine tests (fit, multi-run loop and vmap) with CUDA present"),
-    command_job(
-        "bench-train-cuda",
-        (*_CLI, "bench", "train", "--device", "cuda", "--batch", "32", "--rounds", "2", "--save"),
-        priority=40, after=("learn-cuda-tests",), structures=(),
-        guess_s=480, guess_source="2 networks (dsrf3d, ssn3d) x 4 group sizes x 3 modes x 2 "
-                                  "rounds of a few dozen steps",
-        description="training speed on CUDA -> results/bench_train.json (Table I projection)"),
+    *(command_job(
+        f"bench-train-cuda-{group}",
+        (*_CLI, "bench", "train", "--device", "cuda", "--batch", "32", "--rounds", "2",
+         "--networks", *nets, "--save"),
+        priority=40 + i, after=("learn-cuda-tests",), structures=(),
+        guess_s=guess, guess_source=f"{len(nets)} network(s) x 4 group sizes x 3 modes x 2 "
+                                    "rounds of a few dozen steps (about 120 s a network)",
+        description=f"training speed of {', '.join(nets)} on CUDA -> results/bench_train.json")
+      for i, (group, nets, guess) in enumerate(_BENCH_TRAIN_GROUPS)),
 ]

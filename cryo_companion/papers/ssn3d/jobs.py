@@ -16,7 +16,7 @@ Estimates (:func:`training_estimate`), from the most direct figure recorded:
 - the seconds per run and epoch of the paper-scale records of the same network (else of any
   SSN3D network), times the epochs the job's runs may take: 1.25 x the most epochs a recorded
   run took (early stopping ends most runs well before 200), at most 200;
-- else SSN3D's CUDA step time in ``results/bench_train.json`` (``bench-train-cuda``, batch 32,
+- else SSN3D's CUDA step time in ``results/bench_train.json`` (``bench-train-cuda-ssn3d``, batch 32,
   scaled to 128) times 200 epochs (an upper bound);
 - else the declared guess :data:`GUESS_GPU_STEP_S` (stated with the CPU measurement it rests on);
 
