@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export CRYO_COMPANION_STRUCTURES ?= $(abspath ../shared/structures)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: env book test notebook-outputs paper paper-plan gpu-wheels bench clean
+.PHONY: env book test lint notebook-outputs paper paper-plan gpu-wheels bench clean
 
 # The environment: CPU torch first (a pinned local wheel, never an unpinned multi-GB CUDA build),
 # then the package with its book and test extras.
@@ -27,9 +27,14 @@ book: env
 # with its stored outputs (strict nbval, masks in notebooks/nbval_sanitize.cfg). Two runs: the
 # unit tests' conftest points results/ at a scratch folder, the notebooks must see results/.
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with notebooks/nbval_sanitize.cfg
-test: env
+test: env lint
 	source $(BIN)/activate && python -m pytest tests -p no:cacheprovider \
 	  && python -m pytest notebooks $(NBVAL) -p no:cacheprovider
+
+# Style and types (settings in pyproject.toml): ruff (pycodestyle, pyflakes, isort, numpy
+# docstrings, complexity at most 10) on the package, tests and chapters; mypy on the package.
+lint: env
+	source $(BIN)/activate && ruff check cryo_companion tests notebooks && mypy cryo_companion
 
 # Regenerate the stored smoke-scale outputs of notebooks/*.ipynb that strict nbval compares
 # (after a change that moves a smoke-scale number: run it, then read `git diff notebooks/`).
