@@ -255,14 +255,23 @@ def test_ctrl_c_anywhere_is_one_line_and_130(tmp_path, monkeypatch, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_real_sigint_on_a_long_run(tmp_path):
-    """A real Ctrl-C (SIGINT) in the middle of a simulation: 130, one line, no file."""
+    """A real Ctrl-C (SIGINT) in the middle of a simulation: 130, one line, no file.
+
+    The child gets SIGINT's default disposition back: a shell without job control starts
+    background commands (``make test &``) with SIGINT ignored, and Python then keeps it ignored.
+    """
     blob = write_mrc(tmp_path / "blob.mrc", np.pad(np.ones((4, 4, 4), np.float32), 6), 13.68)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CRYO_COMPANION_PROGRESS": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "cryo_companion.cli.main", "simulate", "--structure", str(blob),
          "--box", "16", "--n", "1000000", "-o", str(tmp_path / "s.mrc")],
-        stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True)
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
+        preexec_fn=_default_sigint)  # noqa: PLW1509
     deadline = time.monotonic() + 120
     assert proc.stderr is not None
     first = ""
