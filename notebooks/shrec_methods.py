@@ -55,6 +55,7 @@ from cryo_companion.book.shrec_methods_plots import (
     table_markdown,
 )
 from cryo_companion.papers.shrec2020 import experiment as ex
+from cryo_companion.papers.shrec2020 import methods_results as mr
 from cryo_companion.runs.results import save_result
 from cryo_companion.runs.runtime import setup
 
@@ -72,11 +73,11 @@ print("device:", run.device, "| scale:", scale)
 # iterations.
 
 # %%
-display(Markdown(table_markdown(ex.plan_rows(p), first="setting")))
+display(Markdown(table_markdown(mr.plan_rows(p), first="setting")))
 
 # %%
 pieces = ex.collect(p, run, make=(scale == "smoke"))
-data = ex.assemble(p, pieces)
+data = mr.assemble(p, pieces)
 print("scale:", scale, "| pieces present:", [k for k, v in pieces.items() if v],
       "| rows missing:", data["missing"])
 
@@ -108,7 +109,7 @@ if fig is not None:
     plt.show()
 
 # %% tags=["nbval-ignore-output"]
-display(Markdown(table_markdown(ex.timing_rows(data), first="method")))
+display(Markdown(table_markdown(mr.timing_rows(data), first="method")))
 
 # %% [markdown]
 # ## Tables 3, 4, 6 and 7 beside the paper's
@@ -142,7 +143,7 @@ if fig is not None:
 
 # %%
 display(Markdown(f"Checked on our {scale}-scale numbers:\n\n"
-                 + table_markdown(ex.finding_rows(data), first="finding")))
+                 + table_markdown(mr.finding_rows(data), first="finding")))
 
 # %% [markdown]
 # The assembled numbers, timings and provenance are saved (paper scale:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from cryo_companion.papers.shrec2020 import experiment as ex
+from cryo_companion.papers.shrec2020 import methods_results as mr
 from cryo_companion.papers.shrec2020.dataset import DATASET_SEED
 from cryo_companion.papers.shrec2020.pipelines import load_detector
 from tests.shrec_tiny import write_tiny_models
@@ -58,7 +59,7 @@ def test_a_network_piece_trains_scores_and_records(method, tiny_plan, tmp_path) 
         assert set(pc["postprocess"]["min_size"]) == {"1", "6", "12"}
     name, net, info = load_detector(pc["detector_files"][1])
     assert name == method and info["meta"]["seed"] == 1
-    out = ex.assemble(tiny_plan, {method: pc})
+    out = mr.assemble(tiny_plan, {method: pc})
     m = out["methods"][method]
     assert m["row"] == ex.METHOD_KEYS[method] and "tm_t" in out["missing"]
     assert m["timing"]["runs_per_step"] == 2 and len(m["evaluations"]) == 2
@@ -88,10 +89,10 @@ def _check_figures_and_rows(method, pc, out) -> None:
     assert f"{ex.METHOD_KEYS[method]} (this companion)" in text and " ± " in text
     assert sp.summary_cells({"a": {"x": {"mean": 0.5, "std": None, "n": 1}, "y": None}}) == {
         "a": {"x": "0.500", "y": None}}
-    timing = ex.timing_rows(out)[ex.METHOD_KEYS[method]]
+    timing = mr.timing_rows(out)[ex.METHOD_KEYS[method]]
     assert timing["runs per step"] == 2 and timing["iterations"] == "2, 2"
-    assert ex.plan_rows(ex.plan("paper"))["training models"] == {"value": "0"}
-    assert set(ex.finding_rows(out)) == {f["key"] for f in out["findings"]}
+    assert mr.plan_rows(ex.plan("paper"))["training models"] == {"value": "0"}
+    assert set(mr.finding_rows(out)) == {f["key"] for f in out["findings"]}
 
 
 def test_a_saved_piece_is_reused_until_the_plan_changes(tiny_plan, tmp_path, monkeypatch) -> None:

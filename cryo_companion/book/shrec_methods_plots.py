@@ -101,7 +101,7 @@ def plot_training_curves(methods: Mapping[str, Mapping[str, Any]], *,
     Parameters
     ----------
     methods : mapping
-        ``data["methods"]`` of :func:`~cryo_companion.papers.shrec2020.experiment.assemble`.
+        ``data["methods"]`` of :func:`~cryo_companion.papers.shrec2020.methods_results.assemble`.
     mode : str
         Evaluation mode of the F1 points (``"default"``: the curves are scored in it).
 
