@@ -26,7 +26,6 @@ Command line (the GPU jobs of :mod:`cryo_companion.papers.dsmnet.jobs`)::
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -60,6 +59,7 @@ from cryo_companion.papers.dsmnet.unseen import (
     recovered_structure,
     structure_fsc,
 )
+from cryo_companion.runs import records
 from cryo_companion.runs.results import load_result, results_dir, save_result
 from cryo_companion.runs.runtime import Run, setup
 from cryo_companion.runs.sources import package_sha256
@@ -258,13 +258,7 @@ def load_records(scale: str = "paper") -> dict[str, dict[str, Any]]:
     dict
         ``name -> {"data": ..., "provenance": ...}``, sorted by name.
     """
-    out = {}
-    for p in sorted((results_dir(scale) / RUNS).glob("*.json")):
-        try:
-            out[p.stem] = json.loads(p.read_text())
-        except (OSError, ValueError):
-            continue
-    return out
+    return records.load_records(RUNS, scale)
 
 
 def current_record(run: SeedRun, settings: Settings, scale: str,
@@ -286,15 +280,8 @@ def current_record(run: SeedRun, settings: Settings, scale: str,
     -------
     dict or None
     """
-    rec = load_result(f"{RUNS}/{run.name}", scale)
-    if not rec:
-        return None
-    d, prov = rec.get("data") or {}, rec.get("provenance") or {}
-    if d.get("run") != run.to_dict() or d.get("settings") != settings.to_dict():
-        return None
-    if prov.get("package_sha256") != (package or package_sha256()):
-        return None
-    return rec
+    return records.current_record(RUNS, run.name, run.to_dict(), settings.to_dict(),
+                                  scale, package)
 
 
 def _info(name: str, data: Any) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from cryo_companion.papers.ssn3d.train import (
     split_of,
     train_runs,
 )
+from cryo_companion.runs import records
 from cryo_companion.runs.results import load_result, results_dir, save_result
 from cryo_companion.runs.runtime import Run, setup
 from cryo_companion.runs.sources import package_sha256
@@ -202,14 +203,7 @@ def load_records(scale: str = "paper") -> dict[str, dict[str, Any]]:
     dict
         ``name -> {"data": ..., "provenance": ...}``, sorted by name.
     """
-    folder = results_dir(scale) / RUNS
-    out = {}
-    for p in sorted(folder.glob("*.json")):
-        try:
-            out[p.stem] = json.loads(p.read_text())
-        except (OSError, ValueError):
-            continue
-    return out
+    return records.load_records(RUNS, scale)
 
 
 def current_record(spec: RunSpec, settings: Settings, scale: str,
@@ -231,15 +225,8 @@ def current_record(spec: RunSpec, settings: Settings, scale: str,
     -------
     dict or None
     """
-    rec = load_result(f"{RUNS}/{spec.name}", scale)
-    if not rec:
-        return None
-    d, prov = rec.get("data") or {}, rec.get("provenance") or {}
-    if d.get("run") != spec.to_dict() or d.get("settings") != settings.to_dict():
-        return None
-    if prov.get("package_sha256") != (package or package_sha256()):
-        return None
-    return rec
+    return records.current_record(RUNS, spec.name, spec.to_dict(), settings.to_dict(),
+                                  scale, package)
 
 
 def _groups(specs: Sequence[RunSpec], data: CrowdedSubtomograms, settings: Settings,
