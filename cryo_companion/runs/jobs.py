@@ -36,7 +36,7 @@ from cryo_companion.runs.sources import files_sha256
 
 __all__ = ["AUTO_PRIORITY", "Estimate", "Estimator", "Job", "JobRecord", "all_jobs",
            "chapter_job", "command_job", "declared_jobs", "estimate", "fingerprint",
-           "is_done", "load_record", "order_jobs", "record_path"]
+           "is_done", "load_record", "notebook_estimate", "order_jobs", "record_path"]
 
 #: Priority of the first undeclared chapter (the next ones follow in table-of-contents order).
 AUTO_PRIORITY = 1000
@@ -458,16 +458,43 @@ def _from_record(job: Job, root: Path) -> Estimate | None:
                     f"run, on {rec.get('device_name', '?')} at {str(rec.get('commit'))[:7]}")
 
 
-def _from_notebook(job: Job, root: Path) -> Estimate | None:
-    ch = _chapter(job.chapter, root) if job.chapter else None
-    meta = ch.recorded() if ch is not None else None
+def notebook_estimate(root: Path, chapter: str, *, scale: str | None = None
+                      ) -> Estimate | None:
+    """Estimate a chapter from its executed notebook's recorded ``wall_time_s``.
+
+    Parameters
+    ----------
+    root : Path
+        Repository root.
+    chapter : str
+        The chapter's name: its executed notebook is ``book/chapters/NAME.ipynb`` (missing or
+        unreadable: no estimate).
+    scale : str or None
+        Accept only a run made at this scale (e.g. ``"paper"``: never a smoke run's wall time);
+        None: any.
+
+    Returns
+    -------
+    Estimate or None
+        None where the notebook is missing, has no recorded wall time or was made at another
+        scale.
+    """
+    py = root / "notebooks" / f"{chapter}.py"
+    meta = Chapter(chapter, py, py.with_suffix(".ipynb"),
+                   root / "book" / "chapters" / f"{chapter}.ipynb", root).recorded()
     if not meta or not meta.get("wall_time_s"):
+        return None
+    if scale is not None and meta.get("scale") != scale:
         return None
     made = f"scale={meta.get('scale')}, {meta.get('device')}"
     if meta.get("params"):
         made += f", parameters {meta['params']}"
     return Estimate(float(meta["wall_time_s"]),
-                    f"book/chapters/{job.chapter}.ipynb wall_time_s ({made})")
+                    f"book/chapters/{chapter}.ipynb wall_time_s ({made})")
+
+
+def _from_notebook(job: Job, root: Path) -> Estimate | None:
+    return notebook_estimate(root, job.chapter) if job.chapter else None
 
 
 def estimate(job: Job, root: Path) -> Estimate | None:

@@ -46,7 +46,14 @@ from cryo_companion.papers.dsmnet.datasets import PAPER_SUBTOMOGRAMS
 from cryo_companion.papers.dsmnet.splits import split_sizes
 from cryo_companion.papers.dsmnet.train import Settings
 from cryo_companion.papers.dsmnet.training import RUNS, RunSpec, run_spec
-from cryo_companion.runs.jobs import Estimate, Estimator, Job, chapter_job, command_job
+from cryo_companion.runs.jobs import (
+    Estimate,
+    Estimator,
+    Job,
+    chapter_job,
+    command_job,
+    notebook_estimate,
+)
 from cryo_companion.structures.catalogue import class_set
 
 __all__ = ["FORWARD_GFLOP", "GUESS_DATA_S", "GUESS_TFLOPS", "JOBS", "STARTUP_S", "STRUCTURES",
@@ -265,11 +272,9 @@ def chapter_estimate(root: Path, params: Mapping[str, Any]) -> Estimate:
     -------
     Estimate
     """
-    nb = _json(root / "book" / "chapters" / "dsmnet.ipynb") or {}
-    meta = (nb.get("metadata") or {}).get("cryo_companion") or {}
-    if meta.get("scale") == "paper" and meta.get("wall_time_s"):
-        return Estimate(float(meta["wall_time_s"]),
-                        "book/chapters/dsmnet.ipynb wall_time_s (its last paper-scale run)")
+    found = notebook_estimate(root, "dsmnet", scale="paper")
+    if found is not None:
+        return found
     data_s, how = _data_s(root, "A")
     return Estimate(data_s + 60.0 + STARTUP_S, f"{how} + 60 s for Fig. 2, the parameter counts, "
                                                "the tables and figures (declared) + start-up")

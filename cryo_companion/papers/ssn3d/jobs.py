@@ -35,7 +35,14 @@ from typing import Any
 
 from cryo_companion.papers.ssn3d.paper_tables import TABLE3
 from cryo_companion.papers.ssn3d.train import Settings
-from cryo_companion.runs.jobs import Estimate, Estimator, Job, chapter_job, command_job
+from cryo_companion.runs.jobs import (
+    Estimate,
+    Estimator,
+    Job,
+    chapter_job,
+    command_job,
+    notebook_estimate,
+)
 from cryo_companion.structures.catalogue import class_set
 
 __all__ = ["GUESS_DATA_S", "GUESS_GPU_STEP_S", "JOBS", "STRUCTURES", "TABLE3_PARTS",
@@ -190,11 +197,9 @@ def chapter_estimate(root: Path, params: Mapping[str, Any]) -> Estimate:
     -------
     Estimate
     """
-    nb = _json(root / "book" / "chapters" / "ssn3d.ipynb") or {}
-    meta = (nb.get("metadata") or {}).get("cryo_companion") or {}
-    if meta.get("scale") == "paper" and meta.get("wall_time_s"):
-        return Estimate(float(meta["wall_time_s"]),
-                        "book/chapters/ssn3d.ipynb wall_time_s (its last paper-scale run)")
+    found = notebook_estimate(root, "ssn3d", scale="paper")
+    if found is not None:
+        return found
     data_s, how = _data_s(root, "A")
     return Estimate(data_s + 60.0 + STARTUP_S, f"{how} + 60 s for the pilot region, Fig. 5 "
                                                f"and the tables (declared) + start-up")
