@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["class_names_for", "config_fingerprint"]
+__all__ = ["check_head", "class_names_for", "config_fingerprint"]
 
 
 def config_fingerprint(d: Mapping[str, Any]) -> str:
@@ -46,3 +46,28 @@ def class_names_for(n_classes: int, class_names: Sequence[str] | None) -> tuple[
     if len(names) != n_classes:
         raise ValueError(f"{len(names)} class names for {n_classes} classes")
     return names
+
+
+def check_head(n_classes: int, fc_width: int, dropout: float) -> None:
+    """Check a classification head's settings (shared by the networks' configurations).
+
+    Parameters
+    ----------
+    n_classes : int
+        Output classes (at least 2).
+    fc_width : int
+        Hidden units of the fully connected layers (at least 1).
+    dropout : float
+        Dropout rate, in ``[0, 1)``.
+
+    Raises
+    ------
+    ValueError
+        If any of them is out of range.
+    """
+    if n_classes < 2:
+        raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+    if fc_width < 1:
+        raise ValueError(f"fc_width must be >= 1, got {fc_width}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout {dropout} is outside [0, 1)")

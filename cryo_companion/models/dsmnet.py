@@ -55,8 +55,6 @@ error for recovery (mean over voxels, as Keras' ``mse``), weighted.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -67,6 +65,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cryo_companion.models._config import check_head, config_fingerprint
 from cryo_companion.models.registry import ModelSpec, register
 
 __all__ = ["HEADS", "OUTPUT_KEYS", "SPEC", "VARIANTS", "VARIANT_NAMES", "WEIGHTS_FORMAT",
@@ -130,12 +129,7 @@ class DSMNetConfig:
                              "and three doublings), e.g. 40")
         if len(self.widths) != 3 or min(self.widths) < 1:
             raise ValueError(f"widths must be three positive channel counts, got {self.widths}")
-        if self.n_classes < 2:
-            raise ValueError(f"n_classes must be >= 2, got {self.n_classes}")
-        if self.fc_width < 1:
-            raise ValueError(f"fc_width must be >= 1, got {self.fc_width}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout {self.dropout} is outside [0, 1)")
+        check_head(self.n_classes, self.fc_width, self.dropout)
 
     @classmethod
     def variant(cls, name: str, **overrides: Any) -> DSMNetConfig:
@@ -208,8 +202,7 @@ class DSMNetConfig:
 
     def fingerprint(self) -> str:
         """Return the SHA-256 (16 hex digits) of the architecture: equal iff weights fit."""
-        canon = json.dumps({"network": "dsmnet", **self.to_dict()}, sort_keys=True)
-        return hashlib.sha256(canon.encode()).hexdigest()[:16]
+        return config_fingerprint({"network": "dsmnet", **self.to_dict()})
 
 
 def _conv(c_in: int, c_out: int, k: int) -> int:

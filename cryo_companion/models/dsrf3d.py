@@ -25,8 +25,6 @@ the box (1^3 for boxes 32 to 63).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -36,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cryo_companion.models._config import config_fingerprint
 from cryo_companion.models.blocks import UNetUp, count_parameters
 from cryo_companion.models.registry import ModelSpec, register
 
@@ -105,7 +104,7 @@ class DSRF3DConfig:
 
     def fingerprint(self) -> str:
         """SHA-256 (16 hex digits) of the architecture: equal iff the weights are compatible."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        return config_fingerprint(self.to_dict())
 
 
 def encoder_sizes(box: int) -> list[int]:

@@ -16,8 +16,6 @@ Keras' ``Dropout(0.7)`` (a fraction 0.7 of the units zeroed while training).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -26,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cryo_companion.models._config import check_head, config_fingerprint
 from cryo_companion.models.registry import ModelSpec, register
 from cryo_companion.models.ssn3d import ENCODER_WIDTHS
 
@@ -59,12 +58,7 @@ class DSRF3Dv2Config:
         if self.box < 8 or self.box % 8:
             raise ValueError(f"box {self.box} must be a positive multiple of 8 (three 2x "
                              "poolings), e.g. 40")
-        if self.n_classes < 2:
-            raise ValueError(f"n_classes must be >= 2, got {self.n_classes}")
-        if self.fc_width < 1:
-            raise ValueError(f"fc_width must be >= 1, got {self.fc_width}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout {self.dropout} is outside [0, 1)")
+        check_head(self.n_classes, self.fc_width, self.dropout)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON-able form."""
@@ -87,8 +81,7 @@ class DSRF3Dv2Config:
 
     def fingerprint(self) -> str:
         """Return the SHA-256 (16 hex digits) of the architecture: equal iff weights fit."""
-        canon = json.dumps({"network": "dsrf3d_v2", **self.to_dict()}, sort_keys=True)
-        return hashlib.sha256(canon.encode()).hexdigest()[:16]
+        return config_fingerprint({"network": "dsrf3d_v2", **self.to_dict()})
 
 
 def parameter_count_formula(cfg: DSRF3Dv2Config) -> int:

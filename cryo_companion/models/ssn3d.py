@@ -48,8 +48,6 @@ configuration is SSN3D-ED on 40³ boxes. The output channels are named ``("backg
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -58,6 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from cryo_companion.models._config import check_head, config_fingerprint
 from cryo_companion.models.registry import ModelSpec, register
 
 __all__ = ["CHANNELS", "DECODERS", "ENCODER_WIDTHS", "PAPER_PARAMETER_COUNTS", "SPEC", "SSN3D",
@@ -118,12 +117,7 @@ class SSN3DConfig:
         if self.box < 8 or self.box % 8:
             raise ValueError(f"box {self.box} must be a positive multiple of 8 (three 2x "
                              "poolings and upsamplings), e.g. 40")
-        if self.n_classes < 2:
-            raise ValueError(f"n_classes must be >= 2, got {self.n_classes}")
-        if self.fc_width < 1:
-            raise ValueError(f"fc_width must be >= 1, got {self.fc_width}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout {self.dropout} is outside [0, 1)")
+        check_head(self.n_classes, self.fc_width, self.dropout)
 
     @classmethod
     def variant(cls, name: str, **overrides: object) -> SSN3DConfig:
@@ -188,7 +182,7 @@ class SSN3DConfig:
         str
         """
         d = {k: v for k, v in self.to_dict().items() if k != "dropout"}
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        return config_fingerprint(d)
 
 
 def _conv_params(c_in: int, c_out: int, k: int) -> int:
