@@ -99,6 +99,7 @@ __all__ = [
     "DoseCalibration",
     "calibrate_dose",
     "config_hash",
+    "ensure_calibrated_crowded",
     "ensure_calibration",
     "ensure_crowded",
     "expected_extractable_fraction",
@@ -1014,3 +1015,41 @@ def ensure_crowded(config: CrowdedConfig, folder: str | os.PathLike | None = Non
     data.meta.update(extra_meta or {})
     save_crowded(dest, data)
     return data
+
+
+def ensure_calibrated_crowded(config: CrowdedConfig, target_snr: float,
+                              folder: str | os.PathLike | None = None, *,
+                              pilot_xy: int | None = None, device: torch.device | str | None = None,
+                              progress: bool = True, extra_meta: dict[str, Any] | None = None
+                              ) -> tuple[CrowdedSubtomograms, DoseCalibration]:
+    """Calibrate the dose of ``config`` for ``target_snr`` (cached), then make or read the set.
+
+    Parameters
+    ----------
+    config : CrowdedConfig
+        The data set (its dose is the first one the calibration tries).
+    target_snr : float
+        The SNR to hit (:func:`ensure_calibration`).
+    folder : str or os.PathLike or None
+        Cache root (None: :func:`~cryo_companion.dataset.default_data_dir`).
+    pilot_xy : int or None
+        Lateral size of the calibration's pilot region (None: the data set's).
+    device : torch.device or str or None
+        Compute device.
+    progress : bool
+        Progress bars on a terminal.
+    extra_meta : dict or None
+        Stored in ``meta`` of a newly generated set after ``"calibration"`` (the calibration's
+        record).
+
+    Returns
+    -------
+    tuple
+        The data set at the calibrated dose and the calibration.
+    """
+    cal = ensure_calibration(config, target_snr, folder, pilot_xy=pilot_xy, device=device,
+                             progress=progress)
+    data = ensure_crowded(replace(config, total_dose_e_A2=cal.dose_e_A2), folder, device,
+                          progress=progress,
+                          extra_meta={"calibration": cal.to_dict(), **(extra_meta or {})})
+    return data, cal

@@ -50,8 +50,7 @@ from cryo_companion.simulate.crowded import (
     CrowdedConfig,
     CrowdedSubtomograms,
     DoseCalibration,
-    ensure_calibration,
-    ensure_crowded,
+    ensure_calibrated_crowded,
     load_crowded,
     save_crowded,
 )
@@ -141,16 +140,11 @@ def ensure_dataset(name: str, scale: str = "paper", folder: str | os.PathLike | 
     _check(name, scale, DATASETS)
     if name == "C":
         return ensure_dataset_c(scale, folder, device, progress=progress), None
-    first = dataset_config(name, scale)
-    pilot_xy = ssn3d_datasets.SCALES[scale]["pilot_xy"]
-    cal = ensure_calibration(first, TARGET_SNR[name], folder, pilot_xy=pilot_xy, device=device,
-                             progress=progress)
-    cfg = replace(first, total_dose_e_A2=cal.dose_e_A2)
-    data = ensure_crowded(cfg, folder, device, progress=progress,
-                          extra_meta={"calibration": cal.to_dict(), "dataset": name,
-                                      "paper": "dsmnet", "target_snr": TARGET_SNR[name],
-                                      "scale": scale})
-    return data, cal
+    return ensure_calibrated_crowded(
+        dataset_config(name, scale), TARGET_SNR[name], folder,
+        pilot_xy=ssn3d_datasets.SCALES[scale]["pilot_xy"], device=device, progress=progress,
+        extra_meta={"dataset": name, "paper": "dsmnet", "target_snr": TARGET_SNR[name],
+                    "scale": scale})
 
 
 # ------------------------------------------------------------------------------ data set C

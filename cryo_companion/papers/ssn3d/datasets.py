@@ -43,7 +43,6 @@ Choices (the paper leaves them open):
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from typing import Any
 
 import torch
@@ -52,8 +51,7 @@ from cryo_companion.simulate.crowded import (
     CrowdedConfig,
     CrowdedSubtomograms,
     DoseCalibration,
-    ensure_calibration,
-    ensure_crowded,
+    ensure_calibrated_crowded,
     expected_extractable_fraction,
 )
 
@@ -149,15 +147,10 @@ def ensure_dataset(name: str, scale: str = "paper", folder: str | os.PathLike | 
         The data set (its ``meta["calibration"]`` holds the calibration) and the calibration.
     """
     _check(name, scale)
-    first = dataset_config(name, scale)
-    cal = ensure_calibration(first, TARGET_SNR[name], folder,
-                             pilot_xy=SCALES[scale]["pilot_xy"], device=device,
-                             progress=progress)
-    cfg = replace(first, total_dose_e_A2=cal.dose_e_A2)
-    data = ensure_crowded(cfg, folder, device, progress=progress,
-                          extra_meta={"calibration": cal.to_dict(), "dataset": name,
-                                      "target_snr": TARGET_SNR[name], "scale": scale})
-    return data, cal
+    return ensure_calibrated_crowded(
+        dataset_config(name, scale), TARGET_SNR[name], folder,
+        pilot_xy=SCALES[scale]["pilot_xy"], device=device, progress=progress,
+        extra_meta={"dataset": name, "target_snr": TARGET_SNR[name], "scale": scale})
 
 
 def count_analysis(typical_radius_vox: float = 6.0) -> dict[str, float]:
